@@ -1,0 +1,190 @@
+#include "kernel/arch/fake/fake.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+
+#include "kernel/arch/cpu.h"
+#include "kernel/arch/mm.h"
+#include "kernel/arch/mmio.h"
+#include "kernel/arch/smccc.h"
+
+namespace hyp::arch {
+namespace fake {
+namespace {
+
+struct State {
+  std::vector<MmEvent> events;
+  MmioRead mmio_read;
+  MmioWrite mmio_write;
+  std::function<SmcResult(const SmcArgs&)> smc;
+  uint64_t mpidr = 0;
+  // Fake physical memory blocks by base address.
+  std::map<uint64_t, std::pair<uint64_t*, size_t>> memory;
+  uint64_t next_base = 0x7f00'0000'0000;
+};
+
+State& state() {
+  static State s;
+  return s;
+}
+
+[[noreturn]] void fail(const char* what, uint64_t value) {
+  std::fprintf(stderr, "arch fake: %s (0x%llx)\n", what, static_cast<unsigned long long>(value));
+  std::abort();
+}
+
+}  // namespace
+
+PhysMemory::PhysMemory(size_t pages)
+    : base_(state().next_base), pages_(pages), storage_(new uint64_t[pages * kPageSize / 8]()) {
+  state().next_base += (pages + 16) * kPageSize;  // leave a hole between blocks
+  state().memory[base_.value()] = {storage_.get(), pages};
+}
+
+PhysMemory::~PhysMemory() { state().memory.erase(base_.value()); }
+
+std::vector<MmEvent>& mm_events() { return state().events; }
+
+void set_mmio(MmioRead read, MmioWrite write) {
+  state().mmio_read = std::move(read);
+  state().mmio_write = std::move(write);
+}
+
+void set_smc_handler(std::function<SmcResult(const SmcArgs&)> handler) { state().smc = std::move(handler); }
+
+void set_mpidr(uint64_t mpidr) { state().mpidr = mpidr; }
+
+void reset() {
+  state().events.clear();
+  state().mmio_read = nullptr;
+  state().mmio_write = nullptr;
+  state().smc = nullptr;
+  state().mpidr = 0;
+}
+
+}  // namespace fake
+
+namespace mm {
+namespace {
+
+// Per-level layout of the fake descriptors.
+struct Layout {
+  int present_bit;
+  int table_bit;    // -1: no tables at this level
+  int leaf_bit;     // a leaf must carry this bit too
+  int addr_shift;   // where (pa >> 12) is stored
+  int type_bit;     // set: device
+  int write_bit;
+  int exec_bit;
+  Pte absent;       // encoding of an empty entry
+};
+
+constexpr Layout kLayouts[4] = {
+    {},  // level 0 is unused (kRootLevel is 1)
+    {63, 62, 58, 0, 61, 60, 59, 0},
+    {0, 1, 5, 28, 2, 3, 4, Pte{0xdead} << 48},
+    {5, -1, 6, 8, 0, 1, 2, 0},
+};
+
+const Layout& layout(int level) {
+  if (level < kRootLevel || level > kLeafLevel) fake::fail("descriptor at bad level", static_cast<uint64_t>(level));
+  return kLayouts[level];
+}
+
+constexpr Pte bit(int n) { return Pte{1} << n; }
+
+Pte encode_address(Pa pa, const Layout& l) {
+  if (!pa.is_aligned(kPageSize)) fake::fail("unaligned address in descriptor", pa.value());
+  return (pa.value() >> kPageShift) << l.addr_shift;
+}
+
+}  // namespace
+
+bool block_allowed(int level) { return level >= 2 && level <= kLeafLevel; }
+
+Pte absent_pte(int level) { return layout(level).absent; }
+
+Pte table_pte(Pa next_table, int level) {
+  const Layout& l = layout(level);
+  if (l.table_bit < 0) fake::fail("table descriptor at leaf level", next_table.value());
+  return encode_address(next_table, l) | bit(l.present_bit) | bit(l.table_bit);
+}
+
+Pte leaf_pte(Pa pa, Attrs attrs, int level) {
+  if (!block_allowed(level)) fake::fail("leaf descriptor at a level without blocks", pa.value());
+  const Layout& l = layout(level);
+  if (!pa.is_aligned(level_size(level))) fake::fail("leaf address not aligned to its level", pa.value());
+  Pte pte = encode_address(pa, l) | bit(l.present_bit) | bit(l.leaf_bit);
+  if (attrs.type == MemType::kDevice) pte |= bit(l.type_bit);
+  if (attrs.write) pte |= bit(l.write_bit);
+  if (attrs.exec) pte |= bit(l.exec_bit);
+  return pte;
+}
+
+bool pte_present(Pte pte, int level) { return (pte & bit(layout(level).present_bit)) != 0; }
+
+bool pte_is_table(Pte pte, int level) {
+  const Layout& l = layout(level);
+  return l.table_bit >= 0 && pte_present(pte, level) && (pte & bit(l.table_bit)) != 0;
+}
+
+Pa pte_address(Pte pte, int level) {
+  const Layout& l = layout(level);
+  const int addr_bits = 36;
+  return Pa(((pte >> l.addr_shift) & ((Pte{1} << addr_bits) - 1)) << kPageShift);
+}
+
+Attrs pte_attrs(Pte pte, int level) {
+  const Layout& l = layout(level);
+  if (!pte_present(pte, level) || pte_is_table(pte, level) || (pte & bit(l.leaf_bit)) == 0) {
+    fake::fail("attributes read from a non-leaf", pte);
+  }
+  return Attrs{
+      .type = (pte & bit(l.type_bit)) != 0 ? MemType::kDevice : MemType::kNormal,
+      .write = (pte & bit(l.write_bit)) != 0,
+      .exec = (pte & bit(l.exec_bit)) != 0,
+  };
+}
+
+Pte* table_from_pa(Pa table) {
+  if (!table.is_aligned(kPageSize)) fake::fail("table address not page aligned", table.value());
+  auto& memory = fake::state().memory;
+  auto it = memory.upper_bound(table.value());
+  if (it != memory.begin()) {
+    --it;
+    const uint64_t offset = table.value() - it->first;
+    if (offset < it->second.second * kPageSize) return it->second.first + offset / sizeof(Pte);
+  }
+  fake::fail("table address outside fake physical memory", table.value());
+}
+
+void write_pte(Pte* slot, Pte value) {
+  fake::state().events.push_back({fake::MmEvent::Kind::kWritePte, slot, *slot, value});
+  *slot = value;
+}
+
+void invalidate_el2_tlbs() { fake::state().events.push_back({fake::MmEvent::Kind::kInvalidateTlbs}); }
+
+}  // namespace mm
+
+uint64_t current_mpidr() { return fake::state().mpidr; }
+
+[[noreturn]] void halt() { fake::fail("halt() called", 0); }
+
+uint32_t mmio_read32(Pa reg) {
+  if (!fake::state().mmio_read) fake::fail("unexpected MMIO read", reg.value());
+  return fake::state().mmio_read(reg);
+}
+
+void mmio_write32(Pa reg, uint32_t value) {
+  if (!fake::state().mmio_write) fake::fail("unexpected MMIO write", reg.value());
+  fake::state().mmio_write(reg, value);
+}
+
+SmcResult smc_call(const SmcArgs& args) {
+  if (!fake::state().smc) fake::fail("unexpected SMC", args.x[0]);
+  return fake::state().smc(args);
+}
+
+}  // namespace hyp::arch

@@ -1,0 +1,63 @@
+// Controls and records of the host fake of //kernel/arch, for tests.
+//
+// The fake is hostile on purpose: its descriptors use a different layout at
+// every level (and a non-zero "absent" encoding at level 2), its physical
+// addresses are not host pointers, and every descriptor write and TLB
+// invalidation is recorded so tests can check maintenance.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "base/addr.h"
+#include "kernel/arch/mm.h"
+#include "kernel/arch/smccc.h"
+
+namespace hyp::arch::fake {
+
+// A block of fake physical memory. Pages are host memory; their physical
+// addresses lie in a range no host pointer uses.
+class PhysMemory {
+ public:
+  explicit PhysMemory(size_t pages);
+  ~PhysMemory();
+  PhysMemory(const PhysMemory&) = delete;
+  PhysMemory& operator=(const PhysMemory&) = delete;
+
+  Pa base() const { return base_; }
+  size_t pages() const { return pages_; }
+
+ private:
+  Pa base_;
+  size_t pages_;
+  std::unique_ptr<uint64_t[]> storage_;
+};
+
+struct MmEvent {
+  enum class Kind { kWritePte, kInvalidateTlbs };
+  Kind kind;
+  const mm::Pte* slot = nullptr;
+  mm::Pte old_value = 0;
+  mm::Pte new_value = 0;
+};
+
+// Everything the fake recorded since the last reset().
+std::vector<MmEvent>& mm_events();
+
+// MMIO: registered handlers model devices; unhandled accesses fail the test.
+using MmioRead = std::function<uint32_t(Pa)>;
+using MmioWrite = std::function<void(Pa, uint32_t)>;
+void set_mmio(MmioRead read, MmioWrite write);
+
+// SMC: a handler models the firmware.
+void set_smc_handler(std::function<SmcResult(const SmcArgs&)> handler);
+
+void set_mpidr(uint64_t mpidr);
+
+// Clears recordings and handlers.
+void reset();
+
+}  // namespace hyp::arch::fake

@@ -1,0 +1,8 @@
+"""Native Java rules under rules_java's names (see ../BUILD)."""
+
+java_binary = native.java_binary
+java_import = native.java_import
+java_library = native.java_library
+java_runtime = native.java_runtime
+java_test = native.java_test
+java_toolchain = native.java_toolchain

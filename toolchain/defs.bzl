@@ -1,0 +1,70 @@
+"""Build macros shared across the tree."""
+
+# Host tests run under AddressSanitizer and UndefinedBehaviorSanitizer. The
+# flags are applied by a transition, so the test and every library it depends
+# on are instrumented together (the same libraries also build plain, for the
+# host tools). Debian's prebuilt system libraries stay as they are.
+_SANITIZE = [
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+]
+
+def _sanitize_impl(settings, attr):
+    if not attr.sanitize:
+        return {
+            "//command_line_option:copt": settings["//command_line_option:copt"],
+            "//command_line_option:linkopt": settings["//command_line_option:linkopt"],
+        }
+    return {
+        "//command_line_option:copt": settings["//command_line_option:copt"] + _SANITIZE,
+        # The link driver is clang, not clang++: name the C++ parts of the
+        # sanitizer runtimes explicitly.
+        "//command_line_option:linkopt": settings["//command_line_option:linkopt"] + _SANITIZE +
+                                         ["-fsanitize-link-c++-runtime"],
+    }
+
+_sanitize = transition(
+    implementation = _sanitize_impl,
+    inputs = ["//command_line_option:copt", "//command_line_option:linkopt"],
+    outputs = ["//command_line_option:copt", "//command_line_option:linkopt"],
+)
+
+def _sanitized_test_impl(ctx):
+    binary = ctx.attr.binary[0]
+    exe = binary[DefaultInfo].files_to_run.executable
+    out = ctx.actions.declare_file(ctx.label.name)
+    ctx.actions.symlink(output = out, target_file = exe, is_executable = True)
+    runfiles = ctx.runfiles(files = [exe]).merge(binary[DefaultInfo].default_runfiles)
+    return [DefaultInfo(executable = out, runfiles = runfiles)]
+
+_sanitized_test = rule(
+    implementation = _sanitized_test_impl,
+    test = True,
+    attrs = {
+        "binary": attr.label(mandatory = True, cfg = _sanitize, executable = True),
+        "sanitize": attr.bool(default = True),
+        "_whitelist_function_transition": attr.label(
+            default = "@bazel_tools//tools/whitelists/function_transition_whitelist",
+        ),
+    },
+)
+
+def hyp_cc_test(name, srcs, deps = [], data = [], sanitize = True, tags = [], size = "small", **kwargs):
+    """A GoogleTest host test; it and its dependencies run sanitized unless `sanitize = False`."""
+    native.cc_binary(
+        name = name + "_bin",
+        srcs = srcs,
+        deps = deps + ["@system_libs//:gtest", "@system_libs//:gtest_main"],
+        data = data,
+        testonly = True,
+        tags = ["manual"],
+        **kwargs
+    )
+    _sanitized_test(
+        name = name,
+        binary = ":" + name + "_bin",
+        sanitize = sanitize,
+        size = size,
+        tags = tags,
+    )
