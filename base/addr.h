@@ -3,6 +3,7 @@
 // never interchangeable. Conversions are explicit and named.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 
 namespace hyp {

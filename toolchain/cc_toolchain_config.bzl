@@ -36,6 +36,7 @@ _WARNINGS = [
     "-Wconversion",
     "-Wsign-conversion",
     "-Wshadow",
+    "-Wthread-safety",
     "-Werror",
 ]
 

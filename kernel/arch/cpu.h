@@ -11,4 +11,11 @@ uint64_t current_mpidr();
 // Parks the calling CPU forever with interrupts masked.
 [[noreturn]] void halt();
 
+// The system counter (CNTPCT_EL0) and its frequency in Hz (CNTFRQ_EL0).
+uint64_t counter_ticks();
+uint64_t counter_frequency();
+
+// Waits a little; used in polling loops.
+void cpu_relax();
+
 }  // namespace hyp::arch

@@ -57,6 +57,10 @@ Pte* table_from_pa(Pa table);
 // Publishes a descriptor write to the table walker (and records it in the fake).
 void write_pte(Pte* slot, Pte value);
 
+// Turns on EL2 stage-1 translation with data and instruction caches, using
+// the tables rooted at `root`. Called once per CPU, identity-mapped.
+void enable_translation(Pa root);
+
 // Invalidates all EL2 TLB entries on every CPU in the inner shareable domain
 // and waits for completion.
 void invalidate_el2_tlbs();

@@ -14,4 +14,13 @@ uint64_t current_mpidr() {
   for (;;) asm volatile("wfi");
 }
 
+uint64_t counter_ticks() {
+  isb();  // keep the read from being hoisted above earlier instructions
+  return HYP_READ_SYSREG(cntpct_el0);
+}
+
+uint64_t counter_frequency() { return HYP_READ_SYSREG(cntfrq_el0); }
+
+void cpu_relax() { asm volatile("yield" ::: "memory"); }
+
 }  // namespace hyp::arch

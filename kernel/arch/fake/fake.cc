@@ -19,6 +19,9 @@ struct State {
   MmioWrite mmio_write;
   std::function<SmcResult(const SmcArgs&)> smc;
   uint64_t mpidr = 0;
+  uint64_t counter = 0;
+  uint64_t counter_frequency = 62'500'000;
+  uint64_t counter_step = 1;
   // Fake physical memory blocks by base address.
   std::map<uint64_t, std::pair<uint64_t*, size_t>> memory;
   uint64_t next_base = 0x7f00'0000'0000;
@@ -55,12 +58,20 @@ void set_smc_handler(std::function<SmcResult(const SmcArgs&)> handler) { state()
 
 void set_mpidr(uint64_t mpidr) { state().mpidr = mpidr; }
 
+void set_counter(uint64_t frequency, uint64_t step) {
+  state().counter_frequency = frequency;
+  state().counter_step = step;
+}
+
 void reset() {
   state().events.clear();
   state().mmio_read = nullptr;
   state().mmio_write = nullptr;
   state().smc = nullptr;
   state().mpidr = 0;
+  state().counter = 0;
+  state().counter_frequency = 62'500'000;
+  state().counter_step = 1;
 }
 
 }  // namespace fake
@@ -164,6 +175,10 @@ void write_pte(Pte* slot, Pte value) {
   *slot = value;
 }
 
+void enable_translation(Pa root) {
+  fake::state().events.push_back({fake::MmEvent::Kind::kEnableTranslation, nullptr, 0, root.value()});
+}
+
 void invalidate_el2_tlbs() { fake::state().events.push_back({fake::MmEvent::Kind::kInvalidateTlbs}); }
 
 }  // namespace mm
@@ -171,6 +186,12 @@ void invalidate_el2_tlbs() { fake::state().events.push_back({fake::MmEvent::Kind
 uint64_t current_mpidr() { return fake::state().mpidr; }
 
 [[noreturn]] void halt() { fake::fail("halt() called", 0); }
+
+uint64_t counter_ticks() { return fake::state().counter += fake::state().counter_step; }
+
+uint64_t counter_frequency() { return fake::state().counter_frequency; }
+
+void cpu_relax() { fake::state().counter += fake::state().counter_step; }
 
 uint32_t mmio_read32(Pa reg) {
   if (!fake::state().mmio_read) fake::fail("unexpected MMIO read", reg.value());

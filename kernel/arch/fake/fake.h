@@ -37,7 +37,7 @@ class PhysMemory {
 };
 
 struct MmEvent {
-  enum class Kind { kWritePte, kInvalidateTlbs };
+  enum class Kind { kWritePte, kInvalidateTlbs, kEnableTranslation };
   Kind kind;
   const mm::Pte* slot = nullptr;
   mm::Pte old_value = 0;
@@ -56,6 +56,9 @@ void set_mmio(MmioRead read, MmioWrite write);
 void set_smc_handler(std::function<SmcResult(const SmcArgs&)> handler);
 
 void set_mpidr(uint64_t mpidr);
+
+// The counter advances by `step` ticks on every read (and cpu_relax()).
+void set_counter(uint64_t frequency, uint64_t step);
 
 // Clears recordings and handlers.
 void reset();

@@ -1,0 +1,181 @@
+// The kernel's boot sequence on the boot CPU and on the secondary CPUs.
+#include <atomic>
+#include <cstdint>
+
+#include "base/addr.h"
+#include "base/status.h"
+#include "kernel/arch/cpu.h"
+#include "kernel/arch/mm.h"
+#include "kernel/boot/boot_info.h"
+#include "kernel/boot/smp.h"
+#include "kernel/console.h"
+#include "kernel/mm/page_pool.h"
+#include "kernel/mm/page_table.h"
+#include "kernel/psci/firmware.h"
+
+extern "C" {
+// From the linker script.
+extern char __image_start[], __text_end[], __rodata_end[], __image_end[];
+// From entry.S.
+extern char secondary_entry[];
+[[noreturn]] void kernel_boot(uint64_t dtb);
+[[noreturn]] void kernel_secondary(uint64_t index);
+}
+
+namespace hyp {
+namespace {
+
+namespace mm = arch::mm;
+
+constexpr size_t kTablePages = 32;
+alignas(kPageSize) constinit uint64_t g_table_memory[kTablePages][kPageSize / sizeof(uint64_t)];
+
+constinit PagePool g_table_pool;
+constinit PageTable g_el2_table;
+constinit BootInfo g_boot_info;
+constinit CpuTable g_cpus;
+constinit CpuOnlineFlags g_online;
+
+Pa pa_of(const void* p) { return Pa(reinterpret_cast<uintptr_t>(p)); }
+
+// Maps the page-aligned extent of [start, end) identically.
+Status map_identity(uint64_t start, uint64_t end, mm::Attrs attrs) {
+  const uint64_t base = align_down(start, kPageSize);
+  return g_el2_table.map(Va(base), Pa(base), align_up(end, kPageSize) - base, attrs);
+}
+
+// With the MMU off: builds the tables for the kernel image (text RX, rodata
+// R, data and bss RW) and the device tree (R), then turns translation on.
+// Nothing can be printed yet; failure parks the CPU.
+void enable_boot_translation(uint64_t dtb) {
+  g_table_pool.add(pa_of(g_table_memory), kTablePages);
+  auto table = PageTable::create(g_table_pool);
+  if (!table.ok()) arch::halt();
+  g_el2_table = *table;
+  const auto image = reinterpret_cast<uint64_t>(__image_start);
+  const auto text_end = reinterpret_cast<uint64_t>(__text_end);
+  const auto rodata_end = reinterpret_cast<uint64_t>(__rodata_end);
+  const auto image_end = reinterpret_cast<uint64_t>(__image_end);
+  const size_t dtb_size = dtb_total_size(reinterpret_cast<const void*>(dtb));
+  if (dtb_size == 0 || dtb_size > kMaxDtbSize || (dtb & 7) != 0) arch::halt();
+  constexpr mm::Attrs kText{.type = mm::MemType::kNormal, .write = false, .exec = true};
+  constexpr mm::Attrs kReadOnly{.type = mm::MemType::kNormal, .write = false, .exec = false};
+  constexpr mm::Attrs kReadWrite{.type = mm::MemType::kNormal, .write = true, .exec = false};
+  if (map_identity(image, text_end, kText) != Status::kOk ||
+      map_identity(text_end, rodata_end, kReadOnly) != Status::kOk ||
+      map_identity(rodata_end, image_end, kReadWrite) != Status::kOk ||
+      map_identity(dtb, dtb + dtb_size, kReadOnly) != Status::kOk) {
+    arch::halt();
+  }
+  mm::enable_translation(g_el2_table.root());
+}
+
+void map_devices_or_halt() {
+  constexpr mm::Attrs kDevice{.type = mm::MemType::kDevice, .write = true, .exec = false};
+  const MemRange devices[] = {
+      {g_boot_info.uart.base, kPageSize},
+      g_boot_info.gic_dist,
+      g_boot_info.gic_redist,
+  };
+  for (const MemRange& d : devices) {
+    if (map_identity(d.base.value(), d.end(), kDevice) != Status::kOk) arch::halt();
+  }
+}
+
+void print_banner() {
+  const BootInfo& info = g_boot_info;
+  console::print("\nhyp: EL2 microkernel starting\n");
+  console::print("hyp: image 0x%lx-0x%lx\n", reinterpret_cast<uint64_t>(__image_start),
+                 reinterpret_cast<uint64_t>(__image_end));
+  for (size_t i = 0; i < info.ram_count; ++i) {
+    console::print("hyp: RAM 0x%010lx-0x%010lx (%lu MiB)\n", info.ram[i].base.value(), info.ram[i].end(),
+                   info.ram[i].size >> 20);
+  }
+  console::print("hyp: %zu CPUs in the device tree", info.cpu_count + info.cpus_ignored);
+  if (info.cpus_ignored != 0) console::print(" (%zu beyond the supported %zu ignored)", info.cpus_ignored, kMaxCpus);
+  console::print("\n");
+  console::print("hyp: GICv3 distributor 0x%lx, redistributors 0x%lx-0x%lx\n", info.gic_dist.base.value(),
+                 info.gic_redist.base.value(), info.gic_redist.end());
+  console::print("hyp: UART PL011 at 0x%lx\n", info.uart.base.value());
+  const psci::Version v = psci::firmware_version();
+  console::print("hyp: PSCI %u.%u via SMC\n", v.major, v.minor);
+  if (info.bootargs[0] != '\0') console::print("hyp: command line \"%s\"\n", info.bootargs.data());
+}
+
+// hyp.fault_test on the command line: take a data abort at EL2 on purpose,
+// so that tests can check the exception report.
+void maybe_fault_test() {
+  if (!bootargs_has(g_boot_info.bootargs.data(), "hyp.fault_test")) return;
+  console::print("hyp: fault test: reading an unmapped address\n");
+  volatile auto* unmapped = reinterpret_cast<volatile uint64_t*>(0x7f'dead'0000);
+  (void)*unmapped;
+}
+
+void bring_up_secondaries() {
+  const uint64_t timeout = arch::counter_frequency();  // one second each
+  const auto reports = start_secondaries(g_cpus, pa_of(secondary_entry), g_online, timeout);
+  size_t online = 1;
+  for (size_t i = 1; i < g_cpus.count; ++i) {
+    switch (reports[i].outcome) {
+      case StartOutcome::kOnline:
+        ++online;
+        break;
+      case StartOutcome::kFirmwareError:
+        console::print("hyp: CPU %zu (MPIDR 0x%lx) failed to start: PSCI %s\n", i, g_cpus.mpidr[i],
+                       psci::ret_name(reports[i].ret));
+        break;
+      case StartOutcome::kTimedOut:
+        console::print("hyp: CPU %zu (MPIDR 0x%lx) did not report in\n", i, g_cpus.mpidr[i]);
+        break;
+      case StartOutcome::kNotStarted:
+        break;
+    }
+  }
+  console::print("hyp: %zu of %zu CPUs online\n", online, g_cpus.count);
+}
+
+}  // namespace
+}  // namespace hyp
+
+extern "C" [[noreturn]] void kernel_boot(uint64_t dtb) {
+  using namespace hyp;
+  enable_boot_translation(dtb);
+
+  DtbError error;
+  auto info = parse_boot_dtb(reinterpret_cast<const void*>(dtb), dtb_total_size(reinterpret_cast<const void*>(dtb)),
+                             error);
+  // Without a valid tree there is no known console: park.
+  if (!info.ok()) arch::halt();
+  g_boot_info = *info;
+  map_devices_or_halt();
+  console::init(g_boot_info.uart.base);
+  print_banner();
+  maybe_fault_test();
+
+  auto cpus = make_cpu_table(g_boot_info, arch::current_mpidr());
+  if (!cpus.ok()) {
+    console::print("hyp: boot CPU MPIDR 0x%lx is not in the device tree\n", arch::current_mpidr());
+    arch::halt();
+  }
+  g_cpus = *cpus;
+  console::print("hyp: CPU 0 (MPIDR 0x%lx) online at EL2\n", g_cpus.mpidr[0]);
+  if (g_boot_info.psci == PsciConduit::kSmc) {
+    bring_up_secondaries();
+  } else {
+    console::print("hyp: PSCI is not reachable by SMC: running on the boot CPU only\n");
+  }
+
+  console::print("hyp: no Linux guest exists yet: nothing to run, powering off\n");
+  const psci::Ret ret = psci::system_off();
+  console::print("hyp: SYSTEM_OFF failed: %s\n", psci::ret_name(ret));
+  arch::halt();
+}
+
+extern "C" [[noreturn]] void kernel_secondary(uint64_t index) {
+  using namespace hyp;
+  mm::enable_translation(g_el2_table.root());
+  console::print("hyp: CPU %lu (MPIDR 0x%lx) online at EL2\n", index, arch::current_mpidr());
+  // Pairs with the acquire load in start_secondaries().
+  g_online.online[index].store(true, std::memory_order_release);
+  arch::halt();
+}
