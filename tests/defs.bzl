@@ -1,0 +1,55 @@
+"""qemu_test: an integration test that boots the hypervisor in QEMU."""
+
+def qemu_test(
+        name,
+        steps,
+        image = "//kernel",
+        append = "",
+        smp = 4,
+        mem = "1G",
+        fail_on = ["PANIC"],
+        exit = "kill",
+        timeout_s = 60,
+        extra_args = [],
+        **kwargs):
+    """Boots `image` in a fresh QEMU and checks the console against `steps`.
+
+    Args:
+      name: test name.
+      steps: "expect:TEXT" and "send:TEXT" steps, in order.
+      image: the hypervisor image target.
+      append: hypervisor command line.
+      smp: CPUs.
+      mem: RAM size.
+      fail_on: console text that fails the test at once.
+      exit: after the last step, "kill" QEMU, or wait for it to exit with
+        status "zero" or "any".
+      timeout_s: seconds for the whole script.
+      extra_args: more harness flags.
+      **kwargs: passed to the test rule (size, tags, ...).
+    """
+    args = [
+        "$(rootpath //tests/harness:qemu_test_runner)",
+        "--kernel=$(rootpath %s)" % image,
+        "--smp=%d" % smp,
+        "--mem=%s" % mem,
+        "--timeout_s=%d" % timeout_s,
+        "'--fail_on=%s'" % ",".join(fail_on).replace("'", "'\\''"),
+        "--exit=%s" % exit,
+    ]
+    if append:
+        args.append("'--append=%s'" % append.replace("'", "'\\''"))
+    # Test arguments are split like a shell command line: quote each step.
+    quoted_steps = ["'%s'" % s.replace("'", "'\\''") for s in steps]
+    tags = kwargs.pop("tags", [])
+    native.sh_test(
+        name = name,
+        srcs = ["//tests/harness:run_test.sh"],
+        args = args + extra_args + ["--"] + quoted_steps,
+        data = [image, "//tests/harness:qemu_test_runner"],
+        # QEMU runs several threads of its own; on two cores these tests
+        # must not run beside each other.
+        tags = tags + ["exclusive", "qemu"],
+        size = kwargs.pop("size", "medium"),
+        **kwargs
+    )

@@ -1,0 +1,90 @@
+#include "tools/qemu/qemu_command.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace hyp::tools {
+namespace {
+
+// The kernel supports up to this many CPUs (kernel/boot/boot_info.h).
+constexpr int kMaxCpus = 8;
+
+bool valid_memory_size(const std::string& size) {
+  if (size.empty()) return false;
+  std::string digits = size;
+  const char unit = static_cast<char>(absl::ascii_toupper(static_cast<unsigned char>(size.back())));
+  if (unit == 'M' || unit == 'G') digits.pop_back();
+  int value = 0;
+  return absl::SimpleAtoi(digits, &value) && value > 0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> qemu_command(const QemuOptions& o) {
+  if (o.kernel.empty()) return absl::InvalidArgumentError("no hypervisor image given");
+  if (o.smp < 1 || o.smp > kMaxCpus) {
+    return absl::InvalidArgumentError(absl::StrCat("--smp must be 1..", kMaxCpus, ", not ", o.smp));
+  }
+  if (!valid_memory_size(o.memory)) {
+    return absl::InvalidArgumentError(absl::StrCat("--mem must be a size such as 512M or 2G, not '", o.memory, "'"));
+  }
+  std::vector<std::string> argv = {
+      o.qemu,
+      "-M", "virt,virtualization=on,gic-version=3",
+      "-cpu", "max",
+      "-smp", absl::StrCat(o.smp),
+      "-m", o.memory,
+      // No default NIC: it would need an option ROM, and no guest uses it.
+      "-nic", "none",
+      "-kernel", o.kernel,
+  };
+  if (o.interactive) {
+    argv.push_back("-nographic");
+  } else {
+    for (const char* arg : {"-display", "none", "-serial", "stdio", "-monitor", "none"}) argv.push_back(arg);
+  }
+  if (!o.append.empty()) {
+    argv.push_back("-append");
+    argv.push_back(o.append);
+  }
+  if (!o.initrd.empty()) {
+    argv.push_back("-initrd");
+    argv.push_back(o.initrd);
+  }
+  if (o.icount) {
+    argv.push_back("-icount");
+    argv.push_back("shift=0,sleep=off");
+  }
+  if (o.gdb) {
+    argv.push_back("-s");
+    argv.push_back("-S");
+  }
+  argv.insert(argv.end(), o.extra.begin(), o.extra.end());
+  return argv;
+}
+
+std::string shell_line(const std::vector<std::string>& argv) {
+  return absl::StrJoin(argv, " ", [](std::string* out, const std::string& arg) {
+    const bool plain = !arg.empty() && arg.find_first_not_of(
+                                           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                           "-_=,./:+@%") == std::string::npos;
+    if (plain) {
+      out->append(arg);
+      return;
+    }
+    out->push_back('\'');
+    for (char c : arg) {
+      if (c == '\'') {
+        out->append("'\\''");
+      } else {
+        out->push_back(c);
+      }
+    }
+    out->push_back('\'');
+  });
+}
+
+}  // namespace hyp::tools

@@ -1,0 +1,71 @@
+#include "tools/qemu/qemu_command.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace hyp::tools {
+namespace {
+
+bool has_pair(const std::vector<std::string>& argv, const std::string& a, const std::string& b) {
+  for (size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] == a && argv[i + 1] == b) return true;
+  }
+  return false;
+}
+
+TEST(QemuCommand, DescribesTheVirtMachineWithVirtualization) {
+  QemuOptions o;
+  o.kernel = "kernel.bin";
+  auto argv = qemu_command(o);
+  ASSERT_TRUE(argv.ok());
+  EXPECT_EQ((*argv)[0], "qemu-system-aarch64");
+  EXPECT_TRUE(has_pair(*argv, "-M", "virt,virtualization=on,gic-version=3"));
+  EXPECT_TRUE(has_pair(*argv, "-cpu", "max"));
+  EXPECT_TRUE(has_pair(*argv, "-smp", "4"));
+  EXPECT_TRUE(has_pair(*argv, "-kernel", "kernel.bin"));
+  EXPECT_NE(std::find(argv->begin(), argv->end(), "-nographic"), argv->end());
+}
+
+TEST(QemuCommand, TestModeUsesPlainSerialAndOptionsMapToQemuFlags) {
+  QemuOptions o;
+  o.kernel = "k";
+  o.interactive = false;
+  o.smp = 2;
+  o.memory = "512M";
+  o.append = "hyp.fault_test";
+  o.icount = true;
+  o.gdb = true;
+  auto argv = qemu_command(o);
+  ASSERT_TRUE(argv.ok());
+  EXPECT_TRUE(has_pair(*argv, "-serial", "stdio"));
+  EXPECT_TRUE(has_pair(*argv, "-monitor", "none"));
+  EXPECT_TRUE(has_pair(*argv, "-smp", "2"));
+  EXPECT_TRUE(has_pair(*argv, "-m", "512M"));
+  EXPECT_TRUE(has_pair(*argv, "-append", "hyp.fault_test"));
+  EXPECT_TRUE(has_pair(*argv, "-icount", "shift=0,sleep=off"));
+  EXPECT_TRUE(has_pair(*argv, "-s", "-S"));
+  EXPECT_EQ(std::find(argv->begin(), argv->end(), "-nographic"), argv->end());
+}
+
+TEST(QemuCommand, RejectsOutOfRangeOptions) {
+  QemuOptions o;
+  EXPECT_FALSE(qemu_command(o).ok());  // no kernel
+  o.kernel = "k";
+  o.smp = 0;
+  EXPECT_FALSE(qemu_command(o).ok());
+  o.smp = 9;
+  EXPECT_FALSE(qemu_command(o).ok());
+  o.smp = 1;
+  for (const char* bad : {"", "G", "-1G", "lots", "0M"}) {
+    o.memory = bad;
+    EXPECT_FALSE(qemu_command(o).ok()) << bad;
+  }
+}
+
+TEST(ShellLine, QuotesOnlyWhatNeedsIt) {
+  EXPECT_EQ(shell_line({"qemu", "-append", "a b", "it's"}), "qemu -append 'a b' 'it'\\''s'");
+}
+
+}  // namespace
+}  // namespace hyp::tools
