@@ -3,7 +3,7 @@
 // forbidden output, QEMU exit) and shows the last console lines and the
 // command line, so a failing test explains itself.
 //
-//   qemu_test_runner --kernel=IMAGE [--append=..] [--smp=N] [--timeout_s=S]
+//   qemu_test_runner --kernel=IMAGE [shared QEMU flags] [--timeout_s=S]
 //       [--fail_on=TEXT,...] [--exit=any|zero|kill] STEP...
 // Steps are described in console_script.h.
 #include <fcntl.h>
@@ -29,19 +29,13 @@
 #include "absl/strings/str_join.h"
 #include "tests/harness/console_script.h"
 #include "tools/qemu/qemu_command.h"
+#include "tools/qemu/qemu_flags.h"
 
-ABSL_FLAG(std::string, kernel, "", "hypervisor image");
-ABSL_FLAG(std::string, append, "", "hypervisor command line");
-ABSL_FLAG(std::string, initrd, "", "initial ramdisk");
-ABSL_FLAG(int, smp, 4, "number of CPUs");
-ABSL_FLAG(std::string, mem, "1G", "RAM size");
-ABSL_FLAG(bool, icount, false, "run QEMU with -icount shift=0,sleep=off");
 ABSL_FLAG(int, timeout_s, 60, "seconds for the whole script");
 ABSL_FLAG(std::vector<std::string>, fail_on, {"PANIC"}, "console text that fails the test at once");
 ABSL_FLAG(std::string, exit, "kill",
           "after the last step: 'kill' QEMU, wait for it to exit with status 'zero', or 'any' status");
 ABSL_FLAG(int, tail_lines, 25, "console lines shown on failure");
-ABSL_FLAG(std::string, qemu, "qemu-system-aarch64", "QEMU binary");
 
 namespace hyp::tools {
 namespace {
@@ -116,14 +110,7 @@ void save_transcript(const std::string& transcript) {
 }
 
 int run(const std::vector<Step>& steps) {
-  QemuOptions options;
-  options.qemu = absl::GetFlag(FLAGS_qemu);
-  options.kernel = absl::GetFlag(FLAGS_kernel);
-  options.append = absl::GetFlag(FLAGS_append);
-  options.initrd = absl::GetFlag(FLAGS_initrd);
-  options.smp = absl::GetFlag(FLAGS_smp);
-  options.memory = absl::GetFlag(FLAGS_mem);
-  options.icount = absl::GetFlag(FLAGS_icount);
+  QemuOptions options = options_from_flags();
   options.interactive = false;
   const std::string exit_mode = absl::GetFlag(FLAGS_exit);
   if (exit_mode != "kill" && exit_mode != "zero" && exit_mode != "any") {
@@ -235,6 +222,7 @@ int run(const std::vector<Step>& steps) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Boots the hypervisor in QEMU and checks its console against a script.");
+  hyp::tools::normalize_flag_spelling(argc, argv);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   std::vector<hyp::tools::Step> steps;
   for (size_t i = 1; i < args.size(); ++i) {

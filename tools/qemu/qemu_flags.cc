@@ -1,0 +1,42 @@
+#include "tools/qemu/qemu_flags.h"
+
+#include <cstring>
+
+#include "absl/flags/flag.h"
+
+ABSL_FLAG(std::string, kernel, "", "hypervisor image (flat arm64 Image)");
+ABSL_FLAG(std::string, append, "", "hypervisor command line");
+ABSL_FLAG(std::string, initrd, "", "initial ramdisk");
+ABSL_FLAG(int, smp, 4, "number of CPUs (1-8)");
+ABSL_FLAG(std::string, mem, "1G", "RAM size, e.g. 512M or 2G");
+ABSL_FLAG(bool, gdb, false, "wait for GDB on localhost:1234 (target remote :1234) before starting");
+ABSL_FLAG(bool, icount, false, "run with -icount shift=0,sleep=off (1 ns of virtual time per instruction)");
+ABSL_FLAG(std::string, qemu, "qemu-system-aarch64", "QEMU binary");
+
+namespace hyp::tools {
+
+QemuOptions options_from_flags() {
+  QemuOptions options;
+  options.qemu = absl::GetFlag(FLAGS_qemu);
+  options.kernel = absl::GetFlag(FLAGS_kernel);
+  options.append = absl::GetFlag(FLAGS_append);
+  options.initrd = absl::GetFlag(FLAGS_initrd);
+  options.smp = absl::GetFlag(FLAGS_smp);
+  options.memory = absl::GetFlag(FLAGS_mem);
+  options.gdb = absl::GetFlag(FLAGS_gdb);
+  options.icount = absl::GetFlag(FLAGS_icount);
+  return options;
+}
+
+void normalize_flag_spelling(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    char* arg = argv[i];
+    if (std::strcmp(arg, "--") == 0) return;
+    if (std::strncmp(arg, "--", 2) != 0) continue;
+    for (char* p = arg + 2; *p != '\0' && *p != '='; ++p) {
+      if (*p == '-') *p = '_';
+    }
+  }
+}
+
+}  // namespace hyp::tools

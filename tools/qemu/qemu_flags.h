@@ -1,0 +1,17 @@
+// The command-line flags every QEMU-running tool shares (--kernel, --append,
+// --initrd, --smp, --mem, --gdb, --icount, --qemu), so the launcher and the
+// test harness accept the same spelling for the same thing.
+#pragma once
+
+#include "tools/qemu/qemu_command.h"
+
+namespace hyp::tools {
+
+// QemuOptions filled from the shared flags (interactive left at its default).
+QemuOptions options_from_flags();
+
+// Rewrites "--some-flag" as "--some_flag" in place, so flags may be spelled
+// with dashes as QEMU's users are used to. Stops at a bare "--".
+void normalize_flag_spelling(int argc, char** argv);
+
+}  // namespace hyp::tools
