@@ -50,6 +50,6 @@ def qemu_test(
         # QEMU runs several threads of its own; on two cores these tests
         # must not run beside each other.
         tags = tags + ["exclusive", "qemu"],
-        size = kwargs.pop("size", "medium"),
+        size = kwargs.pop("size", "small"),
         **kwargs
     )
