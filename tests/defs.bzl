@@ -9,7 +9,7 @@ def qemu_test(
         mem = "1G",
         fail_on = ["PANIC"],
         exit = "kill",
-        timeout_s = 60,
+        timeout_s = 30,
         extra_args = [],
         **kwargs):
     """Boots `image` in a fresh QEMU and checks the console against `steps`.
