@@ -41,7 +41,7 @@ Pa pa_of(const void* p) { return Pa(reinterpret_cast<uintptr_t>(p)); }
 // Maps the page-aligned extent of [start, end) identically.
 Status map_identity(uint64_t start, uint64_t end, mm::Attrs attrs) {
   const uint64_t base = align_down(start, kPageSize);
-  return g_el2_table.map(Va(base), Pa(base), align_up(end, kPageSize) - base, attrs);
+  return g_el2_table.map(base, Pa(base), align_up(end, kPageSize) - base, attrs);
 }
 
 // With the MMU off: builds the tables for the kernel image (text RX, rodata
@@ -49,7 +49,7 @@ Status map_identity(uint64_t start, uint64_t end, mm::Attrs attrs) {
 // Nothing can be printed yet; failure parks the CPU.
 void enable_boot_translation(uint64_t dtb) {
   g_table_pool.add(pa_of(g_table_memory), kTablePages);
-  auto table = PageTable::create(g_table_pool);
+  auto table = PageTable::create(g_table_pool, mm::Regime::kEl2);
   if (!table.ok()) arch::halt();
   g_el2_table = *table;
   const auto image = reinterpret_cast<uint64_t>(__image_start);
@@ -58,9 +58,9 @@ void enable_boot_translation(uint64_t dtb) {
   const auto image_end = reinterpret_cast<uint64_t>(__image_end);
   const size_t dtb_size = dtb_total_size(reinterpret_cast<const void*>(dtb));
   if (dtb_size == 0 || dtb_size > kMaxDtbSize || (dtb & 7) != 0) arch::halt();
-  constexpr mm::Attrs kText{.type = mm::MemType::kNormal, .write = false, .exec = true};
-  constexpr mm::Attrs kReadOnly{.type = mm::MemType::kNormal, .write = false, .exec = false};
-  constexpr mm::Attrs kReadWrite{.type = mm::MemType::kNormal, .write = true, .exec = false};
+  constexpr mm::Attrs kText{.type = mm::MemType::kNormal, .read = true, .write = false, .exec = true};
+  constexpr mm::Attrs kReadOnly{.type = mm::MemType::kNormal, .read = true, .write = false, .exec = false};
+  constexpr mm::Attrs kReadWrite{.type = mm::MemType::kNormal, .read = true, .write = true, .exec = false};
   if (map_identity(image, text_end, kText) != Status::kOk ||
       map_identity(text_end, rodata_end, kReadOnly) != Status::kOk ||
       map_identity(rodata_end, image_end, kReadWrite) != Status::kOk ||
@@ -71,7 +71,7 @@ void enable_boot_translation(uint64_t dtb) {
 }
 
 void map_devices_or_halt() {
-  constexpr mm::Attrs kDevice{.type = mm::MemType::kDevice, .write = true, .exec = false};
+  constexpr mm::Attrs kDevice{.type = mm::MemType::kDevice, .read = true, .write = true, .exec = false};
   const MemRange devices[] = {
       {g_boot_info.uart.base, kPageSize},
       g_boot_info.gic_dist,

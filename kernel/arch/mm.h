@@ -1,8 +1,9 @@
-// Architecture interface for the kernel's own (EL2 stage-1) translation
-// tables: descriptor encoding, physical-to-virtual access to table pages, and
-// TLB maintenance. The AArch64 implementation follows the VMSAv8-64 formats
-// (Arm ARM D8.3); the host fake deliberately uses another layout at every
-// level so that generic code cannot depend on the real bit positions.
+// Architecture interface for translation tables: descriptor encoding for the
+// kernel's own EL2 stage-1 regime and for partitions' Stage-2 regime, access
+// to table pages by physical address, and TLB maintenance. The AArch64
+// implementation follows VMSAv8-64 (Arm ARM D8.3, 4 KiB granule); the host
+// fake deliberately uses another layout at every level and in each regime,
+// so that generic code cannot depend on real bit positions.
 #pragma once
 
 #include <cstdint>
@@ -13,43 +14,70 @@ namespace hyp::arch::mm {
 
 using Pte = uint64_t;
 
-// Translation starts at level kRootLevel and ends at level 3 (4 KiB pages).
-inline constexpr int kRootLevel = 1;
+enum class Regime : uint8_t {
+  kEl2,     // the kernel's own stage-1 tables (TTBR0_EL2), VA -> PA
+  kStage2,  // a partition's Stage-2 tables (VTTBR_EL2), IPA -> PA
+};
+
 inline constexpr int kLeafLevel = 3;
 inline constexpr int kEntriesPerTable = 512;
-inline constexpr int kVaBits = 39;
 
-// Bytes mapped by one entry at `level`.
+// Where a walk starts and how many input address bits a regime translates.
+struct Geometry {
+  int root_level;
+  int input_bits;
+};
+
+constexpr Geometry geometry(Regime r) {
+  // EL2: 39-bit VA from level 1. Stage 2: 40-bit IPA from level 0 (one root
+  // page of which two entries are usable; VTCR_EL2.SL0 = 2).
+  return r == Regime::kEl2 ? Geometry{1, 39} : Geometry{0, 40};
+}
+
 constexpr uint64_t level_shift(int level) { return kPageShift + 9 * static_cast<uint64_t>(kLeafLevel - level); }
 constexpr uint64_t level_size(int level) { return uint64_t{1} << level_shift(level); }
-constexpr int level_index(Va va, int level) {
-  return static_cast<int>((va.value() >> level_shift(level)) & (kEntriesPerTable - 1));
+constexpr int level_index(uint64_t address, int level) {
+  return static_cast<int>((address >> level_shift(level)) & (kEntriesPerTable - 1));
 }
 
 enum class MemType : uint8_t {
-  kNormal,        // write-back cacheable, inner shareable
-  kDevice,        // Device-nGnRnE
+  kNormal,  // write-back cacheable, inner shareable
+  kDevice,  // Device-nGnRnE
+};
+
+// Ownership state of a page in a partition's Stage-2 tables, kept in the
+// descriptor's software bits (FF-A 1.1, chapter 5 page states). The
+// transitions between them are the FF-A memory issue's; from the start every
+// mapping records one.
+enum class PageState : uint8_t {
+  kOwned = 0,        // owned, exclusive access
+  kSharedOwned = 1,  // owned, access shared with a borrower
+  kLent = 2,         // owned, access given to a borrower (no access here)
+  kBorrowed = 3,     // not owned, exclusive access
+  kSharedBorrowed = 4,
 };
 
 struct Attrs {
   MemType type = MemType::kNormal;
+  bool read = true;
   bool write = false;
   bool exec = false;
+  PageState state = PageState::kOwned;  // Stage 2 only; always kOwned for EL2
 
   constexpr bool operator==(const Attrs&) const = default;
 };
 
-// Whether a leaf ("block") entry is allowed at `level`.
-bool block_allowed(int level);
+// Whether a leaf ("block") entry is allowed at `level` in `regime`.
+bool block_allowed(Regime regime, int level);
 
-Pte absent_pte(int level);
-Pte table_pte(Pa next_table, int level);
-Pte leaf_pte(Pa pa, Attrs attrs, int level);
+Pte absent_pte(Regime regime, int level);
+Pte table_pte(Regime regime, Pa next_table, int level);
+Pte leaf_pte(Regime regime, Pa pa, Attrs attrs, int level);
 
-bool pte_present(Pte pte, int level);
-bool pte_is_table(Pte pte, int level);  // present and pointing to a next-level table
-Pa pte_address(Pte pte, int level);     // output address or next table
-Attrs pte_attrs(Pte pte, int level);    // for leaves only
+bool pte_present(Regime regime, Pte pte, int level);
+bool pte_is_table(Regime regime, Pte pte, int level);  // present and pointing to a next-level table
+Pa pte_address(Regime regime, Pte pte, int level);     // output address or next table
+Attrs pte_attrs(Regime regime, Pte pte, int level);    // for leaves only
 
 // Access to a table page by its physical address.
 Pte* table_from_pa(Pa table);
@@ -64,5 +92,10 @@ void enable_translation(Pa root);
 // Invalidates all EL2 TLB entries on every CPU in the inner shareable domain
 // and waits for completion.
 void invalidate_el2_tlbs();
+
+// Invalidates, on every CPU, the Stage-2 and combined stage-1/2 TLB entries
+// of the VM with `vmid` (which the caller must make current in VTTBR_EL2 or
+// pass through; see the implementation).
+void invalidate_stage2_tlbs(uint16_t vmid);
 
 }  // namespace hyp::arch::mm

@@ -4,94 +4,190 @@ namespace hyp {
 
 namespace mm = arch::mm;
 
-Result<PageTable> PageTable::create(PagePool& pool) {
+Result<PageTable> PageTable::create(PagePool& pool, Regime regime, uint16_t vmid) {
   auto root = pool.alloc();
   if (!root.ok()) return root.status();
+  const int level = mm::geometry(regime).root_level;
   mm::Pte* table = mm::table_from_pa(*root);
-  for (int i = 0; i < mm::kEntriesPerTable; ++i) table[i] = mm::absent_pte(mm::kRootLevel);
-  return PageTable(pool, *root);
+  for (int i = 0; i < mm::kEntriesPerTable; ++i) table[i] = mm::absent_pte(regime, level);
+  return PageTable(pool, regime, vmid, *root);
 }
 
-Status PageTable::map(Va va, Pa pa, uint64_t size, mm::Attrs attrs) {
-  constexpr uint64_t kVaLimit = uint64_t{1} << mm::kVaBits;
-  if (pool_ == nullptr || size == 0 || !va.is_aligned(kPageSize) || !pa.is_aligned(kPageSize) ||
-      (size & (kPageSize - 1)) != 0 || va.value() >= kVaLimit || size > kVaLimit - va.value() ||
-      pa.value() + size < pa.value()) {
+Status PageTable::map(uint64_t in, Pa pa, uint64_t size, Attrs attrs) {
+  if (!pa.is_aligned(kPageSize) || pa.value() + size < pa.value()) return Status::kInvalidArgument;
+  return run(Op::kMap, in, size, pa, attrs);
+}
+
+Status PageTable::unmap(uint64_t in, uint64_t size) { return run(Op::kUnmap, in, size, Pa(), Attrs()); }
+
+Status PageTable::protect(uint64_t in, uint64_t size, Attrs attrs) { return run(Op::kProtect, in, size, Pa(), attrs); }
+
+Status PageTable::run(Op op, uint64_t in, uint64_t size, Pa pa, Attrs attrs) {
+  const mm::Geometry g = mm::geometry(regime_);
+  const uint64_t limit = uint64_t{1} << g.input_bits;
+  if (pool_ == nullptr || size == 0 || (in & (kPageSize - 1)) != 0 || (size & (kPageSize - 1)) != 0 || in >= limit ||
+      size > limit - in) {
     return Status::kInvalidArgument;
   }
-  size_t tables_needed = 0;
-  mm::Pte* root = mm::table_from_pa(root_);
-  if (Status s = map_level(root, mm::kRootLevel, va, pa, size, attrs, false, tables_needed); s != Status::kOk) {
-    return s;
+  if (regime_ == Regime::kEl2 && (attrs.state != mm::PageState::kOwned || !attrs.read)) {
+    return Status::kInvalidArgument;
   }
-  if (tables_needed > pool_->free_pages()) return Status::kNoMemory;
-  size_t unused = 0;
-  return map_level(root, mm::kRootLevel, va, pa, size, attrs, true, unused);
+  mm::Pte* root = mm::table_from_pa(root_);
+  Walk dry{op, in, pa, attrs, false};
+  if (Status s = walk_level(dry, root, Virtual{}, g.root_level, in, in + size); s != Status::kOk) return s;
+  if (dry.tables_needed > pool_->free_pages()) return Status::kNoMemory;
+  Walk commit{op, in, pa, attrs, true};
+  const Status s = walk_level(commit, root, Virtual{}, g.root_level, in, in + size);
+  if (commit.flush) invalidate();
+  return s;
 }
 
-Status PageTable::map_level(mm::Pte* table, int level, Va va, Pa pa, uint64_t size, mm::Attrs attrs, bool commit,
-                            size_t& tables_needed) {
-  const uint64_t entry_size = mm::level_size(level);
-  const uint64_t end = va.value() + size;
-  uint64_t cur = va.value();
-  while (cur < end) {
-    const uint64_t entry_end = align_down(cur, entry_size) + entry_size;
-    const uint64_t chunk_end = entry_end < end ? entry_end : end;
-    const uint64_t chunk = chunk_end - cur;
-    const Pa chunk_pa = pa.offset(cur - va.value());
-    const int index = mm::level_index(Va(cur), level);
-    const mm::Pte pte = table != nullptr ? table[index] : mm::absent_pte(level);
+mm::Pte PageTable::entry(mm::Pte* table, const Virtual& virt, int level, int index, uint64_t address) const {
+  if (table != nullptr) return table[index];
+  if (!virt.leaves) return mm::absent_pte(regime_, level);
+  // A block being split in the dry run: its pieces are leaves one level down.
+  const uint64_t offset = address & (mm::level_size(level - 1) - 1);
+  return mm::leaf_pte(regime_, virt.pa.offset(align_down(offset, mm::level_size(level))), virt.attrs, level);
+}
 
-    const bool whole_entry = chunk == entry_size && chunk_pa.is_aligned(entry_size);
-    if (mm::pte_is_table(pte, level)) {
-      mm::Pte* next = mm::table_from_pa(mm::pte_address(pte, level));
-      if (Status s = map_level(next, level + 1, Va(cur), chunk_pa, chunk, attrs, commit, tables_needed);
-          s != Status::kOk) {
-        return s;
-      }
-    } else if (mm::pte_present(pte, level)) {
-      return Status::kAlreadyExists;
-    } else if (whole_entry && mm::block_allowed(level)) {
-      if (commit) mm::write_pte(&table[index], mm::leaf_pte(chunk_pa, attrs, level));
-    } else {
-      // Needs a next-level table. The dry run checked the pool holds enough.
-      mm::Pte* next = nullptr;
-      if (commit) {
-        auto page = pool_->alloc();
-        if (!page.ok()) return page.status();
-        next = mm::table_from_pa(*page);
-        for (int i = 0; i < mm::kEntriesPerTable; ++i) next[i] = mm::absent_pte(level + 1);
-        if (Status s = map_level(next, level + 1, Va(cur), chunk_pa, chunk, attrs, commit, tables_needed);
-            s != Status::kOk) {
-          return s;
+Status PageTable::walk_level(Walk& w, mm::Pte* table, const Virtual& virt, int level, uint64_t begin,
+                             uint64_t end) {
+  const uint64_t entry_size = mm::level_size(level);
+  for (uint64_t cur = begin; cur < end;) {
+    const uint64_t entry_start = align_down(cur, entry_size);
+    const uint64_t chunk_end = entry_start + entry_size < end ? entry_start + entry_size : end;
+    const bool whole = cur == entry_start && chunk_end == entry_start + entry_size;
+    const int index = mm::level_index(cur, level);
+    const mm::Pte pte = entry(table, virt, level, index, cur);
+    mm::Pte* slot = table != nullptr ? &table[index] : nullptr;
+
+    Status s = Status::kOk;
+    if (mm::pte_is_table(regime_, pte, level)) {
+      mm::Pte* next = table != nullptr ? mm::table_from_pa(mm::pte_address(regime_, pte, level)) : nullptr;
+      if (w.op == Op::kUnmap && whole) {
+        if (w.commit) {
+          // The walker may hold the old tables in its caches until the TLB
+          // invalidation completes: only then may their pages be reused.
+          const Pa old = mm::pte_address(regime_, pte, level);
+          mm::write_pte(slot, mm::absent_pte(regime_, level));
+          invalidate();
+          free_subtree(old, level + 1);
         }
-        // Publish the table only once it is complete.
-        mm::write_pte(&table[index], mm::table_pte(*page, level));
       } else {
-        ++tables_needed;
-        if (Status s = map_level(nullptr, level + 1, Va(cur), chunk_pa, chunk, attrs, commit, tables_needed);
-            s != Status::kOk) {
-          return s;
+        s = walk_level(w, next, Virtual{}, level + 1, cur, chunk_end);
+      }
+    } else if (mm::pte_present(regime_, pte, level)) {
+      const Pa block_pa = mm::pte_address(regime_, pte, level);
+      const Attrs old_attrs = mm::pte_attrs(regime_, pte, level);
+      if (w.op == Op::kMap) return Status::kAlreadyExists;
+      if (whole && w.op == Op::kUnmap) {
+        if (w.commit) {
+          mm::write_pte(slot, mm::absent_pte(regime_, level));
+          w.flush = true;
+        }
+      } else if (whole && w.op == Op::kProtect) {
+        if (w.commit && !(old_attrs == w.attrs)) {
+          const mm::Pte updated = mm::leaf_pte(regime_, block_pa, w.attrs, level);
+          if (old_attrs.type != w.attrs.type) {
+            replace(slot, level, updated);
+          } else {
+            mm::write_pte(slot, updated);
+            w.flush = true;
+          }
+        }
+      } else {
+        // Split the block into a table of leaves one level down, then apply
+        // the operation to the part of it in range.
+        const Virtual pieces{true, block_pa, old_attrs};
+        if (w.commit) {
+          auto split = new_table(level + 1, pieces);
+          if (!split.ok()) return split.status();
+          replace(slot, level, mm::table_pte(regime_, *split, level));
+          s = walk_level(w, mm::table_from_pa(*split), Virtual{}, level + 1, cur, chunk_end);
+        } else {
+          ++w.tables_needed;
+          s = walk_level(w, nullptr, pieces, level + 1, cur, chunk_end);
+        }
+      }
+    } else {
+      // Absent.
+      if (w.op == Op::kProtect) return Status::kNotFound;
+      if (w.op == Op::kMap) {
+        const Pa out = w.pa.offset(cur - w.start);
+        if (whole && out.is_aligned(entry_size) && mm::block_allowed(regime_, level)) {
+          if (w.commit) mm::write_pte(slot, mm::leaf_pte(regime_, out, w.attrs, level));
+        } else if (w.commit) {
+          auto fresh = new_table(level + 1, Virtual{});
+          if (!fresh.ok()) return fresh.status();
+          // Fill the new table before publishing it.
+          s = walk_level(w, mm::table_from_pa(*fresh), Virtual{}, level + 1, cur, chunk_end);
+          mm::write_pte(slot, mm::table_pte(regime_, *fresh, level));
+        } else {
+          ++w.tables_needed;
+          s = walk_level(w, nullptr, Virtual{}, level + 1, cur, chunk_end);
         }
       }
     }
+    if (s != Status::kOk) return s;
     cur = chunk_end;
   }
   return Status::kOk;
 }
 
-std::optional<PageTable::Translation> PageTable::translate(Va va) const {
-  if (pool_ == nullptr || va.value() >= (uint64_t{1} << mm::kVaBits)) return std::nullopt;
+Result<Pa> PageTable::new_table(int level, const Virtual& content) {
+  auto page = pool_->alloc();
+  if (!page.ok()) return page.status();
+  mm::Pte* table = mm::table_from_pa(*page);
+  for (int i = 0; i < mm::kEntriesPerTable; ++i) {
+    table[i] = content.leaves ? mm::leaf_pte(regime_, content.pa.offset(static_cast<uint64_t>(i) * mm::level_size(level)),
+                                             content.attrs, level)
+                              : mm::absent_pte(regime_, level);
+  }
+  return *page;
+}
+
+void PageTable::replace(mm::Pte* slot, int level, mm::Pte value) {
+  mm::write_pte(slot, mm::absent_pte(regime_, level));
+  invalidate();
+  mm::write_pte(slot, value);
+}
+
+void PageTable::invalidate() {
+  if (regime_ == Regime::kEl2) {
+    mm::invalidate_el2_tlbs();
+  } else {
+    mm::invalidate_stage2_tlbs(vmid_);
+  }
+}
+
+void PageTable::free_subtree(Pa table, int level) {
+  mm::Pte* entries = mm::table_from_pa(table);
+  for (int i = 0; i < mm::kEntriesPerTable; ++i) {
+    if (mm::pte_is_table(regime_, entries[i], level)) free_subtree(mm::pte_address(regime_, entries[i], level), level + 1);
+  }
+  pool_->free(table);
+}
+
+void PageTable::destroy() {
+  if (pool_ == nullptr) return;
+  free_subtree(root_, mm::geometry(regime_).root_level);
+  pool_ = nullptr;
+  root_ = Pa();
+}
+
+std::optional<PageTable::Translation> PageTable::translate(uint64_t in) const {
+  const mm::Geometry g = mm::geometry(regime_);
+  if (pool_ == nullptr || in >= (uint64_t{1} << g.input_bits)) return std::nullopt;
   const mm::Pte* table = mm::table_from_pa(root_);
-  for (int level = mm::kRootLevel; level <= mm::kLeafLevel; ++level) {
-    const mm::Pte pte = table[mm::level_index(va, level)];
-    if (!mm::pte_present(pte, level)) return std::nullopt;
-    if (mm::pte_is_table(pte, level)) {
-      table = mm::table_from_pa(mm::pte_address(pte, level));
+  for (int level = g.root_level; level <= mm::kLeafLevel; ++level) {
+    const mm::Pte pte = table[mm::level_index(in, level)];
+    if (!mm::pte_present(regime_, pte, level)) return std::nullopt;
+    if (mm::pte_is_table(regime_, pte, level)) {
+      table = mm::table_from_pa(mm::pte_address(regime_, pte, level));
       continue;
     }
-    const uint64_t offset = va.value() & (mm::level_size(level) - 1);
-    return Translation{mm::pte_address(pte, level).offset(offset), mm::pte_attrs(pte, level), level};
+    const uint64_t offset = in & (mm::level_size(level) - 1);
+    return Translation{mm::pte_address(regime_, pte, level).offset(offset), mm::pte_attrs(regime_, pte, level), level};
   }
   return std::nullopt;
 }

@@ -11,127 +11,252 @@ namespace {
 
 namespace mm = arch::mm;
 using arch::fake::MmEvent;
+using mm::Attrs;
+using mm::MemType;
+using mm::PageState;
+using mm::Regime;
 
 constexpr uint64_t k4K = 4096;
 constexpr uint64_t k2M = 2ull << 20;
-constexpr mm::Attrs kRw{.type = mm::MemType::kNormal, .write = true, .exec = false};
-constexpr mm::Attrs kRx{.type = mm::MemType::kNormal, .write = false, .exec = true};
-constexpr mm::Attrs kDev{.type = mm::MemType::kDevice, .write = true, .exec = false};
+constexpr uint64_t k1G = 1ull << 30;
+constexpr Attrs kRw{.type = MemType::kNormal, .read = true, .write = true, .exec = false};
+constexpr Attrs kRx{.type = MemType::kNormal, .read = true, .write = false, .exec = true};
+constexpr Attrs kRo{.type = MemType::kNormal, .read = true, .write = false, .exec = false};
+constexpr Attrs kDev{.type = MemType::kDevice, .read = true, .write = true, .exec = false};
+constexpr Attrs kRwx{.type = MemType::kNormal, .read = true, .write = true, .exec = true};
+constexpr Attrs kLent{.type = MemType::kNormal, .read = false, .write = false, .exec = false, .state = PageState::kLent};
 
-class PageTableTest : public ::testing::Test {
+size_t count(MmEvent::Kind kind) {
+  const auto& ev = arch::fake::mm_events();
+  return static_cast<size_t>(std::count_if(ev.begin(), ev.end(), [&](const MmEvent& e) { return e.kind == kind; }));
+}
+
+class PageTableTest : public ::testing::TestWithParam<Regime> {
  protected:
   void SetUp() override {
     arch::fake::reset();
     pool_.add(memory_.base(), memory_.pages());
-    auto table = PageTable::create(pool_);
+    auto table = PageTable::create(pool_, GetParam(), 7);
     ASSERT_TRUE(table.ok());
     table_ = *table;
     arch::fake::mm_events().clear();
   }
 
-  size_t writes() const {
-    const auto& ev = arch::fake::mm_events();
-    return static_cast<size_t>(
-        std::count_if(ev.begin(), ev.end(), [](const MmEvent& e) { return e.kind == MmEvent::Kind::kWritePte; }));
+  size_t writes() const { return count(MmEvent::Kind::kWritePte); }
+  size_t flushes() const {
+    return count(GetParam() == Regime::kEl2 ? MmEvent::Kind::kInvalidateEl2Tlbs : MmEvent::Kind::kInvalidateStage2Tlbs);
   }
 
-  arch::fake::PhysMemory memory_{16};
+  arch::fake::PhysMemory memory_{24};
   PagePool pool_;
   PageTable table_;
 };
 
-TEST_F(PageTableTest, SinglePageTranslatesWithItsAttributes) {
-  ASSERT_EQ(table_.map(Va(0x4020'0000), Pa(0x8000'0000), k4K, kRx), Status::kOk);
+INSTANTIATE_TEST_SUITE_P(BothRegimes, PageTableTest, ::testing::Values(Regime::kEl2, Regime::kStage2),
+                         [](const auto& info) { return info.param == Regime::kEl2 ? "El2" : "Stage2"; });
 
-  auto t = table_.translate(Va(0x4020'0123));
+TEST_P(PageTableTest, SinglePageTranslatesWithItsAttributes) {
+  ASSERT_EQ(table_.map(0x4020'0000, Pa(0x8000'0000), k4K, kRx), Status::kOk);
+
+  auto t = table_.translate(0x4020'0123);
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->pa, Pa(0x8000'0123));
   EXPECT_EQ(t->attrs, kRx);
   EXPECT_EQ(t->level, 3);
-  EXPECT_FALSE(table_.translate(Va(0x4020'1000)).has_value());
-  EXPECT_FALSE(table_.translate(Va(0x401f'f000)).has_value());
+  EXPECT_FALSE(table_.translate(0x4020'1000).has_value());
+  EXPECT_FALSE(table_.translate(0x401f'f000).has_value());
 }
 
-TEST_F(PageTableTest, AlignedRangeUsesTheLargestLeafTheArchitectureAllows) {
+TEST_P(PageTableTest, AlignedRangeUsesTheLargestLeafTheArchitectureAllows) {
   // The fake allows leaves at levels 2 and 3 only: a 1 GiB aligned range
   // must become 512 level-2 blocks, not a level-1 leaf.
-  ASSERT_EQ(table_.map(Va(0x4000'0000), Pa(0x4000'0000), 1ull << 30, kRw), Status::kOk);
+  ASSERT_EQ(table_.map(0x4000'0000, Pa(0x4000'0000), k1G, kRw), Status::kOk);
 
-  auto t = table_.translate(Va(0x5234'5678));
+  auto t = table_.translate(0x5234'5678);
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->pa, Pa(0x5234'5678));
   EXPECT_EQ(t->level, 2);
-  EXPECT_EQ(writes(), 512u + 1u);  // the blocks, then the table that holds them
+  // The blocks, the level-2 table's entry, and for Stage 2 (root at level 0)
+  // the level-1 table's entry.
+  EXPECT_EQ(writes(), 512u + (GetParam() == Regime::kEl2 ? 1u : 2u));
+  EXPECT_EQ(flushes(), 0u) << "nothing was valid before: no invalidation needed";
 }
 
-TEST_F(PageTableTest, MisalignedPhysicalAddressFallsBackToPages) {
-  ASSERT_EQ(table_.map(Va(0x4000'0000), Pa(0x4000'1000), k2M, kRw), Status::kOk);
-
-  auto t = table_.translate(Va(0x401f'f000));
+TEST_P(PageTableTest, MisalignedOutputFallsBackToPages) {
+  ASSERT_EQ(table_.map(0x4000'0000, Pa(0x4000'1000), k2M, kRw), Status::kOk);
+  auto t = table_.translate(0x401f'f000);
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->pa, Pa(0x4020'0000));
   EXPECT_EQ(t->level, 3);
 }
 
-TEST_F(PageTableTest, RangeStraddlingABlockBoundaryMixesBlocksAndPages) {
-  // 4 KiB below a 2 MiB boundary, then 2 MiB, then 4 KiB.
+TEST_P(PageTableTest, RangeStraddlingABlockBoundaryMixesBlocksAndPages) {
   const uint64_t start = 0x4000'0000 + k2M - k4K;
-  ASSERT_EQ(table_.map(Va(start), Pa(start), k2M + 2 * k4K, kDev), Status::kOk);
-
-  EXPECT_EQ(table_.translate(Va(start))->level, 3);
-  EXPECT_EQ(table_.translate(Va(start + k4K))->level, 2);
-  EXPECT_EQ(table_.translate(Va(start + k4K + k2M))->level, 3);
-  EXPECT_EQ(table_.translate(Va(start + k4K + k2M))->attrs, kDev);
-  EXPECT_FALSE(table_.translate(Va(start + 2 * k4K + k2M)).has_value());
+  ASSERT_EQ(table_.map(start, Pa(start), k2M + 2 * k4K, kDev), Status::kOk);
+  EXPECT_EQ(table_.translate(start)->level, 3);
+  EXPECT_EQ(table_.translate(start + k4K)->level, 2);
+  EXPECT_EQ(table_.translate(start + k4K + k2M)->level, 3);
+  EXPECT_EQ(table_.translate(start + k4K + k2M)->attrs, kDev);
+  EXPECT_FALSE(table_.translate(start + 2 * k4K + k2M).has_value());
 }
 
-TEST_F(PageTableTest, OverlappingMapFailsAndChangesNothing) {
-  ASSERT_EQ(table_.map(Va(0x4020'3000), Pa(0x4020'3000), k4K, kRw), Status::kOk);
+TEST_P(PageTableTest, OverlappingMapFailsAndChangesNothing) {
+  ASSERT_EQ(table_.map(0x4020'3000, Pa(0x4020'3000), k4K, kRw), Status::kOk);
   const size_t free_before = pool_.free_pages();
   arch::fake::mm_events().clear();
-
-  // The overlap is at the end of a range whose start needs new tables.
-  EXPECT_EQ(table_.map(Va(0x3fe0'0000), Pa(0x3fe0'0000), 0x4020'4000 - 0x3fe0'0000, kRw), Status::kAlreadyExists);
-
+  EXPECT_EQ(table_.map(0x3fe0'0000, Pa(0x3fe0'0000), 0x4020'4000 - 0x3fe0'0000, kRw), Status::kAlreadyExists);
   EXPECT_TRUE(arch::fake::mm_events().empty());
   EXPECT_EQ(pool_.free_pages(), free_before);
-  EXPECT_FALSE(table_.translate(Va(0x3fe0'0000)).has_value());
+  EXPECT_FALSE(table_.translate(0x3fe0'0000).has_value());
 }
 
-TEST_F(PageTableTest, MapOverAnExistingBlockFails) {
-  ASSERT_EQ(table_.map(Va(0x4000'0000), Pa(0x4000'0000), k2M, kRw), Status::kOk);
-  EXPECT_EQ(table_.map(Va(0x4000'1000), Pa(0x9000'0000), k4K, kRw), Status::kAlreadyExists);
-}
-
-TEST_F(PageTableTest, RunningOutOfTablesFailsBeforeWritingAnything) {
-  // Root plus 15 free pages. Mapping 16 separate 1 GiB regions needs one
-  // level-2 and one level-3 table each: far more than the pool holds.
-  arch::fake::mm_events().clear();
+TEST_P(PageTableTest, RunningOutOfTablesFailsBeforeWritingAnything) {
   const size_t free_before = pool_.free_pages();
-  EXPECT_EQ(table_.map(Va(0x1000), Pa(0x1000), (16ull << 30) - 0x1000, kRw), Status::kNoMemory);
+  EXPECT_EQ(table_.map(0x1000, Pa(0x1000), 32 * k1G - 0x1000, kRw), Status::kNoMemory);
   EXPECT_TRUE(arch::fake::mm_events().empty());
   EXPECT_EQ(pool_.free_pages(), free_before);
 }
 
-TEST_F(PageTableTest, RejectsUnalignedEmptyAndOutOfRangeRequests) {
-  EXPECT_EQ(table_.map(Va(0x1001), Pa(0x1000), k4K, kRw), Status::kInvalidArgument);
-  EXPECT_EQ(table_.map(Va(0x1000), Pa(0x1800), k4K, kRw), Status::kInvalidArgument);
-  EXPECT_EQ(table_.map(Va(0x1000), Pa(0x1000), 100, kRw), Status::kInvalidArgument);
-  EXPECT_EQ(table_.map(Va(0x1000), Pa(0x1000), 0, kRw), Status::kInvalidArgument);
-  EXPECT_EQ(table_.map(Va(1ull << 39), Pa(0), k4K, kRw), Status::kInvalidArgument);
-  EXPECT_EQ(table_.map(Va((1ull << 39) - k4K), Pa(0), 2 * k4K, kRw), Status::kInvalidArgument);
-  EXPECT_EQ(table_.map(Va(0), Pa(~0ull - k4K + 1), 2 * k4K, kRw), Status::kInvalidArgument);
+TEST_P(PageTableTest, RejectsUnalignedEmptyAndOutOfRangeRequests) {
+  const uint64_t limit = uint64_t{1} << mm::geometry(GetParam()).input_bits;
+  EXPECT_EQ(table_.map(0x1001, Pa(0x1000), k4K, kRw), Status::kInvalidArgument);
+  EXPECT_EQ(table_.map(0x1000, Pa(0x1800), k4K, kRw), Status::kInvalidArgument);
+  EXPECT_EQ(table_.map(0x1000, Pa(0x1000), 100, kRw), Status::kInvalidArgument);
+  EXPECT_EQ(table_.map(0x1000, Pa(0x1000), 0, kRw), Status::kInvalidArgument);
+  EXPECT_EQ(table_.map(limit, Pa(0), k4K, kRw), Status::kInvalidArgument);
+  EXPECT_EQ(table_.map(limit - k4K, Pa(0), 2 * k4K, kRw), Status::kInvalidArgument);
+  EXPECT_EQ(table_.map(0, Pa(~0ull - k4K + 1), 2 * k4K, kRw), Status::kInvalidArgument);
+  EXPECT_EQ(table_.unmap(0x1800, k4K), Status::kInvalidArgument);
+  EXPECT_EQ(table_.protect(0, ~0ull & ~(k4K - 1), kRo), Status::kInvalidArgument);
   EXPECT_TRUE(arch::fake::mm_events().empty());
 }
 
-TEST_F(PageTableTest, NewTablesArePublishedAfterTheirContents) {
-  ASSERT_EQ(table_.map(Va(0x4000'0000), Pa(0x4000'0000), k4K, kRw), Status::kOk);
-  // Writes: the level-3 page, then the level-2 table entry, then the root.
+TEST_P(PageTableTest, NewTablesArePublishedAfterTheirContents) {
+  ASSERT_EQ(table_.map(0x4000'0000, Pa(0x4000'0000), k4K, kRw), Status::kOk);
+  const auto& ev = arch::fake::mm_events();
+  ASSERT_GE(ev.size(), 3u);
+  EXPECT_TRUE(mm::pte_present(GetParam(), ev[0].new_value, 3));
+  for (size_t i = 1; i < ev.size(); ++i) {
+    EXPECT_TRUE(mm::pte_is_table(GetParam(), ev[i].new_value, 3 - static_cast<int>(i)));
+  }
+}
+
+TEST_P(PageTableTest, UnmappingPartOfABlockSplitsItWithBreakBeforeMake) {
+  ASSERT_EQ(table_.map(0x4000'0000, Pa(0x8000'0000), k2M, kRw), Status::kOk);
+  arch::fake::mm_events().clear();
+
+  ASSERT_EQ(table_.unmap(0x4000'1000, k4K), Status::kOk);
+
+  EXPECT_FALSE(table_.translate(0x4000'1000).has_value());
+  auto before = table_.translate(0x4000'0000);
+  auto after = table_.translate(0x4000'2000);
+  ASSERT_TRUE(before && after);
+  EXPECT_EQ(before->pa, Pa(0x8000'0000));
+  EXPECT_EQ(after->pa, Pa(0x8000'2000));
+  EXPECT_EQ(after->attrs, kRw);
+  EXPECT_EQ(after->level, 3);
+  // The block was made absent, invalidated, then replaced by the table.
+  const auto& ev = arch::fake::mm_events();
+  ASSERT_GE(ev.size(), 4u);
+  EXPECT_EQ(ev[0].kind, MmEvent::Kind::kWritePte);
+  EXPECT_FALSE(mm::pte_present(GetParam(), ev[0].new_value, 2));
+  EXPECT_NE(ev[1].kind, MmEvent::Kind::kWritePte);
+  if (GetParam() == Regime::kStage2) EXPECT_EQ(ev[1].vmid, 7);
+  EXPECT_EQ(ev[2].slot, ev[0].slot);
+  EXPECT_TRUE(mm::pte_is_table(GetParam(), ev[2].new_value, 2));
+  // And the removed page was invalidated after it went.
+  EXPECT_NE(ev.back().kind, MmEvent::Kind::kWritePte);
+}
+
+TEST_P(PageTableTest, ProtectChangesPermissionsInPlaceAndKeepsAddresses) {
+  ASSERT_EQ(table_.map(0x4000'0000, Pa(0x8000'0000), 4 * k4K, kRwx), Status::kOk);
+  arch::fake::mm_events().clear();
+
+  ASSERT_EQ(table_.protect(0x4000'1000, 2 * k4K, kRo), Status::kOk);
+
+  EXPECT_EQ(table_.translate(0x4000'0000)->attrs, kRwx);
+  EXPECT_EQ(table_.translate(0x4000'1000)->attrs, kRo);
+  EXPECT_EQ(table_.translate(0x4000'2000)->attrs, kRo);
+  EXPECT_EQ(table_.translate(0x4000'2000)->pa, Pa(0x8000'2000));
+  EXPECT_EQ(table_.translate(0x4000'3000)->attrs, kRwx);
+  EXPECT_EQ(writes(), 2u);
+  EXPECT_EQ(flushes(), 1u) << "one invalidation for the whole operation";
+}
+
+TEST_P(PageTableTest, ProtectOverAHoleFailsAndChangesNothing) {
+  ASSERT_EQ(table_.map(0x4000'0000, Pa(0x8000'0000), k4K, kRw), Status::kOk);
+  ASSERT_EQ(table_.map(0x4000'2000, Pa(0x8000'2000), k4K, kRw), Status::kOk);
+  arch::fake::mm_events().clear();
+  EXPECT_EQ(table_.protect(0x4000'0000, 3 * k4K, kRo), Status::kNotFound);
+  EXPECT_TRUE(arch::fake::mm_events().empty());
+  EXPECT_EQ(table_.translate(0x4000'0000)->attrs, kRw);
+}
+
+TEST_P(PageTableTest, ProtectInsideABlockSplitsOnlyWhatItMust) {
+  ASSERT_EQ(table_.map(0x4000'0000, Pa(0x4000'0000), 2 * k2M, kRw), Status::kOk);
+  ASSERT_EQ(table_.protect(0x4000'0000 + k2M - k4K, 2 * k4K, kRo), Status::kOk);
+  EXPECT_EQ(table_.translate(0x4000'0000)->level, 3);
+  EXPECT_EQ(table_.translate(0x4000'0000 + k2M - k4K)->attrs, kRo);
+  EXPECT_EQ(table_.translate(0x4000'0000 + k2M)->attrs, kRo);
+  EXPECT_EQ(table_.translate(0x4000'0000 + k2M + k4K)->attrs, kRw);
+  EXPECT_EQ(table_.translate(0x4000'0000 + k2M + k4K)->pa, Pa(0x4000'0000 + k2M + k4K));
+}
+
+TEST_P(PageTableTest, ChangingMemoryTypeUsesBreakBeforeMake) {
+  ASSERT_EQ(table_.map(0x4000'0000, Pa(0x4000'0000), k4K, kRw), Status::kOk);
+  arch::fake::mm_events().clear();
+  ASSERT_EQ(table_.protect(0x4000'0000, k4K, kDev), Status::kOk);
   const auto& ev = arch::fake::mm_events();
   ASSERT_EQ(ev.size(), 3u);
-  EXPECT_TRUE(mm::pte_present(ev[0].new_value, 3));
-  EXPECT_TRUE(mm::pte_is_table(ev[1].new_value, 2));
-  EXPECT_TRUE(mm::pte_is_table(ev[2].new_value, 1));
+  EXPECT_FALSE(mm::pte_present(GetParam(), ev[0].new_value, 3));
+  EXPECT_NE(ev[1].kind, MmEvent::Kind::kWritePte);
+  EXPECT_EQ(mm::pte_attrs(GetParam(), ev[2].new_value, 3), kDev);
+}
+
+TEST_P(PageTableTest, UnmapOfWholeTablesReturnsTheirPagesAfterInvalidation) {
+  const size_t free_at_start = pool_.free_pages();
+  ASSERT_EQ(table_.map(0x4000'0000, Pa(0x4000'0000), 3 * k4K, kRw), Status::kOk);
+  EXPECT_LT(pool_.free_pages(), free_at_start);
+  ASSERT_EQ(table_.unmap(0, k1G * 2), Status::kOk);
+  // Tables wholly inside the range go back to the pool. Stage 2's level-1
+  // table covers 512 GiB, more than the range, so it stays (empty).
+  EXPECT_EQ(pool_.free_pages(), free_at_start - (GetParam() == Regime::kStage2 ? 1 : 0));
+  EXPECT_FALSE(table_.translate(0x4000'0000).has_value());
+  EXPECT_GE(flushes(), 1u);
+}
+
+TEST_P(PageTableTest, DestroyReturnsEveryPage) {
+  const size_t free_at_start = pool_.free_pages();
+  ASSERT_EQ(table_.map(0x4000'0000, Pa(0x4000'0000), k2M + k4K, kRw), Status::kOk);
+  ASSERT_EQ(table_.map(0x9000'0000, Pa(0x9000'0000), k4K, kDev), Status::kOk);
+  table_.destroy();
+  EXPECT_EQ(pool_.free_pages(), free_at_start + 1);  // the root too
+}
+
+TEST(Stage2PageTable, RecordsPageStatesEvenWithoutAccess) {
+  arch::fake::reset();
+  arch::fake::PhysMemory memory(8);
+  PagePool pool;
+  pool.add(memory.base(), memory.pages());
+  auto table = PageTable::create(pool, Regime::kStage2, 3);
+  ASSERT_TRUE(table.ok());
+  ASSERT_EQ(table->map(0x4000'0000, Pa(0x4000'0000), 2 * k4K, kRw), Status::kOk);
+  ASSERT_EQ(table->protect(0x4000'1000, k4K, kLent), Status::kOk);
+  auto t = table->translate(0x4000'1000);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->attrs.state, PageState::kLent);
+  EXPECT_FALSE(t->attrs.read);
+  EXPECT_EQ(table->translate(0x4000'0000)->attrs.state, PageState::kOwned);
+}
+
+TEST(El2PageTable, RefusesPageStatesAndNoAccessMappings) {
+  arch::fake::reset();
+  arch::fake::PhysMemory memory(4);
+  PagePool pool;
+  pool.add(memory.base(), memory.pages());
+  auto table = PageTable::create(pool, Regime::kEl2);
+  ASSERT_TRUE(table.ok());
+  EXPECT_EQ(table->map(0x4000'0000, Pa(0x4000'0000), k4K, kLent), Status::kInvalidArgument);
 }
 
 TEST(PagePool, HandsOutEachPageOnceAndZeroed) {
@@ -145,7 +270,7 @@ TEST(PagePool, HandsOutEachPageOnceAndZeroed) {
     ASSERT_TRUE(r.ok());
     p = *r;
     EXPECT_EQ(*arch::mm::table_from_pa(p), 0u);
-    *arch::mm::table_from_pa(p) = 0x55;  // dirty it
+    *arch::mm::table_from_pa(p) = 0x55;
   }
   EXPECT_NE(pages[0], pages[1]);
   EXPECT_NE(pages[1], pages[2]);

@@ -9,7 +9,7 @@ namespace hyp::arch::mm {
 namespace {
 
 constexpr uint64_t kTcrRes1 = (uint64_t{1} << 31) | (uint64_t{1} << 23);
-constexpr uint64_t kTcrT0sz = 64 - kVaBits;
+constexpr uint64_t kTcrT0sz = 64 - static_cast<uint64_t>(geometry(Regime::kEl2).input_bits);
 constexpr uint64_t kTcrIrgn0Wbwa = uint64_t{1} << 8;
 constexpr uint64_t kTcrOrgn0Wbwa = uint64_t{1} << 10;
 constexpr uint64_t kTcrSh0Inner = uint64_t{3} << 12;

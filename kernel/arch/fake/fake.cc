@@ -79,82 +79,102 @@ void reset() {
 namespace mm {
 namespace {
 
-// Per-level layout of the fake descriptors.
+// Per-regime, per-level layout of the fake descriptors. Every field sits
+// somewhere else than in the real format, and differs between levels.
 struct Layout {
   int present_bit;
-  int table_bit;    // -1: no tables at this level
-  int leaf_bit;     // a leaf must carry this bit too
-  int addr_shift;   // where (pa >> 12) is stored
-  int type_bit;     // set: device
+  int table_bit;   // -1: no tables at this level
+  int leaf_bit;    // a leaf must carry this bit too
+  int addr_shift;  // where (pa >> 12) is stored, 36 bits wide
+  int type_bit;    // set: device
+  int read_bit;
   int write_bit;
   int exec_bit;
-  Pte absent;       // encoding of an empty entry
+  int state_shift;  // 3 bits of PageState
+  Pte absent;       // encoding of an empty entry (present bit clear)
 };
 
-constexpr Layout kLayouts[4] = {
-    {},  // level 0 is unused (kRootLevel is 1)
-    {63, 62, 58, 0, 61, 60, 59, 0},
-    {0, 1, 5, 28, 2, 3, 4, Pte{0xdead} << 48},
-    {5, -1, 6, 8, 0, 1, 2, 0},
+constexpr Layout kEl2Layouts[4] = {
+    {},  // EL2 walks start at level 1
+    {63, 62, 58, 0, 61, 57, 60, 59, 52, 0},
+    {0, 1, 5, 28, 2, 6, 3, 4, 8, Pte{0xdead} << 48},
+    {5, -1, 6, 8, 0, 3, 1, 2, 44, 0},
 };
 
-const Layout& layout(int level) {
-  if (level < kRootLevel || level > kLeafLevel) fake::fail("descriptor at bad level", static_cast<uint64_t>(level));
-  return kLayouts[level];
+constexpr Layout kStage2Layouts[4] = {
+    {40, 41, 42, 0, 43, 44, 45, 46, 47, Pte{1} << 62},
+    {62, 61, 60, 4, 59, 58, 57, 56, 40, 0},
+    {1, 0, 2, 20, 3, 4, 5, 6, 8, 0},
+    {63, -1, 62, 0, 61, 60, 59, 58, 40, 0x5a5a},
+};
+
+const Layout& layout(Regime regime, int level) {
+  if (level < geometry(regime).root_level || level > kLeafLevel) {
+    fake::fail("descriptor at bad level", static_cast<uint64_t>(level));
+  }
+  return regime == Regime::kEl2 ? kEl2Layouts[level] : kStage2Layouts[level];
 }
 
 constexpr Pte bit(int n) { return Pte{1} << n; }
 
 Pte encode_address(Pa pa, const Layout& l) {
   if (!pa.is_aligned(kPageSize)) fake::fail("unaligned address in descriptor", pa.value());
+  if ((pa.value() >> kPageShift) >> 36 != 0) fake::fail("address too wide for a descriptor", pa.value());
   return (pa.value() >> kPageShift) << l.addr_shift;
 }
 
 }  // namespace
 
-bool block_allowed(int level) { return level >= 2 && level <= kLeafLevel; }
+bool block_allowed(Regime /*regime*/, int level) { return level >= 2 && level <= kLeafLevel; }
 
-Pte absent_pte(int level) { return layout(level).absent; }
+Pte absent_pte(Regime regime, int level) { return layout(regime, level).absent; }
 
-Pte table_pte(Pa next_table, int level) {
-  const Layout& l = layout(level);
+Pte table_pte(Regime regime, Pa next_table, int level) {
+  const Layout& l = layout(regime, level);
   if (l.table_bit < 0) fake::fail("table descriptor at leaf level", next_table.value());
   return encode_address(next_table, l) | bit(l.present_bit) | bit(l.table_bit);
 }
 
-Pte leaf_pte(Pa pa, Attrs attrs, int level) {
-  if (!block_allowed(level)) fake::fail("leaf descriptor at a level without blocks", pa.value());
-  const Layout& l = layout(level);
+Pte leaf_pte(Regime regime, Pa pa, Attrs attrs, int level) {
+  if (!block_allowed(regime, level)) fake::fail("leaf descriptor at a level without blocks", pa.value());
+  if (regime == Regime::kEl2 && (attrs.state != PageState::kOwned || !attrs.read)) {
+    fake::fail("EL2 mapping with a page state or without read access", pa.value());
+  }
+  const Layout& l = layout(regime, level);
   if (!pa.is_aligned(level_size(level))) fake::fail("leaf address not aligned to its level", pa.value());
   Pte pte = encode_address(pa, l) | bit(l.present_bit) | bit(l.leaf_bit);
   if (attrs.type == MemType::kDevice) pte |= bit(l.type_bit);
+  if (attrs.read) pte |= bit(l.read_bit);
   if (attrs.write) pte |= bit(l.write_bit);
   if (attrs.exec) pte |= bit(l.exec_bit);
+  pte |= static_cast<Pte>(attrs.state) << l.state_shift;
   return pte;
 }
 
-bool pte_present(Pte pte, int level) { return (pte & bit(layout(level).present_bit)) != 0; }
+bool pte_present(Regime regime, Pte pte, int level) { return (pte & bit(layout(regime, level).present_bit)) != 0; }
 
-bool pte_is_table(Pte pte, int level) {
-  const Layout& l = layout(level);
-  return l.table_bit >= 0 && pte_present(pte, level) && (pte & bit(l.table_bit)) != 0;
+bool pte_is_table(Regime regime, Pte pte, int level) {
+  const Layout& l = layout(regime, level);
+  return l.table_bit >= 0 && pte_present(regime, pte, level) && (pte & bit(l.table_bit)) != 0;
 }
 
-Pa pte_address(Pte pte, int level) {
-  const Layout& l = layout(level);
-  const int addr_bits = 36;
-  return Pa(((pte >> l.addr_shift) & ((Pte{1} << addr_bits) - 1)) << kPageShift);
+Pa pte_address(Regime regime, Pte pte, int level) {
+  const Layout& l = layout(regime, level);
+  if (!pte_present(regime, pte, level)) fake::fail("address read from an absent descriptor", pte);
+  return Pa(((pte >> l.addr_shift) & ((Pte{1} << 36) - 1)) << kPageShift);
 }
 
-Attrs pte_attrs(Pte pte, int level) {
-  const Layout& l = layout(level);
-  if (!pte_present(pte, level) || pte_is_table(pte, level) || (pte & bit(l.leaf_bit)) == 0) {
+Attrs pte_attrs(Regime regime, Pte pte, int level) {
+  const Layout& l = layout(regime, level);
+  if (!pte_present(regime, pte, level) || pte_is_table(regime, pte, level) || (pte & bit(l.leaf_bit)) == 0) {
     fake::fail("attributes read from a non-leaf", pte);
   }
   return Attrs{
       .type = (pte & bit(l.type_bit)) != 0 ? MemType::kDevice : MemType::kNormal,
+      .read = (pte & bit(l.read_bit)) != 0,
       .write = (pte & bit(l.write_bit)) != 0,
       .exec = (pte & bit(l.exec_bit)) != 0,
+      .state = static_cast<PageState>((pte >> l.state_shift) & 7),
   };
 }
 
@@ -171,15 +191,19 @@ Pte* table_from_pa(Pa table) {
 }
 
 void write_pte(Pte* slot, Pte value) {
-  fake::state().events.push_back({fake::MmEvent::Kind::kWritePte, slot, *slot, value});
+  fake::state().events.push_back({fake::MmEvent::Kind::kWritePte, slot, *slot, value, 0});
   *slot = value;
 }
 
 void enable_translation(Pa root) {
-  fake::state().events.push_back({fake::MmEvent::Kind::kEnableTranslation, nullptr, 0, root.value()});
+  fake::state().events.push_back({fake::MmEvent::Kind::kEnableTranslation, nullptr, 0, root.value(), 0});
 }
 
-void invalidate_el2_tlbs() { fake::state().events.push_back({fake::MmEvent::Kind::kInvalidateTlbs}); }
+void invalidate_el2_tlbs() { fake::state().events.push_back({fake::MmEvent::Kind::kInvalidateEl2Tlbs}); }
+
+void invalidate_stage2_tlbs(uint16_t vmid) {
+  fake::state().events.push_back({fake::MmEvent::Kind::kInvalidateStage2Tlbs, nullptr, 0, 0, vmid});
+}
 
 }  // namespace mm
 

@@ -1,7 +1,7 @@
 // Controls and records of the host fake of //kernel/arch, for tests.
 //
 // The fake is hostile on purpose: its descriptors use a different layout at
-// every level (and a non-zero "absent" encoding at level 2), its physical
+// level and in each regime (and non-zero "absent" encodings), its physical
 // addresses are not host pointers, and every descriptor write and TLB
 // invalidation is recorded so tests can check maintenance.
 #pragma once
@@ -37,11 +37,12 @@ class PhysMemory {
 };
 
 struct MmEvent {
-  enum class Kind { kWritePte, kInvalidateTlbs, kEnableTranslation };
+  enum class Kind { kWritePte, kInvalidateEl2Tlbs, kInvalidateStage2Tlbs, kEnableTranslation };
   Kind kind;
   const mm::Pte* slot = nullptr;
   mm::Pte old_value = 0;
   mm::Pte new_value = 0;
+  uint16_t vmid = 0;  // for kInvalidateStage2Tlbs
 };
 
 // Everything the fake recorded since the last reset().
