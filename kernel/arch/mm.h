@@ -82,6 +82,10 @@ Attrs pte_attrs(Regime regime, Pte pte, int level);    // for leaves only
 // Access to a table page by its physical address.
 Pte* table_from_pa(Pa table);
 
+// The kernel's view of physical memory it manages (partition memory, the
+// boot package): identity-mapped at EL2. Null if `pa` is not such memory.
+void* phys_to_virt(Pa pa);
+
 // Publishes a descriptor write to the table walker (and records it in the fake).
 void write_pte(Pte* slot, Pte value);
 

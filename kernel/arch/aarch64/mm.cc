@@ -93,6 +93,8 @@ Attrs pte_attrs(Regime regime, Pte pte, int /*level*/) {
 // EL2 runs identity-mapped: a table's physical address is its address.
 Pte* table_from_pa(Pa table) { return reinterpret_cast<Pte*>(table.value()); }
 
+void* phys_to_virt(Pa pa) { return reinterpret_cast<void*>(pa.value()); }
+
 void write_pte(Pte* slot, Pte value) {
   *reinterpret_cast<volatile Pte*>(slot) = value;
   // Make the descriptor visible to the table walker before any TLB

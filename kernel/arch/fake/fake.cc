@@ -25,6 +25,8 @@ struct State {
   // Fake physical memory blocks by base address.
   std::map<uint64_t, std::pair<uint64_t*, size_t>> memory;
   uint64_t next_base = 0x7f00'0000'0000;
+  El1ExceptionRegs el1{};
+  std::map<uint32_t, uint64_t> id_registers;
 };
 
 State& state() {
@@ -63,7 +65,13 @@ void set_counter(uint64_t frequency, uint64_t step) {
   state().counter_step = step;
 }
 
+El1ExceptionRegs& el1_regs() { return state().el1; }
+
+void set_id_register(uint32_t key, uint64_t value) { state().id_registers[key] = value; }
+
 void reset() {
+  state().el1 = {};
+  state().id_registers.clear();
   state().events.clear();
   state().mmio_read = nullptr;
   state().mmio_write = nullptr;
@@ -190,6 +198,16 @@ Pte* table_from_pa(Pa table) {
   fake::fail("table address outside fake physical memory", table.value());
 }
 
+void* phys_to_virt(Pa pa) {
+  auto& memory = fake::state().memory;
+  auto it = memory.upper_bound(pa.value());
+  if (it == memory.begin()) return nullptr;
+  --it;
+  const uint64_t offset = pa.value() - it->first;
+  if (offset >= it->second.second * kPageSize) return nullptr;
+  return reinterpret_cast<char*>(it->second.first) + offset;
+}
+
 void write_pte(Pte* slot, Pte value) {
   fake::state().events.push_back({fake::MmEvent::Kind::kWritePte, slot, *slot, value, 0});
   *slot = value;
@@ -225,6 +243,15 @@ uint32_t mmio_read32(Pa reg) {
 void mmio_write32(Pa reg, uint32_t value) {
   if (!fake::state().mmio_write) fake::fail("unexpected MMIO write", reg.value());
   fake::state().mmio_write(reg, value);
+}
+
+El1ExceptionRegs read_el1_exception_regs() { return fake::state().el1; }
+
+void write_el1_exception_regs(const El1ExceptionRegs& regs) { fake::state().el1 = regs; }
+
+uint64_t read_id_register(uint32_t key) {
+  auto it = fake::state().id_registers.find(key);
+  return it == fake::state().id_registers.end() ? 0 : it->second;
 }
 
 SmcResult smc_call(const SmcArgs& args) {

@@ -15,6 +15,7 @@
 #include "base/addr.h"
 #include "kernel/arch/mm.h"
 #include "kernel/arch/smccc.h"
+#include "kernel/arch/vcpu.h"
 
 namespace hyp::arch::fake {
 
@@ -60,6 +61,12 @@ void set_mpidr(uint64_t mpidr);
 
 // The counter advances by `step` ticks on every read (and cpu_relax()).
 void set_counter(uint64_t frequency, uint64_t step);
+
+// The loaded vCPU's EL1 exception registers, as the fake holds them.
+El1ExceptionRegs& el1_regs();
+
+// Host ID register values (by sysreg_key); unset ones read as zero.
+void set_id_register(uint32_t key, uint64_t value);
 
 // Clears recordings and handlers.
 void reset();

@@ -1,0 +1,95 @@
+// Partitions (guest VMs and device servers) and their vCPUs: the kernel's
+// core objects, with their lifecycles as explicit state machines.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/addr.h"
+#include "base/status.h"
+#include "kernel/mm/page_table.h"
+#include "kernel/vcpu/context.h"
+
+namespace hyp {
+
+inline constexpr size_t kMaxVcpus = 8;
+inline constexpr size_t kMaxPartitions = 4;
+inline constexpr size_t kMaxNameLength = 31;
+inline constexpr size_t kMaxMemoryRegions = 4;
+
+// FF-A partition IDs: 0 is the hypervisor itself (FF-A 1.1, 2.9); partitions
+// are numbered from 1 in manifest order.
+inline constexpr uint16_t kHypervisorPartitionId = 0;
+
+enum class VcpuState : uint8_t {
+  kOff,       // never started, or turned off (PSCI CPU_OFF)
+  kRunnable,  // may be scheduled
+  kRunning,   // on a physical CPU now
+  kBlocked,   // waiting for an event (a device response, an interrupt)
+  kStopped,   // its partition stopped; terminal until the partition restarts
+};
+
+// Whether the lifecycle allows `from` -> `to`.
+bool vcpu_transition_allowed(VcpuState from, VcpuState to);
+const char* vcpu_state_name(VcpuState s);
+
+enum class PartitionKind : uint8_t { kGuest, kServer };
+
+enum class PartitionState : uint8_t {
+  kEmpty,    // slot unused
+  kLoading,  // memory and tables being set up
+  kRunning,  // vCPUs may run
+  kStopped,  // all vCPUs stopped (PSCI SYSTEM_OFF, or a fatal error)
+};
+
+bool partition_transition_allowed(PartitionState from, PartitionState to);
+const char* partition_state_name(PartitionState s);
+
+class Partition;
+
+struct Vcpu {
+  VcpuContext ctx{};
+  Partition* partition = nullptr;
+  uint16_t index = 0;
+  VcpuState state = VcpuState::kOff;
+
+  // Moves to `to` if the lifecycle allows it; kDenied otherwise.
+  Status transition(VcpuState to);
+};
+
+// A range of a partition's IPA space backed by physical memory.
+struct MemoryRegion {
+  Ipa ipa;
+  Pa pa;
+  uint64_t size = 0;
+};
+
+// A line of debug-console output being assembled for one partition.
+struct ConsoleLine {
+  std::array<char, 160> text{};
+  size_t length = 0;
+};
+
+class Partition {
+ public:
+  uint16_t id = 0;
+  uint16_t vmid = 0;
+  std::array<char, kMaxNameLength + 1> name{};
+  PartitionKind kind = PartitionKind::kGuest;
+  PartitionState state = PartitionState::kEmpty;
+  PageTable stage2;
+  std::array<MemoryRegion, kMaxMemoryRegions> memory{};
+  size_t memory_count = 0;
+  std::array<Vcpu, kMaxVcpus> vcpus{};
+  size_t vcpu_count = 0;
+  ConsoleLine console;
+
+  Status transition(PartitionState to);
+
+  // Where guest IPA `ipa` lives in physical memory, if the partition may
+  // read it (and write it, if `write`) through its Stage-2 tables.
+  Result<Pa> translate(Ipa ipa, bool write) const;
+};
+
+}  // namespace hyp

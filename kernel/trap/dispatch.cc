@@ -1,0 +1,207 @@
+#include "kernel/trap/dispatch.h"
+
+#include <array>
+#include <atomic>
+
+#include "ipc/hypercall.h"
+#include "kernel/arch/mm.h"
+#include "kernel/arch/vcpu.h"
+#include "kernel/console.h"
+#include "kernel/psci/psci.h"
+#include "kernel/trap/esr.h"
+#include "kernel/trap/inject.h"
+#include "kernel/trap/mmio_access.h"
+#include "kernel/trap/sysreg.h"
+
+namespace hyp {
+namespace {
+
+using Handler = TrapAction (*)(Vcpu&, const TrapInfo&, Esr);
+
+constinit std::array<std::atomic<uint64_t>, kEcCount> g_counts{};
+
+const char* name_of(const Vcpu& v) { return v.partition != nullptr ? v.partition->name.data() : "?"; }
+
+bool from_el0(const VcpuContext& ctx) { return (ctx.pstate & kPstateModeMask) == kPstateEl0t; }
+
+void inject(Vcpu& v, uint64_t esr, const uint64_t* far) {
+  El1ExceptionRegs el1 = arch::read_el1_exception_regs();
+  GuestPc at{v.ctx.pc, v.ctx.pstate};
+  inject_sync(at, el1, esr, far);
+  arch::write_el1_exception_regs(el1);
+  v.ctx.pc = at.pc;
+  v.ctx.pstate = at.pstate;
+}
+
+TrapAction undefined(Vcpu& v, const TrapInfo& /*info*/, Esr esr) {
+  console::print("hyp: %s: vCPU %u: undefined instruction at 0x%lx (ESR 0x%lx)\n", name_of(v), v.index, v.ctx.pc,
+                 esr.raw());
+  inject(v, esr_undefined(esr.il()), nullptr);
+  return TrapAction::kResume;
+}
+
+// SMCCC results: x0 is the status, sign-extended when negative.
+void set_result(Vcpu& v, int64_t status) { v.ctx.x[0] = static_cast<uint64_t>(status); }
+
+void console_putc(Partition& p, char c) {
+  ConsoleLine& line = p.console;
+  if (c != '\n' && c != '\r') {
+    // Only printable characters and tabs reach the console.
+    line.text[line.length++] = (c >= 0x20 && c < 0x7f) || c == '\t' ? c : '?';
+  }
+  if (c == '\n' || line.length == line.text.size() - 1) {
+    line.text[line.length] = '\0';
+    console::print("%s| %s\n", p.name.data(), line.text.data());
+    line.length = 0;
+  }
+}
+
+int64_t debug_write(Vcpu& v, uint64_t ipa, uint64_t length) {
+  if (length > abi::kHypDebugWriteMax) return -static_cast<int64_t>(Status::kOutOfRange);
+  if (ipa + length < ipa) return -static_cast<int64_t>(Status::kInvalidArgument);
+  // Validate the whole buffer first, so a bad page prints nothing.
+  for (uint64_t page = align_down(ipa, kPageSize); page < ipa + length; page += kPageSize) {
+    if (!v.partition->translate(Ipa(page), false).ok()) return -static_cast<int64_t>(Status::kDenied);
+  }
+  for (uint64_t i = 0; i < length; ++i) {
+    const auto pa = v.partition->translate(Ipa(ipa + i), false);
+    const auto* byte = static_cast<const char*>(arch::mm::phys_to_virt(*pa));
+    if (byte == nullptr) return -static_cast<int64_t>(Status::kDenied);
+    console_putc(*v.partition, *byte);
+  }
+  return 0;
+}
+
+bool psci_supported(uint32_t fid) {
+  switch (fid) {
+    case psci::kVersion:
+    case psci::kFeatures:
+    case psci::kSystemOff:
+    case psci::kSystemReset:
+    case abi::kSmcccVersion:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Routes an SMCCC call (HVC, or SMC trapped by HCR_EL2.TSC) by function ID.
+TrapAction smccc_call(Vcpu& v) {
+  // SMC32/HVC32 IDs occupy w0; the upper half of x0 is not part of the ID.
+  const auto fid = static_cast<uint32_t>(v.ctx.x[0]);
+  switch (fid) {
+    case abi::kSmcccVersion:
+      set_result(v, abi::kSmcccVersion1_1);
+      return TrapAction::kResume;
+    case abi::kSmcccArchFeatures:
+      // No firmware workaround or optional SMCCC feature is offered.
+      set_result(v, v.ctx.x[1] == abi::kSmcccVersion ? 0 : -1);
+      return TrapAction::kResume;
+    case psci::kVersion:
+      set_result(v, 0x1'0001);  // PSCI 1.1
+      return TrapAction::kResume;
+    case psci::kFeatures:
+      set_result(v, psci_supported(static_cast<uint32_t>(v.ctx.x[1])) ? 0 : static_cast<int64_t>(psci::Ret::kNotSupported));
+      return TrapAction::kResume;
+    case psci::kSystemOff:
+      return TrapAction::kPartitionOff;
+    case psci::kSystemReset:
+      return TrapAction::kPartitionReset;
+    case abi::kHypVersion:
+      set_result(v, 0);
+      v.ctx.x[1] = abi::kHypAbiVersion;
+      return TrapAction::kResume;
+    case abi::kHypDebugPutc:
+      console_putc(*v.partition, static_cast<char>(v.ctx.x[1]));
+      set_result(v, 0);
+      return TrapAction::kResume;
+    case abi::kHypDebugWrite:
+      set_result(v, debug_write(v, v.ctx.x[1], v.ctx.x[2]));
+      return TrapAction::kResume;
+    default:
+      v.ctx.x[0] = abi::kSmcccNotSupported;
+      return TrapAction::kResume;
+  }
+}
+
+TrapAction hvc(Vcpu& v, const TrapInfo& /*info*/, Esr esr) {
+  // SMCCC uses HVC #0 only; other immediates are not calls.
+  if (EsrCall(esr).imm16() != 0) {
+    v.ctx.x[0] = abi::kSmcccNotSupported;
+    return TrapAction::kResume;
+  }
+  return smccc_call(v);  // ELR_EL2 already points past the HVC
+}
+
+TrapAction smc(Vcpu& v, const TrapInfo& /*info*/, Esr esr) {
+  v.ctx.pc += 4;  // a trapped SMC returns to itself (Arm ARM D1.10.4)
+  if (EsrCall(esr).imm16() != 0) {
+    v.ctx.x[0] = abi::kSmcccNotSupported;
+    return TrapAction::kResume;
+  }
+  return smccc_call(v);
+}
+
+TrapAction sysreg_access(Vcpu& v, const TrapInfo& info, Esr esr) {
+  const EsrSysreg s(esr);
+  const uint64_t rt = s.rt() == 31 ? 0 : v.ctx.x[s.rt()];
+  const SysregAccess result = emulate_sysreg(s, rt);
+  if (result.outcome == SysregOutcome::kUndefined) return undefined(v, info, esr);
+  if (s.read() && s.rt() != 31) v.ctx.x[s.rt()] = result.read_value;
+  v.ctx.pc += 4;
+  return TrapAction::kResume;
+}
+
+TrapAction data_abort(Vcpu& v, const TrapInfo& info, Esr esr) {
+  const EsrDataAbort da(esr);
+  const Ipa ipa((info.hpfar & 0x0000'0fff'ffff'fff0) << 8 | (info.far & (kPageSize - 1)));
+  // No device is emulated at any IPA yet: every Stage-2 abort is an access to
+  // nothing, answered with a synchronous external abort.
+  const auto access = decode_mmio(da, ipa);
+  console::print("hyp: %s: vCPU %u: %s of %u bytes at IPA 0x%lx (pc 0x%lx) is unbacked: external abort injected\n",
+                 name_of(v), v.index, da.write() ? "write" : "read", access ? access->bytes : 0, ipa.value(),
+                 v.ctx.pc);
+  inject(v, esr_external_data_abort(from_el0(v.ctx), da.write(), esr.il()), da.far_not_valid() ? nullptr : &info.far);
+  return TrapAction::kResume;
+}
+
+TrapAction instruction_abort(Vcpu& v, const TrapInfo& info, Esr /*esr*/) {
+  console::print("hyp: %s: vCPU %u: instruction fetch from unbacked 0x%lx: external abort injected\n", name_of(v),
+                 v.index, info.far);
+  inject(v, esr_external_instruction_abort(from_el0(v.ctx)), &info.far);
+  return TrapAction::kResume;
+}
+
+TrapAction wfx(Vcpu& v, const TrapInfo& /*info*/, Esr /*esr*/) {
+  // WFI/WFE are not trapped (HCR_EL2.TWI/TWE clear); should one arrive, it
+  // completes as a no-op, which the architecture permits.
+  v.ctx.pc += 4;
+  return TrapAction::kResume;
+}
+
+constexpr std::array<Handler, kEcCount> make_table() {
+  std::array<Handler, kEcCount> t{};
+  for (auto& h : t) h = undefined;
+  t[static_cast<size_t>(Ec::kWfx)] = wfx;
+  t[static_cast<size_t>(Ec::kHvc64)] = hvc;
+  t[static_cast<size_t>(Ec::kSmc64)] = smc;
+  t[static_cast<size_t>(Ec::kSysreg)] = sysreg_access;
+  t[static_cast<size_t>(Ec::kDataAbortLower)] = data_abort;
+  t[static_cast<size_t>(Ec::kInstAbortLower)] = instruction_abort;
+  return t;
+}
+
+constexpr std::array<Handler, kEcCount> kHandlers = make_table();
+
+}  // namespace
+
+TrapAction handle_trap(Vcpu& vcpu, const TrapInfo& info) {
+  const Esr esr(info.esr);
+  const auto ec = static_cast<size_t>(esr.ec());
+  g_counts[ec].fetch_add(1, std::memory_order_relaxed);
+  return kHandlers[ec](vcpu, info, esr);
+}
+
+uint64_t trap_count(Ec ec) { return g_counts[static_cast<size_t>(ec)].load(std::memory_order_relaxed); }
+
+}  // namespace hyp

@@ -1,0 +1,31 @@
+// The trap dispatcher: every exception a partition's vCPU takes to EL2 comes
+// here with its syndrome, and leaves with the vCPU's state updated and an
+// action for the scheduler. Dispatch is by exception class through a
+// constexpr table; every class has a defined answer.
+#pragma once
+
+#include <cstdint>
+
+#include "kernel/partition/partition.h"
+#include "kernel/trap/esr.h"
+
+namespace hyp {
+
+struct TrapInfo {
+  uint64_t esr;
+  uint64_t far;    // FAR_EL2: the faulting virtual address, for aborts
+  uint64_t hpfar;  // HPFAR_EL2: the faulting IPA's page, for Stage-2 aborts
+};
+
+enum class TrapAction : uint8_t {
+  kResume,          // return to the same vCPU
+  kPartitionOff,    // the partition asked to power off (PSCI SYSTEM_OFF)
+  kPartitionReset,  // the partition asked to reset (PSCI SYSTEM_RESET)
+};
+
+TrapAction handle_trap(Vcpu& vcpu, const TrapInfo& info);
+
+// Counters kept per exception class, for tests and the benchmark's checks.
+uint64_t trap_count(Ec ec);
+
+}  // namespace hyp

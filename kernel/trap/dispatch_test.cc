@@ -1,0 +1,210 @@
+#include "kernel/trap/dispatch.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "ipc/hypercall.h"
+#include "kernel/arch/fake/fake.h"
+#include "kernel/console.h"
+#include "kernel/psci/psci.h"
+#include "kernel/trap/sysreg.h"
+
+namespace hyp {
+namespace {
+
+constexpr uint64_t kRamIpa = 0x4000'0000;
+constexpr uint64_t kUart = 0x900'0000;
+
+uint64_t esr_of(Ec ec, uint32_t iss) { return (uint64_t{static_cast<uint8_t>(ec)} << 26) | (1u << 25) | iss; }
+
+class DispatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    arch::fake::reset();
+    // The kernel console writes to a fake PL011 that collects the text.
+    arch::fake::set_mmio([](Pa) -> uint32_t { return 0; },
+                         [this](Pa reg, uint32_t value) {
+                           if (reg == Pa(kUart)) console_ += static_cast<char>(value);
+                         });
+    console::init(Pa(kUart));
+    pool_.add(pool_memory_.base(), pool_memory_.pages());
+    auto table = PageTable::create(pool_, arch::mm::Regime::kStage2, 1);
+    ASSERT_TRUE(table.ok());
+    partition_.stage2 = *table;
+    std::strcpy(partition_.name.data(), "vm0");
+    ASSERT_EQ(partition_.stage2.map(kRamIpa, guest_ram_.base(), 2 * kPageSize,
+                                    arch::mm::Attrs{.read = true, .write = true, .exec = true}),
+              Status::kOk);
+    vcpu_.partition = &partition_;
+    vcpu_.ctx.pc = 0x4000'0100;
+    vcpu_.ctx.pstate = kPstateEl1h;
+    arch::fake::el1_regs().vbar_el1 = 0x4000'0800;
+  }
+
+  TrapAction hvc(uint64_t x0, uint64_t x1 = 0, uint64_t x2 = 0) {
+    vcpu_.ctx.x[0] = x0;
+    vcpu_.ctx.x[1] = x1;
+    vcpu_.ctx.x[2] = x2;
+    return handle_trap(vcpu_, {esr_of(Ec::kHvc64, 0), 0, 0});
+  }
+
+  char* guest_bytes(uint64_t offset) {
+    return static_cast<char*>(arch::mm::phys_to_virt(guest_ram_.base().offset(offset)));
+  }
+
+  std::string console_;
+  arch::fake::PhysMemory pool_memory_{8};
+  arch::fake::PhysMemory guest_ram_{2};
+  PagePool pool_;
+  Partition partition_;
+  Vcpu vcpu_;
+};
+
+TEST_F(DispatchTest, UnknownHvcFunctionReturnsSignExtendedNotSupported) {
+  EXPECT_EQ(hvc(0x8600'00ff), TrapAction::kResume);
+  EXPECT_EQ(vcpu_.ctx.x[0], ~0ull);
+  EXPECT_EQ(hvc(0xC200'0001), TrapAction::kResume);  // a SiP call: nothing behind it
+  EXPECT_EQ(vcpu_.ctx.x[0], ~0ull);
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0100u) << "HVC returns to ELR_EL2 as is";
+}
+
+TEST_F(DispatchTest, HvcWithNonZeroImmediateIsNotACall) {
+  vcpu_.ctx.x[0] = psci::kVersion;
+  handle_trap(vcpu_, {esr_of(Ec::kHvc64, 0x42), 0, 0});
+  EXPECT_EQ(vcpu_.ctx.x[0], ~0ull);
+}
+
+TEST_F(DispatchTest, UpperHalfOfX0IsNotPartOfA32BitFunctionId) {
+  hvc(0xffff'ffff'0000'0000 | psci::kVersion);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0x1'0001u);
+}
+
+TEST_F(DispatchTest, PsciVersionFeaturesAndPowerRequests) {
+  hvc(psci::kVersion);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0x1'0001u);
+  hvc(psci::kFeatures, psci::kSystemOff);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0u);
+  hvc(psci::kFeatures, abi::kSmcccVersion);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0u);
+  hvc(psci::kFeatures, psci::kCpuSuspend64);
+  EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -1);
+  EXPECT_EQ(hvc(psci::kSystemOff), TrapAction::kPartitionOff);
+  EXPECT_EQ(hvc(psci::kSystemReset), TrapAction::kPartitionReset);
+}
+
+TEST_F(DispatchTest, SmcccVersionAndNoWorkarounds) {
+  hvc(abi::kSmcccVersion);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0x1'0001u);
+  hvc(abi::kSmcccArchFeatures, 0x8000'8000);  // SMCCC_ARCH_WORKAROUND_1
+  EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -1);
+}
+
+TEST_F(DispatchTest, TrappedSmcIsRoutedLikeHvcAndSkipped) {
+  vcpu_.ctx.x[0] = psci::kVersion;
+  EXPECT_EQ(handle_trap(vcpu_, {esr_of(Ec::kSmc64, 0), 0, 0}), TrapAction::kResume);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0x1'0001u);
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0104u);
+}
+
+TEST_F(DispatchTest, DebugPutcAssemblesLinesPrefixedWithThePartition) {
+  for (char c : std::string("hi\tthere\x01\n")) hvc(abi::kHypDebugPutc, static_cast<uint8_t>(c));
+  EXPECT_EQ(console_, "vm0| hi\tthere?\r\n");
+}
+
+TEST_F(DispatchTest, DebugWritePrintsGuestMemoryAcrossPages) {
+  std::memcpy(guest_bytes(kPageSize - 3), "abcdef\n", 7);
+  hvc(abi::kHypDebugWrite, kRamIpa + kPageSize - 3, 7);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0u);
+  EXPECT_EQ(console_, "vm0| abcdef\r\n");
+}
+
+TEST_F(DispatchTest, DebugWriteRefusesUnbackedTooLongAndWrappingBuffers) {
+  hvc(abi::kHypDebugWrite, kRamIpa + 2 * kPageSize - 2, 4);  // runs into unbacked IPA
+  EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -static_cast<int64_t>(Status::kDenied));
+  hvc(abi::kHypDebugWrite, 0x4020'0000, 1);  // the kernel's own address: not in the IPA space
+  EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -static_cast<int64_t>(Status::kDenied));
+  hvc(abi::kHypDebugWrite, kRamIpa, 257);
+  EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -static_cast<int64_t>(Status::kOutOfRange));
+  hvc(abi::kHypDebugWrite, ~0ull - 1, 4);
+  EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -static_cast<int64_t>(Status::kInvalidArgument));
+  EXPECT_EQ(console_, "");
+}
+
+TEST_F(DispatchTest, UnbackedDataAccessGetsAnExternalAbortAtTheCurrentVector) {
+  // LDR w3, [x1] at pc 0x4000'0100 touching IPA 0x5000'0010.
+  const uint32_t iss = (1u << 24) | (2u << 22) | (3u << 16) | 0x07;
+  EXPECT_EQ(handle_trap(vcpu_, {esr_of(Ec::kDataAbortLower, iss), 0xffff'0000'0000'0010, 0x5000'0000 >> 8}),
+            TrapAction::kResume);
+  const El1ExceptionRegs& el1 = arch::fake::el1_regs();
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0800u + 0x200);
+  EXPECT_EQ(vcpu_.ctx.pstate, kPstateEl1h | kPstateDaif);
+  EXPECT_EQ(el1.elr_el1, 0x4000'0100u);
+  EXPECT_EQ(el1.esr_el1, (0x25ull << 26) | (1u << 25) | 0x10);
+  EXPECT_EQ(el1.far_el1, 0xffff'0000'0000'0010u);
+  EXPECT_NE(console_.find("read of 4 bytes at IPA 0x50000010"), std::string::npos) << console_;
+}
+
+TEST_F(DispatchTest, IsvZeroWriteFromEl0IsAbortedToo) {
+  vcpu_.ctx.pstate = kPstateEl0t;
+  handle_trap(vcpu_, {esr_of(Ec::kDataAbortLower, (1u << 6) | 0x07), 0x1234, 0x6000'0000 >> 8});
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0800u + 0x400);
+  EXPECT_EQ(arch::fake::el1_regs().esr_el1, (0x24ull << 26) | (1u << 25) | (1u << 6) | 0x10);
+}
+
+TEST_F(DispatchTest, InstructionFetchFromNothingIsAborted) {
+  handle_trap(vcpu_, {esr_of(Ec::kInstAbortLower, 0x07), 0x7000'0000, 0x7000'0000 >> 8});
+  EXPECT_EQ(arch::fake::el1_regs().esr_el1 >> 26, 0x21u);
+  EXPECT_EQ(arch::fake::el1_regs().far_el1, 0x7000'0000u);
+}
+
+TEST_F(DispatchTest, IdRegisterReadsHideSveSmeAndPmu) {
+  arch::fake::set_id_register(sysreg::kIdAa64Pfr0, 0x1'0000'0011);   // SVE = 1, EL0/EL1 = 1
+  arch::fake::set_id_register(sysreg::kIdAa64Pfr1, 0x0100'0000);     // SME = 1
+  arch::fake::set_id_register(sysreg::kIdAa64Dfr0, 0x0000'0716);     // PMUVer = 7, DebugVer = 6
+  arch::fake::set_id_register(sysreg::kIdAa64Isar1, 0x0111'0111);    // PAuth etc: passed through
+  const struct {
+    uint32_t key;
+    uint64_t expect;
+  } cases[] = {{sysreg::kIdAa64Pfr0, 0x11}, {sysreg::kIdAa64Pfr1, 0}, {sysreg::kIdAa64Dfr0, 0x06},
+               {sysreg::kIdAa64Isar1, 0x0111'0111}, {sysreg::kIdAa64Zfr0, 0}};
+  for (const auto& c : cases) {
+    vcpu_.ctx.x[7] = 0xbad;
+    handle_trap(vcpu_, {esr_of(Ec::kSysreg, c.key | (7u << 5) | 1u), 0, 0});
+    EXPECT_EQ(vcpu_.ctx.x[7], c.expect) << std::hex << c.key;
+  }
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0100u + 4 * 5);
+}
+
+TEST_F(DispatchTest, DebugRegistersReadAsZeroAndIgnoreWrites) {
+  vcpu_.ctx.x[2] = 0xbad;
+  handle_trap(vcpu_, {esr_of(Ec::kSysreg, sysreg::kMdscrEl1 | (2u << 5) | 1u), 0, 0});
+  EXPECT_EQ(vcpu_.ctx.x[2], 0u);
+  handle_trap(vcpu_, {esr_of(Ec::kSysreg, sysreg::kOslarEl1 | (2u << 5)), 0, 0});
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0108u);
+}
+
+TEST_F(DispatchTest, OtherTrappedRegistersAndIdWritesAreUndefined) {
+  handle_trap(vcpu_, {esr_of(Ec::kSysreg, sysreg::kPmcrEl0 | (1u << 5) | 1u), 0, 0});
+  EXPECT_EQ(arch::fake::el1_regs().esr_el1, 1u << 25);
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0a00u);
+  vcpu_.ctx.pc = 0x4000'0100;
+  handle_trap(vcpu_, {esr_of(Ec::kSysreg, sysreg::kIdAa64Pfr0 | (1u << 5)), 0, 0});
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0a00u);
+}
+
+TEST_F(DispatchTest, EveryExceptionClassHasADefinedAnswer) {
+  // Classes without a handler inject UNDEFINED and resume; none crashes.
+  for (uint32_t ec = 0; ec < 64; ++ec) {
+    vcpu_.ctx.pc = 0x4000'0100;
+    vcpu_.ctx.pstate = kPstateEl1h;
+    vcpu_.ctx.x[0] = psci::kVersion;
+    const TrapAction a = handle_trap(vcpu_, {(uint64_t{ec} << 26) | (1u << 25), 0x4000'0000, 0x4000'0000 >> 8});
+    EXPECT_EQ(a, TrapAction::kResume) << ec;
+  }
+  EXPECT_GE(trap_count(Ec::kUnknown), 1u);
+}
+
+}  // namespace
+}  // namespace hyp

@@ -1,0 +1,45 @@
+// The rule for trapped system-register accesses (docs/vcpu.md):
+//  - ID registers (op0 3, op1 0, CRn 0, CRm 1-7; HCR_EL2.TID3) read the host's
+//    value with the features partitions do not get cleared (SVE, SME, MTE,
+//    AMU, MPAM, PMU, statistical profiling, trace); writes are undefined;
+//  - debug registers (op0 2, and MDSCR_EL1; MDCR_EL2.TDA/TDOSA/TDRA) read as
+//    zero and ignore writes: partitions get no self-hosted debug;
+//  - anything else that traps is undefined: the vCPU takes an UNDEFINED
+//    exception at EL1.
+#pragma once
+
+#include <cstdint>
+
+#include "kernel/trap/esr.h"
+
+namespace hyp {
+
+enum class SysregOutcome : uint8_t { kEmulated, kUndefined };
+
+struct SysregAccess {
+  SysregOutcome outcome;
+  uint64_t read_value;  // for emulated reads
+};
+
+// The value a partition reads from ID register `key`, given the host's.
+uint64_t sanitize_id_register(uint32_t key, uint64_t host_value);
+
+// Applies the rule. `write_value` is the value of Rt for writes.
+SysregAccess emulate_sysreg(EsrSysreg esr, uint64_t write_value);
+
+// Register keys (sysreg_key) used by the rule and its tests.
+namespace sysreg {
+inline constexpr uint32_t kIdAa64Pfr0 = sysreg_key(3, 0, 0, 4, 0);
+inline constexpr uint32_t kIdAa64Pfr1 = sysreg_key(3, 0, 0, 4, 1);
+inline constexpr uint32_t kIdAa64Zfr0 = sysreg_key(3, 0, 0, 4, 4);
+inline constexpr uint32_t kIdAa64Smfr0 = sysreg_key(3, 0, 0, 4, 5);
+inline constexpr uint32_t kIdAa64Dfr0 = sysreg_key(3, 0, 0, 5, 0);
+inline constexpr uint32_t kIdAa64Isar0 = sysreg_key(3, 0, 0, 6, 0);
+inline constexpr uint32_t kIdAa64Isar1 = sysreg_key(3, 0, 0, 6, 1);
+inline constexpr uint32_t kIdAa64Mmfr0 = sysreg_key(3, 0, 0, 7, 0);
+inline constexpr uint32_t kMdscrEl1 = sysreg_key(2, 0, 0, 2, 2);
+inline constexpr uint32_t kOslarEl1 = sysreg_key(2, 0, 1, 0, 4);
+inline constexpr uint32_t kPmcrEl0 = sysreg_key(3, 3, 9, 12, 0);
+}  // namespace sysreg
+
+}  // namespace hyp
