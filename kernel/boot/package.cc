@@ -1,0 +1,116 @@
+#include "kernel/boot/package.h"
+
+#include <libfdt.h>
+
+namespace hyp {
+namespace {
+
+constexpr uint64_t k2M = 2ull << 20;
+
+Status fail(DtbError& e, Status s, const char* what) {
+  e.status = s;
+  e.what = what;
+  return s;
+}
+
+bool read_u64(const void* fdt, int node, const char* name, uint64_t& out) {
+  int len = 0;
+  const auto* p = static_cast<const fdt64_t*>(fdt_getprop(fdt, node, name, &len));
+  if (p == nullptr || len != 8) return false;
+  out = fdt64_ld(p);
+  return true;
+}
+
+bool inside(uint64_t start, uint64_t size, uint64_t region, uint64_t region_size) {
+  return start >= region && size <= region_size && start - region <= region_size - size;
+}
+
+Status parse_partition(const void* fdt, int node, PackagedPartition& p, DtbError& e) {
+  int len = 0;
+  const char* name = fdt_get_name(fdt, node, &len);
+  if (name == nullptr || len <= 0 || static_cast<size_t>(len) >= p.name.size()) {
+    return fail(e, Status::kInvalidArgument, "partition name missing or too long");
+  }
+  for (int i = 0; i < len; ++i) p.name[static_cast<size_t>(i)] = name[i];
+
+  const char* kind = static_cast<const char*>(fdt_getprop(fdt, node, package::kPropKind, &len));
+  if (kind == nullptr || !fdt_stringlist_contains(kind, len, package::kKindGuest)) {
+    return fail(e, Status::kNotSupported, "partition kind is not guest");
+  }
+  const auto* vcpus = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropVcpus, &len));
+  if (vcpus == nullptr || len != 4) return fail(e, Status::kInvalidArgument, "partition vcpus missing");
+  p.vcpus = fdt32_ld(vcpus);
+  if (p.vcpus == 0 || p.vcpus > kMaxCpus) return fail(e, Status::kOutOfRange, "partition vcpus out of range");
+
+  const auto* mem = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropMemory, &len));
+  if (mem == nullptr || len != 16) return fail(e, Status::kInvalidArgument, "partition memory missing");
+  const uint64_t ram_ipa = uint64_t{fdt32_ld(&mem[0])} << 32 | fdt32_ld(&mem[1]);
+  p.ram_size = uint64_t{fdt32_ld(&mem[2])} << 32 | fdt32_ld(&mem[3]);
+  p.ram_ipa = Ipa(ram_ipa);
+  if (ram_ipa % k2M != 0 || p.ram_size % k2M != 0 || p.ram_size == 0 ||
+      !inside(ram_ipa, p.ram_size, 0, uint64_t{1} << kMaxIpaBits)) {
+    return fail(e, Status::kInvalidArgument, "partition memory not 2 MiB aligned or outside the IPA space");
+  }
+
+  uint64_t entry = 0;
+  uint64_t dtb = 0;
+  if (!read_u64(fdt, node, package::kPropEntry, entry) || !read_u64(fdt, node, package::kPropDtb, dtb)) {
+    return fail(e, Status::kInvalidArgument, "partition entry or dtb missing");
+  }
+  if (!inside(entry, 4, ram_ipa, p.ram_size) || !inside(dtb, 8, ram_ipa, p.ram_size) || (entry & 3) != 0 ||
+      (dtb & 7) != 0) {
+    return fail(e, Status::kOutOfRange, "partition entry or dtb outside its memory");
+  }
+  p.entry = Ipa(entry);
+  p.dtb = Ipa(dtb);
+
+  int load = 0;
+  fdt_for_each_subnode(load, fdt, node) {
+    if (p.load_count == p.loads.size()) return fail(e, Status::kOutOfRange, "too many loads");
+    PackageLoad& l = p.loads[p.load_count];
+    uint64_t ipa = 0;
+    if (!read_u64(fdt, load, package::kPropIpa, ipa)) return fail(e, Status::kInvalidArgument, "load without ipa");
+    const void* data = fdt_getprop(fdt, load, package::kPropData, &len);
+    if (data == nullptr || len < 0) return fail(e, Status::kInvalidArgument, "load without data");
+    l.ipa = Ipa(ipa);
+    l.data = static_cast<const uint8_t*>(data);
+    l.size = static_cast<uint64_t>(len);
+    if (!inside(ipa, l.size, ram_ipa, p.ram_size)) return fail(e, Status::kOutOfRange, "load outside its memory");
+    for (size_t i = 0; i < p.load_count; ++i) {
+      const PackageLoad& o = p.loads[i];
+      if (ipa < o.ipa.value() + o.size && o.ipa.value() < ipa + l.size) {
+        return fail(e, Status::kInvalidArgument, "loads overlap");
+      }
+    }
+    ++p.load_count;
+  }
+  if (load != -FDT_ERR_NOTFOUND) return fail(e, Status::kInvalidArgument, "malformed partition node");
+  return Status::kOk;
+}
+
+}  // namespace
+
+Result<Package> parse_package(const void* blob, size_t size, DtbError& e) {
+  if (blob == nullptr || size < sizeof(fdt_header) || fdt_magic(blob) != FDT_MAGIC) {
+    return fail(e, Status::kInvalidArgument, "package is not a device tree");
+  }
+  if (fdt_totalsize(blob) > size) return fail(e, Status::kOutOfRange, "package truncated");
+  if (fdt_check_full(blob, fdt_totalsize(blob)) != 0) return fail(e, Status::kInvalidArgument, "malformed package");
+  if (fdt_node_check_compatible(blob, 0, package::kCompatible) != 0) {
+    return fail(e, Status::kNotSupported, "not a hyp,package-1");
+  }
+  const int parts = fdt_path_offset(blob, package::kPartitionsNode);
+  if (parts < 0) return fail(e, Status::kNotFound, "package has no partitions");
+  Package pkg;
+  int node = 0;
+  fdt_for_each_subnode(node, blob, parts) {
+    if (pkg.count == pkg.partitions.size()) return fail(e, Status::kOutOfRange, "too many partitions");
+    if (Status s = parse_partition(blob, node, pkg.partitions[pkg.count], e); s != Status::kOk) return s;
+    ++pkg.count;
+  }
+  if (node != -FDT_ERR_NOTFOUND) return fail(e, Status::kInvalidArgument, "malformed partitions node");
+  if (pkg.count == 0) return fail(e, Status::kNotFound, "package has no partitions");
+  return pkg;
+}
+
+}  // namespace hyp

@@ -1,0 +1,51 @@
+// The boot package: what the host packer (tools/pack) produces and the kernel
+// reads at boot. QEMU loads it as the "initrd" of the hypervisor image; the
+// kernel finds it through /chosen linux,initrd-start/end of its device tree.
+//
+// The package is itself a flattened device tree:
+//
+//   / {
+//     compatible = "hyp,package-1";
+//     partitions {
+//       <name> {                       one node per partition, in manifest order
+//         kind = "guest";
+//         vcpus = <N>;
+//         memory = <ipa-hi ipa-lo size-hi size-lo>;
+//         entry = <hi lo>;             IPA where vCPU 0 starts, MMU off, at EL1
+//         dtb = <hi lo>;               IPA of the guest's device tree (x0)
+//         load-N {                     blobs copied into the partition's memory
+//           ipa = <hi lo>;
+//           data = [...];
+//         };
+//       };
+//     };
+//   };
+//
+// All placement decisions are made by the packer; the kernel checks that
+// every blob lies inside the partition's memory before copying it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hyp::package {
+
+inline constexpr char kCompatible[] = "hyp,package-1";
+inline constexpr char kPartitionsNode[] = "/partitions";
+inline constexpr char kKindGuest[] = "guest";
+
+inline constexpr char kPropKind[] = "kind";
+inline constexpr char kPropVcpus[] = "vcpus";
+inline constexpr char kPropMemory[] = "memory";
+inline constexpr char kPropEntry[] = "entry";
+inline constexpr char kPropDtb[] = "dtb";
+inline constexpr char kPropIpa[] = "ipa";
+inline constexpr char kPropData[] = "data";
+inline constexpr char kLoadPrefix[] = "load-";
+
+// Partition memory starts at the same IPA as RAM on QEMU's virt machine.
+inline constexpr uint64_t kDefaultRamIpa = 0x4000'0000;
+
+inline constexpr size_t kMaxLoads = 4;
+
+}  // namespace hyp::package

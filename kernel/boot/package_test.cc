@@ -1,0 +1,228 @@
+#include "kernel/boot/package.h"
+
+#include <gtest/gtest.h>
+#include <libfdt.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "tools/pack/pack.h"
+
+namespace hyp {
+namespace {
+
+using tools::GuestLayout;
+using tools::Manifest;
+using tools::VmSpec;
+
+// A minimal arm64 Image: header with the magic, text_offset and image_size.
+std::string fake_image(uint64_t text_offset, uint64_t image_size, size_t file_size) {
+  std::string img(file_size, '\x5a');
+  for (int i = 0; i < 8; ++i) {
+    img[8 + static_cast<size_t>(i)] = static_cast<char>(text_offset >> (8 * i));
+    img[16 + static_cast<size_t>(i)] = static_cast<char>(image_size >> (8 * i));
+  }
+  std::memcpy(img.data() + 56, "ARM\x64", 4);
+  return img;
+}
+
+std::string write_temp(const std::string& name, const std::string& content) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+class PackageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    VmSpec vm;
+    vm.name = "guest0";
+    vm.vcpus = 2;
+    vm.memory = 64ull << 20;
+    vm.kernel = write_temp("image", fake_image(0, 0x30000, 0x20000));
+    vm.initrd = write_temp("initrd", std::string(5000, 'i'));
+    vm.bootargs = "console=hvc0 quiet";
+    manifest_.vms.push_back(vm);
+  }
+
+  // The package, 8-byte aligned like anything QEMU loads, with room to grow.
+  std::string build() {
+    auto pkg = tools::build_package(manifest_);
+    EXPECT_TRUE(pkg.ok()) << pkg.status();
+    std::string s = pkg.ok() ? *pkg : std::string();
+    s.resize(s.size() + 4096);
+    return s;
+  }
+
+  Manifest manifest_;
+};
+
+TEST_F(PackageTest, RoundTripsEveryPartitionField) {
+  std::string blob = build();
+  DtbError error;
+  auto pkg = parse_package(blob.data(), blob.size(), error);
+  ASSERT_TRUE(pkg.ok()) << error.what;
+  ASSERT_EQ(pkg->count, 1u);
+  const PackagedPartition& p = pkg->partitions[0];
+  EXPECT_STREQ(p.name.data(), "guest0");
+  EXPECT_EQ(p.vcpus, 2u);
+  EXPECT_EQ(p.ram_ipa, Ipa(0x4000'0000));
+  EXPECT_EQ(p.ram_size, 64ull << 20);
+  EXPECT_EQ(p.entry, Ipa(0x4000'0000));  // text_offset 0
+  EXPECT_EQ(p.dtb, Ipa(0x4000'0000 + (62ull << 20)));
+  ASSERT_EQ(p.load_count, 3u);
+  EXPECT_EQ(p.loads[0].ipa, p.entry);
+  EXPECT_EQ(p.loads[0].size, 0x20000u);
+  EXPECT_EQ(p.loads[1].ipa, p.dtb);
+  EXPECT_EQ(p.loads[2].size, 5000u);
+  EXPECT_EQ(p.loads[2].ipa.value() % 4096, 0u);
+  EXPECT_LE(p.loads[2].ipa.value() + 5000, p.dtb.value());
+  EXPECT_EQ(p.loads[2].data[0], 'i');
+}
+
+TEST_F(PackageTest, GuestDeviceTreeDescribesThePartition) {
+  std::string blob = build();
+  DtbError error;
+  auto pkg = parse_package(blob.data(), blob.size(), error);
+  ASSERT_TRUE(pkg.ok());
+  const PackageLoad& dtb_load = pkg->partitions[0].loads[1];
+  std::string dtb(reinterpret_cast<const char*>(dtb_load.data), dtb_load.size);
+  const void* fdt = dtb.data();
+  ASSERT_EQ(fdt_check_full(fdt, dtb.size()), 0);
+  int len = 0;
+  const int mem = fdt_path_offset(fdt, "/memory@40000000");
+  ASSERT_GE(mem, 0);
+  const auto* reg = static_cast<const fdt32_t*>(fdt_getprop(fdt, mem, "reg", &len));
+  ASSERT_EQ(len, 16);
+  EXPECT_EQ(fdt32_ld(&reg[3]), 64u << 20);
+  EXPECT_GE(fdt_path_offset(fdt, "/cpus/cpu@1"), 0);
+  EXPECT_LT(fdt_path_offset(fdt, "/cpus/cpu@2"), 0);
+  EXPECT_STREQ(static_cast<const char*>(fdt_getprop(fdt, fdt_path_offset(fdt, "/psci"), "method", nullptr)), "hvc");
+  const int chosen = fdt_path_offset(fdt, "/chosen");
+  EXPECT_STREQ(static_cast<const char*>(fdt_getprop(fdt, chosen, "bootargs", nullptr)), "console=hvc0 quiet");
+  const auto* start = static_cast<const fdt64_t*>(fdt_getprop(fdt, chosen, "linux,initrd-start", &len));
+  ASSERT_EQ(len, 8);
+  EXPECT_EQ(fdt64_ld(start), pkg->partitions[0].loads[2].ipa.value());
+}
+
+TEST(PlaceGuest, FollowsTheArm64ImageHeader) {
+  auto modern = tools::place_guest(fake_image(0x80000, 0x100000, 0x1000), 0x4000'0000, 32ull << 20, 0);
+  ASSERT_TRUE(modern.ok());
+  EXPECT_EQ(modern->kernel_ipa, 0x4008'0000u);
+  // image_size 0: a pre-3.17 kernel, text_offset is 0x80000 whatever it says.
+  auto old = tools::place_guest(fake_image(0, 0, 0x1000), 0x4000'0000, 32ull << 20, 0);
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->kernel_ipa, 0x4008'0000u);
+  EXPECT_FALSE(tools::place_guest(std::string(100, 'x'), 0x4000'0000, 32ull << 20, 0).ok()) << "no magic";
+  EXPECT_FALSE(tools::place_guest(fake_image(0, 31ull << 20, 0x1000), 0x4000'0000, 32ull << 20, 0).ok())
+      << "kernel and dtb do not fit";
+  EXPECT_FALSE(tools::place_guest(fake_image(0, 0x1000, 0x1000), 0x4000'0000, 32ull << 20, 30ull << 20).ok())
+      << "initrd does not fit";
+  EXPECT_FALSE(tools::place_guest(fake_image(0, 0x1000, 0x1000), 0x4000'0000, 33ull << 20, 0).ok())
+      << "RAM size not 2 MiB aligned";
+}
+
+TEST_F(PackageTest, PackerRejectsBadSpecs) {
+  Manifest m = manifest_;
+  m.vms[0].vcpus = 9;
+  EXPECT_FALSE(tools::build_package(m).ok());
+  m = manifest_;
+  m.vms[0].name = "Has Space";
+  EXPECT_FALSE(tools::build_package(m).ok());
+  m = manifest_;
+  m.vms[0].kernel = "/nonexistent";
+  EXPECT_FALSE(tools::build_package(m).ok());
+}
+
+// Applies `edit` to a writable copy of the package and parses it.
+template <typename Edit>
+DtbError parse_edited(std::string blob, Edit edit) {
+  void* fdt = blob.data();
+  EXPECT_EQ(fdt_open_into(fdt, fdt, static_cast<int>(blob.size())), 0);
+  edit(fdt, fdt_path_offset(fdt, "/partitions/guest0"));
+  DtbError error;
+  EXPECT_FALSE(parse_package(fdt, blob.size(), error).ok());
+  return error;
+}
+
+TEST_F(PackageTest, KernelRejectsPackagesThatReachOutsideTheirMemory) {
+  const std::string blob = build();
+  EXPECT_STREQ(parse_edited(blob,
+                            [](void* fdt, int node) {
+                              fdt_setprop_u64(fdt, fdt_subnode_offset(fdt, node, "load-0"), "ipa", 0x4000'0000 + (64ull << 20) - 16);
+                            })
+                   .what,
+               "load outside its memory");
+  EXPECT_STREQ(parse_edited(blob, [](void* fdt, int node) { fdt_setprop_u64(fdt, node, "entry", 0x3fff'f000); }).what,
+               "partition entry or dtb outside its memory");
+  EXPECT_STREQ(parse_edited(blob, [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "vcpus", 0); }).what,
+               "partition vcpus out of range");
+  EXPECT_STREQ(parse_edited(blob,
+                            [](void* fdt, int node) {
+                              const fdt32_t mem[4] = {cpu_to_fdt32(0), cpu_to_fdt32(0x4000'1000), 0,
+                                                      cpu_to_fdt32(64u << 20)};
+                              fdt_setprop(fdt, node, "memory", mem, sizeof(mem));
+                            })
+                   .what,
+               "partition memory not 2 MiB aligned or outside the IPA space");
+  EXPECT_STREQ(parse_edited(blob,
+                            [](void* fdt, int node) {
+                              const fdt32_t mem[4] = {cpu_to_fdt32(0x100), 0, 0, cpu_to_fdt32(64u << 20)};  // at 1 TiB
+                              fdt_setprop(fdt, node, "memory", mem, sizeof(mem));
+                            })
+                   .what,
+               "partition memory not 2 MiB aligned or outside the IPA space");
+  EXPECT_STREQ(parse_edited(blob,
+                            [](void* fdt, int node) {
+                              fdt_setprop_u64(fdt, fdt_subnode_offset(fdt, node, "load-2"), "ipa", 0x4000'0000 + 4096);
+                            })
+                   .what,
+               "loads overlap");
+  EXPECT_STREQ(parse_edited(blob, [](void* fdt, int node) { fdt_setprop_string(fdt, node, "kind", "server"); }).what,
+               "partition kind is not guest");
+}
+
+TEST_F(PackageTest, KernelRejectsTruncatedOrForeignBlobs) {
+  std::string blob = build();
+  DtbError error;
+  EXPECT_EQ(parse_package(blob.data(), 100, error).status(), Status::kOutOfRange);
+  blob[0] = 0;
+  EXPECT_EQ(parse_package(blob.data(), blob.size(), error).status(), Status::kInvalidArgument);
+  EXPECT_EQ(parse_package(nullptr, 0, error).status(), Status::kInvalidArgument);
+}
+
+TEST(Manifest, ParsesVmsAndResolvesRelativePaths) {
+  // Built with libfdt here rather than dtc, to keep the test self-contained.
+  std::string buf(4096, '\0');
+  void* fdt = buf.data();
+  fdt_create(fdt, 4096);
+  fdt_finish_reservemap(fdt);
+  fdt_begin_node(fdt, "");
+  fdt_property_string(fdt, "compatible", "hyp,manifest-1");
+  fdt_begin_node(fdt, "vms");
+  fdt_begin_node(fdt, "linux");
+  fdt_property_u32(fdt, "vcpus", 4);
+  fdt_property_u32(fdt, "memory-mib", 512);
+  fdt_property_string(fdt, "kernel", "Image");
+  fdt_property_string(fdt, "bootargs", "quiet");
+  fdt_end_node(fdt);
+  fdt_end_node(fdt);
+  fdt_end_node(fdt);
+  fdt_finish(fdt);
+  auto m = tools::parse_manifest(buf, "/images");
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->vms.size(), 1u);
+  EXPECT_EQ(m->vms[0].name, "linux");
+  EXPECT_EQ(m->vms[0].vcpus, 4);
+  EXPECT_EQ(m->vms[0].memory, 512ull << 20);
+  EXPECT_EQ(m->vms[0].kernel, "/images/Image");
+  EXPECT_EQ(m->vms[0].bootargs, "quiet");
+  EXPECT_FALSE(tools::parse_manifest("not a dtb at all, not at all", "").ok());
+}
+
+}  // namespace
+}  // namespace hyp

@@ -1,0 +1,292 @@
+#include "tools/pack/pack.h"
+
+#include <libfdt.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "kernel/boot/package_format.h"
+
+namespace hyp::tools {
+namespace {
+
+constexpr uint64_t k2M = 2ull << 20;
+constexpr uint64_t kMaxDtb = 2ull << 20;  // arm64 boot protocol limit
+constexpr int kMaxVcpus = 8;              // kernel/partition/partition.h
+constexpr size_t kMaxVms = 4;
+constexpr size_t kMaxName = 31;
+
+uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+uint64_t align_down(uint64_t v, uint64_t a) { return v & ~(a - 1); }
+
+uint64_t le64(const std::string& s, size_t off) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(s[off + static_cast<size_t>(i)]);
+  return v;
+}
+
+absl::StatusOr<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+absl::Status fdt_error(const char* what, int err) {
+  return absl::InternalError(absl::StrCat(what, ": ", fdt_strerror(err)));
+}
+
+// Sequential-write helpers that turn libfdt's error codes into a Status.
+class Writer {
+ public:
+  explicit Writer(size_t capacity) : buf_(capacity, '\0') {
+    check(fdt_create(buf_.data(), static_cast<int>(buf_.size())), "fdt_create");
+    check(fdt_finish_reservemap(buf_.data()), "reservemap");
+  }
+  void begin(const char* name) { check(fdt_begin_node(buf_.data(), name), "begin_node"); }
+  void end() { check(fdt_end_node(buf_.data()), "end_node"); }
+  void u32(const char* name, uint32_t v) { check(fdt_property_u32(buf_.data(), name, v), name); }
+  void u64(const char* name, uint64_t v) { check(fdt_property_u64(buf_.data(), name, v), name); }
+  void cells(const char* name, const std::vector<uint32_t>& cells) {
+    std::vector<fdt32_t> be;
+    for (uint32_t c : cells) be.push_back(cpu_to_fdt32(c));
+    check(fdt_property(buf_.data(), name, be.data(), static_cast<int>(be.size() * 4)), name);
+  }
+  void string(const char* name, const std::string& v) { check(fdt_property_string(buf_.data(), name, v.c_str()), name); }
+  void strings(const char* name, const std::vector<std::string>& list) {
+    std::string joined;
+    for (const auto& s : list) joined.append(s).push_back('\0');
+    bytes(name, joined);
+  }
+  void bytes(const char* name, const std::string& data) {
+    check(fdt_property(buf_.data(), name, data.data(), static_cast<int>(data.size())), name);
+  }
+  void empty(const char* name) { check(fdt_property(buf_.data(), name, nullptr, 0), name); }
+
+  absl::StatusOr<std::string> finish() {
+    check(fdt_finish(buf_.data()), "fdt_finish");
+    if (!status_.ok()) return status_;
+    buf_.resize(fdt_totalsize(buf_.data()));
+    return buf_;
+  }
+
+ private:
+  void check(int err, const char* what) {
+    if (err != 0 && status_.ok()) status_ = fdt_error(what, err);
+  }
+  std::string buf_;
+  absl::Status status_;
+};
+
+std::vector<uint32_t> split64(uint64_t a, uint64_t b) {
+  return {static_cast<uint32_t>(a >> 32), static_cast<uint32_t>(a), static_cast<uint32_t>(b >> 32),
+          static_cast<uint32_t>(b)};
+}
+
+std::string prop_string(const void* fdt, int node, const char* name) {
+  int len = 0;
+  const char* v = static_cast<const char*>(fdt_getprop(fdt, node, name, &len));
+  if (v == nullptr || len <= 0 || v[len - 1] != '\0') return "";
+  return std::string(v, static_cast<size_t>(len - 1));
+}
+
+}  // namespace
+
+absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::string& base_dir) {
+  const void* fdt = dtb.data();
+  if (dtb.size() < sizeof(fdt_header) || fdt_check_full(fdt, dtb.size()) != 0) {
+    return absl::InvalidArgumentError("manifest is not a valid device tree");
+  }
+  if (fdt_node_check_compatible(fdt, 0, "hyp,manifest-1") != 0) {
+    return absl::InvalidArgumentError("manifest root is not compatible with \"hyp,manifest-1\"");
+  }
+  const int vms = fdt_path_offset(fdt, "/vms");
+  if (vms < 0) return absl::InvalidArgumentError("manifest has no /vms node");
+  Manifest m;
+  int node = 0;
+  fdt_for_each_subnode(node, fdt, vms) {
+    VmSpec vm;
+    vm.name = fdt_get_name(fdt, node, nullptr);
+    const auto where = absl::StrCat("manifest vm '", vm.name, "': ");
+    int len = 0;
+    const auto* vcpus = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "vcpus", &len));
+    if (vcpus != nullptr) {
+      if (len != 4) return absl::InvalidArgumentError(absl::StrCat(where, "vcpus must be one cell"));
+      vm.vcpus = static_cast<int>(fdt32_ld(vcpus));
+    }
+    const auto* mib = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "memory-mib", &len));
+    if (mib != nullptr) {
+      if (len != 4) return absl::InvalidArgumentError(absl::StrCat(where, "memory-mib must be one cell"));
+      vm.memory = uint64_t{fdt32_ld(mib)} << 20;
+    }
+    vm.kernel = prop_string(fdt, node, "kernel");
+    vm.initrd = prop_string(fdt, node, "initrd");
+    vm.bootargs = prop_string(fdt, node, "bootargs");
+    if (vm.kernel.empty()) return absl::InvalidArgumentError(absl::StrCat(where, "no kernel"));
+    for (std::string* path : {&vm.kernel, &vm.initrd}) {
+      if (!path->empty() && (*path)[0] != '/' && !base_dir.empty()) *path = absl::StrCat(base_dir, "/", *path);
+    }
+    m.vms.push_back(vm);
+  }
+  if (m.vms.empty()) return absl::InvalidArgumentError("manifest names no vm");
+  return m;
+}
+
+absl::StatusOr<GuestLayout> place_guest(const std::string& image, uint64_t ram_ipa, uint64_t ram_size,
+                                        uint64_t initrd_size) {
+  if (image.size() < 64 || std::memcmp(image.data() + 56, "ARM\x64", 4) != 0) {
+    return absl::InvalidArgumentError("kernel is not an arm64 Image (no \"ARM\\x64\" magic at offset 56)");
+  }
+  if (ram_ipa % k2M != 0 || ram_size % k2M != 0) return absl::InvalidArgumentError("RAM must be 2 MiB aligned");
+  uint64_t text_offset = le64(image, 8);
+  uint64_t image_size = le64(image, 16);
+  if (image_size == 0) {
+    // Kernels before 3.17 leave image_size zero; text_offset is then 0x80000.
+    text_offset = 0x80000;
+    image_size = image.size();
+  }
+  if (image_size < image.size()) image_size = image.size();
+  if (text_offset >= k2M) return absl::InvalidArgumentError("Image text_offset is not below 2 MiB");
+  GuestLayout l{};
+  l.ram_ipa = ram_ipa;
+  l.ram_size = ram_size;
+  l.kernel_ipa = ram_ipa + text_offset;
+  const uint64_t kernel_end = align_up(l.kernel_ipa + image_size, k2M);
+  const uint64_t ram_end = ram_ipa + ram_size;
+  if (ram_size < kMaxDtb || kernel_end > ram_end - kMaxDtb) {
+    return absl::InvalidArgumentError(absl::StrCat("kernel (", image_size, " bytes) does not fit in ", ram_size >> 20,
+                                                   " MiB of RAM with its device tree"));
+  }
+  l.dtb_ipa = ram_end - kMaxDtb;
+  if (initrd_size != 0) {
+    if (initrd_size > l.dtb_ipa - kernel_end) {
+      return absl::InvalidArgumentError(absl::StrCat("initrd (", initrd_size, " bytes) does not fit in RAM"));
+    }
+    l.initrd_ipa = align_down(l.dtb_ipa - initrd_size, 4096);
+  }
+  return l;
+}
+
+absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& l, uint64_t initrd_size) {
+  Writer w(64 * 1024 + vm.bootargs.size());
+  w.begin("");
+  w.u32("#address-cells", 2);
+  w.u32("#size-cells", 2);
+  w.string("compatible", "hyp,partition");
+  w.string("model", absl::StrCat("hyp partition ", vm.name));
+
+  w.begin("chosen");
+  if (!vm.bootargs.empty()) w.string("bootargs", vm.bootargs);
+  if (initrd_size != 0) {
+    w.u64("linux,initrd-start", l.initrd_ipa);
+    w.u64("linux,initrd-end", l.initrd_ipa + initrd_size);
+  }
+  w.end();
+
+  w.begin(absl::StrCat("memory@", absl::Hex(l.ram_ipa)).c_str());
+  w.string("device_type", "memory");
+  w.cells("reg", split64(l.ram_ipa, l.ram_size));
+  w.end();
+
+  w.begin("cpus");
+  w.u32("#address-cells", 1);
+  w.u32("#size-cells", 0);
+  for (int i = 0; i < vm.vcpus; ++i) {
+    w.begin(absl::StrCat("cpu@", i).c_str());
+    w.string("device_type", "cpu");
+    w.string("compatible", "arm,armv8");
+    w.u32("reg", static_cast<uint32_t>(i));
+    w.string("enable-method", "psci");
+    w.end();
+  }
+  w.end();
+
+  w.begin("psci");
+  w.strings("compatible", {"arm,psci-1.0", "arm,psci-0.2"});
+  w.string("method", "hvc");
+  w.end();
+
+  // The architected timer's PPIs (secure, non-secure physical, virtual,
+  // hypervisor), level-triggered (GIC binding: 1 = PPI, 0xf08 = all CPUs, level high).
+  w.begin("timer");
+  w.strings("compatible", {"arm,armv8-timer"});
+  w.cells("interrupts", {1, 13, 0xf08, 1, 14, 0xf08, 1, 11, 0xf08, 1, 10, 0xf08});
+  w.empty("always-on");
+  w.end();
+
+  w.end();
+  return w.finish();
+}
+
+absl::StatusOr<std::string> build_package(const Manifest& manifest) {
+  if (manifest.vms.empty() || manifest.vms.size() > kMaxVms) {
+    return absl::InvalidArgumentError(absl::StrCat("a package holds 1 to ", kMaxVms, " partitions"));
+  }
+  struct Prepared {
+    const VmSpec* vm;
+    GuestLayout layout;
+    std::string kernel, initrd, dtb;
+  };
+  std::vector<Prepared> prepared;
+  size_t total = 0;
+  for (const VmSpec& vm : manifest.vms) {
+    const auto where = absl::StrCat("vm '", vm.name, "': ");
+    if (vm.name.empty() || vm.name.size() > kMaxName ||
+        vm.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "name must be 1-", kMaxName, " of [a-z0-9_-]"));
+    }
+    if (vm.vcpus < 1 || vm.vcpus > kMaxVcpus) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "vcpus must be 1-", kMaxVcpus));
+    }
+    Prepared p{&vm, {}, {}, {}, {}};
+    auto kernel = read_file(vm.kernel);
+    if (!kernel.ok()) return kernel.status();
+    p.kernel = *std::move(kernel);
+    if (!vm.initrd.empty()) {
+      auto initrd = read_file(vm.initrd);
+      if (!initrd.ok()) return initrd.status();
+      p.initrd = *std::move(initrd);
+    }
+    auto layout = place_guest(p.kernel, package::kDefaultRamIpa, vm.memory, p.initrd.size());
+    if (!layout.ok()) return absl::InvalidArgumentError(absl::StrCat(where, layout.status().message()));
+    p.layout = *layout;
+    auto dtb = make_guest_dtb(vm, p.layout, p.initrd.size());
+    if (!dtb.ok()) return dtb.status();
+    p.dtb = *std::move(dtb);
+    total += p.kernel.size() + p.initrd.size() + p.dtb.size();
+    prepared.push_back(std::move(p));
+  }
+
+  Writer w(total + 64 * 1024);
+  w.begin("");
+  w.string("compatible", package::kCompatible);
+  w.begin("partitions");
+  for (const Prepared& p : prepared) {
+    w.begin(p.vm->name.c_str());
+    w.string(package::kPropKind, package::kKindGuest);
+    w.u32(package::kPropVcpus, static_cast<uint32_t>(p.vm->vcpus));
+    w.cells(package::kPropMemory, split64(p.layout.ram_ipa, p.layout.ram_size));
+    w.u64(package::kPropEntry, p.layout.kernel_ipa);
+    w.u64(package::kPropDtb, p.layout.dtb_ipa);
+    int n = 0;
+    const std::pair<uint64_t, const std::string*> loads[] = {
+        {p.layout.kernel_ipa, &p.kernel}, {p.layout.dtb_ipa, &p.dtb}, {p.layout.initrd_ipa, &p.initrd}};
+    for (const auto& [ipa, data] : loads) {
+      if (data->empty()) continue;
+      w.begin(absl::StrCat(package::kLoadPrefix, n++).c_str());
+      w.u64(package::kPropIpa, ipa);
+      w.bytes(package::kPropData, *data);
+      w.end();
+    }
+    w.end();
+  }
+  w.end();
+  w.end();
+  return w.finish();
+}
+
+}  // namespace hyp::tools
