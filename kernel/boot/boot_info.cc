@@ -185,9 +185,31 @@ Status parse_psci(const void* fdt, BootInfo& info, Errors& err) {
   return Status::kOk;
 }
 
-Status parse_bootargs(const void* fdt, BootInfo& info, Errors& err) {
+// linux,initrd-start/end are one or two cells, whatever #address-cells says
+// (Linux's early_init_dt_check_for_initrd reads either).
+bool read_chosen_address(const void* fdt, int chosen, const char* name, uint64_t& out, bool& present) {
+  int len = 0;
+  const auto* p = static_cast<const fdt32_t*>(fdt_getprop(fdt, chosen, name, &len));
+  present = p != nullptr;
+  if (p == nullptr) return true;
+  if (len != 4 && len != 8) return false;
+  out = read_cells(p, len / 4);
+  return true;
+}
+
+Status parse_chosen(const void* fdt, BootInfo& info, Errors& err) {
   const int chosen = fdt_path_offset(fdt, "/chosen");
   if (chosen < 0) return Status::kOk;
+  uint64_t start = 0;
+  uint64_t end = 0;
+  bool has_start = false;
+  bool has_end = false;
+  if (!read_chosen_address(fdt, chosen, "linux,initrd-start", start, has_start) ||
+      !read_chosen_address(fdt, chosen, "linux,initrd-end", end, has_end) || has_start != has_end ||
+      end < start) {
+    return err.fail(Status::kInvalidArgument, "malformed linux,initrd-start/end");
+  }
+  if (has_start) info.package = {Pa(start), end - start};
   int len = 0;
   const char* args = static_cast<const char*>(fdt_getprop(fdt, chosen, "bootargs", &len));
   if (args == nullptr) return Status::kOk;
@@ -216,7 +238,7 @@ Result<BootInfo> parse_boot_dtb(const void* fdt, size_t available, DtbError& err
   if (fdt_check_full(fdt, total) != 0) return err.fail(Status::kInvalidArgument, "malformed device tree");
 
   BootInfo info;
-  for (auto step : {parse_memory, parse_cpus, parse_gic, parse_uart, parse_psci, parse_bootargs}) {
+  for (auto step : {parse_memory, parse_cpus, parse_gic, parse_uart, parse_psci, parse_chosen}) {
     if (Status s = step(fdt, info, err); s != Status::kOk) return s;
   }
   return info;

@@ -44,6 +44,10 @@ struct BootInfo {
   PsciConduit psci = PsciConduit::kNone;
 
   std::array<char, kMaxBootargs> bootargs{};  // NUL-terminated, possibly empty
+
+  // The boot package, loaded by QEMU's -initrd (/chosen linux,initrd-*);
+  // size 0 if there is none.
+  MemRange package;
 };
 
 struct DtbError {

@@ -76,6 +76,17 @@ TEST(BootInfo, ReadsSeveralRamRangesBootargsAndAliasedStdout) {
   EXPECT_EQ(p.result->ram[1].size, 0x2000'0000u);
   EXPECT_EQ(p.result->uart.base, Pa(0x900'0000));
   EXPECT_STREQ(p.result->bootargs.data(), "hyp.fault_test quiet");
+  EXPECT_EQ(p.result->package.base, Pa(0x4800'0000));
+  EXPECT_EQ(p.result->package.size, 0x2710u);
+}
+
+TEST(BootInfo, ReadsThePackageRangeInEitherCellWidth) {
+  Parsed p = parse("initrd_32bit");
+  ASSERT_TRUE(p.result.ok()) << p.error.what;
+  EXPECT_EQ(p.result->package.base, Pa(0x4800'0000));
+  EXPECT_EQ(p.result->package.size, 0x2710u);
+  EXPECT_EQ(parse("qemu_virt").result->package.size, 0u);
+  expect_error("initrd_reversed", Status::kInvalidArgument, "malformed linux,initrd-start/end");
 }
 
 TEST(BootInfo, KeepsTheFirstEightCpusAndCountsTheRest) {
