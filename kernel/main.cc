@@ -7,11 +7,16 @@
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/mm.h"
 #include "kernel/boot/boot_info.h"
+#include "kernel/boot/package.h"
 #include "kernel/boot/smp.h"
 #include "kernel/console.h"
 #include "kernel/mm/page_pool.h"
 #include "kernel/mm/page_table.h"
+#include "kernel/mm/phys_alloc.h"
+#include "kernel/partition/loader.h"
+#include "kernel/partition/partition.h"
 #include "kernel/psci/firmware.h"
+#include "kernel/run.h"
 
 extern "C" {
 // From the linker script.
@@ -27,14 +32,19 @@ namespace {
 
 namespace mm = arch::mm;
 
-constexpr size_t kTablePages = 32;
+constexpr size_t kTablePages = 64;
 alignas(kPageSize) constinit uint64_t g_table_memory[kTablePages][kPageSize / sizeof(uint64_t)];
 
 constinit PagePool g_table_pool;
 constinit PageTable g_el2_table;
+constinit const void* g_dtb = nullptr;
 constinit BootInfo g_boot_info;
 constinit CpuTable g_cpus;
 constinit CpuOnlineFlags g_online;
+constinit Package g_package;
+constinit PhysAllocator g_phys;
+constinit std::array<Partition, kMaxPartitions> g_partitions;
+constinit size_t g_cpus_online = 1;
 
 Pa pa_of(const void* p) { return Pa(reinterpret_cast<uintptr_t>(p)); }
 
@@ -132,6 +142,67 @@ void bring_up_secondaries() {
     }
   }
   console::print("hyp: %zu of %zu CPUs online\n", online, g_cpus.count);
+  g_cpus_online = online;
+}
+
+[[noreturn]] void power_off(const char* why) {
+  console::print("hyp: %s: powering off\n", why);
+  const psci::Ret ret = psci::system_off();
+  console::print("hyp: SYSTEM_OFF failed: %s\n", psci::ret_name(ret));
+  arch::halt();
+}
+
+// Reads the boot package, builds every partition in it, and starts them:
+// partition i's vCPU 0 on CPU i (the boot CPU takes partition 0).
+[[noreturn]] void start_partitions() {
+  const MemRange& range = g_boot_info.package;
+  constexpr mm::Attrs kReadOnly{.type = mm::MemType::kNormal, .read = true, .write = false, .exec = false};
+  if (map_identity(range.base.value(), range.end(), kReadOnly) != Status::kOk) {
+    power_off("cannot map the boot package");
+  }
+  DtbError error;
+  auto package = parse_package(reinterpret_cast<const void*>(range.base.value()), range.size, error);
+  if (!package.ok()) {
+    console::print("hyp: boot package rejected: %s\n", error.what);
+    power_off("nothing to run");
+  }
+  g_package = *package;
+
+  for (size_t i = 0; i < g_boot_info.ram_count; ++i) {
+    (void)g_phys.add(g_boot_info.ram[i].base, g_boot_info.ram[i].size);
+  }
+  // What is in use already: QEMU's boot stub below the kernel and the kernel
+  // itself, the device tree, and the package.
+  constexpr uint64_t k2M = 2ull << 20;
+  const auto image = reinterpret_cast<uint64_t>(__image_start);
+  const auto image_end = reinterpret_cast<uint64_t>(__image_end);
+  const auto dtb = reinterpret_cast<uint64_t>(g_dtb);
+  (void)g_phys.reserve(Pa(align_down(image, k2M)), image_end - align_down(image, k2M));
+  (void)g_phys.reserve(Pa(align_down(dtb, kPageSize)), align_up(dtb_total_size(g_dtb), kPageSize) + kPageSize);
+  (void)g_phys.reserve(Pa(align_down(range.base.value(), kPageSize)), align_up(range.size, kPageSize) + kPageSize);
+
+  if (g_package.count > g_cpus_online) {
+    console::print("hyp: %zu partitions but %zu CPUs: the extra partitions do not start\n", g_package.count,
+                   g_cpus_online);
+    g_package.count = g_cpus_online;
+  }
+  LoaderEnv env{g_table_pool, g_phys, g_el2_table};
+  for (size_t i = 0; i < g_package.count; ++i) {
+    const PackagedPartition& image_i = g_package.partitions[i];
+    const char* why = "";
+    if (create_partition(image_i, static_cast<uint16_t>(i + 1), g_partitions[i], env, why) != Status::kOk) {
+      console::print("hyp: partition %s: %s\n", image_i.name.data(), why);
+      power_off("a partition could not be built");
+    }
+    const Partition& p = g_partitions[i];
+    console::print("hyp: partition %s (id %u): %zu vCPUs, %lu MiB at IPA 0x%lx (PA 0x%lx), on CPU %zu\n",
+                   p.name.data(), p.id, p.vcpu_count, p.memory[0].size >> 20, p.memory[0].ipa.value(),
+                   p.memory[0].pa.value(), i);
+  }
+  run_init(g_partitions.data(), g_package.count, &g_package);
+  for (size_t i = 1; i < g_package.count; ++i) assign_vcpu(i, g_partitions[i].vcpus[0]);
+  assign_vcpu(0, g_partitions[0].vcpus[0]);
+  wait_for_work(0);
 }
 
 }  // namespace
@@ -140,6 +211,7 @@ void bring_up_secondaries() {
 extern "C" [[noreturn]] void kernel_boot(uint64_t dtb) {
   using namespace hyp;
   enable_boot_translation(dtb);
+  g_dtb = reinterpret_cast<const void*>(dtb);
 
   DtbError error;
   auto info = parse_boot_dtb(reinterpret_cast<const void*>(dtb), dtb_total_size(reinterpret_cast<const void*>(dtb)),
@@ -165,10 +237,8 @@ extern "C" [[noreturn]] void kernel_boot(uint64_t dtb) {
     console::print("hyp: PSCI is not reachable by SMC: running on the boot CPU only\n");
   }
 
-  console::print("hyp: no Linux guest exists yet: nothing to run, powering off\n");
-  const psci::Ret ret = psci::system_off();
-  console::print("hyp: SYSTEM_OFF failed: %s\n", psci::ret_name(ret));
-  arch::halt();
+  if (g_boot_info.package.size != 0) start_partitions();
+  power_off("no Linux guest exists yet (no boot package): nothing to run");
 }
 
 extern "C" [[noreturn]] void kernel_secondary(uint64_t index) {
@@ -177,5 +247,5 @@ extern "C" [[noreturn]] void kernel_secondary(uint64_t index) {
   console::print("hyp: CPU %lu (MPIDR 0x%lx) online at EL2\n", index, arch::current_mpidr());
   // Pairs with the acquire load in start_secondaries().
   g_online.online[index].store(true, std::memory_order_release);
-  arch::halt();
+  wait_for_work(index);
 }

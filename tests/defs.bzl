@@ -4,6 +4,7 @@ def qemu_test(
         name,
         steps,
         image = "//kernel",
+        package = None,
         append = "",
         smp = 4,
         mem = "1G",
@@ -18,6 +19,7 @@ def qemu_test(
       name: test name.
       steps: "expect:TEXT" and "send:TEXT" steps, in order.
       image: the hypervisor image target.
+      package: the boot package target (hyp_package), if any.
       append: hypervisor command line.
       smp: CPUs.
       mem: RAM size.
@@ -30,15 +32,19 @@ def qemu_test(
     """
     args = [
         "$(rootpath //tests/harness:qemu_test_runner)",
-        "--kernel=$(rootpath %s)" % image,
+        "--hyp=$(rootpath %s)" % image,
         "--smp=%d" % smp,
         "--mem=%s" % mem,
         "--timeout_s=%d" % timeout_s,
         "'--fail_on=%s'" % ",".join(fail_on).replace("'", "'\\''"),
         "--exit=%s" % exit,
     ]
+    data = [image, "//tests/harness:qemu_test_runner"]
     if append:
-        args.append("'--append=%s'" % append.replace("'", "'\\''"))
+        args.append("'--hyp_append=%s'" % append.replace("'", "'\\''"))
+    if package:
+        args.append("--package=$(rootpath %s)" % package)
+        data.append(package)
     # Test arguments are split like a shell command line: quote each step.
     quoted_steps = ["'%s'" % s.replace("'", "'\\''") for s in steps]
     tags = kwargs.pop("tags", [])
@@ -46,7 +52,7 @@ def qemu_test(
         name = name,
         srcs = ["//tests/harness:run_test.sh"],
         args = args + extra_args + ["--"] + quoted_steps,
-        data = [image, "//tests/harness:qemu_test_runner"],
+        data = data,
         # QEMU runs several threads of its own; on two cores these tests
         # must not run beside each other.
         tags = tags + ["exclusive", "qemu"],

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "kernel/trap/inject.h"
+#include "kernel/vcpu/context.h"
 
 namespace hyp::arch {
 
@@ -15,5 +16,25 @@ void write_el1_exception_regs(const El1ExceptionRegs& regs);
 // The host's value of the ID register with sysreg_key() `key` (op0 = 3,
 // op1 = 0, CRn = 0). Unallocated encodings read as zero.
 uint64_t read_id_register(uint32_t key);
+
+// Puts a vCPU's state on this CPU: its EL2 controls (HCR_EL2, VTTBR_EL2,
+// VMPIDR_EL2, ...), its EL1 system registers and its FP/SIMD registers.
+void vcpu_load(const VcpuContext& ctx);
+// Takes the EL1 and FP/SIMD state of the vCPU on this CPU into `ctx`.
+void vcpu_save(VcpuContext& ctx);
+
+// The host's MIDR_EL1, which partitions see through VPIDR_EL2.
+uint64_t host_midr();
+
+// MDCR_EL2.HPMN as reset by the firmware: the number of PMU counters.
+uint64_t host_pmu_counters();
+
+// The syndrome registers of the exception being handled.
+struct TrapSyndrome {
+  uint64_t esr;
+  uint64_t far;
+  uint64_t hpfar;
+};
+TrapSyndrome read_trap_syndrome();
 
 }  // namespace hyp::arch

@@ -157,10 +157,13 @@ TrapAction data_abort(Vcpu& v, const TrapInfo& info, Esr esr) {
   const Ipa ipa((info.hpfar & 0x0000'0fff'ffff'fff0) << 8 | (info.far & (kPageSize - 1)));
   // No device is emulated at any IPA yet: every Stage-2 abort is an access to
   // nothing, answered with a synchronous external abort.
-  const auto access = decode_mmio(da, ipa);
-  console::print("hyp: %s: vCPU %u: %s of %u bytes at IPA 0x%lx (pc 0x%lx) is unbacked: external abort injected\n",
-                 name_of(v), v.index, da.write() ? "write" : "read", access ? access->bytes : 0, ipa.value(),
-                 v.ctx.pc);
+  if (const auto access = decode_mmio(da, ipa)) {
+    console::print("hyp: %s: vCPU %u: %s of %u bytes at IPA 0x%lx (pc 0x%lx) is unbacked: external abort injected\n",
+                   name_of(v), v.index, access->write ? "write" : "read", access->bytes, ipa.value(), v.ctx.pc);
+  } else {
+    console::print("hyp: %s: vCPU %u: %s without syndrome at IPA 0x%lx (pc 0x%lx) is unbacked: external abort injected\n",
+                   name_of(v), v.index, da.write() ? "write" : "read", ipa.value(), v.ctx.pc);
+  }
   inject(v, esr_external_data_abort(from_el0(v.ctx), da.write(), esr.il()), da.far_not_valid() ? nullptr : &info.far);
   return TrapAction::kResume;
 }

@@ -4,9 +4,9 @@
 
 #include "absl/flags/flag.h"
 
-ABSL_FLAG(std::string, kernel, "", "hypervisor image (flat arm64 Image)");
-ABSL_FLAG(std::string, append, "", "hypervisor command line");
-ABSL_FLAG(std::string, initrd, "", "initial ramdisk");
+ABSL_FLAG(std::string, hyp, "", "hypervisor image (flat arm64 Image)");
+ABSL_FLAG(std::string, hyp_append, "", "hypervisor command line");
+ABSL_FLAG(std::string, package, "", "boot package (what the hypervisor runs)");
 ABSL_FLAG(int, smp, 4, "number of CPUs (1-8)");
 ABSL_FLAG(std::string, mem, "1G", "RAM size, e.g. 512M or 2G");
 ABSL_FLAG(bool, gdb, false, "wait for GDB on localhost:1234 (target remote :1234) before starting");
@@ -18,9 +18,9 @@ namespace hyp::tools {
 QemuOptions options_from_flags() {
   QemuOptions options;
   options.qemu = absl::GetFlag(FLAGS_qemu);
-  options.kernel = absl::GetFlag(FLAGS_kernel);
-  options.append = absl::GetFlag(FLAGS_append);
-  options.initrd = absl::GetFlag(FLAGS_initrd);
+  options.kernel = absl::GetFlag(FLAGS_hyp);
+  options.append = absl::GetFlag(FLAGS_hyp_append);
+  options.initrd = absl::GetFlag(FLAGS_package);
   options.smp = absl::GetFlag(FLAGS_smp);
   options.memory = absl::GetFlag(FLAGS_mem);
   options.gdb = absl::GetFlag(FLAGS_gdb);

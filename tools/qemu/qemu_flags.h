@@ -1,6 +1,10 @@
-// The command-line flags every QEMU-running tool shares (--kernel, --append,
-// --initrd, --smp, --mem, --gdb, --icount, --qemu), so the launcher and the
-// test harness accept the same spelling for the same thing.
+// The command-line flags every QEMU-running tool shares, so the launcher and
+// the test harness accept the same spelling for the same thing:
+//   --hyp=IMAGE          the hypervisor image
+//   --package=FILE       the boot package (loaded as QEMU's -initrd)
+//   --hyp_append=TEXT    the hypervisor's command line
+//   --smp=N --mem=SIZE   the machine's CPUs and RAM
+//   --gdb --icount --qemu=BINARY
 #pragma once
 
 #include "tools/qemu/qemu_command.h"

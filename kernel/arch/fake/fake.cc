@@ -24,9 +24,14 @@ struct State {
   uint64_t counter_step = 1;
   // Fake physical memory blocks by base address.
   std::map<uint64_t, std::pair<uint64_t*, size_t>> memory;
-  uint64_t next_base = 0x7f00'0000'0000;
+  // 64 GiB: inside every regime's input range, and in a part of the host's
+  // address space that is never mapped (ASan's shadow gap), so a physical
+  // address used as a pointer faults.
+  uint64_t next_base = 0x10'0000'0000;
   El1ExceptionRegs el1{};
   std::map<uint32_t, uint64_t> id_registers;
+  VcpuContext loaded{};
+  int loads = 0;
 };
 
 State& state() {
@@ -67,11 +72,16 @@ void set_counter(uint64_t frequency, uint64_t step) {
 
 El1ExceptionRegs& el1_regs() { return state().el1; }
 
+const VcpuContext& loaded_vcpu() { return state().loaded; }
+
+int vcpu_loads() { return state().loads; }
+
 void set_id_register(uint32_t key, uint64_t value) { state().id_registers[key] = value; }
 
 void reset() {
   state().el1 = {};
   state().id_registers.clear();
+  state().loads = 0;
   state().events.clear();
   state().mmio_read = nullptr;
   state().mmio_write = nullptr;
@@ -253,6 +263,23 @@ uint64_t read_id_register(uint32_t key) {
   auto it = fake::state().id_registers.find(key);
   return it == fake::state().id_registers.end() ? 0 : it->second;
 }
+
+void vcpu_load(const VcpuContext& ctx) {
+  fake::state().loaded = ctx;
+  ++fake::state().loads;
+  fake::state().el1.vbar_el1 = ctx.el1.vbar_el1;
+}
+
+void vcpu_save(VcpuContext& ctx) {
+  ctx.el1 = fake::state().loaded.el1;
+  ctx.fp = fake::state().loaded.fp;
+}
+
+uint64_t host_midr() { return 0x410f'd070; }
+
+uint64_t host_pmu_counters() { return 6; }
+
+TrapSyndrome read_trap_syndrome() { return {}; }
 
 SmcResult smc_call(const SmcArgs& args) {
   if (!fake::state().smc) fake::fail("unexpected SMC", args.x[0]);

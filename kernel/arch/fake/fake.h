@@ -65,6 +65,10 @@ void set_counter(uint64_t frequency, uint64_t step);
 // The loaded vCPU's EL1 exception registers, as the fake holds them.
 El1ExceptionRegs& el1_regs();
 
+// The context most recently loaded with vcpu_load(), and how many loads.
+const VcpuContext& loaded_vcpu();
+int vcpu_loads();
+
 // Host ID register values (by sysreg_key); unset ones read as zero.
 void set_id_register(uint32_t key, uint64_t value);
 

@@ -1,0 +1,115 @@
+#include "guests/lib/guest.h"
+
+#include <cstdarg>
+#include <cstddef>
+
+#include "base/format.h"
+#include "ipc/hypercall.h"
+
+namespace guest {
+namespace {
+
+Caught g_caught;
+int g_passed;
+int g_failed;
+
+CallResult call(bool use_smc, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
+  register uint64_t x0 asm("x0") = a0;
+  register uint64_t x1 asm("x1") = a1;
+  register uint64_t x2 asm("x2") = a2;
+  register uint64_t x3 asm("x3") = a3;
+  if (use_smc) {
+    asm volatile("smc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) : : "memory");
+  } else {
+    asm volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) : : "memory");
+  }
+  return {x0, x1, x2, x3};
+}
+
+void write(const char* text, size_t len) {
+  // The buffer is in RAM, whose IPA equals its address (MMU off).
+  while (len > 0) {
+    const size_t chunk = len < hyp::abi::kHypDebugWriteMax ? len : hyp::abi::kHypDebugWriteMax;
+    hvc(hyp::abi::kHypDebugWrite, reinterpret_cast<uint64_t>(text), chunk);
+    text += chunk;
+    len -= chunk;
+  }
+}
+
+void vprint(const char* fmt, va_list args) {
+  char buf[256];
+  size_t n = hyp::vformat(buf, sizeof(buf), fmt, args);
+  if (n >= sizeof(buf)) n = sizeof(buf) - 1;
+  write(buf, n);
+}
+
+}  // namespace
+
+CallResult hvc(uint64_t x0, uint64_t x1, uint64_t x2, uint64_t x3) { return call(false, x0, x1, x2, x3); }
+CallResult smc(uint64_t x0, uint64_t x1, uint64_t x2, uint64_t x3) { return call(true, x0, x1, x2, x3); }
+
+void print(const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  vprint(fmt, args);
+  va_end(args);
+}
+
+void arm_catch() { g_caught = {}; }
+Caught caught() { return g_caught; }
+
+void check(bool ok, const char* name, const char* fmt, ...) {
+  if (ok) {
+    ++g_passed;
+    print("check %s: ok\n", name);
+    return;
+  }
+  ++g_failed;
+  char detail[160];
+  va_list args;
+  va_start(args, fmt);
+  hyp::vformat(detail, sizeof(detail), fmt, args);
+  va_end(args);
+  print("check %s: FAILED (%s)\n", name, detail);
+}
+
+int finish(const char* suite) {
+  print("%s: %d passed, %d failed\n", suite, g_passed, g_failed);
+  return g_failed;
+}
+
+[[noreturn]] void power_off() {
+  hvc(0x8400'0008);  // PSCI SYSTEM_OFF
+  for (;;) asm volatile("wfi");
+}
+
+uint64_t read_counter() {
+  uint64_t v;
+  asm volatile("isb\n\tmrs %0, cntvct_el0" : "=r"(v));
+  return v;
+}
+
+uint64_t counter_frequency() {
+  uint64_t v;
+  asm volatile("mrs %0, cntfrq_el0" : "=r"(v));
+  return v;
+}
+
+}  // namespace guest
+
+extern "C" void guest_exception(guest::ExceptionFrame* frame) {
+  uint64_t esr;
+  uint64_t far;
+  asm volatile("mrs %0, esr_el1\n\tmrs %1, far_el1" : "=r"(esr), "=r"(far));
+  guest::g_caught = {true, esr, far, frame->elr};
+  const uint64_t ec = esr >> 26;
+  if (ec == 0x20 || ec == 0x21) {
+    frame->elr = frame->x[30];  // a fetch fault: return to the caller
+  } else {
+    frame->elr += 4;
+  }
+}
+
+extern "C" [[noreturn]] void guest_power_off() { guest::power_off(); }
+
+extern "C" void guest_entry_main(uint64_t dtb) { guest_main(dtb); }

@@ -1,0 +1,109 @@
+#include "kernel/partition/loader.h"
+
+#include <cstring>
+
+#include "kernel/arch/mm.h"
+#include "kernel/arch/vcpu.h"
+
+namespace hyp {
+namespace {
+
+namespace mm = arch::mm;
+
+constexpr uint64_t k2M = 2ull << 20;
+
+void reset_vcpu(Partition& p, Vcpu& v, const PackagedPartition& image) {
+  v.ctx = VcpuContext{};
+  v.ctx.pstate = kPstateEl1h | kPstateDaif;
+  v.ctx.el1.sctlr_el1 = kSctlrEl1Reset;
+  El2Controls& c = v.ctx.el2;
+  c.hcr_el2 = kPartitionHcr;
+  c.vttbr_el2 = (uint64_t{p.vmid} << 48) | p.stage2.root().value();
+  // MPIDR as the guest's device tree numbers its CPUs: Aff0 = index; bit 31
+  // is RES1.
+  c.vmpidr_el2 = (uint64_t{1} << 31) | v.index;
+  c.vpidr_el2 = arch::host_midr();
+  c.cntvoff_el2 = 0;
+  c.mdcr_el2 = kPartitionMdcrTraps | arch::host_pmu_counters();
+  c.cptr_el2 = kPartitionCptr;
+  if (v.index == 0) {
+    v.ctx.pc = image.entry.value();
+    v.ctx.x[0] = image.dtb.value();
+    v.state = VcpuState::kRunnable;
+  } else {
+    v.state = VcpuState::kOff;
+  }
+}
+
+Status copy_images(const PackagedPartition& image, const Partition& p) {
+  const MemoryRegion& ram = p.memory[0];
+  for (size_t i = 0; i < image.load_count; ++i) {
+    const PackageLoad& l = image.loads[i];
+    // parse_package() checked each load against the partition's memory.
+    void* dst = mm::phys_to_virt(ram.pa.offset(l.ipa - ram.ipa));
+    if (dst == nullptr) return Status::kInvalidArgument;
+    std::memcpy(dst, l.data, l.size);
+  }
+  return Status::kOk;
+}
+
+}  // namespace
+
+Status create_partition(const PackagedPartition& image, uint16_t id, Partition& p, LoaderEnv& env, const char*& why) {
+  if (Status s = p.transition(PartitionState::kLoading); s != Status::kOk) {
+    why = "partition slot in use";
+    return s;
+  }
+  auto fail = [&](Status s, const char* what) {
+    why = what;
+    p.stage2.destroy();
+    p.state = PartitionState::kEmpty;
+    return s;
+  };
+  p.id = id;
+  p.vmid = id;  // one VMID per partition, never reused while it exists
+  p.kind = PartitionKind::kGuest;
+  p.name = image.name;
+  if (image.vcpus == 0 || image.vcpus > kMaxVcpus) return fail(Status::kOutOfRange, "vcpu count");
+
+  auto pa = env.memory.alloc(image.ram_size, k2M);
+  if (!pa.ok()) return fail(pa.status(), "not enough physical memory");
+  const mm::Attrs kernel_view{.type = mm::MemType::kNormal, .read = true, .write = true, .exec = false};
+  if (Status s = env.el2.map(pa->value(), *pa, image.ram_size, kernel_view); s != Status::kOk) {
+    return fail(s, "mapping partition memory for the kernel");
+  }
+  auto stage2 = PageTable::create(env.tables, mm::Regime::kStage2, p.vmid);
+  if (!stage2.ok()) return fail(stage2.status(), "Stage-2 root table");
+  p.stage2 = *stage2;
+  const mm::Attrs ram{
+      .type = mm::MemType::kNormal, .read = true, .write = true, .exec = true, .state = mm::PageState::kOwned};
+  if (Status s = p.stage2.map(image.ram_ipa.value(), *pa, image.ram_size, ram); s != Status::kOk) {
+    return fail(s, "Stage-2 mapping of partition memory");
+  }
+  // Nothing may linger in the TLBs under this VMID from before.
+  mm::invalidate_stage2_tlbs(p.vmid);
+  p.memory[0] = {image.ram_ipa, *pa, image.ram_size};
+  p.memory_count = 1;
+  if (Status s = copy_images(image, p); s != Status::kOk) return fail(s, "copying images");
+  p.vcpu_count = image.vcpus;
+  for (size_t i = 0; i < p.vcpu_count; ++i) {
+    p.vcpus[i].partition = &p;
+    p.vcpus[i].index = static_cast<uint16_t>(i);
+    reset_vcpu(p, p.vcpus[i], image);
+  }
+  p.console = ConsoleLine{};
+  return p.transition(PartitionState::kRunning);
+}
+
+Status reload_partition(const PackagedPartition& image, Partition& p) {
+  if (p.state == PartitionState::kRunning) {
+    if (Status s = p.transition(PartitionState::kStopped); s != Status::kOk) return s;
+  }
+  if (Status s = p.transition(PartitionState::kLoading); s != Status::kOk) return s;
+  if (Status s = copy_images(image, p); s != Status::kOk) return s;
+  for (size_t i = 0; i < p.vcpu_count; ++i) reset_vcpu(p, p.vcpus[i], image);
+  p.console = ConsoleLine{};
+  return p.transition(PartitionState::kRunning);
+}
+
+}  // namespace hyp

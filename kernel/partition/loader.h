@@ -1,0 +1,50 @@
+// Building a partition from its packaged description: physical memory, the
+// kernel's own mapping of it (to copy images), Stage-2 tables, images, and
+// vCPUs reset per the Linux arm64 boot protocol (vCPU 0 at the entry point,
+// MMU off, x0 = the device tree's IPA; the others off until PSCI CPU_ON).
+#pragma once
+
+#include <cstdint>
+
+#include "base/status.h"
+#include "kernel/boot/package.h"
+#include "kernel/mm/page_pool.h"
+#include "kernel/mm/page_table.h"
+#include "kernel/mm/phys_alloc.h"
+#include "kernel/partition/partition.h"
+
+namespace hyp {
+
+struct LoaderEnv {
+  PagePool& tables;       // for Stage-2 tables and the kernel's own
+  PhysAllocator& memory;  // partition memory
+  PageTable& el2;         // the kernel's tables, to reach partition memory
+};
+
+// HCR_EL2 for partitions (Arm ARM D17.2.48): Stage 2 on (VM), interrupts and
+// SErrors to EL2 (IMO, FMO, AMO), broadcast TLB and barrier scope (FB, BSU
+// inner shareable), ID group 3 trapped (TID3), SMC trapped (TSC), AArch64
+// EL1 (RW), pointer authentication not trapped (API, APK).
+inline constexpr uint64_t kPartitionHcr = (1ull << 0) | (1ull << 1) | (1ull << 3) | (1ull << 4) | (1ull << 5) |
+                                          (1ull << 9) | (1ull << 10) | (1ull << 18) | (1ull << 19) |
+                                          (1ull << 31) | (1ull << 40) | (1ull << 41);
+// MDCR_EL2 traps (D17.2.99): PMU (TPMCR, TPM), debug (TDA, TDOSA, TDRA),
+// statistical profiling (TPMS), trace filter (TTRF). HPMN is added at run time.
+inline constexpr uint64_t kPartitionMdcrTraps =
+    (1ull << 5) | (1ull << 6) | (1ull << 9) | (1ull << 10) | (1ull << 11) | (1ull << 14) | (1ull << 19);
+// CPTR_EL2 (non-VHE, D17.2.31): RES1 bits, SVE (TZ) and SME (TSM) trapped,
+// FP/SIMD not (TFP clear), trace (TTA) and activity monitors (TAM) trapped.
+inline constexpr uint64_t kPartitionCptr = 0x33ff | (1ull << 20) | (1ull << 30);
+// SCTLR_EL1 at reset: RES1 bits only (MMU and caches off, little-endian).
+inline constexpr uint64_t kSctlrEl1Reset = 0x30d0'0800;
+
+// Creates partition `id` in `p` (which must be kEmpty). On failure `p` is
+// left kEmpty and `why` names the step that failed; memory already taken is
+// not returned (the allocator never frees).
+Status create_partition(const PackagedPartition& image, uint16_t id, Partition& p, LoaderEnv& env, const char*& why);
+
+// Puts the images back and resets every vCPU, as at creation (PSCI
+// SYSTEM_RESET). The partition must be kStopped or kRunning; it is kRunning after.
+Status reload_partition(const PackagedPartition& image, Partition& p);
+
+}  // namespace hyp

@@ -1,0 +1,125 @@
+#include "kernel/partition/loader.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "kernel/arch/fake/fake.h"
+
+namespace hyp {
+namespace {
+
+constexpr uint64_t k2M = 2ull << 20;
+
+class LoaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    arch::fake::reset();
+    tables_.add(table_memory_.base(), table_memory_.pages());
+    ASSERT_EQ(phys_.add(ram_.base(), ram_.pages() * kPageSize), Status::kOk);
+    auto el2 = PageTable::create(tables_, arch::mm::Regime::kEl2);
+    ASSERT_TRUE(el2.ok());
+    el2_ = *el2;
+    std::strcpy(image_.name.data(), "guest");
+    image_.vcpus = 2;
+    image_.ram_ipa = Ipa(0x4000'0000);
+    image_.ram_size = 2 * k2M;
+    image_.entry = Ipa(0x4000'0000);
+    image_.dtb = Ipa(0x4020'0000);
+    image_.loads[0] = {Ipa(0x4000'0000), reinterpret_cast<const uint8_t*>(kernel_.data()), kernel_.size()};
+    image_.loads[1] = {Ipa(0x4020'0000), reinterpret_cast<const uint8_t*>(dtb_.data()), dtb_.size()};
+    image_.load_count = 2;
+  }
+
+  const uint8_t* guest_byte(const Partition& p, uint64_t ipa) {
+    auto pa = p.translate(Ipa(ipa), false);
+    EXPECT_TRUE(pa.ok());
+    return static_cast<const uint8_t*>(arch::mm::phys_to_virt(*pa));
+  }
+
+  // RAM for partitions: 2 MiB aligned within the fake physical space.
+  arch::fake::PhysMemory ram_{4 * 512};
+  arch::fake::PhysMemory table_memory_{32};
+  PagePool tables_;
+  PhysAllocator phys_;
+  PageTable el2_;
+  LoaderEnv env_{tables_, phys_, el2_};
+  std::string kernel_ = "KERNEL-IMAGE";
+  std::string dtb_ = "DEVICE-TREE";
+  PackagedPartition image_;
+};
+
+TEST_F(LoaderTest, CreatesARunningPartitionWithItsImagesInPlace) {
+  Partition p;
+  const char* why = "";
+  ASSERT_EQ(create_partition(image_, 3, p, env_, why), Status::kOk) << why;
+  EXPECT_EQ(p.state, PartitionState::kRunning);
+  EXPECT_EQ(p.vmid, 3);
+  EXPECT_STREQ(p.name.data(), "guest");
+  EXPECT_EQ(std::memcmp(guest_byte(p, 0x4000'0000), "KERNEL-IMAGE", 12), 0);
+  EXPECT_EQ(std::memcmp(guest_byte(p, 0x4020'0000), "DEVICE-TREE", 11), 0);
+  auto t = p.stage2.translate(0x4000'0000);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_TRUE(t->attrs.exec && t->attrs.write);
+  EXPECT_EQ(t->attrs.state, arch::mm::PageState::kOwned);
+  EXPECT_FALSE(p.stage2.translate(0x4040'0000).has_value()) << "nothing beyond its RAM";
+  EXPECT_FALSE(p.stage2.translate(0x3fff'f000).has_value());
+  // The kernel reaches the same memory through its own identity mapping.
+  EXPECT_TRUE(el2_.translate(p.memory[0].pa.value()).has_value());
+}
+
+TEST_F(LoaderTest, VcpuZeroFollowsTheBootProtocolAndOthersWaitForCpuOn) {
+  Partition p;
+  const char* why = "";
+  ASSERT_EQ(create_partition(image_, 1, p, env_, why), Status::kOk);
+  const Vcpu& v0 = p.vcpus[0];
+  EXPECT_EQ(v0.state, VcpuState::kRunnable);
+  EXPECT_EQ(v0.ctx.pc, 0x4000'0000u);
+  EXPECT_EQ(v0.ctx.x[0], 0x4020'0000u);
+  EXPECT_EQ(v0.ctx.x[1], 0u);
+  EXPECT_EQ(v0.ctx.pstate, kPstateEl1h | kPstateDaif);
+  EXPECT_EQ(v0.ctx.el1.sctlr_el1 & 1, 0u) << "MMU off";
+  EXPECT_EQ(v0.ctx.el2.vmpidr_el2, 0x8000'0000u);
+  EXPECT_EQ(v0.ctx.el2.vttbr_el2, (uint64_t{1} << 48) | p.stage2.root().value());
+  EXPECT_EQ(v0.ctx.el2.hcr_el2 & 1, 1u);
+  EXPECT_EQ(v0.ctx.el2.cptr_el2 & (1u << 10), 0u) << "FP not trapped";
+  EXPECT_NE(v0.ctx.el2.cptr_el2 & (1u << 8), 0u) << "SVE trapped";
+  EXPECT_EQ(v0.ctx.el2.mdcr_el2 & 0x1f, 6u);
+  EXPECT_EQ(p.vcpus[1].state, VcpuState::kOff);
+  EXPECT_EQ(p.vcpus[1].ctx.el2.vmpidr_el2, 0x8000'0001u);
+}
+
+TEST_F(LoaderTest, RunningOutOfMemoryLeavesTheSlotEmpty) {
+  image_.ram_size = 64 * k2M;
+  Partition p;
+  const char* why = "";
+  EXPECT_EQ(create_partition(image_, 1, p, env_, why), Status::kNoMemory);
+  EXPECT_STREQ(why, "not enough physical memory");
+  EXPECT_EQ(p.state, PartitionState::kEmpty);
+}
+
+TEST_F(LoaderTest, ReloadPutsImagesBackAndResetsVcpus) {
+  Partition p;
+  const char* why = "";
+  ASSERT_EQ(create_partition(image_, 1, p, env_, why), Status::kOk);
+  auto pa = p.translate(Ipa(0x4000'0000), true);
+  std::memset(arch::mm::phys_to_virt(*pa), 0, 12);
+  p.vcpus[0].ctx.pc = 0x4000'1234;
+  p.vcpus[0].ctx.x[5] = 99;
+  ASSERT_EQ(reload_partition(image_, p), Status::kOk);
+  EXPECT_EQ(std::memcmp(guest_byte(p, 0x4000'0000), "KERNEL-IMAGE", 12), 0);
+  EXPECT_EQ(p.vcpus[0].ctx.pc, 0x4000'0000u);
+  EXPECT_EQ(p.vcpus[0].ctx.x[5], 0u);
+  EXPECT_EQ(p.state, PartitionState::kRunning);
+}
+
+TEST_F(LoaderTest, SlotInUseIsRefused) {
+  Partition p;
+  const char* why = "";
+  ASSERT_EQ(create_partition(image_, 1, p, env_, why), Status::kOk);
+  EXPECT_EQ(create_partition(image_, 2, p, env_, why), Status::kDenied);
+}
+
+}  // namespace
+}  // namespace hyp

@@ -1,0 +1,37 @@
+"""hyp_package: a boot package built from guest images at build time."""
+
+def hyp_package(name, vms, **kwargs):
+    """Packs `vms` into NAME.pkg.
+
+    Args:
+      name: target name.
+      vms: list of dicts with keys name, image (a label of a flat arm64
+        Image), and optionally vcpus, memory_mib, bootargs.
+      **kwargs: passed to the genrule.
+    """
+    lines = ["/dts-v1/;", "/ {", '  compatible = "hyp,manifest-1";', "  vms {"]
+    images = []
+    for vm in vms:
+        if vm["image"] not in images:
+            images.append(vm["image"])
+        lines.append("    %s {" % vm["name"])
+        lines.append("      vcpus = <%d>;" % vm.get("vcpus", 1))
+        lines.append("      memory-mib = <%d>;" % vm.get("memory_mib", 16))
+        lines.append('      kernel = "$(location %s)";' % vm["image"])
+        if vm.get("bootargs"):
+            lines.append('      bootargs = "%s";' % vm["bootargs"])
+        lines.append("    };")
+    lines += ["  };", "};"]
+    native.genrule(
+        name = name,
+        srcs = images,
+        outs = [name + ".pkg"],
+        cmd = ("cat > $(@D)/{n}.dts <<'EOF'\n{dts}\nEOF\n" +
+               "dtc -q -I dts -O dtb -o $(@D)/{n}.manifest.dtb $(@D)/{n}.dts && " +
+               "$(location //tools/pack) --manifest=$(@D)/{n}.manifest.dtb --out=$@").format(
+            n = name,
+            dts = "\n".join(lines),
+        ),
+        tools = ["//tools/pack"],
+        **kwargs
+    )
