@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +28,8 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "tests/harness/console_script.h"
 #include "tools/qemu/qemu_command.h"
 #include "tools/qemu/qemu_flags.h"
@@ -36,6 +39,8 @@ ABSL_FLAG(std::vector<std::string>, fail_on, {"PANIC"}, "console text that fails
 ABSL_FLAG(std::string, exit, "kill",
           "after the last step: 'kill' QEMU, wait for it to exit with status 'zero', or 'any' status");
 ABSL_FLAG(int, tail_lines, 25, "console lines shown on failure");
+ABSL_FLAG(std::string, report, "",
+          "on success, print to stdout every console line containing this text, from after it (benchmarks)");
 
 namespace hyp::tools {
 namespace {
@@ -214,6 +219,15 @@ int run(const std::vector<Step>& steps) {
     return 1;
   }
   std::fprintf(stderr, "PASS: %zu steps in %.1f s\n", steps.size(), seconds);
+  if (const std::string marker = absl::GetFlag(FLAGS_report); !marker.empty()) {
+    for (absl::string_view line : absl::StrSplit(matcher.transcript(), '\n')) {
+      const size_t at = line.find(marker);
+      if (at == absl::string_view::npos) continue;
+      std::string text(line.substr(at + marker.size()));
+      text.erase(std::remove(text.begin(), text.end(), '\r'), text.end());
+      std::printf("%s\n", text.c_str());
+    }
+  }
   return 0;
 }
 
