@@ -4,24 +4,22 @@
 # flags are applied by a transition, so the test and every library it depends
 # on are instrumented together (the same libraries also build plain, for the
 # host tools). Debian's prebuilt system libraries stay as they are.
-_SANITIZE = [
-    "-fsanitize=address,undefined",
-    "-fno-sanitize-recover=all",
-    "-fno-omit-frame-pointer",
-]
+_SANITIZERS = {
+    "asan": ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"],
+    "tsan": ["-fsanitize=thread", "-fno-omit-frame-pointer"],
+    "none": [],
+}
 
 def _sanitize_impl(settings, attr):
-    if not attr.sanitize:
-        return {
-            "//command_line_option:copt": settings["//command_line_option:copt"],
-            "//command_line_option:linkopt": settings["//command_line_option:linkopt"],
-        }
-    return {
-        "//command_line_option:copt": settings["//command_line_option:copt"] + _SANITIZE,
+    flags = _SANITIZERS[attr.sanitize]
+    link = flags
+    if flags:
         # The link driver is clang, not clang++: name the C++ parts of the
         # sanitizer runtimes explicitly.
-        "//command_line_option:linkopt": settings["//command_line_option:linkopt"] + _SANITIZE +
-                                         ["-fsanitize-link-c++-runtime"],
+        link = flags + ["-fsanitize-link-c++-runtime"]
+    return {
+        "//command_line_option:copt": settings["//command_line_option:copt"] + flags,
+        "//command_line_option:linkopt": settings["//command_line_option:linkopt"] + link,
     }
 
 _sanitize = transition(
@@ -43,15 +41,28 @@ _sanitized_test = rule(
     test = True,
     attrs = {
         "binary": attr.label(mandatory = True, cfg = _sanitize, executable = True),
-        "sanitize": attr.bool(default = True),
+        "sanitize": attr.string(default = "asan", values = ["asan", "tsan", "none"]),
         "_whitelist_function_transition": attr.label(
             default = "@bazel_tools//tools/whitelists/function_transition_whitelist",
         ),
     },
 )
 
-def hyp_cc_test(name, srcs, deps = [], data = [], sanitize = True, tags = [], size = "small", **kwargs):
-    """A GoogleTest host test; it and its dependencies run sanitized unless `sanitize = False`."""
+def hyp_cc_test(name, srcs, deps = [], data = [], sanitize = "asan", tsan = False, tags = [], size = "small", **kwargs):
+    """A GoogleTest host test, run with its dependencies sanitized.
+
+    Args:
+      name: test name.
+      srcs: test sources.
+      deps: libraries under test.
+      data: runtime files.
+      sanitize: "asan" (AddressSanitizer and UndefinedBehaviorSanitizer),
+        "tsan" (ThreadSanitizer) or "none".
+      tsan: also define NAME_tsan, the same test under ThreadSanitizer.
+      tags: test tags.
+      size: test size.
+      **kwargs: passed to the cc_binary.
+    """
     native.cc_binary(
         name = name + "_bin",
         srcs = srcs,
@@ -68,3 +79,11 @@ def hyp_cc_test(name, srcs, deps = [], data = [], sanitize = True, tags = [], si
         size = size,
         tags = tags,
     )
+    if tsan:
+        _sanitized_test(
+            name = name + "_tsan",
+            binary = ":" + name + "_bin",
+            sanitize = "tsan",
+            size = size,
+            tags = tags,
+        )

@@ -1,0 +1,116 @@
+// Single-producer single-consumer rings in memory shared between the kernel
+// and a partition (a device server), after sDDF's queues: the producer owns
+// the tail and the consumer the head; each side keeps its own index
+// privately and only publishes it, so a peer that scribbles on the shared
+// page can make the ring report kCorrupt but never make this side read or
+// write outside the entries.
+//
+// Memory ordering, pair by pair:
+//  (1) the producer writes an entry, then stores `tail` with release;
+//      the consumer loads `tail` with acquire, then reads the entry.
+//  (2) the consumer reads an entry out, then stores `head` with release;
+//      the producer loads `head` with acquire, then reuses the slot.
+//  (3) notification suppression: the consumer sets `wants_signal` and then
+//      issues a full fence before looking at `tail` one last time; the
+//      producer publishes `tail` and then issues a full fence before looking
+//      at `wants_signal`. One of the two always sees the other's write, so
+//      an entry is never left unannounced while the consumer sleeps.
+//
+// Freestanding: used by the kernel, servers and host tests alike.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+namespace hyp::ipc {
+
+enum class RingStatus : uint8_t {
+  kOk,
+  kEmpty,    // pop: nothing to take
+  kFull,     // push: no free slot
+  kCorrupt,  // the peer published an index that no correct peer could
+};
+
+// The shared part. Lives in a page both sides map; zero-initialized memory
+// is an empty ring.
+template <typename T, uint32_t kCapacity>
+struct alignas(64) Ring {
+  static_assert(kCapacity != 0 && (kCapacity & (kCapacity - 1)) == 0, "capacity must be a power of two");
+  static_assert(std::is_trivially_copyable_v<T>);
+
+  alignas(64) std::atomic<uint32_t> tail;  // written by the producer only
+  alignas(64) std::atomic<uint32_t> head;  // written by the consumer only
+  alignas(64) std::atomic<uint32_t> wants_signal;  // set by the consumer, cleared by the producer
+  alignas(64) T entries[kCapacity];
+};
+
+template <typename T, uint32_t kCapacity>
+class RingProducer {
+ public:
+  // `tail` is where this side resumes (0 for a new ring; the kernel keeps it
+  // across a server restart).
+  explicit RingProducer(Ring<T, kCapacity>* ring, uint32_t tail = 0) : ring_(ring), tail_(tail) {}
+
+  // Producer side. Copies `item` into the ring and publishes it.
+  RingStatus push(const T& item) {
+    const uint32_t head = ring_->head.load(std::memory_order_acquire);  // pairs with (2)
+    const uint32_t used = tail_ - head;
+    if (used > kCapacity) return RingStatus::kCorrupt;
+    if (used == kCapacity) return RingStatus::kFull;
+    std::memcpy(&ring_->entries[tail_ & (kCapacity - 1)], &item, sizeof(T));
+    ++tail_;
+    ring_->tail.store(tail_, std::memory_order_release);  // pairs with (1)
+    return RingStatus::kOk;
+  }
+
+  // Producer side, after one or more pushes: whether the consumer asked to
+  // be woken. Clears the request, so one notification answers it.
+  bool take_signal_request() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // (3)
+    if (ring_->wants_signal.load(std::memory_order_relaxed) == 0) return false;
+    ring_->wants_signal.store(0, std::memory_order_relaxed);
+    return true;
+  }
+
+  uint32_t tail() const { return tail_; }
+
+ private:
+  Ring<T, kCapacity>* ring_;
+  uint32_t tail_;
+};
+
+template <typename T, uint32_t kCapacity>
+class RingConsumer {
+ public:
+  explicit RingConsumer(Ring<T, kCapacity>* ring, uint32_t head = 0) : ring_(ring), head_(head) {}
+
+  // Consumer side. Copies the oldest entry out and frees its slot.
+  RingStatus pop(T& out) {
+    const uint32_t tail = ring_->tail.load(std::memory_order_acquire);  // pairs with (1)
+    const uint32_t available = tail - head_;
+    if (available > kCapacity) return RingStatus::kCorrupt;
+    if (available == 0) return RingStatus::kEmpty;
+    std::memcpy(&out, &ring_->entries[head_ & (kCapacity - 1)], sizeof(T));
+    ++head_;
+    ring_->head.store(head_, std::memory_order_release);  // pairs with (2)
+    return RingStatus::kOk;
+  }
+
+  // Consumer side, before waiting: asks for a notification, then checks
+  // once more. Returns true if something arrived meanwhile (do not wait).
+  bool request_signal() {
+    ring_->wants_signal.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // (3)
+    return ring_->tail.load(std::memory_order_acquire) != head_;
+  }
+
+  uint32_t head() const { return head_; }
+
+ private:
+  Ring<T, kCapacity>* ring_;
+  uint32_t head_;
+};
+
+}  // namespace hyp::ipc
