@@ -7,13 +7,17 @@
 _SANITIZERS = {
     "asan": ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"],
     "tsan": ["-fsanitize=thread", "-fno-omit-frame-pointer"],
+    # libFuzzer: coverage instrumentation everywhere, the fuzzer's main() at link.
+    "fuzz": ["-fsanitize=fuzzer-no-link,address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"],
     "none": [],
 }
 
 def _sanitize_impl(settings, attr):
     flags = _SANITIZERS[attr.sanitize]
     link = flags
-    if flags:
+    if attr.sanitize == "fuzz":
+        link = ["-fsanitize=fuzzer,address,undefined", "-fsanitize-link-c++-runtime"]
+    elif flags:
         # The link driver is clang, not clang++: name the C++ parts of the
         # sanitizer runtimes explicitly.
         link = flags + ["-fsanitize-link-c++-runtime"]
@@ -41,7 +45,7 @@ _sanitized_test = rule(
     test = True,
     attrs = {
         "binary": attr.label(mandatory = True, cfg = _sanitize, executable = True),
-        "sanitize": attr.string(default = "asan", values = ["asan", "tsan", "none"]),
+        "sanitize": attr.string(default = "asan", values = ["asan", "tsan", "fuzz", "none"]),
         "_whitelist_function_transition": attr.label(
             default = "@bazel_tools//tools/whitelists/function_transition_whitelist",
         ),
@@ -87,3 +91,33 @@ def hyp_cc_test(name, srcs, deps = [], data = [], sanitize = "asan", tsan = Fals
             size = size,
             tags = tags,
         )
+
+def hyp_fuzz_test(name, srcs, deps = [], runs = 20000, **kwargs):
+    """A libFuzzer target NAME_fuzzer, and NAME: a deterministic run of it.
+
+    The test runs `runs` inputs from a fixed seed, so it is repeatable; run
+    the fuzzer itself for longer by hand:
+      bazel build //pkg:NAME_fuzzer && bazel-bin/pkg/NAME_fuzzer_bin -max_total_time=600
+
+    Args:
+      name: test name.
+      srcs: sources defining LLVMFuzzerTestOneInput.
+      deps: libraries under test.
+      runs: inputs the test tries.
+      **kwargs: passed to the cc_binary.
+    """
+    native.cc_binary(
+        name = name + "_fuzzer_bin",
+        srcs = srcs,
+        deps = deps,
+        testonly = True,
+        tags = ["manual"],
+        **kwargs
+    )
+    _sanitized_test(
+        name = name,
+        binary = ":" + name + "_fuzzer_bin",
+        sanitize = "fuzz",
+        size = "small",
+        args = ["-runs=%d" % runs, "-seed=1", "-max_len=4096"],
+    )
