@@ -14,6 +14,7 @@ constexpr uint64_t k2M = 2ull << 20;
 
 void reset_vcpu(Partition& p, Vcpu& v, const PackagedPartition& image) {
   v.ctx = VcpuContext{};
+  v.faults_logged = 0;
   v.ctx.pstate = kPstateEl1h | kPstateDaif;
   v.ctx.el1.sctlr_el1 = kSctlrEl1Reset;
   El2Controls& c = v.ctx.el2;

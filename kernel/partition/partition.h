@@ -53,6 +53,9 @@ struct Vcpu {
   Partition* partition = nullptr;
   uint16_t index = 0;
   VcpuState state = VcpuState::kOff;
+  // Fault reports logged for this vCPU; past a limit they are counted only,
+  // so a guest stuck faulting cannot flood the console.
+  uint32_t faults_logged = 0;
 
   // Moves to `to` if the lifecycle allows it; kDenied otherwise.
   Status transition(VcpuState to);

@@ -33,9 +33,24 @@ void inject(Vcpu& v, uint64_t esr, const uint64_t* far) {
   v.ctx.pstate = at.pstate;
 }
 
+constexpr uint32_t kFaultLogLimit = 16;
+
+// Whether to log another fault of this vCPU; says so once when it stops.
+bool log_fault(Vcpu& v) {
+  if (v.faults_logged > kFaultLogLimit) return false;
+  if (++v.faults_logged > kFaultLogLimit) {
+    console::print("hyp: %s: vCPU %u: %u faults reported; further ones are answered without a log line\n",
+                   name_of(v), v.index, kFaultLogLimit);
+    return false;
+  }
+  return true;
+}
+
 TrapAction undefined(Vcpu& v, const TrapInfo& /*info*/, Esr esr) {
-  console::print("hyp: %s: vCPU %u: undefined instruction at 0x%lx (ESR 0x%lx)\n", name_of(v), v.index, v.ctx.pc,
-                 esr.raw());
+  if (log_fault(v)) {
+    console::print("hyp: %s: vCPU %u: undefined instruction at 0x%lx (ESR 0x%lx)\n", name_of(v), v.index, v.ctx.pc,
+                   esr.raw());
+  }
   inject(v, esr_undefined(esr.il()), nullptr);
   return TrapAction::kResume;
 }
@@ -157,7 +172,9 @@ TrapAction data_abort(Vcpu& v, const TrapInfo& info, Esr esr) {
   const Ipa ipa((info.hpfar & 0x0000'0fff'ffff'fff0) << 8 | (info.far & (kPageSize - 1)));
   // No device is emulated at any IPA yet: every Stage-2 abort is an access to
   // nothing, answered with a synchronous external abort.
-  if (const auto access = decode_mmio(da, ipa)) {
+  if (!log_fault(v)) {
+    // Answered below, silently.
+  } else if (const auto access = decode_mmio(da, ipa)) {
     console::print("hyp: %s: vCPU %u: %s of %u bytes at IPA 0x%lx (pc 0x%lx) is unbacked: external abort injected\n",
                    name_of(v), v.index, access->write ? "write" : "read", access->bytes, ipa.value(), v.ctx.pc);
   } else {
@@ -169,8 +186,10 @@ TrapAction data_abort(Vcpu& v, const TrapInfo& info, Esr esr) {
 }
 
 TrapAction instruction_abort(Vcpu& v, const TrapInfo& info, Esr /*esr*/) {
-  console::print("hyp: %s: vCPU %u: instruction fetch from unbacked 0x%lx: external abort injected\n", name_of(v),
-                 v.index, info.far);
+  if (log_fault(v)) {
+    console::print("hyp: %s: vCPU %u: instruction fetch from unbacked 0x%lx: external abort injected\n", name_of(v),
+                   v.index, info.far);
+  }
   inject(v, esr_external_instruction_abort(from_el0(v.ctx)), &info.far);
   return TrapAction::kResume;
 }

@@ -194,6 +194,21 @@ TEST_F(DispatchTest, OtherTrappedRegistersAndIdWritesAreUndefined) {
   EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0a00u);
 }
 
+TEST_F(DispatchTest, AVcpuStuckFaultingCannotFloodTheConsole) {
+  for (int i = 0; i < 100; ++i) {
+    vcpu_.ctx.pc = 0x200;
+    handle_trap(vcpu_, {esr_of(Ec::kInstAbortLower, 0x07), 0x200, 0});
+  }
+  size_t lines = 0;
+  for (size_t at = console_.find("instruction fetch"); at != std::string::npos;
+       at = console_.find("instruction fetch", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 16u);
+  EXPECT_NE(console_.find("16 faults reported; further ones are answered without a log line"), std::string::npos);
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0800u + 0x200) << "still answered";
+}
+
 TEST_F(DispatchTest, EveryExceptionClassHasADefinedAnswer) {
   // Classes without a handler inject UNDEFINED and resume; none crashes.
   for (uint32_t ec = 0; ec < 64; ++ec) {
