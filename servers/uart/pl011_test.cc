@@ -1,0 +1,135 @@
+#include "servers/uart/pl011.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace hyp::server {
+namespace {
+
+constexpr uint64_t kDr = 0x000;
+constexpr uint64_t kFr = 0x018;
+constexpr uint64_t kLcrH = 0x02c;
+constexpr uint64_t kCr = 0x030;
+constexpr uint64_t kIfls = 0x034;
+constexpr uint64_t kImsc = 0x038;
+constexpr uint64_t kRis = 0x03c;
+constexpr uint64_t kMis = 0x040;
+constexpr uint64_t kIcr = 0x044;
+constexpr uint32_t kFen = 1u << 4;
+constexpr uint32_t kRxfe = 1u << 4, kTxff = 1u << 5, kRxff = 1u << 6, kTxfe = 1u << 7;
+
+std::string drain_all(Pl011& u) {
+  uint8_t buf[64];
+  const size_t n = u.drain(buf, sizeof(buf));
+  return std::string(reinterpret_cast<char*>(buf), n);
+}
+
+TEST(Pl011, IdentifiesAsAnArmPl011ToTheAmbaBus) {
+  Pl011 u;
+  const uint8_t expect[8] = {0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1};
+  for (unsigned i = 0; i < 8; ++i) {
+    EXPECT_EQ(u.read(0xfe0 + 4 * i, 4), expect[i]) << i;
+    EXPECT_EQ(u.read(0xfe0 + 4 * i, 2), expect[i]) << "16-bit, as amba-pl011 reads";
+  }
+}
+
+TEST(Pl011, ResetStateMatchesTheTrm) {
+  Pl011 u;
+  EXPECT_EQ(u.read(kCr, 4), 0x300u);
+  EXPECT_EQ(u.read(kIfls, 4), 0x12u);
+  EXPECT_EQ(u.read(kFr, 4), kRxfe | kTxfe);
+  EXPECT_EQ(u.read(kImsc, 4), 0u);
+  EXPECT_FALSE(u.interrupt());
+}
+
+TEST(Pl011, TransmitQueuesUntilTheServerDrainsAndFlagsAFullFifo) {
+  Pl011 u;
+  u.write(kDr, 4, 'h');
+  EXPECT_EQ(u.read(kFr, 4) & kTxff, kTxff) << "without FEN the FIFO is one byte deep";
+  u.write(kDr, 4, 'x');  // dropped: overrun
+  EXPECT_NE(u.read(kRis, 4) & Pl011::kIntOverrun, 0u);
+  EXPECT_EQ(drain_all(u), "h");
+  EXPECT_EQ(u.read(kFr, 4) & (kTxff | kTxfe), kTxfe);
+
+  u.write(kLcrH, 4, kFen);
+  for (char c : std::string(32, 'a')) u.write(kDr, 2, static_cast<uint8_t>(c));
+  EXPECT_EQ(u.read(kFr, 4) & kTxff, kTxff);
+  EXPECT_EQ(drain_all(u), std::string(32, 'a'));
+}
+
+TEST(Pl011, ReceiveTakesOnlyWhatItCanHoldAndDataComesOutInOrder) {
+  Pl011 u;
+  EXPECT_TRUE(u.receive('1'));
+  EXPECT_FALSE(u.receive('2')) << "one-byte holding register when FIFOs are off";
+  EXPECT_EQ(u.read(kFr, 4) & (kRxff | kRxfe), kRxff);
+  EXPECT_EQ(u.read(kDr, 4), uint64_t{'1'});
+  EXPECT_EQ(u.read(kFr, 4) & kRxfe, kRxfe);
+  u.write(kLcrH, 4, kFen);
+  EXPECT_EQ(u.receive_space(), 32u);
+  for (int i = 0; i < 32; ++i) EXPECT_TRUE(u.receive(static_cast<uint8_t>('A' + i)));
+  EXPECT_FALSE(u.receive('!'));
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(u.read(kDr, 4), uint64_t('A' + i));
+  EXPECT_EQ(u.read(kDr, 4), 0u) << "reading an empty FIFO returns 0";
+}
+
+TEST(Pl011, ReceiveInterruptsFollowIflsAndTheMask) {
+  Pl011 u;
+  u.write(kLcrH, 4, kFen);
+  u.write(kImsc, 4, Pl011::kIntRx | Pl011::kIntRxTimeout);
+  u.receive('a');
+  EXPECT_EQ(u.read(kMis, 4), Pl011::kIntRxTimeout) << "below the half-full level: timeout";
+  for (int i = 0; i < 15; ++i) u.receive('b');
+  EXPECT_EQ(u.read(kMis, 4), Pl011::kIntRx) << "16 bytes: at the level";
+  EXPECT_TRUE(u.interrupt());
+  for (int i = 0; i < 16; ++i) u.read(kDr, 4);
+  EXPECT_EQ(u.read(kMis, 4), 0u);
+  EXPECT_FALSE(u.interrupt());
+  // IFLS 1/8 (code 0): four bytes trigger.
+  u.write(kIfls, 4, 0);
+  for (int i = 0; i < 4; ++i) u.receive('c');
+  EXPECT_EQ(u.read(kRis, 4) & Pl011::kIntRx, Pl011::kIntRx);
+}
+
+TEST(Pl011, TransmitInterruptIsMaskableAndOverrunIsClearedByIcr) {
+  Pl011 u;
+  EXPECT_NE(u.read(kRis, 4) & Pl011::kIntTx, 0u) << "empty transmit FIFO wants data";
+  EXPECT_FALSE(u.interrupt()) << "masked";
+  u.write(kImsc, 4, Pl011::kIntTx);
+  EXPECT_TRUE(u.interrupt());
+  u.write(kDr, 4, 'a');
+  u.write(kDr, 4, 'b');
+  EXPECT_NE(u.read(kRis, 4) & Pl011::kIntOverrun, 0u);
+  u.write(kIcr, 4, Pl011::kIntOverrun);
+  EXPECT_EQ(u.read(kRis, 4) & Pl011::kIntOverrun, 0u);
+}
+
+TEST(Pl011, OddAccessesAreAnsweredHarmlessly) {
+  Pl011 u;
+  u.receive('z');
+  EXPECT_EQ(u.read(kDr + 2, 2), 0u) << "upper half of DR";
+  EXPECT_EQ(u.read(kDr, 8), 0u) << "no 64-bit registers";
+  EXPECT_EQ(u.read(kDr, 1), uint64_t{'z'}) << "the byte is still there";
+  EXPECT_EQ(u.read(0x100, 4), 0u);
+  u.write(0x100, 4, 0xffff'ffff);
+  u.write(kFr, 4, 0);  // read-only
+  u.write(kCr + 1, 1, 0xff);  // not from byte 0: ignored
+  EXPECT_EQ(u.read(kCr, 4), 0x300u);
+  EXPECT_EQ(u.read(kFr, 4), kRxfe | kTxfe);
+}
+
+TEST(Pl011, ResetDropsQueuedDataAndRestoresRegisters) {
+  Pl011 u;
+  u.write(kLcrH, 4, kFen);
+  u.write(kDr, 4, 'q');
+  u.receive('r');
+  u.write(kImsc, 4, 0x7ff);
+  u.reset();
+  EXPECT_EQ(drain_all(u), "");
+  EXPECT_EQ(u.read(kFr, 4), kRxfe | kTxfe);
+  EXPECT_EQ(u.read(kImsc, 4), 0u);
+  EXPECT_EQ(u.read(kLcrH, 4), 0u);
+}
+
+}  // namespace
+}  // namespace hyp::server
