@@ -5,6 +5,7 @@
 
 #include "base/format.h"
 #include "ipc/hypercall.h"
+#include "ipc/psci.h"
 
 namespace guest {
 namespace {
@@ -79,7 +80,7 @@ int finish(const char* suite) {
 }
 
 [[noreturn]] void power_off() {
-  hvc(0x8400'0008);  // PSCI SYSTEM_OFF
+  hvc(hyp::psci::kSystemOff);
   for (;;) asm volatile("wfi");
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "guests/lib/guest.h"
+#include "ipc/psci.h"
 
 namespace {
 
@@ -21,7 +22,7 @@ void guest_main(uint64_t /*dtb*/) {
     guest::print("reset test: first boot\n");
     *kMark = kMagic;
     g_image_value = 2;
-    guest::hvc(0x8400'0009);  // PSCI SYSTEM_RESET: does not return
+    guest::hvc(hyp::psci::kSystemReset);  // does not return
     guest::print("reset test: SYSTEM_RESET returned\n");
     return;
   }

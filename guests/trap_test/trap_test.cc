@@ -4,17 +4,18 @@
 
 #include "guests/lib/guest.h"
 #include "ipc/hypercall.h"
+#include "ipc/psci.h"
 
 namespace {
 
 using guest::Caught;
 using guest::check;
 
-constexpr uint64_t kNotSupported = ~0ull;
-constexpr uint64_t kPsciVersion = 0x8400'0000;
-constexpr uint64_t kPsciFeatures = 0x8400'000A;
-constexpr uint64_t kPsciSystemOff = 0x8400'0008;
-constexpr uint64_t kPsciCpuSuspend = 0xC400'0001;
+constexpr uint64_t kNotSupported = hyp::abi::kSmcccNotSupported;
+constexpr uint64_t kPsciVersion = hyp::psci::kVersion;
+constexpr uint64_t kPsciFeatures = hyp::psci::kFeatures;
+constexpr uint64_t kPsciSystemOff = hyp::psci::kSystemOff;
+constexpr uint64_t kPsciCpuSuspend = hyp::psci::kCpuSuspend64;
 
 uint64_t ec_of(const Caught& c) { return c.esr >> 26; }
 
@@ -40,7 +41,7 @@ void calls() {
   const auto off = v.x0;
   v = guest::hvc(kPsciFeatures, kPsciCpuSuspend);
   check(off == 0 && v.x0 == kNotSupported, "psci_features", "SYSTEM_OFF %lx CPU_SUSPEND %lx", off, v.x0);
-  v = guest::hvc(0x8000'0000);
+  v = guest::hvc(hyp::abi::kSmcccVersion);
   check(v.x0 == 0x1'0001, "smccc_version", "x0 %lx", v.x0);
   uint64_t x0;
   asm volatile("mov x0, %1\n\thvc #1\n\tmov %0, x0" : "=r"(x0) : "r"(kPsciVersion) : "x0", "x1", "x2", "x3", "memory");

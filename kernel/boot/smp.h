@@ -12,7 +12,7 @@
 #include "base/addr.h"
 #include "base/status.h"
 #include "kernel/boot/boot_info.h"
-#include "kernel/psci/psci.h"
+#include "ipc/psci.h"
 
 namespace hyp {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "kernel/arch/fake/fake.h"
-#include "kernel/psci/psci.h"
+#include "ipc/psci.h"
 
 namespace hyp {
 namespace {

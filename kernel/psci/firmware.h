@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "base/addr.h"
-#include "kernel/psci/psci.h"
+#include "ipc/psci.h"
 
 namespace hyp::psci {
 

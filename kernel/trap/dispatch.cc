@@ -7,7 +7,7 @@
 #include "kernel/arch/mm.h"
 #include "kernel/arch/vcpu.h"
 #include "kernel/console.h"
-#include "kernel/psci/psci.h"
+#include "ipc/psci.h"
 #include "kernel/trap/esr.h"
 #include "kernel/trap/inject.h"
 #include "kernel/trap/mmio_access.h"

@@ -8,7 +8,7 @@
 #include "ipc/hypercall.h"
 #include "kernel/arch/fake/fake.h"
 #include "kernel/console.h"
-#include "kernel/psci/psci.h"
+#include "ipc/psci.h"
 #include "kernel/trap/sysreg.h"
 
 namespace hyp {

@@ -1,6 +1,6 @@
 // PSCI function IDs and return codes (Arm DEN0022, PSCI 1.1, sections 5.1
-// and 5.2.2). Shared by the kernel's calls to firmware and, later, by the
-// PSCI interface it offers partitions.
+// and 5.2.2): part of the partition ABI (docs/abi.md), and what the kernel
+// itself uses to call the firmware below it.
 #pragma once
 
 #include <cstdint>
