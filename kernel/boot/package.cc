@@ -2,8 +2,13 @@
 
 #include <libfdt.h>
 
+#include "kernel/arch/mm.h"
+
 namespace hyp {
 namespace {
+
+static_assert(package::kIpaBits == static_cast<uint64_t>(arch::mm::geometry(arch::mm::Regime::kStage2).input_bits),
+              "packages are checked against the Stage-2 input size");
 
 constexpr uint64_t k2M = 2ull << 20;
 
@@ -40,7 +45,7 @@ Status parse_partition(const void* fdt, int node, PackagedPartition& p, DtbError
   const auto* vcpus = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropVcpus, &len));
   if (vcpus == nullptr || len != 4) return fail(e, Status::kInvalidArgument, "partition vcpus missing");
   p.vcpus = fdt32_ld(vcpus);
-  if (p.vcpus == 0 || p.vcpus > kMaxCpus) return fail(e, Status::kOutOfRange, "partition vcpus out of range");
+  if (p.vcpus == 0 || p.vcpus > package::kMaxVcpus) return fail(e, Status::kOutOfRange, "partition vcpus out of range");
 
   const auto* mem = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropMemory, &len));
   if (mem == nullptr || len != 16) return fail(e, Status::kInvalidArgument, "partition memory missing");
@@ -48,7 +53,7 @@ Status parse_partition(const void* fdt, int node, PackagedPartition& p, DtbError
   p.ram_size = uint64_t{fdt32_ld(&mem[2])} << 32 | fdt32_ld(&mem[3]);
   p.ram_ipa = Ipa(ram_ipa);
   if (ram_ipa % k2M != 0 || p.ram_size % k2M != 0 || p.ram_size == 0 ||
-      !inside(ram_ipa, p.ram_size, 0, uint64_t{1} << kMaxIpaBits)) {
+      !inside(ram_ipa, p.ram_size, 0, uint64_t{1} << package::kIpaBits)) {
     return fail(e, Status::kInvalidArgument, "partition memory not 2 MiB aligned or outside the IPA space");
   }
 

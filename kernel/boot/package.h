@@ -13,8 +13,6 @@
 
 namespace hyp {
 
-inline constexpr size_t kMaxPackagedPartitions = 4;
-inline constexpr uint64_t kMaxIpaBits = 40;
 
 struct PackageLoad {
   Ipa ipa;
@@ -23,7 +21,7 @@ struct PackageLoad {
 };
 
 struct PackagedPartition {
-  std::array<char, 32> name{};
+  std::array<char, package::kMaxNameLength + 1> name{};
   uint32_t vcpus = 0;
   Ipa ram_ipa;
   uint64_t ram_size = 0;
@@ -34,7 +32,7 @@ struct PackagedPartition {
 };
 
 struct Package {
-  std::array<PackagedPartition, kMaxPackagedPartitions> partitions{};
+  std::array<PackagedPartition, package::kMaxPartitions> partitions{};
   size_t count = 0;
 };
 

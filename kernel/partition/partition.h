@@ -8,14 +8,15 @@
 
 #include "base/addr.h"
 #include "base/status.h"
+#include "kernel/boot/package_format.h"
 #include "kernel/mm/page_table.h"
 #include "kernel/vcpu/context.h"
 
 namespace hyp {
 
-inline constexpr size_t kMaxVcpus = 8;
-inline constexpr size_t kMaxPartitions = 4;
-inline constexpr size_t kMaxNameLength = 31;
+inline constexpr size_t kMaxVcpus = package::kMaxVcpus;
+inline constexpr size_t kMaxPartitions = package::kMaxPartitions;
+inline constexpr size_t kMaxNameLength = package::kMaxNameLength;
 inline constexpr size_t kMaxMemoryRegions = 4;
 
 // FF-A partition IDs: 0 is the hypervisor itself (FF-A 1.1, 2.9); partitions

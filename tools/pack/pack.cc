@@ -17,9 +17,9 @@ namespace {
 
 constexpr uint64_t k2M = 2ull << 20;
 constexpr uint64_t kMaxDtb = 2ull << 20;  // arm64 boot protocol limit
-constexpr int kMaxVcpus = 8;              // kernel/partition/partition.h
-constexpr size_t kMaxVms = 4;
-constexpr size_t kMaxName = 31;
+constexpr int kMaxVcpus = static_cast<int>(package::kMaxVcpus);
+constexpr size_t kMaxVms = package::kMaxPartitions;
+constexpr size_t kMaxName = package::kMaxNameLength;
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 uint64_t align_down(uint64_t v, uint64_t a) { return v & ~(a - 1); }
