@@ -4,7 +4,6 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernel/arch/aarch64/boot_layout.h"
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/vcpu.h"
 #include "kernel/console.h"
@@ -13,7 +12,6 @@
 #include "kernel/trap/dispatch.h"
 
 extern "C" {
-extern char boot_stacks[];
 [[noreturn]] void vcpu_enter(hyp::VcpuContext* ctx, uint64_t stack_top);
 hyp::VcpuContext* vcpu_exit(hyp::VcpuContext* ctx, uint64_t kind);
 }
@@ -30,10 +28,6 @@ constinit const Package* g_package = nullptr;
 constinit std::atomic<size_t> g_running{0};
 constinit std::array<std::atomic<Vcpu*>, kMaxCpus> g_assigned{};
 
-uint64_t stack_top(size_t cpu) {
-  return reinterpret_cast<uint64_t>(boot_stacks) + (cpu + 1) * BOOT_STACK_SIZE;
-}
-
 [[noreturn]] void run(Vcpu& v, size_t cpu) {
   if (v.transition(VcpuState::kRunning) != Status::kOk) {
     console::print("hyp: %s: vCPU %u cannot run from state %s\n", v.partition->name.data(), v.index,
@@ -41,7 +35,7 @@ uint64_t stack_top(size_t cpu) {
     arch::halt();
   }
   arch::vcpu_load(v.ctx);
-  vcpu_enter(&v.ctx, stack_top(cpu));
+  vcpu_enter(&v.ctx, arch::kernel_stack_top(cpu));
 }
 
 const PackagedPartition* image_of(const Partition& p) {
@@ -77,13 +71,13 @@ void run_init(Partition* partitions, size_t count, const Package* package) {
 void assign_vcpu(size_t cpu, Vcpu& vcpu) {
   // Pairs with the acquire load in wait_for_work().
   g_assigned[cpu].store(&vcpu, std::memory_order_release);
-  asm volatile("dsb ish\n\tsev" ::: "memory");
+  arch::send_event();
 }
 
 [[noreturn]] void wait_for_work(size_t cpu) {
   for (;;) {
     if (Vcpu* v = g_assigned[cpu].load(std::memory_order_acquire); v != nullptr) run(*v, cpu);
-    asm volatile("wfe" ::: "memory");
+    arch::wait_for_event();
   }
 }
 

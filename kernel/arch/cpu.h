@@ -1,6 +1,7 @@
 // Architecture interface for the current CPU.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace hyp::arch {
@@ -17,5 +18,14 @@ uint64_t counter_frequency();
 
 // Waits a little; used in polling loops.
 void cpu_relax();
+
+// Sleeps until an event (or any other wake-up): the caller re-checks what it
+// waits for. send_event() wakes every CPU sleeping here, after making the
+// caller's earlier memory writes visible to them.
+void wait_for_event();
+void send_event();
+
+// The top of CPU `cpu`'s kernel stack (exceptions from partitions start there).
+uint64_t kernel_stack_top(size_t cpu);
 
 }  // namespace hyp::arch

@@ -79,8 +79,10 @@ int64_t debug_write(Vcpu& v, uint64_t ipa, uint64_t length) {
     if (!v.partition->translate(Ipa(page), false).ok()) return -static_cast<int64_t>(Status::kDenied);
   }
   for (uint64_t i = 0; i < length; ++i) {
+    // Checked page by page above; checked again here so that no path reads
+    // through an unchecked translation.
     const auto pa = v.partition->translate(Ipa(ipa + i), false);
-    const auto* byte = static_cast<const char*>(arch::mm::phys_to_virt(*pa));
+    const auto* byte = pa.ok() ? static_cast<const char*>(arch::mm::phys_to_virt(*pa)) : nullptr;
     if (byte == nullptr) return -static_cast<int64_t>(Status::kDenied);
     console_putc(*v.partition, *byte);
   }

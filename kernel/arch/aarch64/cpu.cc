@@ -1,6 +1,9 @@
 #include "kernel/arch/cpu.h"
 
+#include "kernel/arch/aarch64/boot_layout.h"
 #include "kernel/arch/aarch64/sysreg.h"
+
+extern "C" char boot_stacks[];  // entry.S
 
 namespace hyp::arch {
 
@@ -22,5 +25,13 @@ uint64_t counter_ticks() {
 uint64_t counter_frequency() { return HYP_READ_SYSREG(cntfrq_el0); }
 
 void cpu_relax() { asm volatile("yield" ::: "memory"); }
+
+void wait_for_event() { asm volatile("wfe" ::: "memory"); }
+
+void send_event() { asm volatile("dsb ish\n\tsev" ::: "memory"); }
+
+uint64_t kernel_stack_top(size_t cpu) {
+  return reinterpret_cast<uint64_t>(boot_stacks) + (cpu + 1) * BOOT_STACK_SIZE;
+}
 
 }  // namespace hyp::arch

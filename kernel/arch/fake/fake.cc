@@ -245,6 +245,12 @@ uint64_t counter_frequency() { return fake::state().counter_frequency; }
 
 void cpu_relax() { fake::state().counter += fake::state().counter_step; }
 
+void wait_for_event() { cpu_relax(); }
+
+void send_event() {}
+
+uint64_t kernel_stack_top(size_t cpu) { return 0x7000'0000 + (cpu + 1) * 0x4000; }
+
 uint32_t mmio_read32(Pa reg) {
   if (!fake::state().mmio_read) fake::fail("unexpected MMIO read", reg.value());
   return fake::state().mmio_read(reg);
