@@ -3,28 +3,6 @@
 namespace hyp::server {
 namespace {
 
-constexpr uint64_t kDr = 0x000;
-constexpr uint64_t kRsr = 0x004;
-constexpr uint64_t kFr = 0x018;
-constexpr uint64_t kIlpr = 0x020;
-constexpr uint64_t kIbrd = 0x024;
-constexpr uint64_t kFbrd = 0x028;
-constexpr uint64_t kLcrH = 0x02c;
-constexpr uint64_t kCr = 0x030;
-constexpr uint64_t kIfls = 0x034;
-constexpr uint64_t kImsc = 0x038;
-constexpr uint64_t kRis = 0x03c;
-constexpr uint64_t kMis = 0x040;
-constexpr uint64_t kIcr = 0x044;
-constexpr uint64_t kDmacr = 0x048;
-constexpr uint64_t kIdBase = 0xfe0;
-
-constexpr uint32_t kFrBusy = 1u << 3;
-constexpr uint32_t kFrRxfe = 1u << 4;
-constexpr uint32_t kFrTxff = 1u << 5;
-constexpr uint32_t kFrRxff = 1u << 6;
-constexpr uint32_t kFrTxfe = 1u << 7;
-
 constexpr uint32_t kRsrOverrun = 1u << 3;
 constexpr uint32_t kAllInterrupts = 0x7ff;
 

@@ -41,6 +41,33 @@ class Pl011 final : public MmioDevice {
  public:
   static constexpr size_t kFifoDepth = 32;
 
+  // Register offsets (the map above).
+  static constexpr uint64_t kDr = 0x000;
+  static constexpr uint64_t kRsr = 0x004;
+  static constexpr uint64_t kFr = 0x018;
+  static constexpr uint64_t kIlpr = 0x020;
+  static constexpr uint64_t kIbrd = 0x024;
+  static constexpr uint64_t kFbrd = 0x028;
+  static constexpr uint64_t kLcrH = 0x02c;
+  static constexpr uint64_t kCr = 0x030;
+  static constexpr uint64_t kIfls = 0x034;
+  static constexpr uint64_t kImsc = 0x038;
+  static constexpr uint64_t kRis = 0x03c;
+  static constexpr uint64_t kMis = 0x040;
+  static constexpr uint64_t kIcr = 0x044;
+  static constexpr uint64_t kDmacr = 0x048;
+  static constexpr uint64_t kIdBase = 0xfe0;
+
+  // FR bits.
+  static constexpr uint32_t kFrBusy = 1u << 3;
+  static constexpr uint32_t kFrRxfe = 1u << 4;
+  static constexpr uint32_t kFrTxff = 1u << 5;
+  static constexpr uint32_t kFrRxff = 1u << 6;
+  static constexpr uint32_t kFrTxfe = 1u << 7;
+
+  // LCR_H.FEN: the FIFOs are enabled.
+  static constexpr uint32_t kLcrFen = 1u << 4;
+
   // Interrupt bits of RIS/MIS/IMSC/ICR.
   static constexpr uint32_t kIntRx = 1u << 4;
   static constexpr uint32_t kIntTx = 1u << 5;
@@ -92,8 +119,6 @@ class Pl011 final : public MmioDevice {
   void update_interrupts();
   uint32_t read_register(uint64_t reg);
   void write_register(uint64_t reg, uint32_t value);
-
-  static constexpr uint32_t kLcrFen = 1u << 4;
 
   Fifo<kFifoDepth> rx_;
   Fifo<kFifoDepth> tx_;

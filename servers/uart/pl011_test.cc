@@ -7,17 +7,17 @@
 namespace hyp::server {
 namespace {
 
-constexpr uint64_t kDr = 0x000;
-constexpr uint64_t kFr = 0x018;
-constexpr uint64_t kLcrH = 0x02c;
-constexpr uint64_t kCr = 0x030;
-constexpr uint64_t kIfls = 0x034;
-constexpr uint64_t kImsc = 0x038;
-constexpr uint64_t kRis = 0x03c;
-constexpr uint64_t kMis = 0x040;
-constexpr uint64_t kIcr = 0x044;
-constexpr uint32_t kFen = 1u << 4;
-constexpr uint32_t kRxfe = 1u << 4, kTxff = 1u << 5, kRxff = 1u << 6, kTxfe = 1u << 7;
+constexpr uint64_t kDr = Pl011::kDr;
+constexpr uint64_t kFr = Pl011::kFr;
+constexpr uint64_t kLcrH = Pl011::kLcrH;
+constexpr uint64_t kCr = Pl011::kCr;
+constexpr uint64_t kIfls = Pl011::kIfls;
+constexpr uint64_t kImsc = Pl011::kImsc;
+constexpr uint64_t kRis = Pl011::kRis;
+constexpr uint64_t kMis = Pl011::kMis;
+constexpr uint64_t kIcr = Pl011::kIcr;
+constexpr uint32_t kFen = Pl011::kLcrFen;
+constexpr uint32_t kRxfe = Pl011::kFrRxfe, kTxff = Pl011::kFrTxff, kRxff = Pl011::kFrRxff, kTxfe = Pl011::kFrTxfe;
 
 std::string drain_all(Pl011& u) {
   uint8_t buf[64];
