@@ -11,6 +11,41 @@
 .arch_extension fp
 .arch_extension simd
 
+// Stores (or loads) x2..x29 at base + offset + 8 * n, in pairs.
+.macro store_x2_x29 base, offset
+  stp x2, x3, [\base, #(\offset + 16)]
+  stp x4, x5, [\base, #(\offset + 32)]
+  stp x6, x7, [\base, #(\offset + 48)]
+  stp x8, x9, [\base, #(\offset + 64)]
+  stp x10, x11, [\base, #(\offset + 80)]
+  stp x12, x13, [\base, #(\offset + 96)]
+  stp x14, x15, [\base, #(\offset + 112)]
+  stp x16, x17, [\base, #(\offset + 128)]
+  stp x18, x19, [\base, #(\offset + 144)]
+  stp x20, x21, [\base, #(\offset + 160)]
+  stp x22, x23, [\base, #(\offset + 176)]
+  stp x24, x25, [\base, #(\offset + 192)]
+  stp x26, x27, [\base, #(\offset + 208)]
+  stp x28, x29, [\base, #(\offset + 224)]
+.endm
+
+.macro load_x2_x29 base, offset
+  ldp x2, x3, [\base, #(\offset + 16)]
+  ldp x4, x5, [\base, #(\offset + 32)]
+  ldp x6, x7, [\base, #(\offset + 48)]
+  ldp x8, x9, [\base, #(\offset + 64)]
+  ldp x10, x11, [\base, #(\offset + 80)]
+  ldp x12, x13, [\base, #(\offset + 96)]
+  ldp x14, x15, [\base, #(\offset + 112)]
+  ldp x16, x17, [\base, #(\offset + 128)]
+  ldp x18, x19, [\base, #(\offset + 144)]
+  ldp x20, x21, [\base, #(\offset + 160)]
+  ldp x22, x23, [\base, #(\offset + 176)]
+  ldp x24, x25, [\base, #(\offset + 192)]
+  ldp x26, x27, [\base, #(\offset + 208)]
+  ldp x28, x29, [\base, #(\offset + 224)]
+.endm
+
 .macro ventry index
   .balign 0x80
   sub sp, sp, #EXCEPTION_FRAME_SIZE
@@ -51,20 +86,7 @@ el2_vectors:
   ventry 15
 
 unexpected_exception:
-  stp x2, x3, [sp, #(EXCEPTION_FRAME_X0 + 16)]
-  stp x4, x5, [sp, #(EXCEPTION_FRAME_X0 + 32)]
-  stp x6, x7, [sp, #(EXCEPTION_FRAME_X0 + 48)]
-  stp x8, x9, [sp, #(EXCEPTION_FRAME_X0 + 64)]
-  stp x10, x11, [sp, #(EXCEPTION_FRAME_X0 + 80)]
-  stp x12, x13, [sp, #(EXCEPTION_FRAME_X0 + 96)]
-  stp x14, x15, [sp, #(EXCEPTION_FRAME_X0 + 112)]
-  stp x16, x17, [sp, #(EXCEPTION_FRAME_X0 + 128)]
-  stp x18, x19, [sp, #(EXCEPTION_FRAME_X0 + 144)]
-  stp x20, x21, [sp, #(EXCEPTION_FRAME_X0 + 160)]
-  stp x22, x23, [sp, #(EXCEPTION_FRAME_X0 + 176)]
-  stp x24, x25, [sp, #(EXCEPTION_FRAME_X0 + 192)]
-  stp x26, x27, [sp, #(EXCEPTION_FRAME_X0 + 208)]
-  stp x28, x29, [sp, #(EXCEPTION_FRAME_X0 + 224)]
+  store_x2_x29 sp, EXCEPTION_FRAME_X0
   add x1, sp, #EXCEPTION_FRAME_SIZE
   stp x30, x1, [sp, #(EXCEPTION_FRAME_X0 + 240)]
   mrs x1, elr_el2
@@ -81,20 +103,7 @@ unexpected_exception:
 
 // x0 = VcpuContext, x1 = kind; the guest's x0/x1 are on the stack.
 save_guest:
-  stp x2, x3, [x0, #(VCPU_CONTEXT_X0 + 16)]
-  stp x4, x5, [x0, #(VCPU_CONTEXT_X0 + 32)]
-  stp x6, x7, [x0, #(VCPU_CONTEXT_X0 + 48)]
-  stp x8, x9, [x0, #(VCPU_CONTEXT_X0 + 64)]
-  stp x10, x11, [x0, #(VCPU_CONTEXT_X0 + 80)]
-  stp x12, x13, [x0, #(VCPU_CONTEXT_X0 + 96)]
-  stp x14, x15, [x0, #(VCPU_CONTEXT_X0 + 112)]
-  stp x16, x17, [x0, #(VCPU_CONTEXT_X0 + 128)]
-  stp x18, x19, [x0, #(VCPU_CONTEXT_X0 + 144)]
-  stp x20, x21, [x0, #(VCPU_CONTEXT_X0 + 160)]
-  stp x22, x23, [x0, #(VCPU_CONTEXT_X0 + 176)]
-  stp x24, x25, [x0, #(VCPU_CONTEXT_X0 + 192)]
-  stp x26, x27, [x0, #(VCPU_CONTEXT_X0 + 208)]
-  stp x28, x29, [x0, #(VCPU_CONTEXT_X0 + 224)]
+  store_x2_x29 x0, VCPU_CONTEXT_X0
   ldp x2, x3, [sp], #16
   stp x2, x3, [x0, #VCPU_CONTEXT_X0]
   mrs x2, elr_el2
@@ -112,20 +121,7 @@ vcpu_resume:
   ldr x3, [x0, #VCPU_CONTEXT_PSTATE]
   msr elr_el2, x2
   msr spsr_el2, x3
-  ldp x2, x3, [x0, #(VCPU_CONTEXT_X0 + 16)]
-  ldp x4, x5, [x0, #(VCPU_CONTEXT_X0 + 32)]
-  ldp x6, x7, [x0, #(VCPU_CONTEXT_X0 + 48)]
-  ldp x8, x9, [x0, #(VCPU_CONTEXT_X0 + 64)]
-  ldp x10, x11, [x0, #(VCPU_CONTEXT_X0 + 80)]
-  ldp x12, x13, [x0, #(VCPU_CONTEXT_X0 + 96)]
-  ldp x14, x15, [x0, #(VCPU_CONTEXT_X0 + 112)]
-  ldp x16, x17, [x0, #(VCPU_CONTEXT_X0 + 128)]
-  ldp x18, x19, [x0, #(VCPU_CONTEXT_X0 + 144)]
-  ldp x20, x21, [x0, #(VCPU_CONTEXT_X0 + 160)]
-  ldp x22, x23, [x0, #(VCPU_CONTEXT_X0 + 176)]
-  ldp x24, x25, [x0, #(VCPU_CONTEXT_X0 + 192)]
-  ldp x26, x27, [x0, #(VCPU_CONTEXT_X0 + 208)]
-  ldp x28, x29, [x0, #(VCPU_CONTEXT_X0 + 224)]
+  load_x2_x29 x0, VCPU_CONTEXT_X0
   ldp x0, x1, [x0, #VCPU_CONTEXT_X0]
   eret
   // Nothing after ERET may run speculatively with guest registers.
