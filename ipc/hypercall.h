@@ -43,6 +43,13 @@ inline constexpr uint32_t kHypDebugPutc = 0x8600'0001;    // x1 = byte; -> x0 = 
 inline constexpr uint32_t kHypDebugWrite = 0xC600'0002;   // x1 = IPA, x2 = length (<= 256) -> x0 = 0 or error
 inline constexpr uint32_t kHypAbiVersion = 0x0001'0000;  // 1.0
 
+// Device servers (docs/servers.md).
+// Server: every request taken so far is answered; returns when there is more.
+inline constexpr uint32_t kHypServerWait = 0x8600'0010;  // -> x0 = 0
+// Control partitions: restart server partition x1 (its partition ID) as a
+// planned restart: quiesced, rebuilt from its image, resumed with its state.
+inline constexpr uint32_t kHypServerRestart = 0x8600'0011;  // x1 = id -> x0 = 0 or error
+
 inline constexpr uint64_t kHypDebugWriteMax = 256;
 
 }  // namespace hyp::abi

@@ -51,7 +51,7 @@ class RingProducer {
  public:
   // `tail` is where this side resumes (0 for a new ring; the kernel keeps it
   // across a server restart).
-  explicit RingProducer(Ring<T, kCapacity>* ring, uint32_t tail = 0) : ring_(ring), tail_(tail) {}
+  constexpr explicit RingProducer(Ring<T, kCapacity>* ring, uint32_t tail = 0) : ring_(ring), tail_(tail) {}
 
   // Producer side. Copies `item` into the ring and publishes it.
   RingStatus push(const T& item) {
@@ -84,7 +84,7 @@ class RingProducer {
 template <typename T, uint32_t kCapacity>
 class RingConsumer {
  public:
-  explicit RingConsumer(Ring<T, kCapacity>* ring, uint32_t head = 0) : ring_(ring), head_(head) {}
+  constexpr explicit RingConsumer(Ring<T, kCapacity>* ring, uint32_t head = 0) : ring_(ring), head_(head) {}
 
   // Consumer side. Copies the oldest entry out and frees its slot.
   RingStatus pop(T& out) {

@@ -1,6 +1,7 @@
 #include "kernel/console.h"
 
 #include <cstdarg>
+#include <atomic>
 #include <cstdint>
 
 #include "base/format.h"
@@ -23,6 +24,7 @@ constexpr int kTxSpinLimit = 1 << 20;
 constinit SpinLock g_lock;
 constinit Pa g_base{};
 constinit bool g_ready = false;
+constinit std::atomic<Sink> g_sink{nullptr};
 
 void put_raw(char c) {
   for (int i = 0; i < kTxSpinLimit && (arch::mmio_read32(g_base.offset(kUartFr)) & kFrTxff) != 0; ++i) {
@@ -63,8 +65,14 @@ void print(const char* fmt, ...) {
   va_start(args, fmt);
   const size_t n = vprint_to(buf, fmt, args);
   va_end(args);
+  if (Sink sink = g_sink.load(std::memory_order_acquire); sink != nullptr) {
+    sink(buf, n);
+    return;
+  }
   write(buf, n);
 }
+
+void set_sink(Sink sink) { g_sink.store(sink, std::memory_order_release); }
 
 // The lock is taken only if it can be: outside what the analysis can follow.
 void print_fatal(const char* fmt, ...) __attribute__((no_thread_safety_analysis)) {

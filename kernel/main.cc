@@ -45,6 +45,7 @@ constinit Package g_package;
 constinit PhysAllocator g_phys;
 constinit std::array<Partition, kMaxPartitions> g_partitions;
 constinit size_t g_cpus_online = 1;
+constinit std::array<size_t, kMaxPartitions> g_home{};  // guests: the CPU each runs on
 
 Pa pa_of(const void* p) { return Pa(reinterpret_cast<uintptr_t>(p)); }
 
@@ -152,8 +153,23 @@ void bring_up_secondaries() {
   arch::halt();
 }
 
+// The only physical device a server may be given is the UART the kernel
+// found (the console): it then belongs to that server alone.
+void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
+  if (image.device_size == 0) return;
+  const Pa uart(align_down(g_boot_info.uart.base.value(), kPageSize));
+  if (image.device_base != uart || image.device_size != kPageSize) {
+    console::print("hyp: server %s asks for device memory 0x%lx+0x%lx; only the UART page 0x%lx can be given\n",
+                   p.name.data(), image.device_base.value(), image.device_size, uart.value());
+    power_off("a server asks for a device it cannot have");
+  }
+  if (grant_device_memory(p, image.device_base, image.device_size) != Status::kOk) {
+    power_off("cannot map a server's device");
+  }
+}
+
 // Reads the boot package, builds every partition in it, and starts them:
-// partition i's vCPU 0 on CPU i (the boot CPU takes partition 0).
+// the k-th guest's vCPU 0 on CPU k; servers run where they are needed.
 [[noreturn]] void start_partitions() {
   const MemRange& range = g_boot_info.package;
   constexpr mm::Attrs kReadOnly{.type = mm::MemType::kNormal, .read = true, .write = false, .exec = false};
@@ -181,12 +197,14 @@ void bring_up_secondaries() {
   (void)g_phys.reserve(Pa(align_down(dtb, kPageSize)), align_up(dtb_total_size(g_dtb), kPageSize) + kPageSize);
   (void)g_phys.reserve(Pa(align_down(range.base.value(), kPageSize)), align_up(range.size, kPageSize) + kPageSize);
 
-  if (g_package.count > g_cpus_online) {
-    console::print("hyp: %zu partitions but %zu CPUs: the extra partitions do not start\n", g_package.count,
-                   g_cpus_online);
-    g_package.count = g_cpus_online;
+  size_t guests = 0;
+  for (size_t i = 0; i < g_package.count; ++i) guests += g_package.partitions[i].kind == PackagedKind::kGuest;
+  if (guests > g_cpus_online) {
+    console::print("hyp: %zu guests but %zu CPUs: each guest needs a CPU of its own\n", guests, g_cpus_online);
+    power_off("too many guests");
   }
   LoaderEnv env{g_table_pool, g_phys, g_el2_table};
+  size_t cpu = 0;
   for (size_t i = 0; i < g_package.count; ++i) {
     const PackagedPartition& image_i = g_package.partitions[i];
     const char* why = "";
@@ -194,14 +212,35 @@ void bring_up_secondaries() {
       console::print("hyp: partition %s: %s\n", image_i.name.data(), why);
       power_off("a partition could not be built");
     }
-    const Partition& p = g_partitions[i];
+    Partition& p = g_partitions[i];
+    if (p.kind == PartitionKind::kServer) {
+      grant_devices_or_power_off(p, image_i);
+      console::print("hyp: server %s (id %u): %lu MiB at IPA 0x%lx (PA 0x%lx)%s\n", p.name.data(), p.id,
+                     p.memory[0].size >> 20, p.memory[0].ipa.value(), p.memory[0].pa.value(),
+                     image_i.device_size != 0 ? ", owns the UART" : "");
+      continue;
+    }
+    for (size_t j = 0; j < image_i.route_count; ++j) {
+      const PackageRoute& r = image_i.routes[j];
+      p.routes[j] = {r.ipa, r.size, &g_partitions[r.server], r.device};
+    }
+    p.route_count = image_i.route_count;
     console::print("hyp: partition %s (id %u): %zu vCPUs, %lu MiB at IPA 0x%lx (PA 0x%lx), on CPU %zu\n",
                    p.name.data(), p.id, p.vcpu_count, p.memory[0].size >> 20, p.memory[0].ipa.value(),
-                   p.memory[0].pa.value(), i);
+                   p.memory[0].pa.value(), cpu);
+    g_home[i] = cpu++;
   }
-  run_init(g_partitions.data(), g_package.count, &g_package);
-  for (size_t i = 1; i < g_package.count; ++i) assign_vcpu(i, g_partitions[i].vcpus[0]);
-  assign_vcpu(0, g_partitions[0].vcpus[0]);
+  Partition* failed = nullptr;
+  if (run_init(g_partitions.data(), g_package.count, &g_package, env, failed) != Status::kOk) {
+    console::print("hyp: server %s: no memory for its channel\n", failed->name.data());
+    power_off("a server could not be built");
+  }
+  for (size_t i = 0; i < g_package.count; ++i) {
+    if (g_partitions[i].kind == PartitionKind::kGuest && g_home[i] != 0) assign_vcpu(g_home[i], g_partitions[i].vcpus[0]);
+  }
+  for (size_t i = 0; i < g_package.count; ++i) {
+    if (g_partitions[i].kind == PartitionKind::kGuest && g_home[i] == 0) assign_vcpu(0, g_partitions[i].vcpus[0]);
+  }
   wait_for_work(0);
 }
 

@@ -3,13 +3,16 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
+#include "ipc/channel.h"
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/vcpu.h"
 #include "kernel/console.h"
 #include "kernel/partition/loader.h"
 #include "kernel/psci/firmware.h"
 #include "kernel/trap/dispatch.h"
+#include "kernel/trap/inject.h"
 
 extern "C" {
 [[noreturn]] void vcpu_enter(hyp::VcpuContext* ctx, uint64_t stack_top);
@@ -22,20 +25,51 @@ namespace {
 // The exception entry hands over the context; the vCPU is the object around it.
 static_assert(offsetof(Vcpu, ctx) == 0);
 
+using arch::WithFp;
+
+// A device server as the scheduler sees it. Its single vCPU runs on
+// whichever CPU needs it (a guest waiting on it, or work queued for it) and
+// on one CPU at a time: `running_on` is the claim.
+struct Server {
+  Partition* partition = nullptr;
+  const PackagedPartition* image = nullptr;
+  Channel channel;
+  std::atomic<int32_t> running_on{-1};
+  std::atomic<bool> up{false};      // has answered once: its channel is served
+  std::atomic<bool> failed{false};  // given up on: its devices abort
+  bool console_owner = false;
+  uint32_t restarts = 0;
+  uint32_t crashes_without_progress = 0;
+  uint64_t done_at_last_crash = 0;
+  Vcpu* restart_caller = nullptr;  // a planned restart waits for this vCPU's quiesce
+
+  Vcpu& vcpu() { return partition->vcpus[0]; }
+};
+
+// What one physical CPU is doing.
+struct Cpu {
+  Vcpu* home = nullptr;          // the guest vCPU placed here
+  Vcpu* resume_after = nullptr;  // whom to go back to when the server running here waits
+  Server* waits_on = nullptr;    // the server the home vCPU waits on, if it does
+  TrapAction deferred = TrapAction::kResume;  // what resume_after still has to do
+};
+
 constinit Partition* g_partitions = nullptr;
 constinit size_t g_partition_count = 0;
 constinit const Package* g_package = nullptr;
 constinit std::atomic<size_t> g_running{0};
 constinit std::array<std::atomic<Vcpu*>, kMaxCpus> g_assigned{};
+constinit std::array<Cpu, kMaxCpus> g_cpus{};
+constinit std::array<Server, kMaxPartitions> g_servers{};
+constinit size_t g_server_count = 0;
+constinit Server* g_console = nullptr;  // the server that owns the physical console
+constinit std::atomic<bool> g_log_kick{false};
 
-[[noreturn]] void run(Vcpu& v, size_t cpu) {
-  if (v.transition(VcpuState::kRunning) != Status::kOk) {
-    console::print("hyp: %s: vCPU %u cannot run from state %s\n", v.partition->name.data(), v.index,
-                   vcpu_state_name(v.state));
-    arch::halt();
+Server* server_of(const Partition* p) {
+  for (size_t i = 0; i < g_server_count; ++i) {
+    if (g_servers[i].partition == p) return &g_servers[i];
   }
-  arch::vcpu_load(v.ctx);
-  vcpu_enter(&v.ctx, arch::kernel_stack_top(cpu));
+  return nullptr;
 }
 
 const PackagedPartition* image_of(const Partition& p) {
@@ -45,27 +79,457 @@ const PackagedPartition* image_of(const Partition& p) {
   return nullptr;
 }
 
+// ---- The console: log lines to the server that owns it -------------------
+
+void log_to_server(const char* text, size_t len) {
+  Server& s = *g_console;
+  uint32_t dropped = 0;
+  {
+    SpinLockGuard guard(s.channel.lock);
+    dropped = s.channel.take_dropped_log_lines();
+    size_t start = 0;
+    for (size_t i = 0; i <= len; ++i) {
+      if (i == len || text[i] == '\n') {
+        if (i > start || (i < len && text[i] == '\n')) (void)s.channel.push_log(text + start, i - start);
+        start = i + 1;
+      }
+    }
+  }
+  g_log_kick.store(true, std::memory_order_release);
+  if (dropped != 0) console::print("hyp: %u log lines dropped (the console server fell behind)\n", dropped);
+}
+
+// The kernel takes the physical console back (power-off, or the server is
+// gone): prints what is still queued, then writes directly.
+void take_console_back() {
+  Server* s = g_console;
+  if (s == nullptr) return;
+  console::set_sink(nullptr);
+  // Let a server in the middle of its work finish (bounded: it may be stuck).
+  for (int i = 0; i < (1 << 20) && s->running_on.load(std::memory_order_acquire) >= 0; ++i) arch::cpu_relax();
+  ipc::LogLine line{};
+  for (;;) {
+    {
+      SpinLockGuard guard(s->channel.lock);
+      if (!s->channel.pop_log_for_kernel(line)) break;
+    }
+    console::write(line.text, line.length);
+    console::write("\n", 1);
+  }
+}
+
+[[noreturn]] void power_off_machine() {
+  take_console_back();
+  console::print("hyp: all partitions stopped: powering off\n");
+  const psci::Ret ret = psci::system_off();
+  console::print("hyp: SYSTEM_OFF failed: %s\n", psci::ret_name(ret));
+  arch::halt();
+}
+
+// ---- Switching between vCPUs on one CPU -----------------------------------
+
+[[noreturn]] void run(Vcpu& v, size_t cpu) {
+  if (v.transition(VcpuState::kRunning) != Status::kOk) {
+    console::print("hyp: %s: vCPU %u cannot run from state %s\n", v.partition->name.data(), v.index,
+                   vcpu_state_name(v.state));
+    arch::halt();
+  }
+  v.cpu = static_cast<uint16_t>(cpu);
+  g_cpus[cpu].home = &v;
+  arch::vcpu_load(v.ctx);
+  vcpu_enter(&v.ctx, arch::kernel_stack_top(cpu));
+}
+
+bool claim(Server& s, size_t cpu) {
+  int32_t idle = -1;
+  return s.running_on.compare_exchange_strong(idle, static_cast<int32_t>(cpu), std::memory_order_acquire);
+}
+
+void release(Server& s) {
+  s.running_on.store(-1, std::memory_order_release);
+  arch::send_event();
+}
+
+// Puts the claimed server on this CPU. `from` (a guest, or null) is left
+// with its FP/SIMD registers in place and resumed when the server waits.
+VcpuContext* enter_server(Server& s, size_t cpu, Vcpu* from) {
+  if (from != nullptr) arch::vcpu_save(from->ctx, WithFp::kNo);
+  g_cpus[cpu].resume_after = from;
+  Vcpu& sv = s.vcpu();
+  sv.cpu = static_cast<uint16_t>(cpu);
+  arch::vcpu_load(sv.ctx, WithFp::kNo);
+  return &sv.ctx;
+}
+
+[[noreturn]] void enter_server_from_idle(Server& s, size_t cpu) {
+  vcpu_enter(enter_server(s, cpu, nullptr), arch::kernel_stack_top(cpu));
+}
+
 [[noreturn]] void stop_partition(Partition& p, const char* why) {
   for (size_t i = 0; i < p.vcpu_count; ++i) {
     (void)p.vcpus[i].transition(VcpuState::kStopped);
   }
   (void)p.transition(PartitionState::kStopped);
   console::print("hyp: partition %s (id %u) %s\n", p.name.data(), p.id, why);
-  if (g_running.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    console::print("hyp: all partitions stopped: powering off\n");
-    const psci::Ret ret = psci::system_off();
-    console::print("hyp: SYSTEM_OFF failed: %s\n", psci::ret_name(ret));
-  }
+  if (g_running.fetch_sub(1, std::memory_order_acq_rel) == 1) power_off_machine();
   arch::halt();
+}
+
+VcpuContext* resume_guest(Vcpu& g);
+VcpuContext* call_server(Vcpu& g, Server& s);
+
+// Applies what a guest waited for: the loaded value of a read (or an
+// external abort if its server failed), the result of a restart call.
+void finish_wait(Vcpu& g) {
+  const bool failed = g.pending.failed;
+  switch (g.waiting) {
+    case Vcpu::Waiting::kRead:
+      if (failed) {
+        El1ExceptionRegs el1 = arch::read_el1_exception_regs();
+        GuestPc at{g.ctx.pc, g.ctx.pstate};
+        const bool el0 = (g.ctx.pstate & kPstateModeMask) == kPstateEl0t;
+        inject_sync(at, el1, esr_external_data_abort(el0, false, true), nullptr);
+        arch::write_el1_exception_regs(el1);
+        g.ctx.pc = at.pc;
+        g.ctx.pstate = at.pstate;
+      } else {
+        complete_mmio_read(g.ctx, g.forwarded, g.pending.value);
+      }
+      break;
+    case Vcpu::Waiting::kRestart:
+      g.ctx.x[0] = failed ? static_cast<uint64_t>(-static_cast<int64_t>(Status::kAborted)) : 0;
+      break;
+    case Vcpu::Waiting::kNothing:
+      break;
+  }
+  g.waiting = Vcpu::Waiting::kNothing;
+}
+
+// Guest `g` (loaded on this CPU) needs server `s` to run: switch to it here,
+// or, if it runs on another CPU, wait for it there to answer.
+VcpuContext* call_server(Vcpu& g, Server& s) {
+  for (;;) {
+    if (g.waiting != Vcpu::Waiting::kNothing && g.pending.done.load(std::memory_order_acquire)) {
+      return resume_guest(g);
+    }
+    if (s.failed.load(std::memory_order_acquire)) return resume_guest(g);
+    if (claim(s, g.cpu)) return enter_server(s, g.cpu, &g);
+    // Nothing to wait for (posted work, a full ring): the guest goes on; the
+    // server's current CPU sees the work before it lets go of the server.
+    if (g.waiting == Vcpu::Waiting::kNothing) return resume_guest(g);
+    arch::wait_for_event();
+  }
+}
+
+// Work that only needs doing when the server would run anyway: kernel log
+// lines for the console owner.
+Server* log_server_to_kick() {
+  if (g_console == nullptr || !g_log_kick.load(std::memory_order_relaxed)) return nullptr;
+  if (g_console->running_on.load(std::memory_order_relaxed) >= 0 || g_console->failed.load()) return nullptr;
+  g_log_kick.store(false, std::memory_order_relaxed);
+  return g_console;
+}
+
+void flush_for(const Partition& p, Server*& out) {
+  for (size_t i = 0; i < p.route_count; ++i) {
+    Server* s = server_of(p.routes[i].server);
+    if (s == nullptr || s->failed.load()) continue;
+    SpinLockGuard guard(s->channel.lock);
+    if (s->channel.has_work()) {
+      out = s;
+      return;
+    }
+  }
+}
+
+void reset_devices_of(Partition& p) {
+  for (size_t i = 0; i < p.route_count; ++i) {
+    Server* s = server_of(p.routes[i].server);
+    if (s == nullptr) continue;
+    ipc::Request r{};
+    r.kind = ipc::RequestKind::kReset;
+    r.device = static_cast<uint8_t>(p.routes[i].device);
+    SpinLockGuard guard(s->channel.lock);
+    (void)s->channel.push(r, nullptr);  // best effort: a full ring keeps the old device state
+  }
+}
+
+// Back to guest `g` on its CPU (its EL1 state loaded): completes what it
+// waited for, carries out what it still had to do, or goes on waiting.
+VcpuContext* resume_guest(Vcpu& g) {
+  Cpu& c = g_cpus[g.cpu];
+  if (g.waiting != Vcpu::Waiting::kNothing) {
+    if (!g.pending.done.load(std::memory_order_acquire)) {
+      // Its server was claimed elsewhere meanwhile; wait for it there.
+      if (c.waits_on != nullptr) return call_server(g, *c.waits_on);
+    }
+    finish_wait(g);
+  }
+  if (c.deferred != TrapAction::kResume) {
+    const TrapAction action = c.deferred;
+    c.deferred = TrapAction::kResume;
+    Partition& p = *g.partition;
+    if (action == TrapAction::kPartitionOff) stop_partition(p, "powered off");
+    const PackagedPartition* image = image_of(p);
+    if (image == nullptr || reload_partition(*image, p) != Status::kOk) stop_partition(p, "could not be reset");
+    reset_devices_of(p);
+    console::print("hyp: partition %s (id %u) reset\n", p.name.data(), p.id);
+    Vcpu& boot = p.vcpus[0];
+    boot.cpu = g.cpu;
+    (void)boot.transition(VcpuState::kRunning);
+    arch::vcpu_load(boot.ctx);
+    return &boot.ctx;
+  }
+  if (Server* s = log_server_to_kick(); s != nullptr && claim(*s, g.cpu)) return enter_server(*s, g.cpu, &g);
+  return &g.ctx;
+}
+
+// ---- Server lifecycle -----------------------------------------------------
+
+void write_info(Server& s) {
+  ipc::ServerInfo& info = *s.channel.pages().info;
+  info = ipc::ServerInfo{};
+  info.magic = ipc::kInfoMagic;
+  info.console_owner = s.console_owner ? 1 : 0;
+  std::memcpy(info.bootargs, s.image->bootargs.data(), sizeof(info.bootargs) - 1);
+  for (size_t i = 0; i < g_partition_count; ++i) {
+    const Partition& p = g_partitions[i];
+    for (size_t j = 0; j < p.route_count; ++j) {
+      const Route& r = p.routes[j];
+      if (r.server != s.partition || r.device >= ipc::kMaxServerDevices) continue;
+      info.device_base[r.device] = r.ipa.value();
+      std::memcpy(info.client[r.device], p.name.data(), sizeof(info.client[r.device]) - 1);
+      if (r.device + 1 > info.device_count) info.device_count = r.device + 1;
+    }
+  }
+}
+
+// Rebuilds server `s` (stopped, on this CPU) from its image and starts it
+// here, with its channel queued again from where the old instance stopped.
+VcpuContext* restart_server(Server& s, const char* why) {
+  Partition& p = *s.partition;
+  uint32_t replayed = 0;
+  {
+    SpinLockGuard guard(s.channel.lock);
+    replayed = s.channel.reset_for_restart();
+  }
+  if (reload_partition(*s.image, p) != Status::kOk) {
+    console::print("hyp: server %s (id %u) could not be rebuilt\n", p.name.data(), p.id);
+    arch::halt();
+  }
+  write_info(s);
+  ++s.restarts;
+  s.restart_caller = nullptr;
+  console::print("hyp: server %s (id %u) restarted (%s, restart %u): %u requests replayed\n", p.name.data(), p.id, why,
+                 s.restarts, replayed);
+  Vcpu& sv = s.vcpu();
+  (void)sv.transition(VcpuState::kRunning);
+  arch::vcpu_load(sv.ctx, WithFp::kNo);
+  return &sv.ctx;
+}
+
+// After the server lets go of this CPU: back to whoever it interrupted.
+VcpuContext* leave_server(Server& s, size_t cpu) {
+  arch::vcpu_save(s.vcpu().ctx, WithFp::kNo);
+  release(s);
+  Cpu& c = g_cpus[cpu];
+  Vcpu* g = c.resume_after;
+  c.resume_after = nullptr;
+  if (g == nullptr) wait_for_work(cpu);
+  arch::vcpu_load(g->ctx, WithFp::kNo);
+  return resume_guest(*g);
+}
+
+// The server stopped, faulted into its own fatal path, or broke its rings.
+VcpuContext* server_failed(Server& s, size_t cpu, const char* why) {
+  Partition& p = *s.partition;
+  console::print("hyp: server %s (id %u) failed: %s\n", p.name.data(), p.id, why);
+  uint64_t done = 0;
+  {
+    SpinLockGuard guard(s.channel.lock);
+    (void)s.channel.take_responses();
+    done = s.channel.done_seq();
+  }
+  s.crashes_without_progress = done == s.done_at_last_crash ? s.crashes_without_progress + 1 : 0;
+  s.done_at_last_crash = done;
+  constexpr uint32_t kGiveUpAfter = 3;
+  if (s.crashes_without_progress < kGiveUpAfter) return restart_server(s, "after a failure");
+  // It fails before finishing anything: stop it; its guests' accesses abort.
+  console::print("hyp: server %s (id %u) failed %u times without progress: stopped; its devices now abort\n",
+                 p.name.data(), p.id, kGiveUpAfter);
+  s.failed.store(true, std::memory_order_release);
+  if (&s == g_console) take_console_back();
+  {
+    SpinLockGuard guard(s.channel.lock);
+    s.channel.fail_all();
+  }
+  for (size_t i = 0; i < p.vcpu_count; ++i) (void)p.vcpus[i].transition(VcpuState::kStopped);
+  (void)p.transition(PartitionState::kStopped);
+  return leave_server(s, cpu);
+}
+
+VcpuContext* server_exit(Vcpu& sv, TrapAction action) {
+  Server& s = *server_of(sv.partition);
+  const size_t cpu = sv.cpu;
+  switch (action) {
+    case TrapAction::kResume:
+      return &sv.ctx;
+    case TrapAction::kServerWait:
+      break;
+    case TrapAction::kPartitionOff:
+    case TrapAction::kPartitionReset:
+      return server_failed(s, cpu, "it stopped itself (PSCI SYSTEM_OFF/RESET)");
+    default:
+      return server_failed(s, cpu, "unexpected request");
+  }
+  bool work = false;
+  bool corrupt = false;
+  {
+    SpinLockGuard guard(s.channel.lock);
+    const auto taken = s.channel.take_responses();
+    corrupt = !taken.ok();
+    work = !corrupt && s.channel.has_work();
+  }
+  if (corrupt) return server_failed(s, cpu, "its response ring is corrupt");
+  if (s.restart_caller != nullptr && s.restart_caller->pending.done.load(std::memory_order_acquire)) {
+    return restart_server(s, "planned");
+  }
+  if (!s.up.exchange(true) && s.console_owner) {
+    console::print("hyp: server %s (id %u) owns the console now\n", s.partition->name.data(), s.partition->id);
+    console::set_sink(log_to_server);
+    work = true;
+  }
+  if (work) return &sv.ctx;
+  return leave_server(s, cpu);
+}
+
+// A guest access inside a server's range: queue it; reads wait for the answer.
+VcpuContext* forward(Vcpu& g) {
+  const MmioAccess& a = g.forwarded;
+  const Route* route = g.partition->route_for(a.ipa, a.bytes);
+  Server* s = route != nullptr ? server_of(route->server) : nullptr;
+  if (s == nullptr || s->failed.load(std::memory_order_acquire)) {
+    g.waiting = Vcpu::Waiting::kRead;
+    g.pending.failed = true;
+    if (a.write) {
+      g.ctx.pc += 4;  // writes to a failed server are dropped
+      g.waiting = Vcpu::Waiting::kNothing;
+    }
+    return resume_guest(g);
+  }
+  ipc::Request r{};
+  r.kind = a.write ? ipc::RequestKind::kWrite : ipc::RequestKind::kRead;
+  r.offset = a.ipa - route->ipa;
+  r.width = a.bytes;
+  r.device = static_cast<uint8_t>(route->device);
+  r.vcpu = g.index;
+  if (a.write) {
+    r.data = mmio_write_value(g.ctx, a);
+    r.flags = ipc::kRequestPosted;
+  }
+  Status st;
+  bool busy = false;
+  {
+    SpinLockGuard guard(s->channel.lock);
+    st = s->channel.push(r, a.write ? nullptr : &g.pending);
+    busy = st == Status::kOk && s->channel.outstanding() >= Channel::kEntries / 2;
+  }
+  if (st == Status::kBusy) return call_server(g, *s);  // the access is retried when the guest resumes
+  if (st != Status::kOk) {
+    // The server broke its request ring; it is restarted when it next runs.
+    if (claim(*s, g.cpu)) {
+      arch::vcpu_save(g.ctx, WithFp::kNo);
+      g_cpus[g.cpu].resume_after = &g;
+      return server_failed(*s, g.cpu, "its request ring is corrupt");
+    }
+    return &g.ctx;
+  }
+  if (a.write) {
+    g.ctx.pc += 4;
+    return busy ? call_server(g, *s) : resume_guest(g);
+  }
+  g.waiting = Vcpu::Waiting::kRead;
+  g_cpus[g.cpu].waits_on = s;
+  return call_server(g, *s);
+}
+
+VcpuContext* restart_call(Vcpu& g) {
+  const uint64_t id = g.ctx.x[1];
+  Server* s = nullptr;
+  for (size_t i = 0; i < g_server_count; ++i) {
+    if (g_servers[i].partition->id == id) s = &g_servers[i];
+  }
+  auto fail = [&](Status st) {
+    g.ctx.x[0] = static_cast<uint64_t>(-static_cast<int64_t>(st));
+    return resume_guest(g);
+  };
+  if (s == nullptr) return fail(Status::kNotFound);
+  if (s->failed.load() || s->restart_caller != nullptr) return fail(Status::kBusy);
+  ipc::Request r{};
+  r.kind = ipc::RequestKind::kQuiesce;
+  Status st;
+  {
+    SpinLockGuard guard(s->channel.lock);
+    st = s->channel.push(r, &g.pending);
+  }
+  if (st != Status::kOk) return fail(Status::kBusy);
+  console::print("hyp: %s asks for a restart of server %s (id %u)\n", g.partition->name.data(),
+                 s->partition->name.data(), s->partition->id);
+  s->restart_caller = &g;
+  g.waiting = Vcpu::Waiting::kRestart;
+  g_cpus[g.cpu].waits_on = s;
+  return call_server(g, *s);
+}
+
+VcpuContext* guest_exit(Vcpu& g, TrapAction action) {
+  switch (action) {
+    case TrapAction::kResume:
+      return resume_guest(g);
+    case TrapAction::kForward:
+      return forward(g);
+    case TrapAction::kServerRestart:
+      return restart_call(g);
+    case TrapAction::kPartitionOff:
+    case TrapAction::kPartitionReset: {
+      // Posted writes still queued (a last line of output) go first.
+      g_cpus[g.cpu].deferred = action;
+      Server* s = nullptr;
+      flush_for(*g.partition, s);
+      return s != nullptr ? call_server(g, *s) : resume_guest(g);
+    }
+    case TrapAction::kServerWait:
+      break;
+  }
+  return &g.ctx;
 }
 
 }  // namespace
 
-void run_init(Partition* partitions, size_t count, const Package* package) {
+Status run_init(Partition* partitions, size_t count, const Package* package, LoaderEnv& env, Partition*& failed) {
   g_partitions = partitions;
   g_partition_count = count;
   g_package = package;
-  g_running.store(count, std::memory_order_release);
+  size_t guests = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (partitions[i].kind == PartitionKind::kGuest) {
+      ++guests;
+      continue;
+    }
+    Server& s = g_servers[g_server_count++];
+    s.partition = &partitions[i];
+    s.image = &package->partitions[i];
+    if (Status st = attach_channel(*s.partition, env, s.channel); st != Status::kOk) {
+      failed = s.partition;
+      return st;
+    }
+    // The first server with device memory has the UART (main.cc grants
+    // nothing else): it owns the console.
+    s.console_owner = s.image->device_size != 0 && g_console == nullptr;
+    if (s.console_owner) g_console = &s;
+  }
+  for (size_t i = 0; i < g_server_count; ++i) write_info(g_servers[i]);
+  g_running.store(guests, std::memory_order_release);
+  return Status::kOk;
 }
 
 void assign_vcpu(size_t cpu, Vcpu& vcpu) {
@@ -76,7 +540,21 @@ void assign_vcpu(size_t cpu, Vcpu& vcpu) {
 
 [[noreturn]] void wait_for_work(size_t cpu) {
   for (;;) {
-    if (Vcpu* v = g_assigned[cpu].load(std::memory_order_acquire); v != nullptr) run(*v, cpu);
+    // Servers that never ran start first, so that they own their devices
+    // (and the console) before guests need them.
+    for (size_t i = 0; i < g_server_count; ++i) {
+      Server& s = g_servers[i];
+      if (!s.up.load(std::memory_order_acquire) && !s.failed.load() && claim(s, cpu)) {
+        if (s.up.load(std::memory_order_acquire)) {
+          release(s);
+          continue;
+        }
+        (void)s.vcpu().transition(VcpuState::kRunning);
+        enter_server_from_idle(s, cpu);
+      }
+    }
+    if (Server* s = log_server_to_kick(); s != nullptr && claim(*s, cpu)) enter_server_from_idle(*s, cpu);
+    if (Vcpu* v = g_assigned[cpu].exchange(nullptr, std::memory_order_acquire); v != nullptr) run(*v, cpu);
     arch::wait_for_event();
   }
 }
@@ -98,22 +576,9 @@ extern "C" hyp::VcpuContext* vcpu_exit(hyp::VcpuContext* ctx, uint64_t kind) {
   } else if (kind == kSError) {
     console::print("hyp: %s: vCPU %u: SError at pc 0x%lx (ESR 0x%lx)\n", p.name.data(), v.index, v.ctx.pc,
                    arch::read_trap_syndrome().esr);
+    if (p.kind == PartitionKind::kServer) return server_failed(*server_of(&p), v.cpu, "SError");
     stop_partition(p, "stopped after an SError");
   }
-  switch (action) {
-    case TrapAction::kResume:
-      return ctx;
-    case TrapAction::kPartitionOff:
-      stop_partition(p, "powered off");
-    case TrapAction::kPartitionReset: {
-      const PackagedPartition* image = image_of(p);
-      if (image == nullptr || reload_partition(*image, p) != Status::kOk) stop_partition(p, "could not be reset");
-      console::print("hyp: partition %s (id %u) reset\n", p.name.data(), p.id);
-      Vcpu& boot = p.vcpus[0];
-      (void)boot.transition(VcpuState::kRunning);
-      arch::vcpu_load(boot.ctx);
-      return &boot.ctx;
-    }
-  }
-  return ctx;
+  if (p.kind == PartitionKind::kServer) return server_exit(v, action);
+  return guest_exit(v, action);
 }

@@ -30,6 +30,99 @@ bool inside(uint64_t start, uint64_t size, uint64_t region, uint64_t region_size
   return start >= region && size <= region_size && start - region <= region_size - size;
 }
 
+bool has_prefix(const char* s, const char* prefix) {
+  for (; *prefix != '\0'; ++s, ++prefix) {
+    if (*s != *prefix) return false;
+  }
+  return true;
+}
+
+bool overlaps(uint64_t a, uint64_t a_size, uint64_t b, uint64_t b_size) { return a < b + b_size && b < a + a_size; }
+
+// What only servers have (device memory, a command line) and what only
+// guests have (the control right).
+Status parse_device_access(const void* fdt, int node, PackagedPartition& p, DtbError& e) {
+  int len = 0;
+  const bool control = fdt_getprop(fdt, node, package::kPropControl, &len) != nullptr;
+  int dev_len = 0;
+  const auto* dev = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropDeviceMemory, &dev_len));
+  int args_len = 0;
+  const char* args = static_cast<const char*>(fdt_getprop(fdt, node, package::kPropBootargs, &args_len));
+  if (p.kind == PackagedKind::kGuest) {
+    if (dev != nullptr || args != nullptr) return fail(e, Status::kInvalidArgument, "guest with server properties");
+    p.control = control;
+    return Status::kOk;
+  }
+  if (control) return fail(e, Status::kInvalidArgument, "server with the control right");
+  if (dev != nullptr) {
+    if (dev_len != 16) {
+      return fail(e, Status::kInvalidArgument, "device-memory is not one range");
+    }
+    const uint64_t base = uint64_t{fdt32_ld(&dev[0])} << 32 | fdt32_ld(&dev[1]);
+    const uint64_t size = uint64_t{fdt32_ld(&dev[2])} << 32 | fdt32_ld(&dev[3]);
+    if (base % kPageSize != 0 || size % kPageSize != 0 || size == 0 ||
+        !inside(base, size, 0, uint64_t{1} << package::kIpaBits) || overlaps(base, size, p.ram_ipa.value(), p.ram_size)) {
+      return fail(e, Status::kInvalidArgument, "device-memory not page-aligned, outside the IPA space or over RAM");
+    }
+    p.device_base = Pa(base);
+    p.device_size = size;
+  }
+  if (args != nullptr) {
+    if (args_len <= 0 || args[args_len - 1] != '\0' || static_cast<size_t>(args_len) > p.bootargs.size()) {
+      return fail(e, Status::kInvalidArgument, "server bootargs not a string of at most 255 bytes");
+    }
+    for (int i = 0; i < args_len; ++i) p.bootargs[static_cast<size_t>(i)] = args[i];
+  }
+  return Status::kOk;
+}
+
+Status parse_route(const void* fdt, int node, PackagedPartition& p, DtbError& e) {
+  if (p.kind != PackagedKind::kGuest) return fail(e, Status::kInvalidArgument, "route in a server");
+  if (p.route_count == p.routes.size()) return fail(e, Status::kOutOfRange, "too many routes");
+  PackageRoute& r = p.routes[p.route_count];
+  uint64_t ipa = 0;
+  int len = 0;
+  const auto* server = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropServer, &len));
+  const bool server_ok = server != nullptr && len == 4;
+  const auto* device = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropDevice, &len));
+  if (!read_u64(fdt, node, package::kPropIpa, ipa) || !read_u64(fdt, node, package::kPropSize, r.size) ||
+      !server_ok || device == nullptr || len != 4) {
+    return fail(e, Status::kInvalidArgument, "route needs ipa, size, server and device");
+  }
+  r.ipa = Ipa(ipa);
+  r.server = fdt32_ld(server);
+  r.device = fdt32_ld(device);
+  if (ipa % kPageSize != 0 || r.size % kPageSize != 0 || r.size == 0 ||
+      !inside(ipa, r.size, 0, uint64_t{1} << package::kIpaBits) || overlaps(ipa, r.size, p.ram_ipa.value(), p.ram_size)) {
+    return fail(e, Status::kInvalidArgument, "route not page-aligned, outside the IPA space or over RAM");
+  }
+  if (r.device >= package::kMaxServerDevices) return fail(e, Status::kOutOfRange, "route device out of range");
+  for (size_t i = 0; i < p.route_count; ++i) {
+    if (overlaps(ipa, r.size, p.routes[i].ipa.value(), p.routes[i].size)) {
+      return fail(e, Status::kInvalidArgument, "routes overlap");
+    }
+  }
+  ++p.route_count;
+  return Status::kOk;
+}
+
+// Routes name servers by position; checked once every partition is known.
+Status check_routes(const Package& pkg, DtbError& e) {
+  bool used[package::kMaxPartitions][package::kMaxServerDevices] = {};
+  for (size_t i = 0; i < pkg.count; ++i) {
+    const PackagedPartition& p = pkg.partitions[i];
+    for (size_t j = 0; j < p.route_count; ++j) {
+      const PackageRoute& r = p.routes[j];
+      if (r.server >= pkg.count || pkg.partitions[r.server].kind != PackagedKind::kServer) {
+        return fail(e, Status::kInvalidArgument, "route to something that is not a server");
+      }
+      if (used[r.server][r.device]) return fail(e, Status::kAlreadyExists, "server device routed twice");
+      used[r.server][r.device] = true;
+    }
+  }
+  return Status::kOk;
+}
+
 Status parse_partition(const void* fdt, int node, PackagedPartition& p, DtbError& e) {
   int len = 0;
   const char* name = fdt_get_name(fdt, node, &len);
@@ -39,8 +132,12 @@ Status parse_partition(const void* fdt, int node, PackagedPartition& p, DtbError
   for (int i = 0; i < len; ++i) p.name[static_cast<size_t>(i)] = name[i];
 
   const char* kind = static_cast<const char*>(fdt_getprop(fdt, node, package::kPropKind, &len));
-  if (kind == nullptr || !fdt_stringlist_contains(kind, len, package::kKindGuest)) {
-    return fail(e, Status::kNotSupported, "partition kind is not guest");
+  if (kind != nullptr && fdt_stringlist_contains(kind, len, package::kKindGuest)) {
+    p.kind = PackagedKind::kGuest;
+  } else if (kind != nullptr && fdt_stringlist_contains(kind, len, package::kKindServer)) {
+    p.kind = PackagedKind::kServer;
+  } else {
+    return fail(e, Status::kNotSupported, "partition kind is neither guest nor server");
   }
   const auto* vcpus = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropVcpus, &len));
   if (vcpus == nullptr || len != 4) return fail(e, Status::kInvalidArgument, "partition vcpus missing");
@@ -69,8 +166,15 @@ Status parse_partition(const void* fdt, int node, PackagedPartition& p, DtbError
   p.entry = Ipa(entry);
   p.dtb = Ipa(dtb);
 
+  if (Status st = parse_device_access(fdt, node, p, e); st != Status::kOk) return st;
+
   int load = 0;
   fdt_for_each_subnode(load, fdt, node) {
+    const char* child = fdt_get_name(fdt, load, nullptr);
+    if (child != nullptr && has_prefix(child, package::kRoutePrefix)) {
+      if (Status st = parse_route(fdt, load, p, e); st != Status::kOk) return st;
+      continue;
+    }
     if (p.load_count == p.loads.size()) return fail(e, Status::kOutOfRange, "too many loads");
     PackageLoad& l = p.loads[p.load_count];
     uint64_t ipa = 0;
@@ -115,6 +219,7 @@ Result<Package> parse_package(const void* blob, size_t size, DtbError& e) {
   }
   if (node != -FDT_ERR_NOTFOUND) return fail(e, Status::kInvalidArgument, "malformed partitions node");
   if (pkg.count == 0) return fail(e, Status::kNotFound, "package has no partitions");
+  if (Status s = check_routes(pkg, e); s != Status::kOk) return s;
   return pkg;
 }
 

@@ -20,8 +20,19 @@ struct PackageLoad {
   uint64_t size = 0;
 };
 
+// A guest IPA range whose accesses are forwarded to a device server.
+struct PackageRoute {
+  Ipa ipa;
+  uint64_t size = 0;
+  uint32_t server = 0;  // index into Package::partitions
+  uint32_t device = 0;
+};
+
+enum class PackagedKind : uint8_t { kGuest, kServer };
+
 struct PackagedPartition {
   std::array<char, package::kMaxNameLength + 1> name{};
+  PackagedKind kind = PackagedKind::kGuest;
   uint32_t vcpus = 0;
   Ipa ram_ipa;
   uint64_t ram_size = 0;
@@ -29,6 +40,12 @@ struct PackagedPartition {
   Ipa dtb;
   std::array<PackageLoad, package::kMaxLoads> loads{};
   size_t load_count = 0;
+  std::array<PackageRoute, package::kMaxRoutes> routes{};  // guests only
+  size_t route_count = 0;
+  bool control = false;                                      // guests only
+  Pa device_base;                                            // servers only
+  uint64_t device_size = 0;
+  std::array<char, package::kMaxBootargs + 1> bootargs{};   // servers only
 };
 
 struct Package {
@@ -37,7 +54,9 @@ struct Package {
 };
 
 // Parses the package at `blob` (`size` bytes). Errors name the first problem
-// in `error` (DtbError from boot_info.h).
+// in `error` (DtbError from boot_info.h). Besides each partition's own
+// checks, every route must name a server, and no server device may serve two
+// routes.
 Result<Package> parse_package(const void* blob, size_t size, DtbError& error);
 
 }  // namespace hyp

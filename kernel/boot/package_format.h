@@ -17,6 +17,19 @@
 //           ipa = <hi lo>;
 //           data = [...];
 //         };
+//         route-N {                    guests: an IPA range a server emulates
+//           ipa = <hi lo>;             page-aligned, outside the guest's memory
+//           size = <hi lo>;
+//           server = <index>;          the server's position in /partitions
+//           device = <n>;              which of that server's devices
+//         };
+//         control;                     guests: may restart servers
+//       };
+//       <name> {                       a device server: the same, and
+//         kind = "server";
+//         device-memory = <pa-hi pa-lo size-hi size-lo>;   optional: physical
+//                                      device registers mapped at IPA = PA
+//         bootargs = "...";            optional: the server's command line
 //       };
 //     };
 //   };
@@ -33,6 +46,7 @@ namespace hyp::package {
 inline constexpr char kCompatible[] = "hyp,package-1";
 inline constexpr char kPartitionsNode[] = "/partitions";
 inline constexpr char kKindGuest[] = "guest";
+inline constexpr char kKindServer[] = "server";
 
 inline constexpr char kPropKind[] = "kind";
 inline constexpr char kPropVcpus[] = "vcpus";
@@ -42,11 +56,21 @@ inline constexpr char kPropDtb[] = "dtb";
 inline constexpr char kPropIpa[] = "ipa";
 inline constexpr char kPropData[] = "data";
 inline constexpr char kLoadPrefix[] = "load-";
+inline constexpr char kRoutePrefix[] = "route-";
+inline constexpr char kPropSize[] = "size";
+inline constexpr char kPropServer[] = "server";
+inline constexpr char kPropDevice[] = "device";
+inline constexpr char kPropControl[] = "control";
+inline constexpr char kPropDeviceMemory[] = "device-memory";
+inline constexpr char kPropBootargs[] = "bootargs";
 
 // Partition memory starts at the same IPA as RAM on QEMU's virt machine.
 inline constexpr uint64_t kDefaultRamIpa = 0x4000'0000;
 
 inline constexpr size_t kMaxLoads = 4;
+inline constexpr size_t kMaxRoutes = 4;          // per guest
+inline constexpr size_t kMaxServerDevices = 4;   // per server (ipc/channel.h)
+inline constexpr size_t kMaxBootargs = 255;      // a server's, without the NUL
 
 // What a package may ask for: the packer refuses more, the kernel checks
 // again, and the kernel's own tables are sized from these.

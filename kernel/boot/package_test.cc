@@ -182,8 +182,121 @@ TEST_F(PackageTest, KernelRejectsPackagesThatReachOutsideTheirMemory) {
                             })
                    .what,
                "loads overlap");
-  EXPECT_STREQ(parse_edited(blob, [](void* fdt, int node) { fdt_setprop_string(fdt, node, "kind", "server"); }).what,
-               "partition kind is not guest");
+  EXPECT_STREQ(parse_edited(blob, [](void* fdt, int node) { fdt_setprop_string(fdt, node, "kind", "daemon"); }).what,
+               "partition kind is neither guest nor server");
+}
+
+// A guest with a PL011 served by a server that owns the physical UART.
+class ServerPackageTest : public PackageTest {
+ protected:
+  void SetUp() override {
+    PackageTest::SetUp();
+    manifest_.vms[0].control = true;
+    manifest_.vms[0].devices.push_back({"console", "uart", "pl011", 0x0900'0000, 0});
+    VmSpec server;
+    server.name = "uart";
+    server.server = true;
+    server.memory = 4ull << 20;
+    server.kernel = write_temp("server", fake_image(0, 0x8000, 0x8000));
+    server.bootargs = "crash-every=5";
+    server.device_memory_base = 0x0900'0000;
+    server.device_memory_size = 0x1000;
+    manifest_.vms.push_back(server);
+  }
+};
+
+TEST_F(ServerPackageTest, RoutesServersAndTheirPropertiesRoundTrip) {
+  std::string blob = build();
+  DtbError error;
+  auto pkg = parse_package(blob.data(), blob.size(), error);
+  ASSERT_TRUE(pkg.ok()) << error.what;
+  ASSERT_EQ(pkg->count, 2u);
+  const PackagedPartition& guest = pkg->partitions[0];
+  const PackagedPartition& server = pkg->partitions[1];
+  EXPECT_EQ(guest.kind, PackagedKind::kGuest);
+  EXPECT_TRUE(guest.control);
+  ASSERT_EQ(guest.route_count, 1u);
+  EXPECT_EQ(guest.routes[0].ipa, Ipa(0x0900'0000));
+  EXPECT_EQ(guest.routes[0].size, 0x1000u);
+  EXPECT_EQ(guest.routes[0].server, 1u);
+  EXPECT_EQ(guest.routes[0].device, 0u);
+  EXPECT_EQ(server.kind, PackagedKind::kServer);
+  EXPECT_FALSE(server.control);
+  EXPECT_EQ(server.device_base, Pa(0x0900'0000));
+  EXPECT_EQ(server.device_size, 0x1000u);
+  EXPECT_STREQ(server.bootargs.data(), "crash-every=5");
+  // The guest's device tree has the PL011, as its stdout.
+  const PackageLoad& dtb_load = guest.loads[1];
+  std::string dtb(reinterpret_cast<const char*>(dtb_load.data), dtb_load.size);
+  const int uart = fdt_path_offset(dtb.data(), "/pl011@9000000");
+  ASSERT_GE(uart, 0);
+  EXPECT_EQ(fdt_node_check_compatible(dtb.data(), uart, "arm,pl011"), 0);
+  EXPECT_EQ(fdt_node_check_compatible(dtb.data(), uart, "arm,primecell"), 0);
+  EXPECT_STREQ(static_cast<const char*>(fdt_getprop(dtb.data(), fdt_path_offset(dtb.data(), "/chosen"), "stdout-path",
+                                                    nullptr)),
+               "/pl011@9000000");
+}
+
+// Applies `edit` to partition `name` of a writable copy and parses it.
+template <typename Edit>
+std::string rejected(std::string blob, const char* name, Edit edit) {
+  void* fdt = blob.data();
+  EXPECT_EQ(fdt_open_into(fdt, fdt, static_cast<int>(blob.size())), 0);
+  edit(fdt, fdt_path_offset(fdt, (std::string("/partitions/") + name).c_str()));
+  DtbError error;
+  EXPECT_FALSE(parse_package(fdt, blob.size(), error).ok());
+  return error.what != nullptr ? error.what : "";
+}
+
+TEST_F(ServerPackageTest, KernelRejectsRoutesAndRightsThatDoNotFit) {
+  const std::string blob = build();
+  auto route = [](void* fdt, int node) { return fdt_subnode_offset(fdt, node, "route-0"); };
+  EXPECT_EQ(rejected(blob, "guest0", [&](void* fdt, int node) { fdt_setprop_u32(fdt, route(fdt, node), "server", 0); }),
+            "route to something that is not a server");
+  EXPECT_EQ(rejected(blob, "guest0", [&](void* fdt, int node) { fdt_setprop_u32(fdt, route(fdt, node), "server", 7); }),
+            "route to something that is not a server");
+  EXPECT_EQ(rejected(blob, "guest0",
+                     [&](void* fdt, int node) { fdt_setprop_u64(fdt, route(fdt, node), "ipa", 0x4000'0000); }),
+            "route not page-aligned, outside the IPA space or over RAM");
+  EXPECT_EQ(rejected(blob, "guest0",
+                     [&](void* fdt, int node) { fdt_setprop_u64(fdt, route(fdt, node), "ipa", 0x0900'0010); }),
+            "route not page-aligned, outside the IPA space or over RAM");
+  EXPECT_EQ(rejected(blob, "guest0", [&](void* fdt, int node) { fdt_setprop_u32(fdt, route(fdt, node), "device", 4); }),
+            "route device out of range");
+  EXPECT_EQ(rejected(blob, "guest0",
+                     [&](void* fdt, int node) {
+                       const int second = fdt_add_subnode(fdt, node, "route-1");
+                       fdt_setprop_u64(fdt, second, "ipa", 0x0a00'0000);
+                       fdt_setprop_u64(fdt, second, "size", 0x1000);
+                       fdt_setprop_u32(fdt, second, "server", 1);
+                       fdt_setprop_u32(fdt, second, "device", 0);
+                     }),
+            "server device routed twice");
+  EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop(fdt, node, "control", nullptr, 0); }),
+            "server with the control right");
+  EXPECT_EQ(rejected(blob, "guest0", [](void* fdt, int node) { fdt_setprop_string(fdt, node, "bootargs", "x"); }),
+            "guest with server properties");
+  EXPECT_EQ(rejected(blob, "uart",
+                     [](void* fdt, int node) {
+                       const fdt32_t dev[4] = {0, cpu_to_fdt32(0x4000'0000), 0, cpu_to_fdt32(0x1000)};
+                       fdt_setprop(fdt, node, "device-memory", dev, sizeof(dev));
+                     }),
+            "device-memory not page-aligned, outside the IPA space or over RAM");
+  EXPECT_EQ(rejected(blob, "uart",
+                     [](void* fdt, int node) {
+                       const char unterminated[3] = {'a', 'b', 'c'};
+                       fdt_setprop(fdt, node, "bootargs", unterminated, sizeof(unterminated));
+                     }),
+            "server bootargs not a string of at most 255 bytes");
+}
+
+TEST_F(ServerPackageTest, PackerChecksDevicesNameServers) {
+  Manifest m = manifest_;
+  m.vms[0].devices[0].device = 4;
+  EXPECT_FALSE(tools::build_package(m).ok());
+  m = manifest_;
+  m.vms[1].bootargs = std::string(300, 'a');
+  EXPECT_FALSE(tools::build_package(m).ok());
 }
 
 TEST_F(PackageTest, KernelRejectsTruncatedOrForeignBlobs) {

@@ -4,6 +4,7 @@
 
 #include "kernel/arch/mm.h"
 #include "kernel/arch/vcpu.h"
+#include "ipc/channel.h"
 
 namespace hyp {
 namespace {
@@ -26,7 +27,7 @@ void reset_vcpu(Partition& p, Vcpu& v, const PackagedPartition& image) {
   c.vpidr_el2 = arch::host_midr();
   c.cntvoff_el2 = 0;
   c.mdcr_el2 = kPartitionMdcrTraps | arch::host_pmu_counters();
-  c.cptr_el2 = kPartitionCptr;
+  c.cptr_el2 = p.kind == PartitionKind::kServer ? kServerCptr : kPartitionCptr;
   if (v.index == 0) {
     v.ctx.pc = image.entry.value();
     v.ctx.x[0] = image.dtb.value();
@@ -63,7 +64,8 @@ Status create_partition(const PackagedPartition& image, uint16_t id, Partition& 
   };
   p.id = id;
   p.vmid = id;  // one VMID per partition, never reused while it exists
-  p.kind = PartitionKind::kGuest;
+  p.kind = image.kind == PackagedKind::kServer ? PartitionKind::kServer : PartitionKind::kGuest;
+  p.control = image.control;
   p.name = image.name;
   if (image.vcpus == 0 || image.vcpus > kMaxVcpus) return fail(Status::kOutOfRange, "vcpu count");
 
@@ -101,10 +103,39 @@ Status reload_partition(const PackagedPartition& image, Partition& p) {
     if (Status s = p.transition(PartitionState::kStopped); s != Status::kOk) return s;
   }
   if (Status s = p.transition(PartitionState::kLoading); s != Status::kOk) return s;
+  if (p.kind == PartitionKind::kServer) {
+    for (size_t i = 0; i < p.memory_count; ++i) {
+      void* ram = mm::phys_to_virt(p.memory[i].pa);
+      if (ram == nullptr) return Status::kInvalidArgument;
+      std::memset(ram, 0, p.memory[i].size);
+    }
+  }
   if (Status s = copy_images(image, p); s != Status::kOk) return s;
   for (size_t i = 0; i < p.vcpu_count; ++i) reset_vcpu(p, p.vcpus[i], image);
   p.console = ConsoleLine{};
   return p.transition(PartitionState::kRunning);
+}
+
+Status attach_channel(Partition& p, LoaderEnv& env, Channel& channel) {
+  const uint64_t size = ipc::kChannelPages * kPageSize;
+  auto pa = env.memory.alloc(size, kPageSize);
+  if (!pa.ok()) return pa.status();
+  const mm::Attrs kernel_view{.type = mm::MemType::kNormal, .read = true, .write = true, .exec = false};
+  if (Status s = env.el2.map(pa->value(), *pa, size, kernel_view); s != Status::kOk) return s;
+  void* pages = mm::phys_to_virt(*pa);
+  if (pages == nullptr) return Status::kInvalidArgument;
+  std::memset(pages, 0, size);
+  const mm::Attrs shared{
+      .type = mm::MemType::kNormal, .read = true, .write = true, .exec = false, .state = mm::PageState::kSharedBorrowed};
+  if (Status s = p.stage2.map(ipc::kChannelIpa, *pa, size, shared); s != Status::kOk) return s;
+  channel.attach(channel_pages(pages));
+  p.channel = &channel;
+  return Status::kOk;
+}
+
+Status grant_device_memory(Partition& p, Pa base, uint64_t size) {
+  const mm::Attrs device{.type = mm::MemType::kDevice, .read = true, .write = true, .exec = false};
+  return p.stage2.map(base.value(), base, size, device);
 }
 
 }  // namespace hyp

@@ -35,6 +35,9 @@ inline constexpr uint64_t kPartitionMdcrTraps =
 // CPTR_EL2 (non-VHE, D17.2.31): RES1 bits, SVE (TZ) and SME (TSM) trapped,
 // FP/SIMD not (TFP clear), trace (TTA) and activity monitors (TAM) trapped.
 inline constexpr uint64_t kPartitionCptr = 0x33ff | (1ull << 20) | (1ull << 30);
+// Device servers also trap FP/SIMD (TFP): they have no FP state, so a switch
+// between a guest and a server leaves the guest's FP/SIMD registers in place.
+inline constexpr uint64_t kServerCptr = kPartitionCptr | (1ull << 10);
 // SCTLR_EL1 at reset: RES1 bits only (MMU and caches off, little-endian).
 inline constexpr uint64_t kSctlrEl1Reset = 0x30d0'0800;
 
@@ -44,7 +47,19 @@ inline constexpr uint64_t kSctlrEl1Reset = 0x30d0'0800;
 Status create_partition(const PackagedPartition& image, uint16_t id, Partition& p, LoaderEnv& env, const char*& why);
 
 // Puts the images back and resets every vCPU, as at creation (PSCI
-// SYSTEM_RESET). The partition must be kStopped or kRunning; it is kRunning after.
+// SYSTEM_RESET). The partition must be kStopped or kRunning; it is kRunning
+// after. A server's memory is cleared first: a restarted server starts from
+// its pristine image, with only its channel's state page carried over.
 Status reload_partition(const PackagedPartition& image, Partition& p);
+
+// Gives server `p` its channel: ipc::kChannelPages zeroed pages, mapped for
+// the kernel and at ipc::kChannelIpa in the server's Stage 2 (read-write,
+// never executable). `channel` is set up over them.
+Status attach_channel(Partition& p, LoaderEnv& env, Channel& channel);
+
+// Maps physical device registers [base, base + size) into server `p`'s
+// Stage 2 at the same addresses, as device memory. The caller decides which
+// devices a server may have.
+Status grant_device_memory(Partition& p, Pa base, uint64_t size);
 
 }  // namespace hyp

@@ -10,6 +10,8 @@
 #include "base/status.h"
 #include "kernel/boot/package_format.h"
 #include "kernel/mm/page_table.h"
+#include "kernel/server/channel.h"
+#include "kernel/trap/mmio_access.h"
 #include "kernel/vcpu/context.h"
 
 namespace hyp {
@@ -57,6 +59,13 @@ struct Vcpu {
   // Fault reports logged for this vCPU; past a limit they are counted only,
   // so a guest stuck faulting cannot flood the console.
   uint32_t faults_logged = 0;
+  // The physical CPU the vCPU is on, or was last on.
+  uint16_t cpu = 0;
+  // A guest's access forwarded to a device server: the access (set by the
+  // trap dispatcher) and, for reads, the answer it waits for.
+  MmioAccess forwarded{};
+  PendingAccess pending;
+  enum class Waiting : uint8_t { kNothing, kRead, kRestart } waiting = Waiting::kNothing;
 
   // Moves to `to` if the lifecycle allows it; kDenied otherwise.
   Status transition(VcpuState to);
@@ -67,6 +76,20 @@ struct MemoryRegion {
   Ipa ipa;
   Pa pa;
   uint64_t size = 0;
+};
+
+class Partition;
+
+// A guest IPA range whose accesses go to a device server.
+struct Route {
+  Ipa ipa;
+  uint64_t size = 0;
+  Partition* server = nullptr;
+  uint32_t device = 0;
+
+  bool contains(Ipa a, uint64_t bytes) const {
+    return a.value() >= ipa.value() && bytes <= size && a.value() - ipa.value() <= size - bytes;
+  }
 };
 
 // A line of debug-console output being assembled for one partition.
@@ -88,8 +111,23 @@ class Partition {
   std::array<Vcpu, kMaxVcpus> vcpus{};
   size_t vcpu_count = 0;
   ConsoleLine console;
+  // Guests: the device ranges servers emulate, and whether the partition may
+  // restart servers.
+  std::array<Route, package::kMaxRoutes> routes{};
+  size_t route_count = 0;
+  bool control = false;
+  // Servers: the channel the kernel talks to it through.
+  Channel* channel = nullptr;
 
   Status transition(PartitionState to);
+
+  // The route that covers `bytes` at `ipa`, if any.
+  const Route* route_for(Ipa ipa, uint64_t bytes) const {
+    for (size_t i = 0; i < route_count; ++i) {
+      if (routes[i].contains(ipa, bytes)) return &routes[i];
+    }
+    return nullptr;
+  }
 
   // Where guest IPA `ipa` lives in physical memory, if the partition may
   // read it (and write it, if `write`) through its Stage-2 tables.

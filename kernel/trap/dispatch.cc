@@ -135,10 +135,21 @@ TrapAction smccc_call(Vcpu& v) {
     case abi::kHypDebugWrite:
       set_result(v, debug_write(v, v.ctx.x[1], v.ctx.x[2]));
       return TrapAction::kResume;
+    case abi::kHypServerWait:
+      if (v.partition->kind != PartitionKind::kServer) break;
+      set_result(v, 0);
+      return TrapAction::kServerWait;
+    case abi::kHypServerRestart:
+      if (!v.partition->control) {
+        set_result(v, -static_cast<int64_t>(Status::kDenied));
+        return TrapAction::kResume;
+      }
+      return TrapAction::kServerRestart;
     default:
-      v.ctx.x[0] = abi::kSmcccNotSupported;
-      return TrapAction::kResume;
+      break;
   }
+  v.ctx.x[0] = abi::kSmcccNotSupported;
+  return TrapAction::kResume;
 }
 
 TrapAction hvc(Vcpu& v, const TrapInfo& /*info*/, Esr esr) {
@@ -172,11 +183,17 @@ TrapAction sysreg_access(Vcpu& v, const TrapInfo& info, Esr esr) {
 TrapAction data_abort(Vcpu& v, const TrapInfo& info, Esr esr) {
   const EsrDataAbort da(esr);
   const Ipa ipa((info.hpfar & 0x0000'0fff'ffff'fff0) << 8 | (info.far & (kPageSize - 1)));
-  // No device is emulated at any IPA yet: every Stage-2 abort is an access to
-  // nothing, answered with a synchronous external abort.
+  const auto access = decode_mmio(da, ipa);
+  // A single aligned register access inside a server's range is forwarded;
+  // everything else is an access to nothing, answered with a synchronous
+  // external abort.
+  if (access && (ipa.value() & (access->bytes - 1u)) == 0 && v.partition->route_for(ipa, access->bytes) != nullptr) {
+    v.forwarded = *access;
+    return TrapAction::kForward;
+  }
   if (!log_fault(v)) {
     // Answered below, silently.
-  } else if (const auto access = decode_mmio(da, ipa)) {
+  } else if (access) {
     console::print("hyp: %s: vCPU %u: %s of %u bytes at IPA 0x%lx (pc 0x%lx) is unbacked: external abort injected\n",
                    name_of(v), v.index, access->write ? "write" : "read", access->bytes, ipa.value(), v.ctx.pc);
   } else {

@@ -21,6 +21,9 @@ enum class TrapAction : uint8_t {
   kResume,          // return to the same vCPU
   kPartitionOff,    // the partition asked to power off (PSCI SYSTEM_OFF)
   kPartitionReset,  // the partition asked to reset (PSCI SYSTEM_RESET)
+  kForward,         // a guest access for a device server: vcpu.forwarded says which
+  kServerWait,      // a server answered all it took (HYP_SERVER_WAIT)
+  kServerRestart,   // a control partition asked to restart server x1 (HYP_SERVER_RESTART)
 };
 
 TrapAction handle_trap(Vcpu& vcpu, const TrapInfo& info);

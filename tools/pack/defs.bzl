@@ -1,4 +1,4 @@
-"""hyp_package: a boot package built from guest images at build time."""
+"""hyp_package: a boot package built from guest and server images at build time."""
 
 def hyp_package(name, vms, **kwargs):
     """Packs `vms` into NAME.pkg.
@@ -6,7 +6,9 @@ def hyp_package(name, vms, **kwargs):
     Args:
       name: target name.
       vms: list of dicts with keys name, image (a label of a flat arm64
-        Image), and optionally vcpus, memory_mib, bootargs.
+        Image), and optionally vcpus, memory_mib, bootargs; for a device
+        server kind = "server" and device_memory = (base, size); for a guest
+        control = True and devices = [{name, server, model, base}].
       **kwargs: passed to the genrule.
     """
     lines = ["/dts-v1/;", "/ {", '  compatible = "hyp,manifest-1";', "  vms {"]
@@ -15,11 +17,24 @@ def hyp_package(name, vms, **kwargs):
         if vm["image"] not in images:
             images.append(vm["image"])
         lines.append("    %s {" % vm["name"])
+        if vm.get("kind"):
+            lines.append('      kind = "%s";' % vm["kind"])
         lines.append("      vcpus = <%d>;" % vm.get("vcpus", 1))
         lines.append("      memory-mib = <%d>;" % vm.get("memory_mib", 16))
         lines.append('      kernel = "$(location %s)";' % vm["image"])
         if vm.get("bootargs"):
             lines.append('      bootargs = "%s";' % vm["bootargs"])
+        if vm.get("control"):
+            lines.append("      control;")
+        if vm.get("device_memory"):
+            base, size = vm["device_memory"]
+            lines.append("      device-memory = <0x0 0x%x 0x0 0x%x>;" % (base, size))
+        if vm.get("devices"):
+            lines.append("      devices {")
+            for dev in vm["devices"]:
+                lines.append('        %s { server = "%s"; model = "%s"; base = <0x0 0x%x>; };' %
+                             (dev["name"], dev["server"], dev["model"], dev["base"]))
+            lines.append("      };")
         lines.append("    };")
     lines += ["  };", "};"]
     native.genrule(

@@ -123,6 +123,33 @@ absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::strin
       if (len != 4) return absl::InvalidArgumentError(absl::StrCat(where, "memory-mib must be one cell"));
       vm.memory = uint64_t{fdt32_ld(mib)} << 20;
     }
+    const std::string kind = prop_string(fdt, node, "kind");
+    if (kind == "server") {
+      vm.server = true;
+    } else if (!kind.empty() && kind != "guest") {
+      return absl::InvalidArgumentError(absl::StrCat(where, "kind must be \"guest\" or \"server\""));
+    }
+    vm.control = fdt_getprop(fdt, node, "control", nullptr) != nullptr;
+    if (const auto* dev = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "device-memory", &len)); dev != nullptr) {
+      if (len != 16) return absl::InvalidArgumentError(absl::StrCat(where, "device-memory must be <hi lo size-hi size-lo>"));
+      vm.device_memory_base = uint64_t{fdt32_ld(&dev[0])} << 32 | fdt32_ld(&dev[1]);
+      vm.device_memory_size = uint64_t{fdt32_ld(&dev[2])} << 32 | fdt32_ld(&dev[3]);
+    }
+    if (const int devices = fdt_subnode_offset(fdt, node, "devices"); devices >= 0) {
+      int d = 0;
+      fdt_for_each_subnode(d, fdt, devices) {
+        DeviceSpec dev;
+        dev.name = fdt_get_name(fdt, d, nullptr);
+        dev.server = prop_string(fdt, d, "server");
+        dev.model = prop_string(fdt, d, "model");
+        const auto* base = static_cast<const fdt32_t*>(fdt_getprop(fdt, d, "base", &len));
+        if (dev.server.empty() || dev.model.empty() || base == nullptr || len != 8) {
+          return absl::InvalidArgumentError(absl::StrCat(where, "device '", dev.name, "' needs server, model and base"));
+        }
+        dev.base = uint64_t{fdt32_ld(&base[0])} << 32 | fdt32_ld(&base[1]);
+        vm.devices.push_back(dev);
+      }
+    }
     vm.kernel = prop_string(fdt, node, "kernel");
     vm.initrd = prop_string(fdt, node, "initrd");
     vm.bootargs = prop_string(fdt, node, "bootargs");
@@ -133,6 +160,32 @@ absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::strin
     m.vms.push_back(vm);
   }
   if (m.vms.empty()) return absl::InvalidArgumentError("manifest names no vm");
+  // Number each server's devices, and check that they name servers.
+  for (VmSpec& vm : m.vms) {
+    for (DeviceSpec& dev : vm.devices) {
+      if (vm.server) return absl::InvalidArgumentError(absl::StrCat("server '", vm.name, "' cannot use devices"));
+      const VmSpec* server = nullptr;
+      for (const VmSpec& s : m.vms) {
+        if (s.name == dev.server) server = &s;
+      }
+      if (server == nullptr || !server->server) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("vm '", vm.name, "': device '", dev.name, "': '", dev.server, "' is not a server"));
+      }
+      if (device_window(dev.model) == 0) {
+        return absl::InvalidArgumentError(absl::StrCat("vm '", vm.name, "': unknown device model '", dev.model, "'"));
+      }
+      uint32_t used = 0;
+      for (const VmSpec& other : m.vms) {
+        for (const DeviceSpec& o : other.devices) {
+          if (&o == &dev) break;
+          if (o.server == dev.server) ++used;
+        }
+        if (&other == &vm) break;
+      }
+      dev.device = used;
+    }
+  }
   return m;
 }
 
@@ -171,6 +224,8 @@ absl::StatusOr<GuestLayout> place_guest(const std::string& image, uint64_t ram_i
   return l;
 }
 
+uint64_t device_window(const std::string& model) { return model == "pl011" ? 0x1000 : 0; }
+
 absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& l, uint64_t initrd_size) {
   Writer w(64 * 1024 + vm.bootargs.size());
   w.begin("");
@@ -179,8 +234,15 @@ absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& 
   w.string("compatible", "hyp,partition");
   w.string("model", absl::StrCat("hyp partition ", vm.name));
 
+  // The PL011's clock (amba-pl011 reads its rate for the baud divisors).
+  constexpr uint32_t kClockPhandle = 1;
+  std::string stdout_path;
+  for (const DeviceSpec& dev : vm.devices) {
+    if (dev.model == "pl011" && stdout_path.empty()) stdout_path = absl::StrCat("/pl011@", absl::Hex(dev.base));
+  }
   w.begin("chosen");
   if (!vm.bootargs.empty()) w.string("bootargs", vm.bootargs);
+  if (!stdout_path.empty()) w.string("stdout-path", stdout_path);
   if (initrd_size != 0) {
     w.u64("linux,initrd-start", l.initrd_ipa);
     w.u64("linux,initrd-end", l.initrd_ipa + initrd_size);
@@ -204,6 +266,24 @@ absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& 
     w.end();
   }
   w.end();
+
+  if (!stdout_path.empty()) {
+    w.begin("apb-pclk");
+    w.string("compatible", "fixed-clock");
+    w.u32("#clock-cells", 0);
+    w.u32("clock-frequency", 24000000);
+    w.string("clock-output-names", "clk24mhz");
+    w.u32("phandle", kClockPhandle);
+    w.end();
+  }
+  for (const DeviceSpec& dev : vm.devices) {
+    w.begin(absl::StrCat(dev.model, "@", absl::Hex(dev.base)).c_str());
+    w.strings("compatible", {"arm,pl011", "arm,primecell"});
+    w.cells("reg", split64(dev.base, device_window(dev.model)));
+    w.cells("clocks", {kClockPhandle, kClockPhandle});
+    w.strings("clock-names", {"uartclk", "apb_pclk"});
+    w.end();
+  }
 
   w.begin("psci");
   w.strings("compatible", {"arm,psci-1.0", "arm,psci-0.2"});
@@ -242,6 +322,18 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     if (vm.vcpus < 1 || vm.vcpus > kMaxVcpus) {
       return absl::InvalidArgumentError(absl::StrCat(where, "vcpus must be 1-", kMaxVcpus));
     }
+    if (vm.server && vm.bootargs.size() > package::kMaxBootargs) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "server bootargs longer than ", package::kMaxBootargs));
+    }
+    if (vm.devices.size() > package::kMaxRoutes) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "more than ", package::kMaxRoutes, " devices"));
+    }
+    for (const DeviceSpec& dev : vm.devices) {
+      if (dev.device >= package::kMaxServerDevices) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, "server '", dev.server, "' serves more than ", package::kMaxServerDevices, " devices"));
+      }
+    }
     Prepared p{&vm, {}, {}, {}, {}};
     auto kernel = read_file(vm.kernel);
     if (!kernel.ok()) return kernel.status();
@@ -267,7 +359,12 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
   w.begin("partitions");
   for (const Prepared& p : prepared) {
     w.begin(p.vm->name.c_str());
-    w.string(package::kPropKind, package::kKindGuest);
+    w.string(package::kPropKind, p.vm->server ? package::kKindServer : package::kKindGuest);
+    if (p.vm->control) w.empty(package::kPropControl);
+    if (p.vm->device_memory_size != 0) {
+      w.cells(package::kPropDeviceMemory, split64(p.vm->device_memory_base, p.vm->device_memory_size));
+    }
+    if (p.vm->server && !p.vm->bootargs.empty()) w.string(package::kPropBootargs, p.vm->bootargs);
     w.u32(package::kPropVcpus, static_cast<uint32_t>(p.vm->vcpus));
     w.cells(package::kPropMemory, split64(p.layout.ram_ipa, p.layout.ram_size));
     w.u64(package::kPropEntry, p.layout.kernel_ipa);
@@ -280,6 +377,17 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
       w.begin(absl::StrCat(package::kLoadPrefix, n++).c_str());
       w.u64(package::kPropIpa, ipa);
       w.bytes(package::kPropData, *data);
+      w.end();
+    }
+    for (size_t i = 0; i < p.vm->devices.size(); ++i) {
+      const DeviceSpec& dev = p.vm->devices[i];
+      uint32_t server = 0;
+      while (manifest.vms[server].name != dev.server) ++server;  // parse_manifest checked it exists
+      w.begin(absl::StrCat(package::kRoutePrefix, i).c_str());
+      w.u64(package::kPropIpa, dev.base);
+      w.u64(package::kPropSize, device_window(dev.model));
+      w.u32(package::kPropServer, server);
+      w.u32(package::kPropDevice, dev.device);
       w.end();
     }
     w.end();

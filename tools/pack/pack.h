@@ -12,8 +12,22 @@
 
 namespace hyp::tools {
 
+// A device a guest sees, emulated by a device server.
+struct DeviceSpec {
+  std::string name;    // the manifest node's name
+  std::string server;  // the serving partition's name
+  std::string model;   // "pl011"
+  uint64_t base = 0;   // guest IPA of the register window
+  uint32_t device = 0; // the server's device number (assigned by the packer)
+};
+
 struct VmSpec {
   std::string name;
+  bool server = false;  // kind = "server"
+  bool control = false; // may restart servers
+  uint64_t device_memory_base = 0;  // servers: physical registers they own
+  uint64_t device_memory_size = 0;
+  std::vector<DeviceSpec> devices;  // guests
   int vcpus = 1;
   uint64_t memory = 256ull << 20;
   std::string kernel;  // path to a flat arm64 Image
@@ -28,8 +42,14 @@ struct Manifest {
 // Reads a compiled manifest. Relative image paths are resolved against
 // `base_dir`. Schema (docs/manifest.md):
 //   / { compatible = "hyp,manifest-1";
-//       vm-NAME { vcpus = <N>; memory-mib = <M>; kernel = "PATH";
-//                 initrd = "PATH"; bootargs = "..."; }; };
+//       vms {
+//         NAME { vcpus = <N>; memory-mib = <M>; kernel = "PATH";
+//                initrd = "PATH"; bootargs = "..."; control;
+//                devices { DEV { server = "SERVER"; model = "pl011"; base = <hi lo>; }; }; };
+//         SERVER { kind = "server"; kernel = "PATH"; memory-mib = <M>;
+//                  device-memory = <hi lo size-hi size-lo>; bootargs = "..."; };
+//       }; };
+// Device numbers are assigned per server in manifest order.
 absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::string& base_dir);
 
 // Where things go in one guest's memory.
@@ -46,7 +66,11 @@ struct GuestLayout {
 absl::StatusOr<GuestLayout> place_guest(const std::string& image, uint64_t ram_ipa, uint64_t ram_size,
                                         uint64_t initrd_size);
 
-// The guest's device tree: memory, CPUs with PSCI (HVC), the timer, chosen.
+// The register window of a device model, or 0 for an unknown model.
+uint64_t device_window(const std::string& model);
+
+// The guest's device tree: memory, CPUs with PSCI (HVC), the timer, chosen,
+// and its server-emulated devices (a PL011 is also its stdout-path).
 absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& layout, uint64_t initrd_size);
 
 // Reads every image and builds the package.

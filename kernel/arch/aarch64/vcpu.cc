@@ -83,7 +83,7 @@ TrapSyndrome read_trap_syndrome() {
   return {HYP_READ_SYSREG(esr_el2), HYP_READ_SYSREG(far_el2), HYP_READ_SYSREG(hpfar_el2)};
 }
 
-void vcpu_load(const VcpuContext& ctx) {
+void vcpu_load(const VcpuContext& ctx, WithFp fp) {
   const El2Controls& c = ctx.el2;
   HYP_WRITE_SYSREG(vtcr_el2, vtcr());
   HYP_WRITE_SYSREG(cnthctl_el2, kCnthctl);
@@ -135,11 +135,11 @@ void vcpu_load(const VcpuContext& ctx) {
   HYP_WRITE_SYSREG(S3_0_C2_C2_3, r.apdbkey_hi);
   HYP_WRITE_SYSREG(S3_0_C2_C3_0, r.apgakey_lo);
   HYP_WRITE_SYSREG(S3_0_C2_C3_1, r.apgakey_hi);
-  fp_restore(&ctx.fp);
+  if (fp == WithFp::kYes) fp_restore(&ctx.fp);
   isb();
 }
 
-void vcpu_save(VcpuContext& ctx) {
+void vcpu_save(VcpuContext& ctx, WithFp fp) {
   El1Sysregs& r = ctx.el1;
   r.sctlr_el1 = HYP_READ_SYSREG(sctlr_el1);
   r.actlr_el1 = HYP_READ_SYSREG(actlr_el1);
@@ -178,7 +178,7 @@ void vcpu_save(VcpuContext& ctx) {
   r.apdbkey_hi = HYP_READ_SYSREG(S3_0_C2_C2_3);
   r.apgakey_lo = HYP_READ_SYSREG(S3_0_C2_C3_0);
   r.apgakey_hi = HYP_READ_SYSREG(S3_0_C2_C3_1);
-  fp_save(&ctx.fp);
+  if (fp == WithFp::kYes) fp_save(&ctx.fp);
 }
 
 }  // namespace hyp::arch

@@ -1,0 +1,76 @@
+// A device server's channel: the pages the kernel allocates for each server
+// and maps into the server's Stage 2 at kChannelIpa. The kernel keeps them,
+// with their contents, across restarts of the server.
+//
+//   page 0  requests    kernel -> server (forwarded accesses, lifecycle)
+//   page 1  responses   server -> kernel (answers to reads, non-posted writes, lifecycle)
+//   page 2  log         kernel -> server (the kernel's and partitions' log
+//                       lines, for the server that owns the console)
+//   page 3  info        written by the kernel before each start: who the
+//                       server's devices serve, the server's command line
+//   page 4  state       the server's own; survives restarts untouched by the
+//                       kernel, except that the kernel reads done_seq
+//
+// Sequence numbers: the kernel numbers requests 1, 2, 3, ... over the life
+// of the channel. A server records in State::done_seq the last request whose
+// effect it has applied, after applying it. After a crash the kernel replays
+// every request after done_seq (docs/servers.md): at most the request being
+// handled at the moment of the crash is applied twice.
+#pragma once
+
+#include <cstdint>
+
+#include "ipc/message.h"
+#include "ipc/ring.h"
+
+namespace hyp::ipc {
+
+inline constexpr uint64_t kChannelIpa = 0x8000'0000;
+inline constexpr uint64_t kChannelPageSize = 4096;
+
+inline constexpr uint32_t kRingEntries = 64;
+using RequestRing = Ring<Request, kRingEntries>;
+using ResponseRing = Ring<Response, kRingEntries>;
+
+// One log line, as whole text without its line ending.
+struct LogLine {
+  uint16_t length;
+  char text[126];
+};
+inline constexpr uint32_t kLogEntries = 16;
+using LogRing = Ring<LogLine, kLogEntries>;
+
+inline constexpr uint32_t kMaxServerDevices = 4;
+inline constexpr uint32_t kMaxClientName = 31;
+
+struct ServerInfo {
+  uint32_t magic;          // kInfoMagic
+  uint32_t device_count;   // devices 0 .. device_count - 1 have clients
+  uint32_t console_owner;  // 1 if this server owns the physical console (serves the log ring)
+  uint32_t reserved;
+  uint64_t device_base[kMaxServerDevices];  // the guest IPA of each device's window
+  char client[kMaxServerDevices][kMaxClientName + 1];  // the guest partition's name
+  char bootargs[256];
+};
+inline constexpr uint32_t kInfoMagic = 0x4f464e49;  // "INFO"
+
+// The state page's header; a server keeps its devices' state after it.
+struct StateHeader {
+  uint32_t magic;         // a server's own marker that the rest is valid
+  uint32_t generation;    // incremented by the server at each start
+  uint64_t done_seq;      // the last request whose effect is applied
+};
+
+inline constexpr uint64_t kRequestPage = 0;
+inline constexpr uint64_t kResponsePage = 1;
+inline constexpr uint64_t kLogPage = 2;
+inline constexpr uint64_t kInfoPage = 3;
+inline constexpr uint64_t kStatePage = 4;
+inline constexpr uint64_t kChannelPages = 5;
+
+static_assert(sizeof(RequestRing) <= kChannelPageSize);
+static_assert(sizeof(ResponseRing) <= kChannelPageSize);
+static_assert(sizeof(LogRing) <= kChannelPageSize);
+static_assert(sizeof(ServerInfo) <= kChannelPageSize);
+
+}  // namespace hyp::ipc

@@ -1,0 +1,119 @@
+// The kernel's side of a device server's channel (ipc/channel.h): the
+// request producer with a private copy of every request not yet known done
+// (for replay after a crash), the response consumer that matches answers to
+// waiting vCPUs by sequence number, and the log producer. Every index and
+// number read from the shared pages is checked; a server that corrupts them
+// is reported as kCorrupt and restarted, never followed.
+//
+// Host-testable: nothing here touches the CPU. Callers hold `lock`.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/spinlock.h"
+#include "base/status.h"
+#include "base/thread_safety.h"
+#include "ipc/channel.h"
+#include "ipc/message.h"
+#include "ipc/ring.h"
+
+namespace hyp {
+
+// What a vCPU waiting on a server gets back. Written by whichever CPU takes
+// the response; `done` is published last (release) and read with acquire.
+struct PendingAccess {
+  uint64_t seq = 0;
+  uint64_t value = 0;
+  bool failed = false;  // the server failed: the access gets an external abort
+  std::atomic<bool> done{false};
+};
+
+// The shared pages as the kernel sees them (kernel virtual addresses).
+struct ChannelPages {
+  ipc::RequestRing* requests;
+  ipc::ResponseRing* responses;
+  ipc::LogRing* log;
+  ipc::ServerInfo* info;
+  ipc::StateHeader* state;
+};
+
+// Lays out `pages` (kChannelPages zeroed pages, contiguous) as a channel.
+ChannelPages channel_pages(void* pages);
+
+class Channel {
+ public:
+  static constexpr uint32_t kEntries = ipc::kRingEntries;
+
+  // Starts using `pages` (zeroed, or as a previous attach() left them).
+  void attach(ChannelPages pages) {
+    pages_ = pages;
+    requests_ = ipc::RingProducer<ipc::Request, kEntries>(pages.requests);
+    responses_ = ipc::RingConsumer<ipc::Response, kEntries>(pages.responses);
+    log_ = ipc::RingProducer<ipc::LogLine, ipc::kLogEntries>(pages.log);
+  }
+
+  // Queues a request, numbering it. `waiter` (may be null: posted writes,
+  // lifecycle commands nobody waits for) is told the answer. kBusy when the
+  // ring or the replay copy is full (run the server, then try again),
+  // kCorrupt-like kAborted when the server broke the ring.
+  Status push(ipc::Request request, PendingAccess* waiter) HYP_REQUIRES(lock);
+
+  // Takes every response the server published, completing waiters. Returns
+  // the number taken, or kAborted if the server published nonsense.
+  Result<uint32_t> take_responses() HYP_REQUIRES(lock);
+
+  // Whether the server has requests or log lines it has not taken yet.
+  bool has_work() const HYP_REQUIRES(lock);
+  bool log_pending() const HYP_REQUIRES(lock);
+
+  // Queues a log line; false if the log ring is full (the line is counted
+  // as dropped).
+  bool push_log(const char* text, size_t length) HYP_REQUIRES(lock);
+  uint32_t take_dropped_log_lines() HYP_REQUIRES(lock);
+  // Copies out the oldest untaken log line, for the kernel printing them
+  // itself (the server is gone, or the machine is going down).
+  bool pop_log_for_kernel(ipc::LogLine& out) HYP_REQUIRES(lock);
+
+  // Prepares the channel for a new instance of the server (the old one is
+  // not running): takes the last answers, learns what the old instance
+  // finished from the state page, empties the rings and queues again every
+  // request after that, in order. Returns how many were queued again.
+  uint32_t reset_for_restart() HYP_REQUIRES(lock);
+
+  // Completes every waiter with failure (the server is given up on) and
+  // forgets the requests.
+  void fail_all() HYP_REQUIRES(lock);
+
+  // Requests pushed and not known done.
+  uint64_t outstanding() const HYP_REQUIRES(lock) { return next_seq_ - 1 - done_seq_; }
+  uint64_t done_seq() const HYP_REQUIRES(lock) { return done_seq_; }
+  uint64_t last_seq() const HYP_REQUIRES(lock) { return next_seq_ - 1; }
+
+  const ChannelPages& pages() const { return pages_; }
+
+  SpinLock lock;
+
+ private:
+  struct Slot {
+    ipc::Request request;
+    PendingAccess* waiter;
+  };
+
+  // Reads the server's done_seq, accepting only a value it could have
+  // reached: no older than what is known, no newer than what was sent.
+  void learn_done() HYP_REQUIRES(lock);
+
+  ChannelPages pages_{};
+  ipc::RingProducer<ipc::Request, kEntries> requests_{nullptr};
+  ipc::RingConsumer<ipc::Response, kEntries> responses_{nullptr};
+  ipc::RingProducer<ipc::LogLine, ipc::kLogEntries> log_{nullptr};
+  std::array<Slot, kEntries> slots_{};  // by seq % kEntries
+  uint64_t next_seq_ = 1;
+  uint64_t done_seq_ = 0;
+  uint32_t dropped_log_lines_ = 0;
+};
+
+}  // namespace hyp

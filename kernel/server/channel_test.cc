@@ -1,0 +1,219 @@
+#include "kernel/server/channel.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace hyp {
+namespace {
+
+using ipc::Request;
+using ipc::RequestKind;
+using ipc::Response;
+
+// The channel's pages and a server that plays by the rules unless told not to.
+struct Fixture {
+  std::unique_ptr<uint8_t[]> memory{new uint8_t[ipc::kChannelPages * ipc::kChannelPageSize]()};
+  Channel channel;
+  ChannelPages pages = channel_pages(memory.get());
+
+  Fixture() { channel.attach(pages); }
+
+  Request read(uint64_t offset) {
+    Request r{};
+    r.kind = RequestKind::kRead;
+    r.width = 4;
+    r.offset = offset;
+    return r;
+  }
+  Request posted_write(uint64_t offset, uint64_t data) {
+    Request r{};
+    r.kind = RequestKind::kWrite;
+    r.width = 4;
+    r.offset = offset;
+    r.data = data;
+    r.flags = ipc::kRequestPosted;
+    return r;
+  }
+
+  // The server: takes everything queued, answers reads with offset * 10,
+  // records each as done. Returns the requests it saw.
+  std::vector<Request> serve(bool answer = true) {
+    ipc::RingConsumer<Request, ipc::kRingEntries> in(pages.requests, pages.requests->head.load());
+    ipc::RingProducer<Response, ipc::kRingEntries> out(pages.responses, pages.responses->tail.load());
+    std::vector<Request> seen;
+    Request r{};
+    while (in.pop(r) == ipc::RingStatus::kOk) {
+      seen.push_back(r);
+      if (answer && (r.flags & ipc::kRequestPosted) == 0) {
+        Response resp{};
+        resp.seq = r.seq;
+        resp.data = r.offset * 10;
+        EXPECT_EQ(out.push(resp), ipc::RingStatus::kOk);
+      }
+      if (answer) pages.state->done_seq = r.seq;
+    }
+    return seen;
+  }
+};
+
+TEST(Channel, ReadsAreNumberedAnsweredAndMatchedToTheirWaiters) {
+  Fixture f;
+  PendingAccess a, b;
+  SpinLockGuard guard(f.channel.lock);
+  ASSERT_EQ(f.channel.push(f.read(1), &a), Status::kOk);
+  ASSERT_EQ(f.channel.push(f.posted_write(2, 7), nullptr), Status::kOk);
+  ASSERT_EQ(f.channel.push(f.read(3), &b), Status::kOk);
+  EXPECT_TRUE(f.channel.has_work());
+  const auto seen = f.serve();
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].seq, 1u);
+  EXPECT_EQ(seen[1].seq, 2u);
+  EXPECT_EQ(seen[2].seq, 3u);
+  EXPECT_FALSE(f.channel.has_work());
+  EXPECT_FALSE(a.done.load());
+  auto taken = f.channel.take_responses();
+  ASSERT_TRUE(taken.ok());
+  EXPECT_EQ(*taken, 2u);
+  EXPECT_TRUE(a.done.load());
+  EXPECT_EQ(a.value, 10u);
+  EXPECT_TRUE(b.done.load());
+  EXPECT_EQ(b.value, 30u);
+  EXPECT_FALSE(a.failed);
+  EXPECT_EQ(f.channel.done_seq(), 3u);
+}
+
+TEST(Channel, AFullRingIsBusyUntilTheServerRuns) {
+  Fixture f;
+  SpinLockGuard guard(f.channel.lock);
+  for (uint32_t i = 0; i < Channel::kEntries; ++i) ASSERT_EQ(f.channel.push(f.posted_write(i, i), nullptr), Status::kOk);
+  EXPECT_EQ(f.channel.push(f.posted_write(0, 0), nullptr), Status::kBusy);
+  f.serve();
+  EXPECT_EQ(f.channel.push(f.posted_write(0, 0), nullptr), Status::kOk);
+}
+
+TEST(Channel, RequestsTakenButNotDoneAreKeptForReplay) {
+  Fixture f;
+  SpinLockGuard guard(f.channel.lock);
+  // The server takes every request but never says it finished them: the
+  // kernel keeps its copies and refuses more than it can replay.
+  for (uint32_t i = 0; i < Channel::kEntries; ++i) ASSERT_EQ(f.channel.push(f.posted_write(i, i), nullptr), Status::kOk);
+  f.serve(/*answer=*/false);
+  EXPECT_EQ(f.channel.push(f.posted_write(0, 0), nullptr), Status::kBusy);
+  EXPECT_EQ(f.channel.outstanding(), Channel::kEntries);
+}
+
+TEST(Channel, ACrashReplaysEverythingAfterTheLastDoneRequestInOrder) {
+  Fixture f;
+  PendingAccess waiter;
+  SpinLockGuard guard(f.channel.lock);
+  for (uint64_t i = 1; i <= 5; ++i) ASSERT_EQ(f.channel.push(f.posted_write(i, i), nullptr), Status::kOk);
+  ASSERT_EQ(f.channel.push(f.read(6), &waiter), Status::kOk);
+  // The server took all six, finished three, and crashed.
+  f.serve(/*answer=*/false);
+  f.pages.state->done_seq = 3;
+  EXPECT_EQ(f.channel.reset_for_restart(), 3u);
+  EXPECT_EQ(f.pages.requests->head.load(), 0u);
+  const auto replayed = f.serve();
+  ASSERT_EQ(replayed.size(), 3u);
+  EXPECT_EQ(replayed[0].seq, 4u);
+  EXPECT_EQ(replayed[1].seq, 5u);
+  EXPECT_EQ(replayed[2].seq, 6u);
+  EXPECT_EQ(replayed[2].kind, RequestKind::kRead);
+  ASSERT_TRUE(f.channel.take_responses().ok());
+  EXPECT_TRUE(waiter.done.load());
+  EXPECT_EQ(waiter.value, 60u);
+}
+
+TEST(Channel, ADoneNumberNoServerCouldHaveReachedIsIgnored) {
+  Fixture f;
+  SpinLockGuard guard(f.channel.lock);
+  for (uint64_t i = 1; i <= 4; ++i) ASSERT_EQ(f.channel.push(f.posted_write(i, i), nullptr), Status::kOk);
+  f.serve(/*answer=*/false);
+  f.pages.state->done_seq = 1000;  // beyond anything sent
+  EXPECT_EQ(f.channel.reset_for_restart(), 4u);
+  EXPECT_EQ(f.channel.done_seq(), 0u);
+}
+
+TEST(Channel, AWaiterIsReplayedEvenIfTheServerClaimedItsRequestDone) {
+  Fixture f;
+  PendingAccess waiter;
+  SpinLockGuard guard(f.channel.lock);
+  ASSERT_EQ(f.channel.push(f.read(2), &waiter), Status::kOk);
+  f.serve(/*answer=*/false);
+  f.pages.state->done_seq = 1;  // done, but no answer was ever published
+  EXPECT_EQ(f.channel.reset_for_restart(), 1u);
+  f.serve();
+  ASSERT_TRUE(f.channel.take_responses().ok());
+  EXPECT_TRUE(waiter.done.load());
+  EXPECT_EQ(waiter.value, 20u);
+}
+
+TEST(Channel, AnswersToUnknownRequestsAreCorruptionAndRepeatedAnswersAreDropped) {
+  Fixture f;
+  PendingAccess waiter;
+  SpinLockGuard guard(f.channel.lock);
+  ASSERT_EQ(f.channel.push(f.read(1), &waiter), Status::kOk);
+  ipc::RingProducer<Response, ipc::kRingEntries> out(f.pages.responses);
+  Response r{};
+  r.seq = 1;
+  r.data = 5;
+  ASSERT_EQ(out.push(r), ipc::RingStatus::kOk);
+  ASSERT_EQ(out.push(r), ipc::RingStatus::kOk);  // the same answer twice: the second finds no waiter
+  ASSERT_TRUE(f.channel.take_responses().ok());
+  EXPECT_EQ(waiter.value, 5u);
+  r.seq = 99;  // never sent
+  ASSERT_EQ(out.push(r), ipc::RingStatus::kOk);
+  EXPECT_FALSE(f.channel.take_responses().ok());
+}
+
+TEST(Channel, ACorruptRequestRingIsReportedNotFollowed) {
+  Fixture f;
+  SpinLockGuard guard(f.channel.lock);
+  f.pages.requests->head.store(12345);
+  EXPECT_EQ(f.channel.push(f.posted_write(0, 0), nullptr), Status::kAborted);
+  f.pages.responses->tail.store(777);
+  EXPECT_FALSE(f.channel.take_responses().ok());
+}
+
+TEST(Channel, FailingCompletesEveryWaiterWithFailure) {
+  Fixture f;
+  PendingAccess a, b;
+  SpinLockGuard guard(f.channel.lock);
+  ASSERT_EQ(f.channel.push(f.read(1), &a), Status::kOk);
+  ASSERT_EQ(f.channel.push(f.read(2), &b), Status::kOk);
+  f.channel.fail_all();
+  EXPECT_TRUE(a.done.load());
+  EXPECT_TRUE(a.failed);
+  EXPECT_TRUE(b.done.load());
+  EXPECT_TRUE(b.failed);
+  EXPECT_EQ(f.channel.outstanding(), 0u);
+}
+
+TEST(Channel, LogLinesQueueAreCountedWhenDroppedAndCanBeTakenBack) {
+  Fixture f;
+  SpinLockGuard guard(f.channel.lock);
+  for (uint32_t i = 0; i < ipc::kLogEntries; ++i) EXPECT_TRUE(f.channel.push_log("line", 4));
+  EXPECT_FALSE(f.channel.push_log("lost", 4));
+  EXPECT_EQ(f.channel.take_dropped_log_lines(), 1u);
+  EXPECT_EQ(f.channel.take_dropped_log_lines(), 0u);
+  EXPECT_TRUE(f.channel.log_pending());
+  ipc::LogLine line{};
+  for (uint32_t i = 0; i < ipc::kLogEntries; ++i) {
+    ASSERT_TRUE(f.channel.pop_log_for_kernel(line));
+    EXPECT_EQ(std::string(line.text, line.length), "line");
+  }
+  EXPECT_FALSE(f.channel.pop_log_for_kernel(line));
+  EXPECT_FALSE(f.channel.log_pending());
+  // A long line is cut to what an entry holds; a scribbled length is clamped.
+  std::string long_line(500, 'x');
+  EXPECT_TRUE(f.channel.push_log(long_line.data(), long_line.size()));
+  f.pages.log->entries[ipc::kLogEntries % ipc::kLogEntries].length = 60000;
+  ASSERT_TRUE(f.channel.pop_log_for_kernel(line));
+  EXPECT_EQ(line.length, sizeof(line.text));
+}
+
+}  // namespace
+}  // namespace hyp
