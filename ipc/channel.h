@@ -48,6 +48,8 @@ struct ServerInfo {
   uint32_t device_count;   // devices 0 .. device_count - 1 have clients
   uint32_t console_owner;  // 1 if this server owns the physical console (serves the log ring)
   uint32_t reserved;
+  uint64_t device_memory_base;  // physical device registers the server owns (IPA = PA), if any
+  uint64_t device_memory_size;
   uint64_t device_base[kMaxServerDevices];  // the guest IPA of each device's window
   char client[kMaxServerDevices][kMaxClientName + 1];  // the guest partition's name
   char bootargs[256];

@@ -291,6 +291,8 @@ void write_info(Server& s) {
   info = ipc::ServerInfo{};
   info.magic = ipc::kInfoMagic;
   info.console_owner = s.console_owner ? 1 : 0;
+  info.device_memory_base = s.image->device_base.value();
+  info.device_memory_size = s.image->device_size;
   std::memcpy(info.bootargs, s.image->bootargs.data(), sizeof(info.bootargs) - 1);
   for (size_t i = 0; i < g_partition_count; ++i) {
     const Partition& p = g_partitions[i];

@@ -11,6 +11,8 @@ namespace guest {
 namespace {
 
 Caught g_caught;
+bool g_armed;
+bool g_fatal;
 int g_passed;
 int g_failed;
 
@@ -56,7 +58,12 @@ void print(const char* fmt, ...) {
   va_end(args);
 }
 
-void arm_catch() { g_caught = {}; }
+void arm_catch() {
+  g_caught = {};
+  g_armed = true;
+}
+
+void set_unexpected_exceptions_fatal() { g_fatal = true; }
 Caught caught() { return g_caught; }
 
 void check(bool ok, const char* name, const char* fmt, ...) {
@@ -104,6 +111,12 @@ extern "C" void guest_exception(guest::ExceptionFrame* frame) {
   asm volatile("mrs %0, esr_el1\n\tmrs %1, far_el1" : "=r"(esr), "=r"(far));
   guest::g_caught = {true, esr, far, frame->elr};
   const uint64_t ec = esr >> 26;
+  if (guest::g_fatal && !guest::g_armed) {
+    guest::print("fatal: exception EC 0x%lx at pc 0x%lx (ESR 0x%lx, FAR 0x%lx)\n", ec, frame->elr, esr, far);
+    guest::hvc(hyp::psci::kSystemReset);
+    for (;;) asm volatile("wfi");
+  }
+  guest::g_armed = false;
   if (ec == 0x20 || ec == 0x21) {
     frame->elr = frame->x[30];  // a fetch fault: return to the caller
   } else {

@@ -37,6 +37,12 @@ struct Caught {
 void arm_catch();
 Caught caught();
 
+// Partitions that must not go on after an exception nobody expected (device
+// servers): such an exception is then reported and the partition stops with
+// PSCI SYSTEM_RESET, which the kernel treats as a server failure. Exceptions
+// after arm_catch() are still caught.
+void set_unexpected_exceptions_fatal();
+
 // Checks print "check NAME: ok" or "check NAME: FAILED (...)".
 void check(bool ok, const char* name, const char* fmt = "", ...) __attribute__((format(printf, 3, 4)));
 // Prints the summary line and returns the number of failures.

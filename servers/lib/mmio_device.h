@@ -11,8 +11,6 @@ namespace hyp::server {
 
 class MmioDevice {
  public:
-  virtual ~MmioDevice() = default;
-
   // Size of the register window in bytes.
   virtual uint64_t window() const = 0;
   // `width` is 1, 2, 4 or 8 and `offset` is aligned to it and inside window().
@@ -20,6 +18,10 @@ class MmioDevice {
   virtual void write(uint64_t offset, unsigned width, uint64_t value) = 0;
   // The device's reset state, as at power-on.
   virtual void reset() = 0;
+
+ protected:
+  // Devices live in servers' static or state-page memory, never on a heap.
+  ~MmioDevice() = default;
 };
 
 }  // namespace hyp::server

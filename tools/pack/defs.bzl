@@ -28,11 +28,11 @@ def hyp_package(name, vms, **kwargs):
             lines.append("      control;")
         if vm.get("device_memory"):
             base, size = vm["device_memory"]
-            lines.append("      device-memory = <0x0 0x%x 0x0 0x%x>;" % (base, size))
+            lines.append("      device-memory = <0x0 %d 0x0 %d>;" % (base, size))
         if vm.get("devices"):
             lines.append("      devices {")
             for dev in vm["devices"]:
-                lines.append('        %s { server = "%s"; model = "%s"; base = <0x0 0x%x>; };' %
+                lines.append('        %s { server = "%s"; model = "%s"; base = <0x0 %d>; };' %
                              (dev["name"], dev["server"], dev["model"], dev["base"]))
             lines.append("      };")
         lines.append("    };")
