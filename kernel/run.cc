@@ -62,6 +62,8 @@ constinit std::array<std::atomic<Vcpu*>, kMaxCpus> g_assigned{};
 constinit std::array<Cpu, kMaxCpus> g_cpus{};
 constinit std::array<Server, kMaxPartitions> g_servers{};
 constinit size_t g_server_count = 0;
+// Set once every server has its channel: idle CPUs may start servers then.
+constinit std::atomic<bool> g_servers_ready{false};
 constinit Server* g_console = nullptr;  // the server that owns the physical console
 constinit std::atomic<bool> g_log_kick{false};
 
@@ -531,6 +533,7 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
   }
   for (size_t i = 0; i < g_server_count; ++i) write_info(g_servers[i]);
   g_running.store(guests, std::memory_order_release);
+  g_servers_ready.store(true, std::memory_order_release);  // pairs with wait_for_work()
   return Status::kOk;
 }
 
@@ -544,7 +547,8 @@ void assign_vcpu(size_t cpu, Vcpu& vcpu) {
   for (;;) {
     // Servers that never ran start first, so that they own their devices
     // (and the console) before guests need them.
-    for (size_t i = 0; i < g_server_count; ++i) {
+    const size_t servers = g_servers_ready.load(std::memory_order_acquire) ? g_server_count : 0;
+    for (size_t i = 0; i < servers; ++i) {
       Server& s = g_servers[i];
       if (!s.up.load(std::memory_order_acquire) && !s.failed.load() && claim(s, cpu)) {
         if (s.up.load(std::memory_order_acquire)) {
@@ -555,7 +559,9 @@ void assign_vcpu(size_t cpu, Vcpu& vcpu) {
         enter_server_from_idle(s, cpu);
       }
     }
-    if (Server* s = log_server_to_kick(); s != nullptr && claim(*s, cpu)) enter_server_from_idle(*s, cpu);
+    if (Server* s = servers != 0 ? log_server_to_kick() : nullptr; s != nullptr && claim(*s, cpu)) {
+      enter_server_from_idle(*s, cpu);
+    }
     if (Vcpu* v = g_assigned[cpu].exchange(nullptr, std::memory_order_acquire); v != nullptr) run(*v, cpu);
     arch::wait_for_event();
   }

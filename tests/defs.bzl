@@ -59,3 +59,26 @@ def qemu_test(
         size = kwargs.pop("size", "small"),
         **kwargs
     )
+
+def _pad4(n):
+    return ("000" + str(n))[-4:]
+
+def counted_steps(name, lines, every):
+    """Steps that check guest `name`'s "count NNNN" lines arrive each once, in order.
+
+    The first line is found anywhere; every later byte must follow the one
+    before it (next: steps), so a lost or repeated character fails the test.
+    Every `every` lines the guest asks for a planned restart of the UART
+    server (partition 1): the kernel's and the server's lines about it must
+    sit between the two count lines.
+    """
+    steps = ["expect:%s| count 0000\r\n" % name]
+    for i in range(1, lines):
+        if every and i % every == 0:
+            steps.append("next:hyp: %s asks for a restart of server uart (id 1)\r\n" % name)
+            steps.append("next:hyp: server uart (id 1) restarted (planned, restart %d): 0 requests replayed\r\n" %
+                         (i // every))
+            steps.append("next:uart| resumed (1 clients)\r\n")
+        steps.append("next:%s| count %s\r\n" % (name, _pad4(i)))
+    steps.append("next:%s| count done\r\n" % name)
+    return steps

@@ -53,6 +53,10 @@ absl::StatusOr<Step> parse_step(const std::string& arg) {
     if (text->empty()) return absl::InvalidArgumentError("empty expectation");
     return Step{Step::Kind::kExpect, *text};
   }
+  if (kind == "next") {
+    if (text->empty()) return absl::InvalidArgumentError("empty expectation");
+    return Step{Step::Kind::kNext, *text};
+  }
   if (kind == "send") return Step{Step::Kind::kSend, *text};
   return absl::InvalidArgumentError(absl::StrCat("unknown step kind '", kind, "'"));
 }
@@ -84,10 +88,23 @@ void ConsoleMatcher::sent() {
 }
 
 void ConsoleMatcher::advance() {
-  while (next_ < steps_.size() && steps_[next_].kind == Step::Kind::kExpect) {
-    const size_t at = transcript_.find(steps_[next_].text, cursor_);
+  while (next_ < steps_.size() && !mismatch_ && steps_[next_].kind != Step::Kind::kSend) {
+    const std::string& text = steps_[next_].text;
+    if (steps_[next_].kind == Step::Kind::kNext) {
+      const size_t available = std::min(transcript_.size() - cursor_, text.size());
+      if (transcript_.compare(cursor_, available, text, 0, available) != 0) {
+        mismatch_ = absl::StrCat("expected next '", text, "' but the console has '",
+                                 transcript_.substr(cursor_, text.size()), "'");
+        return;
+      }
+      if (available < text.size()) return;
+      cursor_ += text.size();
+      ++next_;
+      continue;
+    }
+    const size_t at = transcript_.find(text, cursor_);
     if (at == std::string::npos) return;
-    cursor_ = at + steps_[next_].text.size();
+    cursor_ = at + text.size();
     ++next_;
   }
 }

@@ -3,6 +3,8 @@
 //
 // Steps, given on the command line:
 //   expect:TEXT   TEXT must appear after the previous match
+//   next:TEXT     TEXT must follow the previous match immediately (no
+//                 bytes between: nothing lost, nothing repeated)
 //   send:TEXT     write TEXT to the console (\n, \r, \t, \\ and \xNN escapes)
 // Text that must never appear (fail_on) ends the test at once.
 #pragma once
@@ -17,7 +19,7 @@
 namespace hyp::tools {
 
 struct Step {
-  enum class Kind { kExpect, kSend };
+  enum class Kind { kExpect, kNext, kSend };
   Kind kind;
   std::string text;
 };
@@ -40,6 +42,8 @@ class ConsoleMatcher {
 
   // The forbidden text seen, if any.
   const std::optional<std::string>& failure() const { return failure_; }
+  // A next: step that the console contradicted, described.
+  const std::optional<std::string>& mismatch() const { return mismatch_; }
 
   const std::string& transcript() const { return transcript_; }
   // The last `n` lines of the transcript.
@@ -54,6 +58,7 @@ class ConsoleMatcher {
   size_t cursor_ = 0;  // expectations match at or after this offset
   std::string transcript_;
   std::optional<std::string> failure_;
+  std::optional<std::string> mismatch_;
 };
 
 }  // namespace hyp::tools

@@ -34,6 +34,27 @@ TEST(ConsoleMatcher, AnEarlierOccurrenceDoesNotSatisfyALaterExpectation) {
   EXPECT_EQ(m.next_step(), nullptr);
 }
 
+TEST(ConsoleMatcher, NextStepsMustFollowImmediatelyEvenAcrossChunks) {
+  ConsoleMatcher m(steps({"expect:count 1\n", "next:count 2\n", "next:count 3\n"}), {});
+  m.feed("x count 1\ncou");
+  EXPECT_FALSE(m.mismatch().has_value());
+  m.feed("nt 2\ncount 3\n");
+  EXPECT_EQ(m.next_step(), nullptr);
+  EXPECT_FALSE(m.mismatch().has_value());
+}
+
+TEST(ConsoleMatcher, ARepeatedOrLostLineIsAMismatch) {
+  ConsoleMatcher repeated(steps({"expect:count 1\n", "next:count 2\n", "next:count 3\n"}), {});
+  repeated.feed("count 1\ncount 2\ncount 2\ncount 3\n");
+  ASSERT_TRUE(repeated.mismatch().has_value());
+  EXPECT_NE(repeated.mismatch()->find("count 2"), std::string::npos);
+  ConsoleMatcher lost(steps({"expect:count 1\n", "next:count 2\n"}), {});
+  lost.feed("count 1\nc");
+  EXPECT_FALSE(lost.mismatch().has_value());
+  lost.feed("ount 3\n");
+  EXPECT_TRUE(lost.mismatch().has_value());
+}
+
 TEST(ConsoleMatcher, SendStepsWaitForTheExpectationsBeforeThem) {
   ConsoleMatcher m(steps({"expect:login:", "send:root\\n", "expect:#"}), {});
   EXPECT_EQ(m.next_step()->kind, Step::Kind::kExpect);

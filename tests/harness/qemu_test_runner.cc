@@ -154,7 +154,7 @@ int run(const std::vector<Step>& steps) {
       }
       matcher.sent();
     }
-    if (!reason.empty() || matcher.failure()) break;
+    if (!reason.empty() || matcher.failure() || matcher.mismatch()) break;
     if (matcher.next_step() == nullptr && exit_mode == "kill") break;
     if (exited) break;
 
@@ -191,6 +191,7 @@ int run(const std::vector<Step>& steps) {
 
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (reason.empty() && matcher.failure()) reason = absl::StrCat("console printed forbidden text '", *matcher.failure(), "'");
+  if (reason.empty() && matcher.mismatch()) reason = *matcher.mismatch();
   if (reason.empty() && matcher.next_step() != nullptr) {
     reason = exited ? absl::StrCat("QEMU ", describe_status(exit_status), " before the script finished")
                     : "timed out";
