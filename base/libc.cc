@@ -10,6 +10,13 @@ extern "C" {
 void* memcpy(void* dst, const void* src, size_t n) {
   auto* d = static_cast<unsigned char*>(dst);
   const auto* s = static_cast<const unsigned char*>(src);
+  // Eight bytes at a time when both sides allow it (-mstrict-align: never
+  // an unaligned doubleword), then bytes.
+  if (((reinterpret_cast<uintptr_t>(d) | reinterpret_cast<uintptr_t>(s)) & 7) == 0) {
+    for (; n >= 8; n -= 8, d += 8, s += 8) {
+      *reinterpret_cast<uint64_t*>(d) = *reinterpret_cast<const uint64_t*>(s);
+    }
+  }
   for (size_t i = 0; i < n; ++i) d[i] = s[i];
   return dst;
 }
@@ -27,7 +34,10 @@ void* memmove(void* dst, const void* src, size_t n) {
 
 void* memset(void* dst, int c, size_t n) {
   auto* d = static_cast<unsigned char*>(dst);
-  for (size_t i = 0; i < n; ++i) d[i] = static_cast<unsigned char>(c);
+  for (; n > 0 && (reinterpret_cast<uintptr_t>(d) & 7) != 0; --n) *d++ = static_cast<unsigned char>(c);
+  const uint64_t pattern = uint64_t{0x0101'0101'0101'0101} * static_cast<unsigned char>(c);
+  for (; n >= 8; n -= 8, d += 8) *reinterpret_cast<uint64_t*>(d) = pattern;
+  for (; n > 0; --n) *d++ = static_cast<unsigned char>(c);
   return dst;
 }
 

@@ -16,7 +16,9 @@
 //      at `wants_signal`. One of the two always sees the other's write, so
 //      an entry is never left unannounced while the consumer sleeps.
 //
-// Freestanding: used by the kernel, servers and host tests alike.
+// Freestanding: used by the kernel, servers and host tests alike. Entries
+// are copied with __builtin_memcpy so that freestanding builds (no builtin
+// memcpy) still copy a fixed-size entry inline.
 #pragma once
 
 #include <atomic>
@@ -59,7 +61,7 @@ class RingProducer {
     const uint32_t used = tail_ - head;
     if (used > kCapacity) return RingStatus::kCorrupt;
     if (used == kCapacity) return RingStatus::kFull;
-    std::memcpy(&ring_->entries[tail_ & (kCapacity - 1)], &item, sizeof(T));
+    __builtin_memcpy(&ring_->entries[tail_ & (kCapacity - 1)], &item, sizeof(T));
     ++tail_;
     ring_->tail.store(tail_, std::memory_order_release);  // pairs with (1)
     return RingStatus::kOk;
@@ -92,7 +94,7 @@ class RingConsumer {
     const uint32_t available = tail - head_;
     if (available > kCapacity) return RingStatus::kCorrupt;
     if (available == 0) return RingStatus::kEmpty;
-    std::memcpy(&out, &ring_->entries[head_ & (kCapacity - 1)], sizeof(T));
+    __builtin_memcpy(&out, &ring_->entries[head_ & (kCapacity - 1)], sizeof(T));
     ++head_;
     ring_->head.store(head_, std::memory_order_release);  // pairs with (2)
     return RingStatus::kOk;

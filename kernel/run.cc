@@ -25,7 +25,7 @@ namespace {
 // The exception entry hands over the context; the vCPU is the object around it.
 static_assert(offsetof(Vcpu, ctx) == 0);
 
-using arch::WithFp;
+using arch::Scope;
 
 // A device server as the scheduler sees it. Its single vCPU runs on
 // whichever CPU needs it (a guest waiting on it, or work queued for it) and
@@ -155,11 +155,11 @@ void release(Server& s) {
 // Puts the claimed server on this CPU. `from` (a guest, or null) is left
 // with its FP/SIMD registers in place and resumed when the server waits.
 VcpuContext* enter_server(Server& s, size_t cpu, Vcpu* from) {
-  if (from != nullptr) arch::vcpu_save(from->ctx, WithFp::kNo);
+  if (from != nullptr) arch::vcpu_save(from->ctx, Scope::kServer);
   g_cpus[cpu].resume_after = from;
   Vcpu& sv = s.vcpu();
   sv.cpu = static_cast<uint16_t>(cpu);
-  arch::vcpu_load(sv.ctx, WithFp::kNo);
+  arch::vcpu_load(sv.ctx, Scope::kServer);
   return &sv.ctx;
 }
 
@@ -328,24 +328,24 @@ VcpuContext* restart_server(Server& s, const char* why) {
                  s.restarts, replayed);
   Vcpu& sv = s.vcpu();
   (void)sv.transition(VcpuState::kRunning);
-  arch::vcpu_load(sv.ctx, WithFp::kNo);
+  arch::vcpu_load(sv.ctx, Scope::kServer);
   return &sv.ctx;
 }
 
 // After the server lets go of this CPU: back to whoever it interrupted.
 VcpuContext* leave_server(Server& s, size_t cpu) {
-  arch::vcpu_save(s.vcpu().ctx, WithFp::kNo);
+  arch::vcpu_save(s.vcpu().ctx, Scope::kServer);
   release(s);
   Cpu& c = g_cpus[cpu];
   Vcpu* g = c.resume_after;
   c.resume_after = nullptr;
   if (g == nullptr) wait_for_work(cpu);
-  arch::vcpu_load(g->ctx, WithFp::kNo);
+  arch::vcpu_load(g->ctx, Scope::kServer);
   return resume_guest(*g);
 }
 
 // The server stopped, faulted into its own fatal path, or broke its rings.
-VcpuContext* server_failed(Server& s, size_t cpu, const char* why) {
+[[gnu::noinline]] VcpuContext* server_failed(Server& s, size_t cpu, const char* why) {
   Partition& p = *s.partition;
   console::print("hyp: server %s (id %u) failed: %s\n", p.name.data(), p.id, why);
   uint64_t done = 0;
@@ -372,7 +372,7 @@ VcpuContext* server_failed(Server& s, size_t cpu, const char* why) {
   return leave_server(s, cpu);
 }
 
-VcpuContext* server_exit(Vcpu& sv, TrapAction action) {
+[[gnu::noinline]] VcpuContext* server_exit(Vcpu& sv, TrapAction action) {
   Server& s = *server_of(sv.partition);
   const size_t cpu = sv.cpu;
   switch (action) {
@@ -408,7 +408,7 @@ VcpuContext* server_exit(Vcpu& sv, TrapAction action) {
 }
 
 // A guest access inside a server's range: queue it; reads wait for the answer.
-VcpuContext* forward(Vcpu& g) {
+[[gnu::noinline]] VcpuContext* forward(Vcpu& g) {
   const MmioAccess& a = g.forwarded;
   const Route* route = g.partition->route_for(a.ipa, a.bytes);
   Server* s = route != nullptr ? server_of(route->server) : nullptr;
@@ -442,7 +442,7 @@ VcpuContext* forward(Vcpu& g) {
   if (st != Status::kOk) {
     // The server broke its request ring; it is restarted when it next runs.
     if (claim(*s, g.cpu)) {
-      arch::vcpu_save(g.ctx, WithFp::kNo);
+      arch::vcpu_save(g.ctx, Scope::kServer);
       g_cpus[g.cpu].resume_after = &g;
       return server_failed(*s, g.cpu, "its request ring is corrupt");
     }
@@ -457,7 +457,7 @@ VcpuContext* forward(Vcpu& g) {
   return call_server(g, *s);
 }
 
-VcpuContext* restart_call(Vcpu& g) {
+[[gnu::noinline]] VcpuContext* restart_call(Vcpu& g) {
   const uint64_t id = g.ctx.x[1];
   Server* s = nullptr;
   for (size_t i = 0; i < g_server_count; ++i) {
@@ -485,7 +485,7 @@ VcpuContext* restart_call(Vcpu& g) {
   return call_server(g, *s);
 }
 
-VcpuContext* guest_exit(Vcpu& g, TrapAction action) {
+[[gnu::noinline]] VcpuContext* guest_exit(Vcpu& g, TrapAction action) {
   switch (action) {
     case TrapAction::kResume:
       return resume_guest(g);
@@ -588,5 +588,10 @@ extern "C" hyp::VcpuContext* vcpu_exit(hyp::VcpuContext* ctx, uint64_t kind) {
     stop_partition(p, "stopped after an SError");
   }
   if (p.kind == PartitionKind::kServer) return server_exit(v, action);
+  // The common case, kept short: a guest resumes with nothing pending.
+  if (action == TrapAction::kResume && v.waiting == Vcpu::Waiting::kNothing &&
+      !g_log_kick.load(std::memory_order_relaxed)) {
+    return ctx;
+  }
   return guest_exit(v, action);
 }

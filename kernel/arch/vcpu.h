@@ -17,16 +17,17 @@ void write_el1_exception_regs(const El1ExceptionRegs& regs);
 // op1 = 0, CRn = 0). Unallocated encodings read as zero.
 uint64_t read_id_register(uint32_t key);
 
-// Whether a switch moves the FP/SIMD registers too. Device servers run with
-// FP/SIMD trapped (CPTR_EL2.TFP), so switching between a guest and a server
-// on one CPU leaves the guest's FP/SIMD registers where they are.
-enum class WithFp : bool { kNo, kYes };
+// What a switch moves. Device servers run with FP/SIMD (CPTR_EL2.TFP) and
+// pointer authentication (HCR_EL2.API/APK clear) trapped, so a switch
+// between a guest and a server on one CPU (kServer) leaves the guest's
+// FP/SIMD registers and pointer-authentication keys where they are.
+enum class Scope : bool { kServer, kAll };
 
 // Puts a vCPU's state on this CPU: its EL2 controls (HCR_EL2, VTTBR_EL2,
 // VMPIDR_EL2, ...), its EL1 system registers and its FP/SIMD registers.
-void vcpu_load(const VcpuContext& ctx, WithFp fp = WithFp::kYes);
+void vcpu_load(const VcpuContext& ctx, Scope scope = Scope::kAll);
 // Takes the EL1 and FP/SIMD state of the vCPU on this CPU into `ctx`.
-void vcpu_save(VcpuContext& ctx, WithFp fp = WithFp::kYes);
+void vcpu_save(VcpuContext& ctx, Scope scope = Scope::kAll);
 
 // The host's MIDR_EL1, which partitions see through VPIDR_EL2.
 uint64_t host_midr();

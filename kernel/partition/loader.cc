@@ -19,7 +19,7 @@ void reset_vcpu(Partition& p, Vcpu& v, const PackagedPartition& image) {
   v.ctx.pstate = kPstateEl1h | kPstateDaif;
   v.ctx.el1.sctlr_el1 = kSctlrEl1Reset;
   El2Controls& c = v.ctx.el2;
-  c.hcr_el2 = kPartitionHcr;
+  c.hcr_el2 = p.kind == PartitionKind::kServer ? kServerHcr : kPartitionHcr;
   c.vttbr_el2 = (uint64_t{p.vmid} << 48) | p.stage2.root().value();
   // MPIDR as the guest's device tree numbers its CPUs: Aff0 = index; bit 31
   // is RES1.
@@ -103,13 +103,6 @@ Status reload_partition(const PackagedPartition& image, Partition& p) {
     if (Status s = p.transition(PartitionState::kStopped); s != Status::kOk) return s;
   }
   if (Status s = p.transition(PartitionState::kLoading); s != Status::kOk) return s;
-  if (p.kind == PartitionKind::kServer) {
-    for (size_t i = 0; i < p.memory_count; ++i) {
-      void* ram = mm::phys_to_virt(p.memory[i].pa);
-      if (ram == nullptr) return Status::kInvalidArgument;
-      std::memset(ram, 0, p.memory[i].size);
-    }
-  }
   if (Status s = copy_images(image, p); s != Status::kOk) return s;
   for (size_t i = 0; i < p.vcpu_count; ++i) reset_vcpu(p, p.vcpus[i], image);
   p.console = ConsoleLine{};

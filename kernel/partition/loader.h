@@ -35,6 +35,10 @@ inline constexpr uint64_t kPartitionMdcrTraps =
 // CPTR_EL2 (non-VHE, D17.2.31): RES1 bits, SVE (TZ) and SME (TSM) trapped,
 // FP/SIMD not (TFP clear), trace (TTA) and activity monitors (TAM) trapped.
 inline constexpr uint64_t kPartitionCptr = 0x33ff | (1ull << 20) | (1ull << 30);
+// Device servers run without pointer authentication: HCR_EL2.API and APK
+// clear trap its instructions and keys, so the keys a guest left in the CPU
+// are neither visible to a server nor switched for it.
+inline constexpr uint64_t kServerHcr = kPartitionHcr & ~((1ull << 40) | (1ull << 41));
 // Device servers also trap FP/SIMD (TFP): they have no FP state, so a switch
 // between a guest and a server leaves the guest's FP/SIMD registers in place.
 inline constexpr uint64_t kServerCptr = kPartitionCptr | (1ull << 10);
@@ -48,8 +52,9 @@ Status create_partition(const PackagedPartition& image, uint16_t id, Partition& 
 
 // Puts the images back and resets every vCPU, as at creation (PSCI
 // SYSTEM_RESET). The partition must be kStopped or kRunning; it is kRunning
-// after. A server's memory is cleared first: a restarted server starts from
-// its pristine image, with only its channel's state page carried over.
+// after. A restarted server starts from its pristine image (text and data
+// copied again; its runtime clears its bss), with only its channel's state
+// page carried over; the rest of its RAM is not cleared (docs/servers.md).
 Status reload_partition(const PackagedPartition& image, Partition& p);
 
 // Gives server `p` its channel: ipc::kChannelPages zeroed pages, mapped for

@@ -83,7 +83,7 @@ TrapSyndrome read_trap_syndrome() {
   return {HYP_READ_SYSREG(esr_el2), HYP_READ_SYSREG(far_el2), HYP_READ_SYSREG(hpfar_el2)};
 }
 
-void vcpu_load(const VcpuContext& ctx, WithFp fp) {
+void vcpu_load(const VcpuContext& ctx, Scope scope) {
   const El2Controls& c = ctx.el2;
   HYP_WRITE_SYSREG(vtcr_el2, vtcr());
   HYP_WRITE_SYSREG(cnthctl_el2, kCnthctl);
@@ -124,6 +124,10 @@ void vcpu_load(const VcpuContext& ctx, WithFp fp) {
   HYP_WRITE_SYSREG(cntkctl_el1, r.cntkctl_el1);
   HYP_WRITE_SYSREG(cntv_cval_el0, r.cntv_cval_el0);
   HYP_WRITE_SYSREG(cntv_ctl_el0, r.cntv_ctl_el0);
+  if (scope == Scope::kServer) {
+    isb();
+    return;
+  }
   // Pointer-authentication keys, by encoding (APIAKeyLo_EL1 is S3_0_C2_C1_0).
   HYP_WRITE_SYSREG(S3_0_C2_C1_0, r.apiakey_lo);
   HYP_WRITE_SYSREG(S3_0_C2_C1_1, r.apiakey_hi);
@@ -135,11 +139,11 @@ void vcpu_load(const VcpuContext& ctx, WithFp fp) {
   HYP_WRITE_SYSREG(S3_0_C2_C2_3, r.apdbkey_hi);
   HYP_WRITE_SYSREG(S3_0_C2_C3_0, r.apgakey_lo);
   HYP_WRITE_SYSREG(S3_0_C2_C3_1, r.apgakey_hi);
-  if (fp == WithFp::kYes) fp_restore(&ctx.fp);
+  fp_restore(&ctx.fp);
   isb();
 }
 
-void vcpu_save(VcpuContext& ctx, WithFp fp) {
+void vcpu_save(VcpuContext& ctx, Scope scope) {
   El1Sysregs& r = ctx.el1;
   r.sctlr_el1 = HYP_READ_SYSREG(sctlr_el1);
   r.actlr_el1 = HYP_READ_SYSREG(actlr_el1);
@@ -168,6 +172,7 @@ void vcpu_save(VcpuContext& ctx, WithFp fp) {
   r.cntkctl_el1 = HYP_READ_SYSREG(cntkctl_el1);
   r.cntv_cval_el0 = HYP_READ_SYSREG(cntv_cval_el0);
   r.cntv_ctl_el0 = HYP_READ_SYSREG(cntv_ctl_el0);
+  if (scope == Scope::kServer) return;
   r.apiakey_lo = HYP_READ_SYSREG(S3_0_C2_C1_0);
   r.apiakey_hi = HYP_READ_SYSREG(S3_0_C2_C1_1);
   r.apibkey_lo = HYP_READ_SYSREG(S3_0_C2_C1_2);
@@ -178,7 +183,7 @@ void vcpu_save(VcpuContext& ctx, WithFp fp) {
   r.apdbkey_hi = HYP_READ_SYSREG(S3_0_C2_C2_3);
   r.apgakey_lo = HYP_READ_SYSREG(S3_0_C2_C3_0);
   r.apgakey_hi = HYP_READ_SYSREG(S3_0_C2_C3_1);
-  if (fp == WithFp::kYes) fp_save(&ctx.fp);
+  fp_save(&ctx.fp);
 }
 
 }  // namespace hyp::arch

@@ -270,17 +270,17 @@ uint64_t read_id_register(uint32_t key) {
   return it == fake::state().id_registers.end() ? 0 : it->second;
 }
 
-void vcpu_load(const VcpuContext& ctx, WithFp fp) {
+void vcpu_load(const VcpuContext& ctx, Scope scope) {
   const FpState kept = fake::state().loaded.fp;
   fake::state().loaded = ctx;
-  if (fp == WithFp::kNo) fake::state().loaded.fp = kept;
+  if (scope == Scope::kServer) fake::state().loaded.fp = kept;
   ++fake::state().loads;
   fake::state().el1.vbar_el1 = ctx.el1.vbar_el1;
 }
 
-void vcpu_save(VcpuContext& ctx, WithFp fp) {
+void vcpu_save(VcpuContext& ctx, Scope scope) {
   ctx.el1 = fake::state().loaded.el1;
-  if (fp == WithFp::kYes) ctx.fp = fake::state().loaded.fp;
+  if (scope == Scope::kAll) ctx.fp = fake::state().loaded.fp;
 }
 
 uint64_t host_midr() { return 0x410f'd070; }
