@@ -146,6 +146,52 @@ TEST_F(DispatchTest, UnbackedDataAccessGetsAnExternalAbortAtTheCurrentVector) {
   EXPECT_NE(console_.find("read of 4 bytes at IPA 0x50000010"), std::string::npos) << console_;
 }
 
+// An ISV=1 load of `sas` (0: byte .. 3: doubleword) into w3 at `ipa`.
+uint64_t load_esr(uint32_t sas) { return esr_of(Ec::kDataAbortLower, (1u << 24) | (sas << 22) | (3u << 16) | 0x07); }
+
+TEST_F(DispatchTest, AnAlignedAccessInsideAServersRangeIsForwarded) {
+  Partition server;
+  partition_.routes[0] = {Ipa(0x0900'0000), 0x1000, &server, 2};
+  partition_.route_count = 1;
+  const uint64_t ipa = 0x0900'0fe0;
+  EXPECT_EQ(handle_trap(vcpu_, {load_esr(2), ipa, ipa >> 12 << 4}), TrapAction::kForward);
+  EXPECT_EQ(vcpu_.forwarded.ipa, Ipa(ipa));
+  EXPECT_EQ(vcpu_.forwarded.bytes, 4u);
+  EXPECT_FALSE(vcpu_.forwarded.write);
+  EXPECT_EQ(vcpu_.forwarded.reg, 3u);
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0100u) << "completed later, from the server's answer";
+  EXPECT_EQ(console_, "");
+}
+
+TEST_F(DispatchTest, MisalignedOrStraddlingAccessesToAServerAreAborted) {
+  Partition server;
+  partition_.routes[0] = {Ipa(0x0900'0000), 0x1000, &server, 0};
+  partition_.route_count = 1;
+  const uint64_t misaligned = 0x0900'0002;
+  EXPECT_EQ(handle_trap(vcpu_, {load_esr(2), misaligned, misaligned >> 12 << 4}), TrapAction::kResume);
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0800u + 0x200) << "external abort at the vector";
+  vcpu_.ctx.pc = 0x4000'0100;
+  vcpu_.ctx.pstate = kPstateEl1h;
+  const uint64_t last = 0x0900'0ff8;  // a doubleword at the window's end fits; one beyond does not
+  EXPECT_EQ(handle_trap(vcpu_, {load_esr(3), last, last >> 12 << 4}), TrapAction::kForward);
+  const uint64_t beyond = 0x0900'1000;
+  EXPECT_EQ(handle_trap(vcpu_, {load_esr(3), beyond, beyond >> 12 << 4}), TrapAction::kResume);
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0800u + 0x200);
+}
+
+TEST_F(DispatchTest, ServerCallsNeedTheRightKindOfPartition) {
+  EXPECT_EQ(hvc(abi::kHypServerWait), TrapAction::kResume);
+  EXPECT_EQ(vcpu_.ctx.x[0], abi::kSmcccNotSupported) << "a guest cannot wait as a server";
+  EXPECT_EQ(hvc(abi::kHypServerRestart, 1), TrapAction::kResume);
+  EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -static_cast<int64_t>(Status::kDenied)) << "no control right";
+  partition_.control = true;
+  EXPECT_EQ(hvc(abi::kHypServerRestart, 1), TrapAction::kServerRestart);
+  partition_.control = false;
+  partition_.kind = PartitionKind::kServer;
+  EXPECT_EQ(hvc(abi::kHypServerWait), TrapAction::kServerWait);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0u);
+}
+
 TEST_F(DispatchTest, IsvZeroWriteFromEl0IsAbortedToo) {
   vcpu_.ctx.pstate = kPstateEl0t;
   handle_trap(vcpu_, {esr_of(Ec::kDataAbortLower, (1u << 6) | 0x07), 0x1234, 0x6000'0000 >> 8});
