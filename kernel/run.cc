@@ -250,6 +250,7 @@ void reset_devices_of(Partition& p) {
     if (s == nullptr) continue;
     ipc::Request r{};
     r.kind = ipc::RequestKind::kReset;
+    r.flags = ipc::kRequestPosted;
     r.device = static_cast<uint8_t>(p.routes[i].device);
     SpinLockGuard guard(s->channel.lock);
     (void)s->channel.push(r, nullptr);  // best effort: a full ring keeps the old device state
@@ -415,6 +416,7 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   if (s == nullptr || s->failed.load(std::memory_order_acquire)) {
     g.waiting = Vcpu::Waiting::kRead;
     g.pending.failed = true;
+    g.pending.done.store(true, std::memory_order_relaxed);
     if (a.write) {
       g.ctx.pc += 4;  // writes to a failed server are dropped
       g.waiting = Vcpu::Waiting::kNothing;
