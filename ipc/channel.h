@@ -42,6 +42,7 @@ using LogRing = Ring<LogLine, kLogEntries>;
 
 inline constexpr uint32_t kMaxServerDevices = 4;
 inline constexpr uint32_t kMaxClientName = 31;
+inline constexpr uint32_t kMaxBootargs = 255;
 
 struct ServerInfo {
   uint32_t magic;          // kInfoMagic
@@ -52,7 +53,7 @@ struct ServerInfo {
   uint64_t device_memory_size;
   uint64_t device_base[kMaxServerDevices];  // the guest IPA of each device's window
   char client[kMaxServerDevices][kMaxClientName + 1];  // the guest partition's name
-  char bootargs[256];
+  char bootargs[kMaxBootargs + 1];
 };
 inline constexpr uint32_t kInfoMagic = 0x4f464e49;  // "INFO"
 

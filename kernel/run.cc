@@ -48,9 +48,8 @@ struct Server {
 
 // What one physical CPU is doing.
 struct Cpu {
-  Vcpu* home = nullptr;          // the guest vCPU placed here
   Vcpu* resume_after = nullptr;  // whom to go back to when the server running here waits
-  Server* waits_on = nullptr;    // the server the home vCPU waits on, if it does
+  Server* waits_on = nullptr;    // the server the guest here waits on, if it does
   TrapAction deferred = TrapAction::kResume;  // what resume_after still has to do
 };
 
@@ -137,7 +136,6 @@ void take_console_back() {
     arch::halt();
   }
   v.cpu = static_cast<uint16_t>(cpu);
-  g_cpus[cpu].home = &v;
   arch::vcpu_load(v.ctx);
   vcpu_enter(&v.ctx, arch::kernel_stack_top(cpu));
 }
@@ -187,13 +185,8 @@ void finish_wait(Vcpu& g) {
   switch (g.waiting) {
     case Vcpu::Waiting::kRead:
       if (failed) {
-        El1ExceptionRegs el1 = arch::read_el1_exception_regs();
-        GuestPc at{g.ctx.pc, g.ctx.pstate};
         const bool el0 = (g.ctx.pstate & kPstateModeMask) == kPstateEl0t;
-        inject_sync(at, el1, esr_external_data_abort(el0, false, true), nullptr);
-        arch::write_el1_exception_regs(el1);
-        g.ctx.pc = at.pc;
-        g.ctx.pstate = at.pstate;
+        inject(g, esr_external_data_abort(el0, false, true), nullptr);
       } else {
         complete_mmio_read(g.ctx, g.forwarded, g.pending.value);
       }
@@ -232,16 +225,15 @@ Server* log_server_to_kick() {
   return g_console;
 }
 
-void flush_for(const Partition& p, Server*& out) {
+// A server of `p`'s devices with requests still queued, if any.
+Server* server_with_work_for(const Partition& p) {
   for (size_t i = 0; i < p.route_count; ++i) {
     Server* s = server_of(p.routes[i].server);
     if (s == nullptr || s->failed.load()) continue;
     SpinLockGuard guard(s->channel.lock);
-    if (s->channel.has_work()) {
-      out = s;
-      return;
-    }
+    if (s->channel.has_work()) return s;
   }
+  return nullptr;
 }
 
 void reset_devices_of(Partition& p) {
@@ -499,8 +491,7 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
     case TrapAction::kPartitionReset: {
       // Posted writes still queued (a last line of output) go first.
       g_cpus[g.cpu].deferred = action;
-      Server* s = nullptr;
-      flush_for(*g.partition, s);
+      Server* s = server_with_work_for(*g.partition);
       return s != nullptr ? call_server(g, *s) : resume_guest(g);
     }
     case TrapAction::kServerWait:

@@ -41,6 +41,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ipc/channel.h"
+
 namespace hyp::package {
 
 inline constexpr char kCompatible[] = "hyp,package-1";
@@ -69,8 +71,10 @@ inline constexpr uint64_t kDefaultRamIpa = 0x4000'0000;
 
 inline constexpr size_t kMaxLoads = 4;
 inline constexpr size_t kMaxRoutes = 4;          // per guest
-inline constexpr size_t kMaxServerDevices = 4;   // per server (ipc/channel.h)
-inline constexpr size_t kMaxBootargs = 255;      // a server's, without the NUL
+// A server's devices and command line are told to it in its channel's info
+// page (ipc/channel.h), which sets these limits.
+inline constexpr size_t kMaxServerDevices = ipc::kMaxServerDevices;
+inline constexpr size_t kMaxBootargs = ipc::kMaxBootargs;  // without the NUL
 
 // What a package may ask for: the packer refuses more, the kernel checks
 // again, and the kernel's own tables are sized from these.
@@ -78,5 +82,7 @@ inline constexpr size_t kMaxPartitions = 4;
 inline constexpr uint32_t kMaxVcpus = 8;
 inline constexpr size_t kMaxNameLength = 31;  // [a-z0-9_-], without the NUL
 inline constexpr uint64_t kIpaBits = 40;      // the Stage-2 input size (kernel/arch/mm.h)
+
+static_assert(kMaxNameLength <= ipc::kMaxClientName, "a guest's name fits its servers' info page");
 
 }  // namespace hyp::package

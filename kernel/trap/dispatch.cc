@@ -24,15 +24,6 @@ const char* name_of(const Vcpu& v) { return v.partition != nullptr ? v.partition
 
 bool from_el0(const VcpuContext& ctx) { return (ctx.pstate & kPstateModeMask) == kPstateEl0t; }
 
-void inject(Vcpu& v, uint64_t esr, const uint64_t* far) {
-  El1ExceptionRegs el1 = arch::read_el1_exception_regs();
-  GuestPc at{v.ctx.pc, v.ctx.pstate};
-  inject_sync(at, el1, esr, far);
-  arch::write_el1_exception_regs(el1);
-  v.ctx.pc = at.pc;
-  v.ctx.pstate = at.pstate;
-}
-
 constexpr uint32_t kFaultLogLimit = 16;
 
 // Whether to log another fault of this vCPU; says so once when it stops.
@@ -241,6 +232,15 @@ TrapAction handle_trap(Vcpu& vcpu, const TrapInfo& info) {
   const auto ec = static_cast<size_t>(esr.ec());
   g_counts[ec].fetch_add(1, std::memory_order_relaxed);
   return kHandlers[ec](vcpu, info, esr);
+}
+
+void inject(Vcpu& v, uint64_t esr, const uint64_t* far) {
+  El1ExceptionRegs el1 = arch::read_el1_exception_regs();
+  GuestPc at{v.ctx.pc, v.ctx.pstate};
+  inject_sync(at, el1, esr, far);
+  arch::write_el1_exception_regs(el1);
+  v.ctx.pc = at.pc;
+  v.ctx.pstate = at.pstate;
 }
 
 uint64_t trap_count(Ec ec) { return g_counts[static_cast<size_t>(ec)].load(std::memory_order_relaxed); }
