@@ -82,3 +82,21 @@ def counted_steps(name, lines, every):
         steps.append("next:%s| count %s\r\n" % (name, _pad4(i)))
     steps.append("next:%s| count done\r\n" % name)
     return steps
+
+# The UART server as packages name it (partition 1 when listed first), with
+# the physical PL011 page, and the PL011 a guest gets from it at the address
+# test guests use (guests/lib/uart.h).
+UART_SERVER = {
+    "name": "uart",
+    "kind": "server",
+    "image": "//servers/uart:uart_server",
+    "memory_mib": 4,
+    "device_memory": (0x9000000, 0x1000),
+}
+
+PL011 = [{
+    "name": "serial",
+    "server": "uart",
+    "model": "pl011",
+    "base": 0x9000000,
+}]

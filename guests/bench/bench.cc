@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "guests/lib/guest.h"
+#include "guests/lib/uart.h"
 #include "ipc/hypercall.h"
 
 namespace {
@@ -15,12 +16,8 @@ constexpr uint64_t kIterations = 20000;
 // Nanoseconds (= instructions under icount shift=0) for `ticks` of the counter.
 uint64_t to_ns(uint64_t ticks) { return ticks * 1'000'000'000 / guest::counter_frequency(); }
 
-// The PL011 the UART server emulates for this guest, and the server's ID.
-constexpr uint64_t kUart = 0x0900'0000;
+// The UART server's partition ID (first in the bench package).
 constexpr uint64_t kUartServerId = 1;
-
-uint32_t uart_read(uint64_t offset) { return *reinterpret_cast<volatile uint32_t*>(kUart + offset); }
-void uart_write(uint64_t offset, uint32_t v) { *reinterpret_cast<volatile uint32_t*>(kUart + offset) = v; }
 
 template <typename Body>
 uint64_t measure(Body body, uint64_t iterations = kIterations) {
@@ -51,11 +48,11 @@ void guest_main(uint64_t /*dtb*/) {
 
   // A forwarded read: trap, request on the UART server's ring, switch to
   // the server on this CPU, its answer, switch back, completion.
-  const uint64_t read = measure([] { (void)uart_read(0xfe0); });
+  const uint64_t read = measure([] { (void)guest::uart::read(guest::uart::Regs::kIdBase); });
   report("mmio_read_server", read, empty);
   // A posted write: the guest goes on at once; the server takes the writes
   // in batches (when half its ring is full), which the average includes.
-  const uint64_t write = measure([] { uart_write(0x038, 0); });
+  const uint64_t write = measure([] { guest::uart::write(guest::uart::Regs::kImsc, 0); });
   report("mmio_write_posted", write, empty);
   // A planned restart as the guest sees it: the restart call returns once
   // the new instance has started, then one read; minus an ordinary read.
@@ -63,7 +60,7 @@ void guest_main(uint64_t /*dtb*/) {
   const uint64_t restart = measure(
       [] {
         guest::hvc(hyp::abi::kHypServerRestart, kUartServerId);
-        (void)uart_read(0xfe0);
+        (void)guest::uart::read(guest::uart::Regs::kIdBase);
       },
       kRestarts);
   report("server_restart", restart, read * kRestarts / kIterations, kRestarts);

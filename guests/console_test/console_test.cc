@@ -5,68 +5,54 @@
 #include <cstdint>
 
 #include "guests/lib/guest.h"
+#include "guests/lib/uart.h"
 
 namespace {
 
-constexpr uint64_t kUart = 0x0900'0000;
-constexpr uint64_t kDr = 0x000, kFr = 0x018, kLcrH = 0x02c, kCr = 0x030, kImsc = 0x038, kRis = 0x03c,
-                   kIcr = 0x044;
-constexpr uint32_t kFrRxfe = 1u << 4, kFrTxff = 1u << 5, kFrTxfe = 1u << 7;
+using guest::uart::getc;
+using guest::uart::putc;
+using guest::uart::puts;
+using Regs = guest::uart::Regs;
 
-uint32_t read32(uint64_t off) { return *reinterpret_cast<volatile uint32_t*>(kUart + off); }
-uint16_t read16(uint64_t off) { return *reinterpret_cast<volatile uint16_t*>(kUart + off); }
-uint8_t read8(uint64_t off) { return *reinterpret_cast<volatile uint8_t*>(kUart + off); }
-void write32(uint64_t off, uint32_t v) { *reinterpret_cast<volatile uint32_t*>(kUart + off) = v; }
+uint32_t read32(uint64_t off) { return guest::uart::read(off); }
+void write32(uint64_t off, uint32_t v) { guest::uart::write(off, v); }
 
-void putc(char c) {
-  while ((read32(kFr) & kFrTxff) != 0) {
-  }
-  write32(kDr, static_cast<uint8_t>(c));
-}
-
-void puts(const char* s) {
-  for (; *s != '\0'; ++s) {
-    if (*s == '\n') putc('\r');
-    putc(*s);
-  }
-}
-
-char getc() {
-  while ((read32(kFr) & kFrRxfe) != 0) {
-  }
-  return static_cast<char>(read32(kDr) & 0xff);
-}
+constexpr uint64_t kPeriphId = Regs::kIdBase;        // PeriphID0..3
+constexpr uint64_t kCellId = Regs::kIdBase + 0x10;   // PCellID0..3
 
 void check_ids() {
   const uint8_t periph[] = {0x11, 0x10, 0x14, 0x00};
   const uint8_t cell[] = {0x0d, 0xf0, 0x05, 0xb1};
   bool ok = true;
   for (uint64_t i = 0; i < 4; ++i) {
-    ok = ok && read32(0xfe0 + 4 * i) == periph[i] && read32(0xff0 + 4 * i) == cell[i];
+    ok = ok && read32(kPeriphId + 4 * i) == periph[i] && read32(kCellId + 4 * i) == cell[i];
   }
-  guest::check(ok, "pl011_id_registers", "PeriphID0 0x%x PCellID0 0x%x", read32(0xfe0), read32(0xff0));
-  guest::check(read16(0xfe0) == 0x11 && read8(0xff4) == 0xf0, "pl011_narrow_reads", "16-bit 0x%x 8-bit 0x%x",
-               read16(0xfe0), read8(0xff4));
+  guest::check(ok, "pl011_id_registers", "PeriphID0 0x%x PCellID0 0x%x", read32(kPeriphId), read32(kCellId));
+  const uint16_t half = guest::uart::read<uint16_t>(kPeriphId);
+  const uint8_t byte = guest::uart::read<uint8_t>(kCellId + 4);
+  guest::check(half == 0x11 && byte == 0xf0, "pl011_narrow_reads", "16-bit 0x%x 8-bit 0x%x", half, byte);
   guest::check(read32(0x100) == 0, "pl011_unknown_offset_reads_zero", "0x%x", read32(0x100));
 }
 
 void check_registers() {
-  write32(kCr, 0x301);             // UARTEN, TXE, RXE
-  write32(kLcrH, (3u << 5) | (1u << 4));  // 8 bits, FIFOs on
-  guest::check(read32(kCr) == 0x301, "pl011_cr_written", "CR 0x%x", read32(kCr));
-  guest::check(read32(kLcrH) == 0x70, "pl011_lcr_h_written", "LCR_H 0x%x", read32(kLcrH));
+  write32(Regs::kCr, 0x301);                          // UARTEN, TXE, RXE
+  write32(Regs::kLcrH, (3u << 5) | Regs::kLcrFen);    // 8 bits, FIFOs on
+  guest::check(read32(Regs::kCr) == 0x301, "pl011_cr_written", "CR 0x%x", read32(Regs::kCr));
+  guest::check(read32(Regs::kLcrH) == 0x70, "pl011_lcr_h_written", "LCR_H 0x%x", read32(Regs::kLcrH));
   // Posted writes take effect in order before a later read.
-  write32(kImsc, 0x10);
-  write32(kImsc, 0x50);
-  guest::check(read32(kImsc) == 0x50, "posted_writes_apply_in_order", "IMSC 0x%x", read32(kImsc));
-  write32(kImsc, 0);
-  write32(kIcr, 0x7ff);
-  guest::check((read32(kFr) & kFrTxfe) != 0, "pl011_transmit_fifo_empty_when_idle", "FR 0x%x", read32(kFr));
-  guest::check((read32(kRis) & (1u << 5)) != 0, "pl011_tx_interrupt_raw_when_empty", "RIS 0x%x", read32(kRis));
+  write32(Regs::kImsc, 0x10);
+  write32(Regs::kImsc, 0x50);
+  guest::check(read32(Regs::kImsc) == 0x50, "posted_writes_apply_in_order", "IMSC 0x%x", read32(Regs::kImsc));
+  write32(Regs::kImsc, 0);
+  write32(Regs::kIcr, 0x7ff);
+  const uint32_t fr = read32(Regs::kFr);
+  guest::check((fr & Regs::kFrTxfe) != 0, "pl011_transmit_fifo_empty_when_idle", "FR 0x%x", fr);
+  const uint32_t ris = read32(Regs::kRis);
+  guest::check((ris & Regs::kIntTx) != 0, "pl011_tx_interrupt_raw_when_empty", "RIS 0x%x", ris);
   // A pair load cannot be forwarded (no syndrome): an external abort.
   guest::arm_catch();
   uint64_t a = 0, b = 0;
-  asm volatile("ldp %0, %1, [%2]" : "=r"(a), "=r"(b) : "r"(kUart) : "memory");
+  asm volatile("ldp %0, %1, [%2]" : "=r"(a), "=r"(b) : "r"(guest::uart::kBase) : "memory");
   guest::check(guest::caught().taken && (guest::caught().esr >> 26) == 0x25, "pl011_pair_load_aborts", "ESR 0x%lx",
                guest::caught().esr);
 }

@@ -4,41 +4,29 @@
 #include <cstdint>
 
 #include "guests/lib/guest.h"
+#include "guests/lib/uart.h"
 #include "ipc/hypercall.h"
 
 namespace {
 
-constexpr uint64_t kUart = 0x0900'0000;
 constexpr uint64_t kUartServerId = 1;
-
-void putc(char c) {
-  auto* fr = reinterpret_cast<volatile uint32_t*>(kUart + 0x18);
-  auto* dr = reinterpret_cast<volatile uint32_t*>(kUart);
-  while ((*fr & (1u << 5)) != 0) {
-  }
-  *dr = static_cast<uint8_t>(c);
-}
-
-void puts(const char* s) {
-  for (; *s != '\0'; ++s) putc(*s);
-}
 
 }  // namespace
 
 void guest_main(uint64_t /*dtb*/) {
   int restarts_failed = 0;
   for (int i = 0; i < COUNTER_LINES; ++i) {
-    char line[] = "count 0000\r\n";
+    char line[] = "count 0000\n";
     line[6] = static_cast<char>('0' + i / 1000 % 10);
     line[7] = static_cast<char>('0' + i / 100 % 10);
     line[8] = static_cast<char>('0' + i / 10 % 10);
     line[9] = static_cast<char>('0' + i % 10);
-    puts(line);
+    guest::uart::puts(line);
     if (COUNTER_RESTART_EVERY != 0 && (i + 1) % COUNTER_RESTART_EVERY == 0 && i + 1 < COUNTER_LINES) {
       if (guest::hvc(hyp::abi::kHypServerRestart, kUartServerId).x0 != 0) ++restarts_failed;
     }
   }
-  puts("count done\r\n");
+  guest::uart::puts("count done\n");
   guest::check(restarts_failed == 0, "restarts_accepted", "%d refused", restarts_failed);
   guest::check(guest::hvc(hyp::abi::kHypServerRestart, 99).x0 != 0, "restart_of_no_server_refused", "-");
   guest::finish("counter");
