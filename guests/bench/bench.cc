@@ -5,7 +5,7 @@
 // the cost of the same loop without the operation subtracted.
 #include <cstdint>
 
-#include "guests/lib/guest.h"
+#include "runtime/runtime.h"
 #include "guests/lib/uart.h"
 #include "ipc/hypercall.h"
 
@@ -14,28 +14,28 @@ namespace {
 constexpr uint64_t kIterations = 20000;
 
 // Nanoseconds (= instructions under icount shift=0) for `ticks` of the counter.
-uint64_t to_ns(uint64_t ticks) { return ticks * 1'000'000'000 / guest::counter_frequency(); }
+uint64_t to_ns(uint64_t ticks) { return ticks * 1'000'000'000 / rt::counter_frequency(); }
 
 // The UART server's partition ID (first in the bench package).
 constexpr uint64_t kUartServerId = 1;
 
 template <typename Body>
 uint64_t measure(Body body, uint64_t iterations = kIterations) {
-  const uint64_t start = guest::read_counter();
+  const uint64_t start = rt::read_counter();
   for (uint64_t i = 0; i < iterations; ++i) body();
-  return to_ns(guest::read_counter() - start);
+  return to_ns(rt::read_counter() - start);
 }
 
 void report(const char* name, uint64_t total_ns, uint64_t baseline_ns, uint64_t iterations = kIterations) {
   const uint64_t net = total_ns > baseline_ns ? total_ns - baseline_ns : 0;
   // Round to the nearest whole instruction.
-  guest::print("figure %s: %lu instructions\n", name, (net + iterations / 2) / iterations);
+  rt::print("figure %s: %lu instructions\n", name, (net + iterations / 2) / iterations);
 }
 
 }  // namespace
 
-void guest_main(uint64_t /*dtb*/) {
-  guest::print("bench: %lu iterations each, counter at %lu Hz\n", kIterations, guest::counter_frequency());
+void partition_main(uint64_t /*dtb*/) {
+  rt::print("bench: %lu iterations each, counter at %lu Hz\n", kIterations, rt::counter_frequency());
   const uint64_t empty = measure([] {
     register uint64_t x0 asm("x0") = hyp::abi::kHypVersion;
     asm volatile("" : "+r"(x0)::"x1", "x2", "x3", "memory");
@@ -59,10 +59,10 @@ void guest_main(uint64_t /*dtb*/) {
   constexpr uint64_t kRestarts = 50;
   const uint64_t restart = measure(
       [] {
-        guest::hvc(hyp::abi::kHypServerRestart, kUartServerId);
+        rt::hvc(hyp::abi::kHypServerRestart, kUartServerId);
         (void)guest::uart::read(guest::uart::Regs::kIdBase);
       },
       kRestarts);
   report("server_restart", restart, read * kRestarts / kIterations, kRestarts);
-  guest::print("bench: done\n");
+  rt::print("bench: done\n");
 }

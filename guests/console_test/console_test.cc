@@ -4,7 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "guests/lib/guest.h"
+#include "guests/lib/check.h"
+#include "runtime/runtime.h"
 #include "guests/lib/uart.h"
 
 namespace {
@@ -50,16 +51,16 @@ void check_registers() {
   const uint32_t ris = read32(Regs::kRis);
   guest::check((ris & Regs::kIntTx) != 0, "pl011_tx_interrupt_raw_when_empty", "RIS 0x%x", ris);
   // A pair load cannot be forwarded (no syndrome): an external abort.
-  guest::arm_catch();
+  rt::arm_catch();
   uint64_t a = 0, b = 0;
   asm volatile("ldp %0, %1, [%2]" : "=r"(a), "=r"(b) : "r"(guest::uart::kBase) : "memory");
-  guest::check(guest::caught().taken && (guest::caught().esr >> 26) == 0x25, "pl011_pair_load_aborts", "ESR 0x%lx",
-               guest::caught().esr);
+  guest::check(rt::caught().taken && (rt::caught().esr >> 26) == 0x25, "pl011_pair_load_aborts", "ESR 0x%lx",
+               rt::caught().esr);
 }
 
 }  // namespace
 
-void guest_main(uint64_t /*dtb*/) {
+void partition_main(uint64_t /*dtb*/) {
   check_ids();
   check_registers();
   puts("hello through the forwarded PL011\n");
@@ -69,8 +70,8 @@ void guest_main(uint64_t /*dtb*/) {
   // Input typed before the guest reads it is kept: the harness sends a long
   // line as soon as it sees this, and the guest waits before reading.
   puts("ready for input\n");
-  const uint64_t until = guest::read_counter() + guest::counter_frequency() / 20;
-  while (guest::read_counter() < until) {
+  const uint64_t until = rt::read_counter() + rt::counter_frequency() / 20;
+  while (rt::read_counter() < until) {
   }
   char line[128];
   size_t n = 0;
@@ -82,12 +83,12 @@ void guest_main(uint64_t /*dtb*/) {
   }
   line[n] = '\0';
   puts("\n");
-  guest::print("received %zu characters: %s\n", n, line);
+  rt::print("received %zu characters: %s\n", n, line);
   guest::check(n == 60, "input_kept_until_read", "%zu characters", n);
   bool ordered = true;
   for (size_t i = 0; i < n; ++i) ordered = ordered && line[i] == static_cast<char>('0' + i % 10);
   guest::check(ordered, "input_in_order", "%s", line);
   puts("bye\n");
   guest::finish("console_test");
-  guest::power_off();
+  rt::power_off();
 }

@@ -3,7 +3,8 @@
 // COUNTER_RESTART_EVERY lines. The test reads the lines back in order.
 #include <cstdint>
 
-#include "guests/lib/guest.h"
+#include "guests/lib/check.h"
+#include "runtime/runtime.h"
 #include "guests/lib/uart.h"
 #include "ipc/hypercall.h"
 
@@ -13,7 +14,7 @@ constexpr uint64_t kUartServerId = 1;
 
 }  // namespace
 
-void guest_main(uint64_t /*dtb*/) {
+void partition_main(uint64_t /*dtb*/) {
   int restarts_failed = 0;
   for (int i = 0; i < COUNTER_LINES; ++i) {
     char line[] = "count 0000\n";
@@ -23,12 +24,12 @@ void guest_main(uint64_t /*dtb*/) {
     line[9] = static_cast<char>('0' + i % 10);
     guest::uart::puts(line);
     if (COUNTER_RESTART_EVERY != 0 && (i + 1) % COUNTER_RESTART_EVERY == 0 && i + 1 < COUNTER_LINES) {
-      if (guest::hvc(hyp::abi::kHypServerRestart, kUartServerId).x0 != 0) ++restarts_failed;
+      if (rt::hvc(hyp::abi::kHypServerRestart, kUartServerId).x0 != 0) ++restarts_failed;
     }
   }
   guest::uart::puts("count done\n");
   guest::check(restarts_failed == 0, "restarts_accepted", "%d refused", restarts_failed);
-  guest::check(guest::hvc(hyp::abi::kHypServerRestart, 99).x0 != 0, "restart_of_no_server_refused", "-");
+  guest::check(rt::hvc(hyp::abi::kHypServerRestart, 99).x0 != 0, "restart_of_no_server_refused", "-");
   guest::finish("counter");
-  guest::power_off();
+  rt::power_off();
 }

@@ -9,7 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "guests/lib/guest.h"
+#include "guests/lib/check.h"
+#include "runtime/runtime.h"
 
 extern "C" char __image_end[];
 
@@ -23,11 +24,11 @@ constexpr size_t kSecretBytes = 64;
 // where the keeper writes it. The prober compares against it on the fly.
 uint8_t secret_byte(size_t i) { return static_cast<uint8_t>((i * 73 + 0x5b) ^ 0xc3); }
 
-uint64_t ticks_for_ms(uint64_t ms) { return guest::counter_frequency() * ms / 1000; }
+uint64_t ticks_for_ms(uint64_t ms) { return rt::counter_frequency() * ms / 1000; }
 
 void wait_ms(uint64_t ms) {
-  const uint64_t end = guest::read_counter() + ticks_for_ms(ms);
-  while (guest::read_counter() < end) {
+  const uint64_t end = rt::read_counter() + ticks_for_ms(ms);
+  while (rt::read_counter() < end) {
   }
 }
 
@@ -65,12 +66,12 @@ size_t count_secrets(uint64_t ram, uint64_t size) {
 
 void keeper(uint64_t dtb) {
   for (size_t i = 0; i < kSecretBytes; ++i) g_secret[i] = secret_byte(i);
-  guest::print("keeper: secret planted at IPA 0x%lx\n", reinterpret_cast<uint64_t>(&g_secret[0]));
+  rt::print("keeper: secret planted at IPA 0x%lx\n", reinterpret_cast<uint64_t>(&g_secret[0]));
   // The search the prober runs does find the secret where it is.
   const size_t found = count_secrets(0x4000'0000, memory_size(dtb));
   check(found == 1, "secret_found_in_own_memory", "found %zu copies", found);
   wait_ms(3000);
-  guest::print("keeper: done\n");
+  rt::print("keeper: done\n");
 }
 
 void prober(uint64_t dtb) {
@@ -86,9 +87,9 @@ void prober(uint64_t dtb) {
   // this partition's IPA range, so it must read this partition's own bytes).
   const uint64_t outside[] = {0x3fff'f000, ram + size, ram + size + (1ull << 30), 0x80'0000'0000 - 0x1000};
   for (uint64_t a : outside) {
-    guest::arm_catch();
+    rt::arm_catch();
     (void)*reinterpret_cast<volatile uint64_t*>(a);
-    const auto c = guest::caught();
+    const auto c = rt::caught();
     check(c.taken && (c.esr >> 26) == 0x25, "outside_memory_refused", "IPA %lx taken %d esr %lx", a, c.taken, c.esr);
   }
   const auto* at_kernel = reinterpret_cast<const volatile uint32_t*>(0x4020'0000 + 56);
@@ -115,7 +116,7 @@ const char* role(uint64_t dtb) {
 
 }  // namespace
 
-void guest_main(uint64_t dtb) {
+void partition_main(uint64_t dtb) {
   const char* r = role(dtb);
   if (starts_with(r, "keeper")) {
     keeper(dtb);

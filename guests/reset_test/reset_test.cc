@@ -3,7 +3,8 @@
 // finds the mark (memory is kept, the image is put back) and powers off.
 #include <cstdint>
 
-#include "guests/lib/guest.h"
+#include "guests/lib/check.h"
+#include "runtime/runtime.h"
 #include "ipc/psci.h"
 
 namespace {
@@ -17,16 +18,16 @@ volatile int g_image_value = 1;
 
 }  // namespace
 
-void guest_main(uint64_t /*dtb*/) {
+void partition_main(uint64_t /*dtb*/) {
   if (*kMark != kMagic) {
-    guest::print("reset test: first boot\n");
+    rt::print("reset test: first boot\n");
     *kMark = kMagic;
     g_image_value = 2;
-    guest::hvc(hyp::psci::kSystemReset);  // does not return
-    guest::print("reset test: SYSTEM_RESET returned\n");
+    rt::hvc(hyp::psci::kSystemReset);  // does not return
+    rt::print("reset test: SYSTEM_RESET returned\n");
     return;
   }
-  guest::print("reset test: second boot\n");
+  rt::print("reset test: second boot\n");
   guest::check(g_image_value == 1, "image_restored", "value %d", g_image_value);
   guest::finish("reset test");
 }

@@ -2,13 +2,14 @@
 // kernel's answer to each (docs/abi.md, docs/vcpu.md).
 #include <cstdint>
 
-#include "guests/lib/guest.h"
+#include "guests/lib/check.h"
+#include "runtime/runtime.h"
 #include "ipc/hypercall.h"
 #include "ipc/psci.h"
 
 namespace {
 
-using guest::Caught;
+using rt::Caught;
 using guest::check;
 
 constexpr uint64_t kNotSupported = hyp::abi::kSmcccNotSupported;
@@ -27,26 +28,26 @@ uint64_t ec_of(const Caught& c) { return c.esr >> 26; }
   })
 
 void calls() {
-  auto v = guest::hvc(hyp::abi::kHypVersion);
+  auto v = rt::hvc(hyp::abi::kHypVersion);
   check(v.x0 == 0 && v.x1 == hyp::abi::kHypAbiVersion, "hyp_version", "x0 %lx x1 %lx", v.x0, v.x1);
-  v = guest::hvc(0x8600'0fff);
+  v = rt::hvc(0x8600'0fff);
   check(v.x0 == kNotSupported, "unknown_hvc_not_supported", "x0 %lx", v.x0);
-  v = guest::smc(0xC200'1234);
+  v = rt::smc(0xC200'1234);
   check(v.x0 == kNotSupported, "unknown_smc_not_supported", "x0 %lx", v.x0);
-  v = guest::smc(kPsciVersion);
+  v = rt::smc(kPsciVersion);
   check(v.x0 == 0x1'0001, "psci_version_by_smc", "x0 %lx", v.x0);
-  v = guest::hvc(kPsciVersion);
+  v = rt::hvc(kPsciVersion);
   check(v.x0 == 0x1'0001, "psci_version_by_hvc", "x0 %lx", v.x0);
-  v = guest::hvc(kPsciFeatures, kPsciSystemOff);
+  v = rt::hvc(kPsciFeatures, kPsciSystemOff);
   const auto off = v.x0;
-  v = guest::hvc(kPsciFeatures, kPsciCpuSuspend);
+  v = rt::hvc(kPsciFeatures, kPsciCpuSuspend);
   check(off == 0 && v.x0 == kNotSupported, "psci_features", "SYSTEM_OFF %lx CPU_SUSPEND %lx", off, v.x0);
-  v = guest::hvc(hyp::abi::kSmcccVersion);
+  v = rt::hvc(hyp::abi::kSmcccVersion);
   check(v.x0 == 0x1'0001, "smccc_version", "x0 %lx", v.x0);
   uint64_t x0;
   asm volatile("mov x0, %1\n\thvc #1\n\tmov %0, x0" : "=r"(x0) : "r"(kPsciVersion) : "x0", "x1", "x2", "x3", "memory");
   check(x0 == kNotSupported, "hvc_nonzero_immediate", "x0 %lx", x0);
-  v = guest::hvc(hyp::abi::kHypDebugWrite, 0x1000, 4);
+  v = rt::hvc(hyp::abi::kHypDebugWrite, 0x1000, 4);
   check(static_cast<int64_t>(v.x0) < 0, "debug_write_outside_memory_refused", "x0 %lx", v.x0);
 }
 
@@ -66,31 +67,31 @@ void id_registers() {
 }
 
 void sysreg_rule() {
-  guest::arm_catch();
+  rt::arm_catch();
   const uint64_t mdscr = READ_SYSREG(mdscr_el1);
-  check(mdscr == 0 && !guest::caught().taken, "debug_register_reads_zero", "%lx", mdscr);
+  check(mdscr == 0 && !rt::caught().taken, "debug_register_reads_zero", "%lx", mdscr);
 
-  guest::arm_catch();
+  rt::arm_catch();
   (void)READ_SYSREG(pmcr_el0);
-  Caught c = guest::caught();
+  Caught c = rt::caught();
   check(c.taken && ec_of(c) == 0, "pmu_register_undefined", "taken %d esr %lx", c.taken, c.esr);
 
-  guest::arm_catch();
+  rt::arm_catch();
   (void)READ_SYSREG(cntp_ctl_el0);
-  c = guest::caught();
+  c = rt::caught();
   check(c.taken && ec_of(c) == 0, "physical_timer_undefined", "taken %d esr %lx", c.taken, c.esr);
 
   // With SVE enabled at EL1 (CPACR_EL1.ZEN), SVE instructions reach the
   // kernel's CPTR_EL2.TZ trap, which answers UNDEFINED: SVE is not offered.
   asm volatile("msr cpacr_el1, %0\n\tisb" ::"r"((uint64_t{3} << 20) | (uint64_t{3} << 16)));
-  guest::arm_catch();
+  rt::arm_catch();
   asm volatile(".inst 0x04bf5020" ::: "x0", "memory");  // RDVL x0, #1 (SVE)
-  c = guest::caught();
+  c = rt::caught();
   check(c.taken && ec_of(c) == 0, "sve_instruction_undefined", "taken %d esr %lx", c.taken, c.esr);
 
-  const uint64_t t0 = guest::read_counter();
-  const uint64_t t1 = guest::read_counter();
-  check(t1 >= t0 && guest::counter_frequency() != 0, "virtual_counter_readable", "%lu %lu", t0, t1);
+  const uint64_t t0 = rt::read_counter();
+  const uint64_t t1 = rt::read_counter();
+  check(t1 >= t0 && rt::counter_frequency() != 0, "virtual_counter_readable", "%lu %lu", t0, t1);
 
   // FP/SIMD is the partition's own: enable it at EL1 and move a value through D0.
   asm volatile("msr cpacr_el1, %0\n\tisb" ::"r"(uint64_t{3} << 20));
@@ -104,8 +105,8 @@ void sysreg_rule() {
 
 }  // namespace
 
-void guest_main(uint64_t dtb) {
-  guest::print("trap test: started, device tree at 0x%lx\n", dtb);
+void partition_main(uint64_t dtb) {
+  rt::print("trap test: started, device tree at 0x%lx\n", dtb);
   check(dtb != 0 && *reinterpret_cast<volatile uint32_t*>(dtb) == 0xedfe0dd0, "dtb_in_x0", "%lx", dtb);
   calls();
   id_registers();

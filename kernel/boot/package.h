@@ -1,4 +1,4 @@
-// Reading the boot package (package_format.h) at boot: every partition's
+// Reading the boot package (bootpkg/format.h) at boot: every partition's
 // shape and the blobs to copy into its memory, all validated.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include "base/addr.h"
 #include "base/status.h"
 #include "kernel/boot/boot_info.h"
-#include "kernel/boot/package_format.h"
+#include "bootpkg/format.h"
 
 namespace hyp {
 

@@ -8,7 +8,7 @@
 
 #include "base/addr.h"
 #include "base/status.h"
-#include "kernel/boot/package_format.h"
+#include "bootpkg/format.h"
 #include "kernel/mm/page_table.h"
 #include "kernel/server/channel.h"
 #include "kernel/trap/mmio_access.h"

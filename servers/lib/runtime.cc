@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "base/format.h"
-#include "guests/lib/guest.h"
+#include "runtime/runtime.h"
 #include "ipc/hypercall.h"
 #include "ipc/message.h"
 #include "ipc/psci.h"
@@ -59,7 +59,7 @@ T* channel_page(uint64_t index) {
 
 constexpr uint32_t kStateMagic = 0x54415453;  // "STAT"
 
-void wait_for_work() { guest::hvc(abi::kHypServerWait); }
+void wait_for_work() { rt::hvc(abi::kHypServerWait); }
 
 // Crash tests only: the server's command line may ask it to fail on
 // purpose after every N requests, between applying a request and recording
@@ -119,7 +119,7 @@ void log(const char* fmt, ...) {
   va_end(args);
   if (n > sizeof(buf) - 2) n = sizeof(buf) - 2;
   buf[n++] = '\n';
-  guest::hvc(abi::kHypDebugWrite, reinterpret_cast<uint64_t>(buf), n);
+  rt::hvc(abi::kHypDebugWrite, reinterpret_cast<uint64_t>(buf), n);
 }
 
 bool bootarg(const ipc::ServerInfo& info, const char* key, uint64_t& value) {
@@ -140,7 +140,7 @@ bool bootarg(const ipc::ServerInfo& info, const char* key, uint64_t& value) {
 }
 
 [[noreturn]] void run(Server& server) {
-  guest::set_unexpected_exceptions_fatal();
+  rt::set_unexpected_exceptions_fatal();
   enable_mmu();
   auto* requests = channel_page<ipc::RequestRing>(ipc::kRequestPage);
   auto* responses = channel_page<ipc::ResponseRing>(ipc::kResponsePage);
@@ -149,7 +149,7 @@ bool bootarg(const ipc::ServerInfo& info, const char* key, uint64_t& value) {
   auto* state = channel_page<ipc::StateHeader>(ipc::kStatePage);
   if (info->magic != ipc::kInfoMagic) {
     log("no channel information from the kernel");
-    guest::hvc(psci::kSystemOff);
+    rt::hvc(psci::kSystemOff);
   }
   const bool resumed = state->magic == kStateMagic;
   if (!resumed) {

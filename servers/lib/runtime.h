@@ -1,5 +1,5 @@
-// What every device server links: the entry (the bare-metal partition
-// runtime of guests/lib), its own stage-1 MMU with caches, the channel
+// What every device server links on top of the partition runtime
+// (runtime/): its own stage-1 MMU with caches, the channel
 // (ipc/channel.h) and the loop that serves it, and logging. A server
 // implements Server: its devices' registers and, if it has any, the work
 // its devices do outside register accesses.

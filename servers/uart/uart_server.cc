@@ -16,7 +16,7 @@
 #include <cstring>
 #include <new>
 
-#include "guests/lib/guest.h"
+#include "runtime/runtime.h"
 #include "servers/lib/runtime.h"
 #include "servers/uart/pl011.h"
 
@@ -34,7 +34,7 @@ class UartServer final : public Server {
  public:
   void start(const ipc::ServerInfo& info, void* state, size_t state_size, bool resumed) override {
     static_assert(sizeof(UartState) <= ipc::kChannelPageSize - sizeof(ipc::StateHeader));
-    if (state_size < sizeof(UartState)) guest::power_off();
+    if (state_size < sizeof(UartState)) rt::power_off();
     info_ = &info;
     phys_ = reinterpret_cast<volatile uint32_t*>(info.device_memory_base);
     if (resumed) {
@@ -117,4 +117,4 @@ UartServer g_server;
 }  // namespace
 }  // namespace hyp::server
 
-void guest_main(uint64_t /*dtb*/) { hyp::server::run(hyp::server::g_server); }
+void partition_main(uint64_t /*dtb*/) { hyp::server::run(hyp::server::g_server); }

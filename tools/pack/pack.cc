@@ -10,7 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "kernel/boot/package_format.h"
+#include "bootpkg/format.h"
 
 namespace hyp::tools {
 namespace {

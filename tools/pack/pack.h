@@ -1,7 +1,7 @@
 // The host side of booting partitions: reading the manifest, generating each
 // guest's device tree, deciding where every image goes in the guest's memory
 // (the Linux arm64 boot protocol), and writing the boot package the kernel
-// loads (kernel/boot/package_format.h).
+// loads (bootpkg/format.h).
 #pragma once
 
 #include <cstdint>

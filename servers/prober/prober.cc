@@ -6,7 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "guests/lib/guest.h"
+#include "guests/lib/check.h"
+#include "runtime/runtime.h"
 #include "servers/lib/runtime.h"
 
 namespace {
@@ -15,17 +16,17 @@ using guest::check;
 
 // Reads `ipa` with the exception catch armed; true if it was refused.
 bool refused(uint64_t ipa) {
-  guest::arm_catch();
+  rt::arm_catch();
   const uint32_t value = *reinterpret_cast<volatile uint32_t*>(ipa);
   (void)value;
-  const guest::Caught c = guest::caught();
+  const rt::Caught c = rt::caught();
   return c.taken && (c.esr >> 26) == 0x25 && c.far == ipa;
 }
 
 bool write_refused(uint64_t ipa) {
-  guest::arm_catch();
+  rt::arm_catch();
   *reinterpret_cast<volatile uint32_t*>(ipa) = 0xdead'beef;
-  const guest::Caught c = guest::caught();
+  const rt::Caught c = rt::caught();
   return c.taken && (c.esr >> 26) == 0x25 && ((c.esr >> 6) & 1) == 1;
 }
 
@@ -60,4 +61,4 @@ Prober g_prober;
 
 }  // namespace
 
-void guest_main(uint64_t /*dtb*/) { hyp::server::run(g_prober); }
+void partition_main(uint64_t /*dtb*/) { hyp::server::run(g_prober); }

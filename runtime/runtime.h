@@ -1,11 +1,13 @@
-// The runtime of bare-metal test guests: hypercalls, console output through
-// the debug-console hypercall, exception capture, and a tiny check framework
-// whose output the integration tests read.
+// The EL1 runtime every partition image links, test guests and device
+// servers alike: entry (start.S), exception vectors, hypercalls, console
+// output through the debug-console hypercall, exception capture, power-off.
+// Guest helpers (guests/lib) and the server runtime (servers/lib) build on it.
 #pragma once
 
+#include <cstdarg>
 #include <cstdint>
 
-namespace guest {
+namespace rt {
 
 struct CallResult {
   uint64_t x0, x1, x2, x3;
@@ -15,6 +17,7 @@ CallResult hvc(uint64_t x0, uint64_t x1 = 0, uint64_t x2 = 0, uint64_t x3 = 0);
 CallResult smc(uint64_t x0, uint64_t x1 = 0, uint64_t x2 = 0, uint64_t x3 = 0);
 
 void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+void vprint(const char* fmt, va_list args);
 
 // The registers the exception entry saved; the handler may change elr.
 struct ExceptionFrame {
@@ -31,7 +34,7 @@ struct Caught {
   uint64_t elr;
 };
 
-// Clears the record; the next exception is recorded, and the guest resumes
+// Clears the record; the next exception is recorded, and the partition resumes
 // after the faulting instruction (or, for an instruction abort, at the
 // caller's return address in x30).
 void arm_catch();
@@ -43,17 +46,13 @@ Caught caught();
 // after arm_catch() are still caught.
 void set_unexpected_exceptions_fatal();
 
-// Checks print "check NAME: ok" or "check NAME: FAILED (...)".
-void check(bool ok, const char* name, const char* fmt = "", ...) __attribute__((format(printf, 3, 4)));
-// Prints the summary line and returns the number of failures.
-int finish(const char* suite);
-
 [[noreturn]] void power_off();
 
 uint64_t read_counter();        // CNTVCT_EL0
 uint64_t counter_frequency();   // CNTFRQ_EL0
 
-}  // namespace guest
+}  // namespace rt
 
-// Each test guest defines this.
-void guest_main(uint64_t dtb);
+// Each partition image defines this: called at EL1, MMU off, with x0 as the
+// kernel set it (a guest's device tree). Returning powers the partition off.
+void partition_main(uint64_t dtb);

@@ -1,6 +1,6 @@
-// Entry of bare-metal test guests: an arm64 Image header (so the packer
-// places them like Linux), a stack, EL1 vectors, then guest_main(dtb).
-// Runs at EL1 with the MMU off.
+// Entry of every partition image (test guests and device servers): an arm64
+// Image header (so the packer places them like Linux), a stack, EL1
+// vectors, then partition_main(dtb). Runs at EL1 with the MMU off.
 
 .section .text.head, "ax"
 .global _start
@@ -18,7 +18,7 @@ entry:
   mov x19, x0
   ldr x1, =__stack_top
   mov sp, x1
-  ldr x1, =guest_vectors
+  ldr x1, =partition_vectors
   msr vbar_el1, x1
   isb
   ldr x1, =__bss_start
@@ -28,11 +28,11 @@ entry:
   str xzr, [x1], #8
   b 1b
 2:mov x0, x19
-  bl guest_entry_main
-  bl guest_power_off
+  bl partition_entry_main
+  bl partition_power_off
 3:b 3b
 
-// Every synchronous exception at EL1h goes to guest_exception(frame), which
+// Every synchronous exception at EL1h goes to partition_exception(frame), which
 // may change the frame's ELR; everything else parks.
 .macro vec handler
   .balign 0x80
@@ -41,7 +41,7 @@ entry:
 
 .section .text.vectors, "ax"
 .balign 0x800
-guest_vectors:
+partition_vectors:
   vec park
   vec park
   vec park
@@ -83,7 +83,7 @@ sync_el1h:
   mrs x1, elr_el1
   stp x30, x1, [sp, #240]
   mov x0, sp
-  bl guest_exception
+  bl partition_exception
   ldr x1, [sp, #248]
   msr elr_el1, x1
   ldp x0, x1, [sp, #0]

@@ -1,4 +1,4 @@
-#include "guests/lib/guest.h"
+#include "runtime/runtime.h"
 
 #include <cstdarg>
 #include <cstddef>
@@ -7,14 +7,12 @@
 #include "ipc/hypercall.h"
 #include "ipc/psci.h"
 
-namespace guest {
+namespace rt {
 namespace {
 
 Caught g_caught;
 bool g_armed;
 bool g_fatal;
-int g_passed;
-int g_failed;
 
 CallResult call(bool use_smc, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
   register uint64_t x0 asm("x0") = a0;
@@ -39,14 +37,14 @@ void write(const char* text, size_t len) {
   }
 }
 
+}  // namespace
+
 void vprint(const char* fmt, va_list args) {
   char buf[256];
   size_t n = hyp::vformat(buf, sizeof(buf), fmt, args);
   if (n >= sizeof(buf)) n = sizeof(buf) - 1;
   write(buf, n);
 }
-
-}  // namespace
 
 CallResult hvc(uint64_t x0, uint64_t x1, uint64_t x2, uint64_t x3) { return call(false, x0, x1, x2, x3); }
 CallResult smc(uint64_t x0, uint64_t x1, uint64_t x2, uint64_t x3) { return call(true, x0, x1, x2, x3); }
@@ -66,26 +64,6 @@ void arm_catch() {
 void set_unexpected_exceptions_fatal() { g_fatal = true; }
 Caught caught() { return g_caught; }
 
-void check(bool ok, const char* name, const char* fmt, ...) {
-  if (ok) {
-    ++g_passed;
-    print("check %s: ok\n", name);
-    return;
-  }
-  ++g_failed;
-  char detail[160];
-  va_list args;
-  va_start(args, fmt);
-  hyp::vformat(detail, sizeof(detail), fmt, args);
-  va_end(args);
-  print("check %s: FAILED (%s)\n", name, detail);
-}
-
-int finish(const char* suite) {
-  print("%s: %d passed, %d failed\n", suite, g_passed, g_failed);
-  return g_failed;
-}
-
 [[noreturn]] void power_off() {
   hvc(hyp::psci::kSystemOff);
   for (;;) asm volatile("wfi");
@@ -103,20 +81,20 @@ uint64_t counter_frequency() {
   return v;
 }
 
-}  // namespace guest
+}  // namespace rt
 
-extern "C" void guest_exception(guest::ExceptionFrame* frame) {
+extern "C" void partition_exception(rt::ExceptionFrame* frame) {
   uint64_t esr;
   uint64_t far;
   asm volatile("mrs %0, esr_el1\n\tmrs %1, far_el1" : "=r"(esr), "=r"(far));
-  guest::g_caught = {true, esr, far, frame->elr};
+  rt::g_caught = {true, esr, far, frame->elr};
   const uint64_t ec = esr >> 26;
-  if (guest::g_fatal && !guest::g_armed) {
-    guest::print("fatal: exception EC 0x%lx at pc 0x%lx (ESR 0x%lx, FAR 0x%lx)\n", ec, frame->elr, esr, far);
-    guest::hvc(hyp::psci::kSystemReset);
+  if (rt::g_fatal && !rt::g_armed) {
+    rt::print("fatal: exception EC 0x%lx at pc 0x%lx (ESR 0x%lx, FAR 0x%lx)\n", ec, frame->elr, esr, far);
+    rt::hvc(hyp::psci::kSystemReset);
     for (;;) asm volatile("wfi");
   }
-  guest::g_armed = false;
+  rt::g_armed = false;
   if (ec == 0x20 || ec == 0x21) {
     frame->elr = frame->x[30];  // a fetch fault: return to the caller
   } else {
@@ -124,6 +102,6 @@ extern "C" void guest_exception(guest::ExceptionFrame* frame) {
   }
 }
 
-extern "C" [[noreturn]] void guest_power_off() { guest::power_off(); }
+extern "C" [[noreturn]] void partition_power_off() { rt::power_off(); }
 
-extern "C" void guest_entry_main(uint64_t dtb) { guest_main(dtb); }
+extern "C" void partition_entry_main(uint64_t dtb) { partition_main(dtb); }
