@@ -10,11 +10,10 @@
 //      the consumer loads `tail` with acquire, then reads the entry.
 //  (2) the consumer reads an entry out, then stores `head` with release;
 //      the producer loads `head` with acquire, then reuses the slot.
-//  (3) notification suppression: the consumer sets `wants_signal` and then
-//      issues a full fence before looking at `tail` one last time; the
-//      producer publishes `tail` and then issues a full fence before looking
-//      at `wants_signal`. One of the two always sees the other's write, so
-//      an entry is never left unannounced while the consumer sleeps.
+//
+// Waking a side that waits is not the ring's business: the kernel sends the
+// CPU event when it completes a waiter (kernel/server/channel.h), and
+// servers are run by the kernel when their ring has work.
 //
 // Freestanding: used by the kernel, servers and host tests alike. Entries
 // are copied with __builtin_memcpy so that freestanding builds (no builtin
@@ -44,7 +43,6 @@ struct alignas(64) Ring {
 
   alignas(64) std::atomic<uint32_t> tail;  // written by the producer only
   alignas(64) std::atomic<uint32_t> head;  // written by the consumer only
-  alignas(64) std::atomic<uint32_t> wants_signal;  // set by the consumer, cleared by the producer
   alignas(64) T entries[kCapacity];
 };
 
@@ -65,15 +63,6 @@ class RingProducer {
     ++tail_;
     ring_->tail.store(tail_, std::memory_order_release);  // pairs with (1)
     return RingStatus::kOk;
-  }
-
-  // Producer side, after one or more pushes: whether the consumer asked to
-  // be woken. Clears the request, so one notification answers it.
-  bool take_signal_request() {
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // (3)
-    if (ring_->wants_signal.load(std::memory_order_relaxed) == 0) return false;
-    ring_->wants_signal.store(0, std::memory_order_relaxed);
-    return true;
   }
 
   uint32_t tail() const { return tail_; }
@@ -98,14 +87,6 @@ class RingConsumer {
     ++head_;
     ring_->head.store(head_, std::memory_order_release);  // pairs with (2)
     return RingStatus::kOk;
-  }
-
-  // Consumer side, before waiting: asks for a notification, then checks
-  // once more. Returns true if something arrived meanwhile (do not wait).
-  bool request_signal() {
-    ring_->wants_signal.store(1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // (3)
-    return ring_->tail.load(std::memory_order_acquire) != head_;
   }
 
   uint32_t head() const { return head_; }

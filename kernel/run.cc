@@ -41,7 +41,12 @@ struct Server {
   uint32_t restarts = 0;
   uint32_t crashes_without_progress = 0;
   uint64_t done_at_last_crash = 0;
-  Vcpu* restart_caller = nullptr;  // a planned restart waits for this vCPU's quiesce
+  // A planned restart: the vCPU that asked and the sequence number of its
+  // quiesce request. Both are set and cleared under channel.lock, in the
+  // same critical section that queues the quiesce, so a server answering
+  // on another CPU always finds them.
+  Vcpu* restart_caller = nullptr;
+  uint64_t restart_seq = 0;
 
   Vcpu& vcpu() { return partition->vcpus[0]; }
 };
@@ -97,6 +102,7 @@ void log_to_server(const char* text, size_t len) {
     }
   }
   g_log_kick.store(true, std::memory_order_release);
+  arch::send_event();  // idle CPUs sleep in WFE; one of them may run the server
   if (dropped != 0) console::print("hyp: %u log lines dropped (the console server fell behind)\n", dropped);
 }
 
@@ -178,15 +184,23 @@ VcpuContext* enter_server(Server& s, size_t cpu, Vcpu* from) {
 VcpuContext* resume_guest(Vcpu& g);
 VcpuContext* call_server(Vcpu& g, Server& s);
 
+// A forwarded access nobody can answer (its server failed): a synchronous
+// external abort, as for an access to nothing, with FAR as the access set it.
+void abort_access(Vcpu& g) {
+  const MmioAccess& a = g.forwarded;
+  const bool el0 = (g.ctx.pstate & kPstateModeMask) == kPstateEl0t;
+  inject(g, esr_external_data_abort(el0, a.write, a.il32), a.va_valid ? &a.va : nullptr);
+}
+
 // Applies what a guest waited for: the loaded value of a read (or an
 // external abort if its server failed), the result of a restart call.
 void finish_wait(Vcpu& g) {
   const bool failed = g.pending.failed;
+  g_cpus[g.cpu].waits_on = nullptr;
   switch (g.waiting) {
     case Vcpu::Waiting::kRead:
       if (failed) {
-        const bool el0 = (g.ctx.pstate & kPstateModeMask) == kPstateEl0t;
-        inject(g, esr_external_data_abort(el0, false, true), nullptr);
+        abort_access(g);
       } else {
         complete_mmio_read(g.ctx, g.forwarded, g.pending.value);
       }
@@ -201,14 +215,16 @@ void finish_wait(Vcpu& g) {
 }
 
 // Guest `g` (loaded on this CPU) needs server `s` to run: switch to it here,
-// or, if it runs on another CPU, wait for it there to answer.
+// or, if it runs on another CPU, wait for it there to answer. A waiter is
+// always completed eventually: by the server's answer, or with failure when
+// the server is given up on (Channel::fail_all, which refuses later pushes),
+// and whoever completes it sends the event this CPU sleeps on.
 VcpuContext* call_server(Vcpu& g, Server& s) {
   for (;;) {
     if (g.waiting != Vcpu::Waiting::kNothing && g.pending.done.load(std::memory_order_acquire)) {
       return resume_guest(g);
     }
-    if (s.failed.load(std::memory_order_acquire)) return resume_guest(g);
-    if (claim(s, g.cpu)) return enter_server(s, g.cpu, &g);
+    if (!s.failed.load(std::memory_order_acquire) && claim(s, g.cpu)) return enter_server(s, g.cpu, &g);
     // Nothing to wait for (posted work, a full ring): the guest goes on; the
     // server's current CPU sees the work before it lets go of the server.
     if (g.waiting == Vcpu::Waiting::kNothing) return resume_guest(g);
@@ -231,7 +247,8 @@ Server* server_with_work_for(const Partition& p) {
     Server* s = server_of(p.routes[i].server);
     if (s == nullptr || s->failed.load()) continue;
     SpinLockGuard guard(s->channel.lock);
-    if (s->channel.has_work()) return s;
+    // A corrupt ring counts too: the server runs and is restarted for it.
+    if (s->channel.work() != Channel::Work::kNone) return s;
   }
   return nullptr;
 }
@@ -249,15 +266,24 @@ void reset_devices_of(Partition& p) {
   }
 }
 
+// `p`'s vCPUs start afresh: answers still due to their old reads must not
+// complete their new ones.
+void forget_waiters_of(Partition& p) {
+  for (size_t i = 0; i < p.route_count; ++i) {
+    Server* s = server_of(p.routes[i].server);
+    if (s == nullptr) continue;
+    SpinLockGuard guard(s->channel.lock);
+    for (size_t v = 0; v < p.vcpu_count; ++v) s->channel.forget(&p.vcpus[v].pending);
+  }
+}
+
 // Back to guest `g` on its CPU (its EL1 state loaded): completes what it
 // waited for, carries out what it still had to do, or goes on waiting.
 VcpuContext* resume_guest(Vcpu& g) {
   Cpu& c = g_cpus[g.cpu];
   if (g.waiting != Vcpu::Waiting::kNothing) {
-    if (!g.pending.done.load(std::memory_order_acquire)) {
-      // Its server was claimed elsewhere meanwhile; wait for it there.
-      if (c.waits_on != nullptr) return call_server(g, *c.waits_on);
-    }
+    // Its server was claimed elsewhere meanwhile; wait for it there.
+    if (!g.pending.done.load(std::memory_order_acquire)) return call_server(g, *c.waits_on);
     finish_wait(g);
   }
   if (c.deferred != TrapAction::kResume) {
@@ -266,6 +292,7 @@ VcpuContext* resume_guest(Vcpu& g) {
     Partition& p = *g.partition;
     if (action == TrapAction::kPartitionOff) stop_partition(p, "powered off");
     const PackagedPartition* image = image_of(p);
+    forget_waiters_of(p);
     if (image == nullptr || reload_partition(*image, p) != Status::kOk) stop_partition(p, "could not be reset");
     reset_devices_of(p);
     console::print("hyp: partition %s (id %u) reset\n", p.name.data(), p.id);
@@ -301,14 +328,17 @@ void write_info(Server& s) {
   }
 }
 
-// Rebuilds server `s` (stopped, on this CPU) from its image and starts it
-// here, with its channel queued again from where the old instance stopped.
-VcpuContext* restart_server(Server& s, const char* why) {
+// Rebuilds server `s` (stopped, claimed by CPU `cpu`, which runs this) from
+// its image and starts it here, with its channel queued again from where
+// the old instance stopped.
+VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
   Partition& p = *s.partition;
   uint32_t replayed = 0;
   {
     SpinLockGuard guard(s.channel.lock);
     replayed = s.channel.reset_for_restart();
+    s.restart_caller = nullptr;
+    s.restart_seq = 0;
   }
   if (reload_partition(*s.image, p) != Status::kOk) {
     console::print("hyp: server %s (id %u) could not be rebuilt\n", p.name.data(), p.id);
@@ -316,11 +346,11 @@ VcpuContext* restart_server(Server& s, const char* why) {
   }
   write_info(s);
   ++s.restarts;
-  s.restart_caller = nullptr;
   console::print("hyp: server %s (id %u) restarted (%s, restart %u): %u requests replayed\n", p.name.data(), p.id, why,
                  s.restarts, replayed);
   Vcpu& sv = s.vcpu();
   (void)sv.transition(VcpuState::kRunning);
+  sv.cpu = static_cast<uint16_t>(cpu);
   arch::vcpu_load(sv.ctx, Scope::kServer);
   return &sv.ctx;
 }
@@ -350,7 +380,7 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   s.crashes_without_progress = done == s.done_at_last_crash ? s.crashes_without_progress + 1 : 0;
   s.done_at_last_crash = done;
   constexpr uint32_t kGiveUpAfter = 3;
-  if (s.crashes_without_progress < kGiveUpAfter) return restart_server(s, "after a failure");
+  if (s.crashes_without_progress < kGiveUpAfter) return restart_server(s, cpu, "after a failure");
   // It fails before finishing anything: stop it; its guests' accesses abort.
   console::print("hyp: server %s (id %u) failed %u times without progress: stopped; its devices now abort\n",
                  p.name.data(), p.id, kGiveUpAfter);
@@ -380,17 +410,24 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
       return server_failed(s, cpu, "unexpected request");
   }
   bool work = false;
-  bool corrupt = false;
+  bool planned = false;
+  const char* corrupt = nullptr;
   {
     SpinLockGuard guard(s.channel.lock);
-    const auto taken = s.channel.take_responses();
-    corrupt = !taken.ok();
-    work = !corrupt && s.channel.has_work();
+    if (!s.channel.take_responses().ok()) {
+      corrupt = "its response ring is corrupt";
+    } else {
+      const Channel::Work w = s.channel.work();
+      if (w == Channel::Work::kCorrupt) corrupt = "its request or log ring is corrupt";
+      work = w == Channel::Work::kPending;
+      // The quiesce is answered: the caller's request is done with its
+      // sequence number (a later read of the same vCPU would carry another).
+      planned = s.restart_caller != nullptr && s.restart_caller->pending.done.load(std::memory_order_acquire) &&
+                s.restart_caller->pending.seq == s.restart_seq;
+    }
   }
-  if (corrupt) return server_failed(s, cpu, "its response ring is corrupt");
-  if (s.restart_caller != nullptr && s.restart_caller->pending.done.load(std::memory_order_acquire)) {
-    return restart_server(s, "planned");
-  }
+  if (corrupt != nullptr) return server_failed(s, cpu, corrupt);
+  if (planned) return restart_server(s, cpu, "planned");
   if (!s.up.exchange(true) && s.console_owner) {
     console::print("hyp: server %s (id %u) owns the console now\n", s.partition->name.data(), s.partition->id);
     console::set_sink(log_to_server);
@@ -405,14 +442,9 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   const MmioAccess& a = g.forwarded;
   const Route* route = g.partition->route_for(a.ipa, a.bytes);
   Server* s = route != nullptr ? server_of(route->server) : nullptr;
+  // Reads and writes to a server given up on abort (docs/servers.md).
   if (s == nullptr || s->failed.load(std::memory_order_acquire)) {
-    g.waiting = Vcpu::Waiting::kRead;
-    g.pending.failed = true;
-    g.pending.done.store(true, std::memory_order_relaxed);
-    if (a.write) {
-      g.ctx.pc += 4;  // writes to a failed server are dropped
-      g.waiting = Vcpu::Waiting::kNothing;
-    }
+    abort_access(g);
     return resume_guest(g);
   }
   ipc::Request r{};
@@ -433,6 +465,11 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
     busy = st == Status::kOk && s->channel.outstanding() >= Channel::kEntries / 2;
   }
   if (st == Status::kBusy) return call_server(g, *s);  // the access is retried when the guest resumes
+  if (st == Status::kNotFound) {
+    // Given up on between the check above and the push.
+    abort_access(g);
+    return resume_guest(g);
+  }
   if (st != Status::kOk) {
     // The server broke its request ring; it is restarted when it next runs.
     if (claim(*s, g.cpu)) {
@@ -443,7 +480,7 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
     return &g.ctx;
   }
   if (a.write) {
-    g.ctx.pc += 4;
+    complete_mmio_write(g.ctx, a);
     return busy ? call_server(g, *s) : resume_guest(g);
   }
   g.waiting = Vcpu::Waiting::kRead;
@@ -462,19 +499,24 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
     return resume_guest(g);
   };
   if (s == nullptr) return fail(Status::kNotFound);
-  if (s->failed.load() || s->restart_caller != nullptr) return fail(Status::kBusy);
+  if (s->failed.load()) return fail(Status::kBusy);
   ipc::Request r{};
   r.kind = ipc::RequestKind::kQuiesce;
-  Status st;
+  Status st = Status::kBusy;
   {
     SpinLockGuard guard(s->channel.lock);
-    st = s->channel.push(r, &g.pending);
+    if (s->restart_caller == nullptr) st = s->channel.push(r, &g.pending);
+    if (st == Status::kOk) {
+      // Before the lock is let go: the server may answer on another CPU
+      // the moment it is.
+      s->restart_caller = &g;
+      s->restart_seq = g.pending.seq;
+    }
   }
   if (st != Status::kOk) return fail(Status::kBusy);
+  g.waiting = Vcpu::Waiting::kRestart;
   console::print("hyp: %s asks for a restart of server %s (id %u)\n", g.partition->name.data(),
                  s->partition->name.data(), s->partition->id);
-  s->restart_caller = &g;
-  g.waiting = Vcpu::Waiting::kRestart;
   g_cpus[g.cpu].waits_on = s;
   return call_server(g, *s);
 }

@@ -94,7 +94,7 @@ Status create_partition(const PackagedPartition& image, uint16_t id, Partition& 
     p.vcpus[i].index = static_cast<uint16_t>(i);
     reset_vcpu(p, p.vcpus[i], image);
   }
-  p.console = ConsoleLine{};
+  p.console.reset();
   return p.transition(PartitionState::kRunning);
 }
 
@@ -105,7 +105,7 @@ Status reload_partition(const PackagedPartition& image, Partition& p) {
   if (Status s = p.transition(PartitionState::kLoading); s != Status::kOk) return s;
   if (Status s = copy_images(image, p); s != Status::kOk) return s;
   for (size_t i = 0; i < p.vcpu_count; ++i) reset_vcpu(p, p.vcpus[i], image);
-  p.console = ConsoleLine{};
+  p.console.reset();
   return p.transition(PartitionState::kRunning);
 }
 

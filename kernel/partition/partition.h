@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "base/addr.h"
+#include "base/spinlock.h"
 #include "base/status.h"
 #include "bootpkg/format.h"
 #include "kernel/mm/page_table.h"
@@ -94,8 +95,14 @@ struct Route {
 
 // A line of debug-console output being assembled for one partition.
 struct ConsoleLine {
-  std::array<char, 160> text{};
-  size_t length = 0;
+  SpinLock lock;
+  std::array<char, 160> text HYP_GUARDED_BY(lock){};
+  size_t length HYP_GUARDED_BY(lock) = 0;
+
+  void reset() {
+    SpinLockGuard guard(lock);
+    length = 0;
+  }
 };
 
 class Partition {

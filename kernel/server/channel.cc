@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "kernel/arch/cpu.h"
+
 namespace hyp {
 namespace {
 
@@ -10,6 +12,7 @@ T* page(void* base, uint64_t index) {
   return reinterpret_cast<T*>(static_cast<char*>(base) + index * ipc::kChannelPageSize);
 }
 
+// The caller sends the event once it has completed all it will.
 void complete(PendingAccess* w, uint64_t value, bool failed) {
   w->value = value;
   w->failed = failed;
@@ -32,6 +35,7 @@ void Channel::learn_done() {
 }
 
 Status Channel::push(ipc::Request request, PendingAccess* waiter) {
+  if (failed_) return Status::kNotFound;
   // The slot is reused only once its request is done and its answer taken.
   Slot& slot = slots_[next_seq_ % kEntries];
   if (outstanding() >= kEntries || slot.waiter != nullptr) {
@@ -58,38 +62,59 @@ Status Channel::push(ipc::Request request, PendingAccess* waiter) {
 
 Result<uint32_t> Channel::take_responses() {
   uint32_t taken = 0;
+  uint32_t completed = 0;
+  Status status = Status::kOk;
   ipc::Response r{};
   for (;;) {
     const ipc::RingStatus s = responses_.pop(r);
     if (s == ipc::RingStatus::kEmpty) break;
-    if (s != ipc::RingStatus::kOk) return Status::kAborted;
+    // Only a request still outstanding can be answered.
+    if (s != ipc::RingStatus::kOk || r.seq >= next_seq_ || next_seq_ - r.seq > kEntries) {
+      status = Status::kAborted;
+      break;
+    }
     ++taken;
-    // Only a request still outstanding can be answered; an answer repeated
-    // after a replay finds no waiter and is dropped.
-    if (r.seq >= next_seq_ || next_seq_ - r.seq > kEntries) return Status::kAborted;
+    // An answer repeated after a replay finds no waiter and is dropped; so
+    // is one whose waiter has moved on to a newer request (its vCPU was
+    // reset meanwhile and reuses the same PendingAccess).
     Slot& slot = slots_[r.seq % kEntries];
     if (slot.request.seq != r.seq || slot.waiter == nullptr) continue;
     PendingAccess* w = slot.waiter;
     slot.waiter = nullptr;
+    if (w->seq != r.seq) continue;
     complete(w, r.data, r.status != ipc::ResponseStatus::kOk);
+    ++completed;
   }
+  if (completed != 0) arch::send_event();  // waiters may sleep in WFE
+  if (status != Status::kOk) return status;
   learn_done();
   return taken;
 }
 
-bool Channel::has_work() const {
-  return pages_.requests->head.load(std::memory_order_acquire) != requests_.tail() || log_pending();
+Channel::Work Channel::work() const {
+  const uint32_t requests_head = pages_.requests->head.load(std::memory_order_acquire);
+  const uint32_t log_head = pages_.log->head.load(std::memory_order_acquire);
+  if (!head_possible(requests_.tail(), requests_head, kEntries) ||
+      !head_possible(log_.tail(), log_head, ipc::kLogEntries)) {
+    return Work::kCorrupt;
+  }
+  return requests_head != requests_.tail() || log_head != log_.tail() ? Work::kPending : Work::kNone;
 }
 
-bool Channel::log_pending() const {
-  return pages_.log->head.load(std::memory_order_acquire) != log_.tail();
+void Channel::forget(const PendingAccess* waiter) {
+  for (Slot& slot : slots_) {
+    if (slot.waiter == waiter) slot.waiter = nullptr;
+  }
 }
 
 bool Channel::push_log(const char* text, size_t length) {
   ipc::LogLine line{};
   line.length = static_cast<uint16_t>(length < sizeof(line.text) ? length : sizeof(line.text));
   std::memcpy(line.text, text, line.length);
-  if (log_.push(line) == ipc::RingStatus::kOk) return true;
+  if (log_.push(line) == ipc::RingStatus::kOk) {
+    arch::send_event();  // an idle CPU may start the console server for it
+    return true;
+  }
   ++dropped_log_lines_;
   return false;
 }
@@ -120,8 +145,6 @@ uint32_t Channel::reset_for_restart() {
   pages_.requests->tail.store(0, std::memory_order_relaxed);
   pages_.responses->head.store(0, std::memory_order_relaxed);
   pages_.responses->tail.store(0, std::memory_order_relaxed);
-  pages_.requests->wants_signal.store(0, std::memory_order_relaxed);
-  pages_.responses->wants_signal.store(0, std::memory_order_relaxed);
   requests_ = ipc::RingProducer<ipc::Request, kEntries>(pages_.requests);
   responses_ = ipc::RingConsumer<ipc::Response, kEntries>(pages_.responses);
   // A request someone still waits on is replayed even if the old instance
@@ -144,10 +167,12 @@ uint32_t Channel::reset_for_restart() {
 void Channel::fail_all() {
   (void)take_responses();
   for (Slot& slot : slots_) {
-    if (slot.waiter != nullptr) complete(slot.waiter, 0, true);
+    if (slot.waiter != nullptr && slot.waiter->seq == slot.request.seq) complete(slot.waiter, 0, true);
     slot.waiter = nullptr;
   }
   done_seq_ = next_seq_ - 1;
+  failed_ = true;
+  arch::send_event();
 }
 
 }  // namespace hyp

@@ -5,7 +5,11 @@
 // number read from the shared pages is checked; a server that corrupts them
 // is reported as kCorrupt and restarted, never followed.
 //
-// Host-testable: nothing here touches the CPU. Callers hold `lock`.
+// Whoever completes a waiter or queues a log line also sends the CPU event
+// (arch::send_event): a CPU that sleeps in WFE until its answer arrives, or
+// an idle CPU waiting for work, must not sleep through it.
+//
+// Host-testable against the arch fake. Callers hold `lock`.
 #pragma once
 
 #include <array>
@@ -58,16 +62,24 @@ class Channel {
   // Queues a request, numbering it. `waiter` (may be null: posted writes,
   // lifecycle commands nobody waits for) is told the answer. kBusy when the
   // ring or the replay copy is full (run the server, then try again),
-  // kCorrupt-like kAborted when the server broke the ring.
+  // kCorrupt-like kAborted when the server broke the ring, kNotFound once
+  // the channel has been failed (fail_all): nobody will ever answer.
   Status push(ipc::Request request, PendingAccess* waiter) HYP_REQUIRES(lock);
 
   // Takes every response the server published, completing waiters. Returns
   // the number taken, or kAborted if the server published nonsense.
   Result<uint32_t> take_responses() HYP_REQUIRES(lock);
 
-  // Whether the server has requests or log lines it has not taken yet.
-  bool has_work() const HYP_REQUIRES(lock);
-  bool log_pending() const HYP_REQUIRES(lock);
+  // Whether the server has requests or log lines it has not taken yet. A
+  // head index the server could not have reached (past the tail, or more
+  // than a ring behind it) is kCorrupt, never "work": the server is then
+  // restarted rather than resumed forever.
+  enum class Work : uint8_t { kNone, kPending, kCorrupt };
+  Work work() const HYP_REQUIRES(lock);
+
+  // Detaches `waiter` from every request it waits on (its vCPU was reset or
+  // turned off): a late answer then completes nothing.
+  void forget(const PendingAccess* waiter) HYP_REQUIRES(lock);
 
   // Queues a log line; false if the log ring is full (the line is counted
   // as dropped).
@@ -84,8 +96,9 @@ class Channel {
   uint32_t reset_for_restart() HYP_REQUIRES(lock);
 
   // Completes every waiter with failure (the server is given up on) and
-  // forgets the requests.
+  // forgets the requests. Later pushes are refused (kNotFound).
   void fail_all() HYP_REQUIRES(lock);
+  bool failed() const HYP_REQUIRES(lock) { return failed_; }
 
   // Requests pushed and not known done.
   uint64_t outstanding() const HYP_REQUIRES(lock) { return next_seq_ - 1 - done_seq_; }
@@ -105,6 +118,9 @@ class Channel {
   // Reads the server's done_seq, accepting only a value it could have
   // reached: no older than what is known, no newer than what was sent.
   void learn_done() HYP_REQUIRES(lock);
+  // Whether the consumer index `head` of a ring whose tail is `tail` is one
+  // a correct consumer could have published.
+  static bool head_possible(uint32_t tail, uint32_t head, uint32_t capacity) { return tail - head <= capacity; }
 
   ChannelPages pages_{};
   ipc::RingProducer<ipc::Request, kEntries> requests_{nullptr};
@@ -114,6 +130,7 @@ class Channel {
   uint64_t next_seq_ = 1;
   uint64_t done_seq_ = 0;
   uint32_t dropped_log_lines_ = 0;
+  bool failed_ = false;
 };
 
 }  // namespace hyp

@@ -2,9 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <vector>
+
+#include "kernel/arch/cpu.h"
+#include "kernel/arch/fake/fake.h"
 
 namespace hyp {
 namespace {
@@ -66,13 +71,13 @@ TEST(Channel, ReadsAreNumberedAnsweredAndMatchedToTheirWaiters) {
   ASSERT_EQ(f.channel.push(f.read(1), &a), Status::kOk);
   ASSERT_EQ(f.channel.push(f.posted_write(2, 7), nullptr), Status::kOk);
   ASSERT_EQ(f.channel.push(f.read(3), &b), Status::kOk);
-  EXPECT_TRUE(f.channel.has_work());
+  EXPECT_EQ(f.channel.work(), Channel::Work::kPending);
   const auto seen = f.serve();
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_EQ(seen[0].seq, 1u);
   EXPECT_EQ(seen[1].seq, 2u);
   EXPECT_EQ(seen[2].seq, 3u);
-  EXPECT_FALSE(f.channel.has_work());
+  EXPECT_EQ(f.channel.work(), Channel::Work::kNone);
   EXPECT_FALSE(a.done.load());
   auto taken = f.channel.take_responses();
   ASSERT_TRUE(taken.ok());
@@ -199,20 +204,134 @@ TEST(Channel, LogLinesQueueAreCountedWhenDroppedAndCanBeTakenBack) {
   EXPECT_FALSE(f.channel.push_log("lost", 4));
   EXPECT_EQ(f.channel.take_dropped_log_lines(), 1u);
   EXPECT_EQ(f.channel.take_dropped_log_lines(), 0u);
-  EXPECT_TRUE(f.channel.log_pending());
+  EXPECT_EQ(f.channel.work(), Channel::Work::kPending);
   ipc::LogLine line{};
   for (uint32_t i = 0; i < ipc::kLogEntries; ++i) {
     ASSERT_TRUE(f.channel.pop_log_for_kernel(line));
     EXPECT_EQ(std::string(line.text, line.length), "line");
   }
   EXPECT_FALSE(f.channel.pop_log_for_kernel(line));
-  EXPECT_FALSE(f.channel.log_pending());
+  EXPECT_EQ(f.channel.work(), Channel::Work::kNone);
   // A long line is cut to what an entry holds; a scribbled length is clamped.
   std::string long_line(500, 'x');
   EXPECT_TRUE(f.channel.push_log(long_line.data(), long_line.size()));
   f.pages.log->entries[ipc::kLogEntries % ipc::kLogEntries].length = 60000;
   ASSERT_TRUE(f.channel.pop_log_for_kernel(line));
   EXPECT_EQ(line.length, sizeof(line.text));
+}
+
+TEST(Channel, AnImpossibleRequestHeadIsCorruptionNotWork) {
+  Fixture f;
+  SpinLockGuard guard(f.channel.lock);
+  ASSERT_EQ(f.channel.push(f.posted_write(0, 1), nullptr), Status::kOk);
+  // Past the tail, and more than a ring behind it: no server could get there.
+  for (uint32_t head : {2u, 1000u, 0xffff'ffffu - Channel::kEntries}) {
+    f.pages.requests->head.store(head);
+    EXPECT_EQ(f.channel.work(), Channel::Work::kCorrupt) << head;
+  }
+  f.pages.requests->head.store(1);
+  EXPECT_EQ(f.channel.work(), Channel::Work::kNone);
+  f.pages.log->head.store(5);
+  EXPECT_EQ(f.channel.work(), Channel::Work::kCorrupt);
+}
+
+TEST(Channel, ALateAnswerDoesNotCompleteTheWaitersNewerRead) {
+  Fixture f;
+  PendingAccess waiter;
+  SpinLockGuard guard(f.channel.lock);
+  ASSERT_EQ(f.channel.push(f.read(1), &waiter), Status::kOk);
+  f.serve(/*answer=*/false);
+  // The vCPU was reset and reads again with the same PendingAccess; the
+  // answer to its first read arrives only now.
+  ASSERT_EQ(f.channel.push(f.read(2), &waiter), Status::kOk);
+  ipc::RingProducer<Response, ipc::kRingEntries> out(f.pages.responses, f.pages.responses->tail.load());
+  Response old{};
+  old.seq = 1;
+  old.data = 111;
+  ASSERT_EQ(out.push(old), ipc::RingStatus::kOk);
+  ASSERT_TRUE(f.channel.take_responses().ok());
+  EXPECT_FALSE(waiter.done.load());
+  f.serve();
+  ASSERT_TRUE(f.channel.take_responses().ok());
+  EXPECT_TRUE(waiter.done.load());
+  EXPECT_EQ(waiter.value, 20u);
+}
+
+TEST(Channel, AForgottenWaiterIsNeitherCompletedNorReplayed) {
+  Fixture f;
+  PendingAccess waiter;
+  SpinLockGuard guard(f.channel.lock);
+  ASSERT_EQ(f.channel.push(f.read(1), &waiter), Status::kOk);
+  f.serve(/*answer=*/false);
+  f.pages.state->done_seq = 1;
+  f.channel.forget(&waiter);
+  EXPECT_EQ(f.channel.reset_for_restart(), 0u);
+  f.channel.fail_all();
+  EXPECT_FALSE(waiter.done.load());
+}
+
+TEST(Channel, AFailedChannelRefusesNewRequests) {
+  Fixture f;
+  PendingAccess waiter;
+  SpinLockGuard guard(f.channel.lock);
+  f.channel.fail_all();
+  EXPECT_TRUE(f.channel.failed());
+  EXPECT_EQ(f.channel.push(f.read(1), &waiter), Status::kNotFound);
+  EXPECT_EQ(f.channel.push(f.posted_write(1, 1), nullptr), Status::kNotFound);
+  EXPECT_EQ(f.channel.outstanding(), 0u);
+}
+
+TEST(Channel, CompletingAWaiterOrQueueingALogLineSendsTheEvent) {
+  arch::fake::reset();
+  Fixture f;
+  PendingAccess waiter;
+  SpinLockGuard guard(f.channel.lock);
+  ASSERT_EQ(f.channel.push(f.read(1), &waiter), Status::kOk);
+  f.serve();
+  const uint64_t before = arch::fake::events_sent();
+  ASSERT_TRUE(f.channel.take_responses().ok());
+  EXPECT_GT(arch::fake::events_sent(), before);
+  const uint64_t after_answer = arch::fake::events_sent();
+  EXPECT_TRUE(f.channel.push_log("x", 1));
+  EXPECT_GT(arch::fake::events_sent(), after_answer);
+  ASSERT_EQ(f.channel.push(f.read(2), &waiter), Status::kOk);
+  const uint64_t before_fail = arch::fake::events_sent();
+  f.channel.fail_all();
+  EXPECT_GT(arch::fake::events_sent(), before_fail);
+}
+
+// A guest on one CPU waits in WFE for its read, as the run loop does, while
+// the server runs busy on another CPU, serving this guest and others'
+// posted writes. Every answer must wake the guest: a wait that sees no
+// event is a lost wake-up (on hardware, a guest asleep until some
+// unrelated event).
+TEST(Channel, AWaitingGuestIsWokenByEachAnswerFromABusyServerOnAnotherCpu) {
+  arch::fake::reset();
+  arch::fake::set_wait_limit(std::chrono::milliseconds(500));
+  Fixture f;
+  constexpr int kReads = 300;
+  std::atomic<bool> stop{false};
+  std::thread server([&] {
+    while (!stop.load()) {
+      f.serve();
+      SpinLockGuard guard(f.channel.lock);
+      ASSERT_TRUE(f.channel.take_responses().ok());
+    }
+  });
+  PendingAccess waiter;
+  for (int i = 0; i < kReads; ++i) {
+    {
+      SpinLockGuard guard(f.channel.lock);
+      ASSERT_EQ(f.channel.push(f.read(static_cast<uint64_t>(i)), &waiter), Status::kOk);
+      ASSERT_EQ(f.channel.push(f.posted_write(0, 1), nullptr), Status::kOk);
+    }
+    while (!waiter.done.load(std::memory_order_acquire)) arch::wait_for_event();
+    ASSERT_EQ(waiter.value, static_cast<uint64_t>(i) * 10);
+    if (arch::fake::waits_slept_through() != 0) break;
+  }
+  stop.store(true);
+  server.join();
+  EXPECT_EQ(arch::fake::waits_slept_through(), 0u);
 }
 
 }  // namespace

@@ -49,8 +49,10 @@ TrapAction undefined(Vcpu& v, const TrapInfo& /*info*/, Esr esr) {
 // SMCCC results: x0 is the status, sign-extended when negative.
 void set_result(Vcpu& v, int64_t status) { v.ctx.x[0] = static_cast<uint64_t>(status); }
 
+// Several vCPUs of a partition may write at once: the line is theirs in turn.
 void console_putc(Partition& p, char c) {
   ConsoleLine& line = p.console;
+  SpinLockGuard guard(line.lock);
   if (c != '\n' && c != '\r') {
     // Only printable characters and tabs reach the console.
     line.text[line.length++] = (c >= 0x20 && c < 0x7f) || c == '\t' ? c : '?';
@@ -153,7 +155,7 @@ TrapAction hvc(Vcpu& v, const TrapInfo& /*info*/, Esr esr) {
 }
 
 TrapAction smc(Vcpu& v, const TrapInfo& /*info*/, Esr esr) {
-  v.ctx.pc += 4;  // a trapped SMC returns to itself (Arm ARM D1.10.4)
+  step_over(v.ctx, esr.il());  // a trapped SMC returns to itself (Arm ARM D1.10.4)
   if (EsrCall(esr).imm16() != 0) {
     v.ctx.x[0] = abi::kSmcccNotSupported;
     return TrapAction::kResume;
@@ -167,14 +169,14 @@ TrapAction sysreg_access(Vcpu& v, const TrapInfo& info, Esr esr) {
   const SysregAccess result = emulate_sysreg(s, rt);
   if (result.outcome == SysregOutcome::kUndefined) return undefined(v, info, esr);
   if (s.read() && s.rt() != 31) v.ctx.x[s.rt()] = result.read_value;
-  v.ctx.pc += 4;
+  step_over(v.ctx, esr.il());
   return TrapAction::kResume;
 }
 
 TrapAction data_abort(Vcpu& v, const TrapInfo& info, Esr esr) {
   const EsrDataAbort da(esr);
   const Ipa ipa((info.hpfar & 0x0000'0fff'ffff'fff0) << 8 | (info.far & (kPageSize - 1)));
-  const auto access = decode_mmio(da, ipa);
+  const auto access = decode_mmio(da, ipa, info.far, (v.ctx.pstate & kPstateAarch32) != 0);
   // A single aligned register access inside a server's range is forwarded;
   // everything else is an access to nothing, answered with a synchronous
   // external abort.
@@ -204,10 +206,11 @@ TrapAction instruction_abort(Vcpu& v, const TrapInfo& info, Esr /*esr*/) {
   return TrapAction::kResume;
 }
 
-TrapAction wfx(Vcpu& v, const TrapInfo& /*info*/, Esr /*esr*/) {
+TrapAction wfx(Vcpu& v, const TrapInfo& /*info*/, Esr esr) {
   // WFI/WFE are not trapped (HCR_EL2.TWI/TWE clear); should one arrive, it
-  // completes as a no-op, which the architecture permits.
-  v.ctx.pc += 4;
+  // completes as a no-op, which the architecture permits. A T32 WFI may be
+  // a 16-bit instruction.
+  step_over(v.ctx, esr.il());
   return TrapAction::kResume;
 }
 

@@ -177,6 +177,26 @@ TEST_F(DispatchTest, MisalignedOrStraddlingAccessesToAServerAreAborted) {
   const uint64_t beyond = 0x0900'1000;
   EXPECT_EQ(handle_trap(vcpu_, {load_esr(3), beyond, beyond >> 12 << 4}), TrapAction::kResume);
   EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0800u + 0x200);
+  // Straddling: a doubleword that starts in the window and ends past it,
+  // into nothing and into a second server window right behind it. Neither
+  // half is forwarded, whichever window it starts in.
+  Partition other;
+  for (size_t routes : {size_t{1}, size_t{2}}) {
+    partition_.routes[1] = {Ipa(0x0900'1000), 0x1000, &other, 0};
+    partition_.route_count = routes;
+    for (uint64_t straddling : {0x0900'0ffcull, 0x0900'0ff9ull, 0x0900'0fffull}) {
+      vcpu_.ctx.pc = 0x4000'0100;
+      vcpu_.ctx.pstate = kPstateEl1h;
+      EXPECT_EQ(handle_trap(vcpu_, {load_esr(3), straddling, straddling >> 12 << 4}), TrapAction::kResume)
+          << std::hex << straddling << " with " << routes << " windows";
+      EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0800u + 0x200);
+    }
+    vcpu_.ctx.pc = 0x4000'0100;
+    vcpu_.ctx.pstate = kPstateEl1h;
+    const uint64_t halfword = 0x0900'0fff;  // two bytes across the boundary
+    EXPECT_EQ(handle_trap(vcpu_, {load_esr(1), halfword, halfword >> 12 << 4}), TrapAction::kResume);
+    EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0800u + 0x200);
+  }
 }
 
 TEST_F(DispatchTest, ServerCallsNeedTheRightKindOfPartition) {

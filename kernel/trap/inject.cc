@@ -21,7 +21,36 @@ uint64_t esr(Ec ec, uint64_t iss, bool il32) {
   return (uint64_t{static_cast<uint8_t>(ec)} << kEcShift) | (il32 ? kEsrIl : 0) | iss;
 }
 
+// SPSR fields of AArch32 state (Arm ARM C5.2.x, SPSR_EL2 for AArch32):
+// IT[1:0] in bits 26:25 and IT[7:2] in bits 15:10.
+constexpr uint64_t kSpsrItLowShift = 25;
+constexpr uint64_t kSpsrItHighShift = 10;
+constexpr uint64_t kSpsrItMask = (uint64_t{3} << kSpsrItLowShift) | (uint64_t{0x3f} << kSpsrItHighShift);
+
+uint32_t it_state(uint64_t pstate) {
+  return static_cast<uint32_t>(((pstate >> kSpsrItLowShift) & 3) | (((pstate >> kSpsrItHighShift) & 0x3f) << 2));
+}
+
+uint64_t with_it_state(uint64_t pstate, uint32_t it) {
+  return (pstate & ~kSpsrItMask) | (uint64_t{it & 3} << kSpsrItLowShift) |
+         (uint64_t{(it >> 2) & 0x3f} << kSpsrItHighShift);
+}
+
 }  // namespace
+
+void skip_instruction(GuestPc& at, bool il32) {
+  if ((at.pstate & kPstateAarch32) == 0) {
+    at.pc += 4;
+    return;
+  }
+  at.pc = (at.pc + (il32 ? 4 : 2)) & 0xffff'ffff;
+  // ITAdvance: the block ends after its last instruction (IT[2:0] == 0),
+  // otherwise the mask shifts left by one, keeping the base condition.
+  uint32_t it = it_state(at.pstate);
+  if (it == 0) return;
+  it = (it & 7) == 0 ? 0 : (it & 0xe0) | ((it << 1) & 0x1f);
+  at.pstate = with_it_state(at.pstate, it);
+}
 
 uint64_t esr_undefined(bool il32) { return esr(Ec::kUnknown, 0, il32); }
 

@@ -23,6 +23,14 @@ struct GuestPc {
   uint64_t pstate;
 };
 
+// Moves the vCPU past the instruction that trapped, as the hardware does on
+// completing it (Arm ARM D1.x, "Instruction set state"; for T32, J1
+// "ITAdvance"): by 4 bytes for a 32-bit instruction (ESR.IL = 1), by 2 for a
+// 16-bit T32 one, wrapping at 32 bits in AArch32 state; inside an IT block
+// the saved ITSTATE advances too, so the next instruction runs under its
+// own condition.
+void skip_instruction(GuestPc& at, bool il32);
+
 // ESR values for injected exceptions.
 uint64_t esr_undefined(bool il32);
 // A synchronous external abort on a data access (DFSC 0x10), from EL0 or EL1.

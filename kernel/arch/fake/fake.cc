@@ -1,8 +1,11 @@
 #include "kernel/arch/fake/fake.h"
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/mm.h"
@@ -38,6 +41,27 @@ State& state() {
   static State s;
   return s;
 }
+
+// The event register of WFE/SEV (Arm ARM D1.6.1), one per host thread, kept
+// apart from State so that several threads may use it: SEV sets every
+// thread's register; WFE returns at once, clearing it, if it is set, and
+// otherwise blocks until the next SEV. A WFE that would sleep forever (no
+// SEV within the limit) returns and is counted: tests assert none did.
+struct Events {
+  std::mutex lock;
+  std::condition_variable sent;
+  uint64_t generation = 0;  // SEVs so far
+  uint64_t sends = 0;
+  uint64_t slept_through = 0;
+  std::chrono::milliseconds limit{2000};
+};
+
+Events& events() {
+  static Events e;
+  return e;
+}
+
+thread_local uint64_t t_seen_generation = 0;
 
 [[noreturn]] void fail(const char* what, uint64_t value) {
   std::fprintf(stderr, "arch fake: %s (0x%llx)\n", what, static_cast<unsigned long long>(value));
@@ -78,7 +102,28 @@ int vcpu_loads() { return state().loads; }
 
 void set_id_register(uint32_t key, uint64_t value) { state().id_registers[key] = value; }
 
+uint64_t events_sent() {
+  std::lock_guard<std::mutex> guard(events().lock);
+  return events().sends;
+}
+
+uint64_t waits_slept_through() {
+  std::lock_guard<std::mutex> guard(events().lock);
+  return events().slept_through;
+}
+
+void set_wait_limit(std::chrono::milliseconds limit) {
+  std::lock_guard<std::mutex> guard(events().lock);
+  events().limit = limit;
+}
+
 void reset() {
+  {
+    std::lock_guard<std::mutex> guard(events().lock);
+    events().sends = 0;
+    events().slept_through = 0;
+    events().limit = std::chrono::milliseconds(2000);
+  }
   state().el1 = {};
   state().id_registers.clear();
   state().loads = 0;
@@ -245,9 +290,30 @@ uint64_t counter_frequency() { return fake::state().counter_frequency; }
 
 void cpu_relax() { fake::state().counter += fake::state().counter_step; }
 
-void wait_for_event() { cpu_relax(); }
+void wait_for_event() {
+  fake::Events& e = fake::events();
+  std::unique_lock<std::mutex> guard(e.lock);
+  if (fake::t_seen_generation != e.generation) {
+    fake::t_seen_generation = e.generation;
+    return;
+  }
+  const uint64_t at = e.generation;
+  if (!e.sent.wait_for(guard, e.limit, [&] { return e.generation != at; })) {
+    ++e.slept_through;
+    return;
+  }
+  fake::t_seen_generation = e.generation;
+}
 
-void send_event() {}
+void send_event() {
+  fake::Events& e = fake::events();
+  {
+    std::lock_guard<std::mutex> guard(e.lock);
+    ++e.generation;
+    ++e.sends;
+  }
+  e.sent.notify_all();
+}
 
 uint64_t kernel_stack_top(size_t cpu) { return 0x7000'0000 + (cpu + 1) * 0x4000; }
 

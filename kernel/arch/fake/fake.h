@@ -6,6 +6,7 @@
 // invalidation is recorded so tests can check maintenance.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -71,6 +72,14 @@ int vcpu_loads();
 
 // Host ID register values (by sysreg_key); unset ones read as zero.
 void set_id_register(uint32_t key, uint64_t value);
+
+// WFE/SEV: wait_for_event() blocks the calling thread until send_event()
+// (from any thread) unless an event arrived since its last wait, as the
+// event register does. A wait that sees no event within the limit gives up
+// and is counted as slept through: the wake-up it waited for was never sent.
+uint64_t events_sent();
+uint64_t waits_slept_through();
+void set_wait_limit(std::chrono::milliseconds limit);
 
 // Clears recordings and handlers.
 void reset();
