@@ -93,6 +93,20 @@ void write_pte(Pte* slot, Pte value);
 // the tables rooted at `root`. Called once per CPU, identity-mapped.
 void enable_translation(Pa root);
 
+// Partition memory as the kernel writes it for a partition that starts with
+// its MMU and caches off (Arm ARM D7.5, "Cache maintenance requirements"):
+// what the kernel wrote through its cacheable mapping must reach the point
+// of coherency before the partition reads it uncached, and no instruction
+// cache may hold a stale copy of code the kernel replaced.
+//
+// Sets [va, va + size) to zero, quickly (DC ZVA where permitted).
+void zero(void* va, uint64_t size);
+// Cleans [va, va + size) from the data caches to the point of coherency.
+void clean_to_poc(const void* va, uint64_t size);
+// Invalidates all instruction caches to the point of unification, on every
+// CPU in the inner shareable domain.
+void invalidate_icache();
+
 // Invalidates all EL2 TLB entries on every CPU in the inner shareable domain
 // and waits for completion.
 void invalidate_el2_tlbs();

@@ -1,5 +1,6 @@
 #include "kernel/partition/loader.h"
 
+#include <array>
 #include <cstring>
 
 #include "kernel/arch/mm.h"
@@ -37,15 +38,35 @@ void reset_vcpu(Partition& p, Vcpu& v, const PackagedPartition& image) {
   }
 }
 
-Status copy_images(const PackagedPartition& image, const Partition& p) {
+// Puts the partition's RAM in the state it starts from: its images at their
+// IPAs and zero everywhere else (nothing left by firmware, another
+// partition, or an earlier instance of this one), all of it written back to
+// the point of coherency, because the partition starts with its MMU and
+// caches off and reads memory uncached; and no stale instructions in any
+// instruction cache. Only the gaps between images are zeroed, so each byte
+// is written once.
+Status prepare_memory(const PackagedPartition& image, const Partition& p) {
   const MemoryRegion& ram = p.memory[0];
+  auto* base = static_cast<uint8_t*>(mm::phys_to_virt(ram.pa));
+  if (base == nullptr) return Status::kInvalidArgument;
+  // parse_package() checked that loads lie in RAM and do not overlap.
+  std::array<const PackageLoad*, package::kMaxLoads> order{};
   for (size_t i = 0; i < image.load_count; ++i) {
-    const PackageLoad& l = image.loads[i];
-    // parse_package() checked each load against the partition's memory.
-    void* dst = mm::phys_to_virt(ram.pa.offset(l.ipa - ram.ipa));
-    if (dst == nullptr) return Status::kInvalidArgument;
-    std::memcpy(dst, l.data, l.size);
+    size_t j = i;
+    for (; j > 0 && order[j - 1]->ipa.value() > image.loads[i].ipa.value(); --j) order[j] = order[j - 1];
+    order[j] = &image.loads[i];
   }
+  uint64_t cursor = 0;  // offset into RAM up to which the contents are decided
+  for (size_t i = 0; i < image.load_count; ++i) {
+    const PackageLoad& l = *order[i];
+    const uint64_t at = l.ipa - ram.ipa;
+    if (at > cursor) mm::zero(base + cursor, at - cursor);
+    std::memcpy(base + at, l.data, l.size);
+    if (at + l.size > cursor) cursor = at + l.size;
+  }
+  if (ram.size > cursor) mm::zero(base + cursor, ram.size - cursor);
+  mm::clean_to_poc(base, ram.size);
+  mm::invalidate_icache();
   return Status::kOk;
 }
 
@@ -87,7 +108,7 @@ Status create_partition(const PackagedPartition& image, uint16_t id, Partition& 
   mm::invalidate_stage2_tlbs(p.vmid);
   p.memory[0] = {image.ram_ipa, *pa, image.ram_size};
   p.memory_count = 1;
-  if (Status s = copy_images(image, p); s != Status::kOk) return fail(s, "copying images");
+  if (Status s = prepare_memory(image, p); s != Status::kOk) return fail(s, "copying images");
   p.vcpu_count = image.vcpus;
   for (size_t i = 0; i < p.vcpu_count; ++i) {
     p.vcpus[i].partition = &p;
@@ -103,7 +124,7 @@ Status reload_partition(const PackagedPartition& image, Partition& p) {
     if (Status s = p.transition(PartitionState::kStopped); s != Status::kOk) return s;
   }
   if (Status s = p.transition(PartitionState::kLoading); s != Status::kOk) return s;
-  if (Status s = copy_images(image, p); s != Status::kOk) return s;
+  if (Status s = prepare_memory(image, p); s != Status::kOk) return s;
   for (size_t i = 0; i < p.vcpu_count; ++i) reset_vcpu(p, p.vcpus[i], image);
   p.console.reset();
   return p.transition(PartitionState::kRunning);

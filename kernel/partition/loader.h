@@ -50,11 +50,11 @@ inline constexpr uint64_t kSctlrEl1Reset = 0x30d0'0800;
 // not returned (the allocator never frees).
 Status create_partition(const PackagedPartition& image, uint16_t id, Partition& p, LoaderEnv& env, const char*& why);
 
-// Puts the images back and resets every vCPU, as at creation (PSCI
-// SYSTEM_RESET). The partition must be kStopped or kRunning; it is kRunning
-// after. A restarted server starts from its pristine image (text and data
-// copied again; its runtime clears its bss), with only its channel's state
-// page carried over; the rest of its RAM is not cleared (docs/servers.md).
+// Puts the images back, clears the rest of RAM and resets every vCPU, as at
+// creation (PSCI SYSTEM_RESET, a server restart). The partition must be
+// kStopped or kRunning; it is kRunning after. A restarted server starts from
+// its pristine image with only its channel's state page carried over
+// (docs/servers.md).
 Status reload_partition(const PackagedPartition& image, Partition& p);
 
 // Gives server `p` its channel: ipc::kChannelPages zeroed pages, mapped for

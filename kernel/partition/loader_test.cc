@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -119,6 +120,90 @@ TEST_F(LoaderTest, SlotInUseIsRefused) {
   const char* why = "";
   ASSERT_EQ(create_partition(image_, 1, p, env_, why), Status::kOk);
   EXPECT_EQ(create_partition(image_, 2, p, env_, why), Status::kDenied);
+}
+
+// Checks the whole RAM of `p`: the images where they belong, zero elsewhere.
+void ExpectImagesAndZeros(const Partition& p, const PackagedPartition& image) {
+  const auto* ram = static_cast<const uint8_t*>(arch::mm::phys_to_virt(p.memory[0].pa));
+  ASSERT_NE(ram, nullptr);
+  for (uint64_t off = 0; off < p.memory[0].size; ++off) {
+    uint8_t expect = 0;
+    for (size_t i = 0; i < image.load_count; ++i) {
+      const uint64_t at = image.loads[i].ipa - p.memory[0].ipa;
+      if (off >= at && off < at + image.loads[i].size) expect = image.loads[i].data[off - at];
+    }
+    if (ram[off] != expect) {
+      ADD_FAILURE() << "RAM offset 0x" << std::hex << off << " is 0x" << int{ram[off]} << ", not 0x" << int{expect};
+      return;
+    }
+  }
+}
+
+// The kernel writes partition memory through its cacheable mapping, and the
+// partition starts with its MMU and caches off: everything written must be
+// cleaned to the point of coherency, after the last write, and the
+// instruction caches invalidated after that.
+void ExpectMaintainedForAnUncachedStart(const Partition& p) {
+  const auto* ram = static_cast<const uint8_t*>(arch::mm::phys_to_virt(p.memory[0].pa));
+  const auto& events = arch::fake::mm_events();
+  size_t last_zero = 0, last_clean = 0, last_icache = 0;
+  uint64_t cleaned_from = ~0ull, cleaned_to = 0, zeroed = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    if (e.kind == arch::fake::MmEvent::Kind::kZero) {
+      last_zero = i + 1;
+      zeroed += e.size;
+    } else if (e.kind == arch::fake::MmEvent::Kind::kCleanToPoc) {
+      last_clean = i + 1;
+      cleaned_from = std::min<uint64_t>(cleaned_from, e.address);
+      cleaned_to = std::max<uint64_t>(cleaned_to, e.address + e.size);
+    } else if (e.kind == arch::fake::MmEvent::Kind::kInvalidateIcache) {
+      last_icache = i + 1;
+    }
+  }
+  EXPECT_GT(last_clean, last_zero) << "cleaned after it was zeroed";
+  EXPECT_GT(last_icache, last_clean) << "instruction caches invalidated after the clean";
+  EXPECT_LE(cleaned_from, reinterpret_cast<uintptr_t>(ram));
+  EXPECT_GE(cleaned_to, reinterpret_cast<uintptr_t>(ram) + p.memory[0].size) << "all of RAM cleaned";
+  EXPECT_LE(zeroed, p.memory[0].size) << "no byte zeroed twice";
+}
+
+TEST_F(LoaderTest, RamStartsWithTheImagesAndZerosNotWhatWasThereBefore) {
+  // What firmware or an earlier partition left in this memory.
+  std::memset(arch::mm::phys_to_virt(ram_.base()), 0xa5, ram_.pages() * kPageSize);
+  Partition p;
+  const char* why = "";
+  ASSERT_EQ(create_partition(image_, 1, p, env_, why), Status::kOk) << why;
+  ExpectImagesAndZeros(p, image_);
+  ExpectMaintainedForAnUncachedStart(p);
+}
+
+TEST_F(LoaderTest, ReloadClearsWhatThePreviousInstanceLeftAndMaintainsCaches) {
+  Partition p;
+  const char* why = "";
+  ASSERT_EQ(create_partition(image_, 1, p, env_, why), Status::kOk) << why;
+  auto* ram = static_cast<uint8_t*>(arch::mm::phys_to_virt(p.memory[0].pa));
+  std::memset(ram, 0x5a, p.memory[0].size);  // the old instance's secrets, over its image too
+  arch::fake::mm_events().clear();
+  ASSERT_EQ(reload_partition(image_, p), Status::kOk);
+  ExpectImagesAndZeros(p, image_);
+  ExpectMaintainedForAnUncachedStart(p);
+}
+
+TEST_F(LoaderTest, LoadsInAnyOrderAndAtTheEdgesOfRamLeaveNoGapUncleared) {
+  // The device tree first, the kernel last, one load ending exactly at the
+  // end of RAM.
+  static const uint8_t tail[] = {1, 2, 3, 4, 5, 6, 7, 8};
+  image_.loads[0] = {Ipa(0x4020'0000), reinterpret_cast<const uint8_t*>(dtb_.data()), dtb_.size()};
+  image_.loads[1] = {Ipa(0x4040'0000 - sizeof(tail)), tail, sizeof(tail)};
+  image_.loads[2] = {Ipa(0x4000'0003), reinterpret_cast<const uint8_t*>(kernel_.data()), kernel_.size()};
+  image_.load_count = 3;
+  std::memset(arch::mm::phys_to_virt(ram_.base()), 0xee, ram_.pages() * kPageSize);
+  Partition p;
+  const char* why = "";
+  ASSERT_EQ(create_partition(image_, 1, p, env_, why), Status::kOk) << why;
+  ExpectImagesAndZeros(p, image_);
+  ExpectMaintainedForAnUncachedStart(p);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -271,6 +272,19 @@ void write_pte(Pte* slot, Pte value) {
 void enable_translation(Pa root) {
   fake::state().events.push_back({fake::MmEvent::Kind::kEnableTranslation, nullptr, 0, root.value(), 0});
 }
+
+void zero(void* va, uint64_t size) {
+  fake::state().events.push_back(
+      {fake::MmEvent::Kind::kZero, nullptr, 0, 0, 0, reinterpret_cast<uintptr_t>(va), size});
+  std::memset(va, 0, size);
+}
+
+void clean_to_poc(const void* va, uint64_t size) {
+  fake::state().events.push_back(
+      {fake::MmEvent::Kind::kCleanToPoc, nullptr, 0, 0, 0, reinterpret_cast<uintptr_t>(va), size});
+}
+
+void invalidate_icache() { fake::state().events.push_back({fake::MmEvent::Kind::kInvalidateIcache}); }
 
 void invalidate_el2_tlbs() { fake::state().events.push_back({fake::MmEvent::Kind::kInvalidateEl2Tlbs}); }
 

@@ -39,12 +39,22 @@ class PhysMemory {
 };
 
 struct MmEvent {
-  enum class Kind { kWritePte, kInvalidateEl2Tlbs, kInvalidateStage2Tlbs, kEnableTranslation };
+  enum class Kind {
+    kWritePte,
+    kInvalidateEl2Tlbs,
+    kInvalidateStage2Tlbs,
+    kEnableTranslation,
+    kZero,        // `address`, `size`: host addresses
+    kCleanToPoc,  // `address`, `size`: host addresses
+    kInvalidateIcache,
+  };
   Kind kind;
   const mm::Pte* slot = nullptr;
   mm::Pte old_value = 0;
   mm::Pte new_value = 0;
   uint16_t vmid = 0;  // for kInvalidateStage2Tlbs
+  uintptr_t address = 0;
+  uint64_t size = 0;
 };
 
 // Everything the fake recorded since the last reset().
