@@ -293,7 +293,7 @@ VcpuContext* resume_guest(Vcpu& g) {
     if (action == TrapAction::kPartitionOff) stop_partition(p, "powered off");
     const PackagedPartition* image = image_of(p);
     forget_waiters_of(p);
-    if (image == nullptr || reload_partition(*image, p) != Status::kOk) stop_partition(p, "could not be reset");
+    if (image == nullptr || reload_partition(*image, p, RamOnReload::kKeep) != Status::kOk) stop_partition(p, "could not be reset");
     reset_devices_of(p);
     console::print("hyp: partition %s (id %u) reset\n", p.name.data(), p.id);
     Vcpu& boot = p.vcpus[0];
@@ -340,7 +340,7 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
     s.restart_caller = nullptr;
     s.restart_seq = 0;
   }
-  if (reload_partition(*s.image, p) != Status::kOk) {
+  if (reload_partition(*s.image, p, RamOnReload::kClear) != Status::kOk) {
     console::print("hyp: server %s (id %u) could not be rebuilt\n", p.name.data(), p.id);
     arch::halt();
   }

@@ -44,8 +44,10 @@ void reset_vcpu(Partition& p, Vcpu& v, const PackagedPartition& image) {
 // the point of coherency, because the partition starts with its MMU and
 // caches off and reads memory uncached; and no stale instructions in any
 // instruction cache. Only the gaps between images are zeroed, so each byte
-// is written once.
-Status prepare_memory(const PackagedPartition& image, const Partition& p) {
+// is written once. With kKeep the gaps keep their contents (and are still
+// cleaned: the partition's own cacheable writes may be in the caches).
+Status prepare_memory(const PackagedPartition& image, const Partition& p, RamOnReload gaps) {
+  const bool clear = gaps == RamOnReload::kClear;
   const MemoryRegion& ram = p.memory[0];
   auto* base = static_cast<uint8_t*>(mm::phys_to_virt(ram.pa));
   if (base == nullptr) return Status::kInvalidArgument;
@@ -60,11 +62,11 @@ Status prepare_memory(const PackagedPartition& image, const Partition& p) {
   for (size_t i = 0; i < image.load_count; ++i) {
     const PackageLoad& l = *order[i];
     const uint64_t at = l.ipa - ram.ipa;
-    if (at > cursor) mm::zero(base + cursor, at - cursor);
+    if (clear && at > cursor) mm::zero(base + cursor, at - cursor);
     std::memcpy(base + at, l.data, l.size);
     if (at + l.size > cursor) cursor = at + l.size;
   }
-  if (ram.size > cursor) mm::zero(base + cursor, ram.size - cursor);
+  if (clear && ram.size > cursor) mm::zero(base + cursor, ram.size - cursor);
   mm::clean_to_poc(base, ram.size);
   mm::invalidate_icache();
   return Status::kOk;
@@ -108,7 +110,7 @@ Status create_partition(const PackagedPartition& image, uint16_t id, Partition& 
   mm::invalidate_stage2_tlbs(p.vmid);
   p.memory[0] = {image.ram_ipa, *pa, image.ram_size};
   p.memory_count = 1;
-  if (Status s = prepare_memory(image, p); s != Status::kOk) return fail(s, "copying images");
+  if (Status s = prepare_memory(image, p, RamOnReload::kClear); s != Status::kOk) return fail(s, "copying images");
   p.vcpu_count = image.vcpus;
   for (size_t i = 0; i < p.vcpu_count; ++i) {
     p.vcpus[i].partition = &p;
@@ -119,12 +121,12 @@ Status create_partition(const PackagedPartition& image, uint16_t id, Partition& 
   return p.transition(PartitionState::kRunning);
 }
 
-Status reload_partition(const PackagedPartition& image, Partition& p) {
+Status reload_partition(const PackagedPartition& image, Partition& p, RamOnReload ram) {
   if (p.state == PartitionState::kRunning) {
     if (Status s = p.transition(PartitionState::kStopped); s != Status::kOk) return s;
   }
   if (Status s = p.transition(PartitionState::kLoading); s != Status::kOk) return s;
-  if (Status s = prepare_memory(image, p); s != Status::kOk) return s;
+  if (Status s = prepare_memory(image, p, ram); s != Status::kOk) return s;
   for (size_t i = 0; i < p.vcpu_count; ++i) reset_vcpu(p, p.vcpus[i], image);
   p.console.reset();
   return p.transition(PartitionState::kRunning);

@@ -50,12 +50,17 @@ inline constexpr uint64_t kSctlrEl1Reset = 0x30d0'0800;
 // not returned (the allocator never frees).
 Status create_partition(const PackagedPartition& image, uint16_t id, Partition& p, LoaderEnv& env, const char*& why);
 
-// Puts the images back, clears the rest of RAM and resets every vCPU, as at
-// creation (PSCI SYSTEM_RESET, a server restart). The partition must be
-// kStopped or kRunning; it is kRunning after. A restarted server starts from
-// its pristine image with only its channel's state page carried over
-// (docs/servers.md).
-Status reload_partition(const PackagedPartition& image, Partition& p);
+// What a reload does with RAM outside the images.
+enum class RamOnReload : uint8_t {
+  kKeep,   // a guest's PSCI SYSTEM_RESET: a warm reset, as on hardware (the
+           // memory is the guest's own; software such as pstore relies on it)
+  kClear,  // a server restart: the new instance must not see what the old
+           // one left; only its channel's state page carries over
+};
+
+// Puts the images back and resets every vCPU, as at creation. The partition
+// must be kStopped or kRunning; it is kRunning after.
+Status reload_partition(const PackagedPartition& image, Partition& p, RamOnReload ram);
 
 // Gives server `p` its channel: ipc::kChannelPages zeroed pages, mapped for
 // the kernel and at ipc::kChannelIpa in the server's Stage 2 (read-write,

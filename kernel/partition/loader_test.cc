@@ -108,7 +108,7 @@ TEST_F(LoaderTest, ReloadPutsImagesBackAndResetsVcpus) {
   std::memset(arch::mm::phys_to_virt(*pa), 0, 12);
   p.vcpus[0].ctx.pc = 0x4000'1234;
   p.vcpus[0].ctx.x[5] = 99;
-  ASSERT_EQ(reload_partition(image_, p), Status::kOk);
+  ASSERT_EQ(reload_partition(image_, p, RamOnReload::kKeep), Status::kOk);
   EXPECT_EQ(std::memcmp(guest_byte(p, 0x4000'0000), "KERNEL-IMAGE", 12), 0);
   EXPECT_EQ(p.vcpus[0].ctx.pc, 0x4000'0000u);
   EXPECT_EQ(p.vcpus[0].ctx.x[5], 0u);
@@ -185,9 +185,28 @@ TEST_F(LoaderTest, ReloadClearsWhatThePreviousInstanceLeftAndMaintainsCaches) {
   auto* ram = static_cast<uint8_t*>(arch::mm::phys_to_virt(p.memory[0].pa));
   std::memset(ram, 0x5a, p.memory[0].size);  // the old instance's secrets, over its image too
   arch::fake::mm_events().clear();
-  ASSERT_EQ(reload_partition(image_, p), Status::kOk);
+  ASSERT_EQ(reload_partition(image_, p, RamOnReload::kClear), Status::kOk);
   ExpectImagesAndZeros(p, image_);
   ExpectMaintainedForAnUncachedStart(p);
+}
+
+TEST_F(LoaderTest, AWarmResetKeepsRamOutsideTheImagesButStillMaintainsCaches) {
+  Partition p;
+  const char* why = "";
+  ASSERT_EQ(create_partition(image_, 1, p, env_, why), Status::kOk) << why;
+  auto* ram = static_cast<uint8_t*>(arch::mm::phys_to_virt(p.memory[0].pa));
+  std::memset(ram, 0x5a, p.memory[0].size);
+  arch::fake::mm_events().clear();
+  ASSERT_EQ(reload_partition(image_, p, RamOnReload::kKeep), Status::kOk);
+  EXPECT_EQ(std::memcmp(guest_byte(p, 0x4000'0000), "KERNEL-IMAGE", 12), 0);
+  EXPECT_EQ(*guest_byte(p, 0x4010'0000), 0x5a) << "the guest's own memory survives a warm reset";
+  bool cleaned = false, icache = false;
+  for (const auto& e : arch::fake::mm_events()) {
+    cleaned |= e.kind == arch::fake::MmEvent::Kind::kCleanToPoc && e.size == p.memory[0].size;
+    icache |= cleaned && e.kind == arch::fake::MmEvent::Kind::kInvalidateIcache;
+    EXPECT_NE(e.kind, arch::fake::MmEvent::Kind::kZero);
+  }
+  EXPECT_TRUE(cleaned && icache);
 }
 
 TEST_F(LoaderTest, LoadsInAnyOrderAndAtTheEdgesOfRamLeaveNoGapUncleared) {
