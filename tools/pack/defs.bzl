@@ -5,8 +5,9 @@ def hyp_package(name, vms, **kwargs):
 
     Args:
       name: target name.
-      vms: list of dicts with keys name, image (a label of a flat arm64
-        Image), and optionally vcpus, memory_mib, bootargs; for a device
+      vms: list of dicts with keys name, image (a label of an arm64 Image,
+        or of a flat binary without the header, which is placed at RAM +
+        0x80000 as QEMU's -kernel places one), and optionally vcpus, memory_mib, bootargs; for a device
         server kind = "server" and device_memory = (base, size); for a guest
         control = True and devices = [{name, server, model, base}].
       **kwargs: passed to the genrule.

@@ -17,6 +17,7 @@ namespace {
 
 constexpr uint64_t k2M = 2ull << 20;
 constexpr uint64_t kMaxDtb = 2ull << 20;  // arm64 boot protocol limit
+constexpr size_t kImageMagicOffset = 56;  // "ARM\x64" in the arm64 Image header
 constexpr int kMaxVcpus = static_cast<int>(package::kMaxVcpus);
 constexpr size_t kMaxVms = package::kMaxPartitions;
 constexpr size_t kMaxName = package::kMaxNameLength;
@@ -189,20 +190,30 @@ absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::strin
   return m;
 }
 
-absl::StatusOr<GuestLayout> place_guest(const std::string& image, uint64_t ram_ipa, uint64_t ram_size,
-                                        uint64_t initrd_size) {
-  if (image.size() < 64 || std::memcmp(image.data() + 56, "ARM\x64", 4) != 0) {
-    return absl::InvalidArgumentError("kernel is not an arm64 Image (no \"ARM\\x64\" magic at offset 56)");
+KernelFormat kernel_format(const std::string& kernel) {
+  const auto starts_with = [&](const char* magic, size_t n) {
+    return kernel.size() >= n && std::memcmp(kernel.data(), magic, n) == 0;
+  };
+  if (kernel.empty()) return KernelFormat::kEmpty;
+  if (starts_with("\177ELF", 4)) return KernelFormat::kElf;
+  if (starts_with("\x27\x05\x19\x56", 4)) return KernelFormat::kUImage;  // IH_MAGIC, big-endian
+  if (starts_with("\x1f\x8b", 2)) return KernelFormat::kGzip;
+  // QEMU's test (arm_load_aarch64_image): the magic, in a file longer than
+  // the offset after it.
+  if (kernel.size() > kImageMagicOffset + 4 && std::memcmp(kernel.data() + kImageMagicOffset, "ARM\x64", 4) == 0) {
+    return KernelFormat::kImage;
   }
+  return KernelFormat::kRawBinary;
+}
+
+namespace {
+
+// The kernel at `ram_ipa + text_offset`, `image_size` bytes of memory from
+// there (at least the file), the device tree in the last 2 MiB of RAM, the
+// initrd just below it.
+absl::StatusOr<GuestLayout> place(uint64_t text_offset, uint64_t image_size, uint64_t ram_ipa, uint64_t ram_size,
+                                  uint64_t initrd_size) {
   if (ram_ipa % k2M != 0 || ram_size % k2M != 0) return absl::InvalidArgumentError("RAM must be 2 MiB aligned");
-  uint64_t text_offset = le64(image, 8);
-  uint64_t image_size = le64(image, 16);
-  if (image_size == 0) {
-    // Kernels before 3.17 leave image_size zero; text_offset is then 0x80000.
-    text_offset = 0x80000;
-    image_size = image.size();
-  }
-  if (image_size < image.size()) image_size = image.size();
   if (text_offset >= k2M) return absl::InvalidArgumentError("Image text_offset is not below 2 MiB");
   GuestLayout l{};
   l.ram_ipa = ram_ipa;
@@ -222,6 +233,48 @@ absl::StatusOr<GuestLayout> place_guest(const std::string& image, uint64_t ram_i
     l.initrd_ipa = align_down(l.dtb_ipa - initrd_size, 4096);
   }
   return l;
+}
+
+}  // namespace
+
+absl::StatusOr<GuestLayout> place_guest(const std::string& image, uint64_t ram_ipa, uint64_t ram_size,
+                                        uint64_t initrd_size) {
+  if (kernel_format(image) != KernelFormat::kImage) {
+    return absl::InvalidArgumentError("kernel is not an arm64 Image (no \"ARM\\x64\" magic at offset 56)");
+  }
+  uint64_t text_offset = le64(image, 8);
+  uint64_t image_size = le64(image, 16);
+  if (image_size == 0) {
+    // Kernels before 3.17 leave image_size zero; text_offset is then 0x80000.
+    text_offset = kRawLoadOffset;
+    image_size = image.size();
+  }
+  if (image_size < image.size()) image_size = image.size();
+  return place(text_offset, image_size, ram_ipa, ram_size, initrd_size);
+}
+
+absl::StatusOr<GuestLayout> place_kernel(const std::string& kernel, uint64_t ram_ipa, uint64_t ram_size,
+                                         uint64_t initrd_size) {
+  switch (kernel_format(kernel)) {
+    case KernelFormat::kImage:
+      return place_guest(kernel, ram_ipa, ram_size, initrd_size);
+    case KernelFormat::kRawBinary:
+      // No header, so no image_size: like QEMU, count the file alone.
+      return place(kRawLoadOffset, kernel.size(), ram_ipa, ram_size, initrd_size);
+    case KernelFormat::kElf:
+      // QEMU would load it by its program headers and enter it with x0 = 0;
+      // a partition is always entered with its device tree in x0, from
+      // images the package places whole.
+      return absl::InvalidArgumentError(
+          "kernel is an ELF file: give its flat binary (llvm-objcopy -O binary ELF BIN) or an arm64 Image");
+    case KernelFormat::kUImage:
+      return absl::InvalidArgumentError("kernel is a U-Boot image (uImage): give the kernel inside it");
+    case KernelFormat::kGzip:
+      return absl::InvalidArgumentError("kernel is gzip-compressed: decompress it first (gunzip)");
+    case KernelFormat::kEmpty:
+      break;
+  }
+  return absl::InvalidArgumentError("kernel file is empty");
 }
 
 uint64_t device_window(const std::string& model) { return model == "pl011" ? 0x1000 : 0; }
@@ -276,10 +329,19 @@ absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& 
     w.u32("phandle", kClockPhandle);
     w.end();
   }
+  bool console_described = false;
   for (const DeviceSpec& dev : vm.devices) {
     w.begin(absl::StrCat(dev.model, "@", absl::Hex(dev.base)).c_str());
     w.strings("compatible", {"arm,pl011", "arm,primecell"});
     w.cells("reg", split64(dev.base, device_window(dev.model)));
+    if (!console_described) {
+      // The console's interrupt as QEMU's virt wires its UART (GIC SPI 1,
+      // level-high), so a guest finds the machine it expects. Guests have
+      // no interrupt controller yet, like the timer's PPIs below; other
+      // PL011s get their lines when one exists.
+      w.cells("interrupts", {0, 1, 4});
+      console_described = true;
+    }
     w.cells("clocks", {kClockPhandle, kClockPhandle});
     w.strings("clock-names", {"uartclk", "apb_pclk"});
     w.end();
@@ -343,7 +405,7 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
       if (!initrd.ok()) return initrd.status();
       p.initrd = *std::move(initrd);
     }
-    auto layout = place_guest(p.kernel, package::kDefaultRamIpa, vm.memory, p.initrd.size());
+    auto layout = place_kernel(p.kernel, package::kDefaultRamIpa, vm.memory, p.initrd.size());
     if (!layout.ok()) return absl::InvalidArgumentError(absl::StrCat(where, layout.status().message()));
     p.layout = *layout;
     auto dtb = make_guest_dtb(vm, p.layout, p.initrd.size());

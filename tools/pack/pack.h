@@ -30,7 +30,7 @@ struct VmSpec {
   std::vector<DeviceSpec> devices;  // guests
   int vcpus = 1;
   uint64_t memory = 256ull << 20;
-  std::string kernel;  // path to a flat arm64 Image
+  std::string kernel;  // path to an arm64 Image or a flat binary (place_kernel)
   std::string initrd;  // path, optional
   std::string bootargs;
 };
@@ -61,19 +61,41 @@ struct GuestLayout {
   uint64_t initrd_ipa;  // 0 if none
 };
 
-// Places an Image of `image` bytes (its arm64 header read for text_offset and
+// What a kernel file is, told apart as QEMU's -kernel does on AArch64
+// (hw/arm/boot.c): an ELF file, a U-Boot image, or else a raw image, which
+// is gzip-compressed, or an arm64 Image (the "ARM\x64" magic at offset 56),
+// or a flat binary without that header.
+enum class KernelFormat { kImage, kRawBinary, kElf, kUImage, kGzip, kEmpty };
+KernelFormat kernel_format(const std::string& kernel);
+
+// Where QEMU loads an AArch64 raw image that gives no text_offset, from the
+// start of RAM (KERNEL64_LOAD_ADDR in hw/arm/boot.c), and the arm64 boot
+// protocol's text_offset for Images that predate the field.
+inline constexpr uint64_t kRawLoadOffset = 0x80000;
+
+// Places an arm64 Image (`image`, its header read for text_offset and
 // image_size), a device tree of up to 2 MiB and an initrd of `initrd_size`.
+// Refuses a file without the header.
 absl::StatusOr<GuestLayout> place_guest(const std::string& image, uint64_t ram_ipa, uint64_t ram_size,
                                         uint64_t initrd_size);
+
+// Places any kernel QEMU's -kernel boots as Linux on AArch64: an arm64 Image
+// by its header (place_guest), or a flat binary without the header at RAM
+// base + 0x80000, entered at its first byte with x0 = its device tree, as
+// QEMU does. ELF files, U-Boot images and compressed images are refused,
+// saying what to give instead.
+absl::StatusOr<GuestLayout> place_kernel(const std::string& kernel, uint64_t ram_ipa, uint64_t ram_size,
+                                         uint64_t initrd_size);
 
 // The register window of a device model, or 0 for an unknown model.
 uint64_t device_window(const std::string& model);
 
 // The guest's device tree: memory, CPUs with PSCI (HVC), the timer, chosen,
-// and its server-emulated devices (a PL011 is also its stdout-path).
+// and its server-emulated devices. The first PL011 is /chosen/stdout-path and
+// is described as QEMU's virt describes its own (SPI 1, a 24 MHz clock).
 absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& layout, uint64_t initrd_size);
 
-// Reads every image and builds the package.
+// Reads every image and builds the package (kernels placed by place_kernel).
 absl::StatusOr<std::string> build_package(const Manifest& manifest);
 
 }  // namespace hyp::tools

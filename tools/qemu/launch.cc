@@ -1,16 +1,29 @@
 // Runs the hypervisor in QEMU with the console on this terminal.
 //
 //   bazel run //:qemu_guest -- --kernel=FILE [--initrd=FILE] [--append=TEXT]
-//                              [--smp=N] [--mem=SIZE] [--gdb] [--icount] [--print-cmd]
+//                              [--smp=N] [--mem=SIZE] [--no-console]
+//                              [--gdb] [--icount] [--print-cmd]
 //
-// With --kernel, FILE (any flat arm64 Image) runs as the sole guest: it is
-// packed here, with a device tree made for it, into the boot package, and
-// --smp/--mem/--append/--initrd describe the guest as they would for QEMU's
-// own -kernel. The machine gets the guest's CPUs and its memory plus room
-// for the hypervisor. Without --kernel, --package names a ready package, or
-// the hypervisor starts with nothing to run.
+// With --kernel, FILE runs as the sole guest: it is packed here, with a
+// device tree made for it, into the boot package, and --smp/--mem/--append/
+// --initrd describe the guest as they would for QEMU's own -kernel. FILE is
+// what QEMU's -kernel boots as Linux on AArch64: an arm64 Image, placed by
+// its header, or a flat binary without one, loaded at RAM base + 0x80000
+// and entered at its first byte with x0 = its device tree (tools/pack:
+// place_kernel). The guest gets a PL011 at 0x09000000, QEMU's address, served
+// by the UART server (--uart_server), which owns the physical one, unless
+// --no-console. The machine gets the guest's CPUs and its memory plus room
+// for the hypervisor and the server. Without --kernel, --package names a
+// ready package, or the hypervisor starts with nothing to run.
+//
+// The package is written to a directory of this run's own under $TMPDIR,
+// removed when QEMU exits (so the launcher waits for QEMU rather than
+// becoming it); --print-cmd keeps it for the command it prints.
 //
 // Ctrl-A x leaves QEMU (its -nographic escape).
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,20 +41,81 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bootpkg/format.h"
 #include "tools/pack/pack.h"
+#include "tools/qemu/guest.h"
 #include "tools/qemu/qemu_command.h"
 #include "tools/qemu/qemu_flags.h"
 
-ABSL_FLAG(std::string, kernel, "", "guest kernel: a flat arm64 Image to run as the sole guest");
+ABSL_FLAG(std::string, kernel, "",
+          "guest kernel, run as the sole guest: an arm64 Image, or a flat binary without the Image header "
+          "(loaded at RAM + 0x80000, as QEMU's -kernel does)");
 ABSL_FLAG(std::string, initrd, "", "guest initial ramdisk");
 ABSL_FLAG(std::string, append, "", "guest command line");
 ABSL_FLAG(bool, print_cmd, false, "print the QEMU command line and exit");
 ABSL_FLAG(std::string, notice, "", "a line to print before starting");
+ABSL_FLAG(std::string, uart_server, "", "the UART server's image, which gives the guest its console");
+ABSL_FLAG(bool, no_console, false, "give the guest no console (no UART server, no PL011)");
 
 namespace {
 
-// Memory the hypervisor needs beside the guest: itself, its tables, the package.
+// Memory the hypervisor needs beside the guest: itself, its tables, the
+// package, and the UART server's partition.
 constexpr uint64_t kHypervisorReserve = 256ull << 20;
+
+// The child QEMU while the launcher waits for it, for the signal handler.
+volatile sig_atomic_t g_qemu_pid = 0;
+
+void forward_signal(int sig) {
+  if (g_qemu_pid > 0) kill(static_cast<pid_t>(g_qemu_pid), sig);
+}
+
+// Runs QEMU and waits for it, so that the package's directory can be
+// removed afterwards; returns QEMU's exit status (128 + the signal if one
+// ended it), as a shell would. A Ctrl-C at the terminal goes to the whole
+// foreground process group: QEMU acts on it, the launcher ignores it and
+// waits. A SIGTERM or SIGHUP sent to the launcher alone is passed on to
+// QEMU, so that the launcher still outlives it and cleans up. Those two are
+// blocked across fork until the child's pid is known, so none is lost.
+int run_and_wait(std::vector<char*>& args) {
+  struct sigaction forward {};
+  forward.sa_handler = forward_signal;
+  sigemptyset(&forward.sa_mask);
+  sigaction(SIGTERM, &forward, nullptr);
+  sigaction(SIGHUP, &forward, nullptr);
+  sigset_t forwarded;
+  sigset_t old_mask;
+  sigemptyset(&forwarded);
+  sigaddset(&forwarded, SIGTERM);
+  sigaddset(&forwarded, SIGHUP);
+  sigprocmask(SIG_BLOCK, &forwarded, &old_mask);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // Handlers reset at exec; the mask does not.
+    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    execvp(args[0], args.data());
+    std::fprintf(stderr, "launch: cannot run %s: %s\n", args[0], std::strerror(errno));
+    _exit(127);
+  }
+  if (pid < 0) {
+    std::fprintf(stderr, "launch: fork: %s\n", std::strerror(errno));
+    return 127;
+  }
+  g_qemu_pid = pid;
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
+  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      std::fprintf(stderr, "launch: waiting for QEMU: %s\n", std::strerror(errno));
+      return 127;
+    }
+  }
+  g_qemu_pid = 0;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+}
 
 // "512M", "2G" or a number of MiB, in bytes; 0 if malformed.
 uint64_t parse_size(std::string text) {
@@ -60,6 +135,16 @@ std::string user_path(const std::string& path) {
   if (path.empty() || path[0] == '/') return path;
   const char* dir = std::getenv("BUILD_WORKING_DIRECTORY");
   return dir != nullptr ? absl::StrCat(dir, "/", path) : path;
+}
+
+// Whether the file at `path` is a flat binary without the Image header, for
+// a note to the user (build_package has read it successfully already).
+bool raw_binary(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(64, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(in.gcount()));
+  return hyp::tools::kernel_format(head) == hyp::tools::KernelFormat::kRawBinary;
 }
 
 std::string absolute(const std::string& path) {
@@ -83,9 +168,9 @@ int main(int argc, char** argv) {
   hyp::tools::QemuOptions options = hyp::tools::options_from_flags();
   options.kernel = absolute(options.kernel);
 
+  std::optional<hyp::tools::PrivateDir> package_dir;
   if (const std::string guest = absl::GetFlag(FLAGS_kernel); !guest.empty()) {
-    hyp::tools::VmSpec vm;
-    vm.name = "guest";
+    hyp::tools::GuestOptions vm;
     vm.vcpus = options.smp;
     vm.memory = parse_size(options.memory);
     vm.kernel = user_path(guest);
@@ -95,14 +180,41 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "launch: --mem must be a size such as 512M or 2G\n");
       return 2;
     }
-    auto package = hyp::tools::build_package({{vm}});
+    if (!absl::GetFlag(FLAGS_no_console)) {
+      vm.uart_server = absl::GetFlag(FLAGS_uart_server);
+      if (vm.uart_server.empty()) {
+        std::fprintf(stderr,
+                     "launch: the guest's console needs the UART server's image (--uart_server), "
+                     "or give --no-console\n");
+        return 2;
+      }
+    }
+    auto package = hyp::tools::build_package(hyp::tools::guest_manifest(vm));
     if (!package.ok()) {
       std::fprintf(stderr, "launch: %s\n", std::string(package.status().message()).c_str());
       return 2;
     }
-    const char* tmp = std::getenv("TMPDIR");
-    const std::string path = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/hyp-guest-", getuid(), ".pkg");
-    std::ofstream(path, std::ios::binary).write(package->data(), static_cast<std::streamsize>(package->size()));
+    if (raw_binary(vm.kernel)) {
+      std::fprintf(stderr,
+                   "launch: %s has no arm64 Image header: loaded as a flat binary at RAM + 0x80000 (0x%llx) "
+                   "and entered at its first byte, as QEMU's -kernel does\n",
+                   guest.c_str(),
+                   static_cast<unsigned long long>(hyp::package::kDefaultRamIpa + hyp::tools::kRawLoadOffset));
+    }
+    auto dir = hyp::tools::PrivateDir::create("hyp-guest-");
+    if (!dir.ok()) {
+      std::fprintf(stderr, "launch: %s\n", std::string(dir.status().message()).c_str());
+      return 2;
+    }
+    package_dir = *std::move(dir);
+    const std::string path = absl::StrCat(package_dir->path(), "/guest.pkg");
+    std::ofstream out(path, std::ios::binary);
+    out.write(package->data(), static_cast<std::streamsize>(package->size()));
+    out.close();
+    if (!out) {
+      std::fprintf(stderr, "launch: cannot write %s\n", path.c_str());
+      return 2;
+    }
     options.initrd = path;
     options.memory = absl::StrCat((vm.memory + kHypervisorReserve) >> 20, "M");
   } else if (!absl::GetFlag(FLAGS_initrd).empty() || !absl::GetFlag(FLAGS_append).empty()) {
@@ -118,6 +230,11 @@ int main(int argc, char** argv) {
   }
   if (absl::GetFlag(FLAGS_print_cmd)) {
     std::printf("%s\n", hyp::tools::shell_line(*command).c_str());
+    if (package_dir) {
+      package_dir->keep();
+      std::fprintf(stderr, "launch: the command's package stays in %s: remove it when done\n",
+                   package_dir->path().c_str());
+    }
     return 0;
   }
   if (!absl::GetFlag(FLAGS_notice).empty()) std::fprintf(stderr, "%s\n", absl::GetFlag(FLAGS_notice).c_str());
@@ -128,6 +245,11 @@ int main(int argc, char** argv) {
   std::vector<char*> args;
   for (auto& a : *command) args.push_back(a.data());
   args.push_back(nullptr);
+  if (package_dir) {
+    std::fflush(nullptr);
+    return run_and_wait(args);  // package_dir goes on return
+  }
+  // Nothing to clean up: QEMU takes the launcher's place.
   execvp(args[0], args.data());
   std::fprintf(stderr, "launch: cannot run %s: %s\n", args[0], std::strerror(errno));
   return 127;

@@ -1,0 +1,18 @@
+"""The command line behind //:qemu_guest, shared with the tests that run it."""
+
+# Arguments to tools/qemu/run.sh: the launcher, the hypervisor, the UART
+# server that gives the guest its console, and the guest's defaults (flags
+# given after `bazel run //:qemu_guest --` come later and win).
+QEMU_GUEST_ARGS = [
+    "$(rootpath //tools/qemu:launch)",
+    "--hyp=$(rootpath //kernel)",
+    "--uart_server=$(rootpath //servers/uart:uart_server)",
+    "--smp=1",
+    "--mem=256M",
+]
+
+QEMU_GUEST_DATA = [
+    "//kernel",
+    "//servers/uart:uart_server",
+    "//tools/qemu:launch",
+]

@@ -1,0 +1,86 @@
+#include "tools/qemu/guest.h"
+
+#include <stdlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace hyp::tools {
+
+Manifest guest_manifest(const GuestOptions& o) {
+  Manifest m;
+  VmSpec guest;
+  guest.name = "guest";
+  guest.vcpus = o.vcpus;
+  guest.memory = o.memory;
+  guest.kernel = o.kernel;
+  guest.initrd = o.initrd;
+  guest.bootargs = o.bootargs;
+  if (!o.uart_server.empty()) {
+    VmSpec uart;
+    uart.name = "uart";
+    uart.server = true;
+    uart.memory = kUartServerMemory;
+    uart.kernel = o.uart_server;
+    uart.device_memory_base = kVirtPl011Base;
+    uart.device_memory_size = kVirtPl011Size;
+    // The server comes first: it is partition 1, and owns the console
+    // before the guest prints.
+    m.vms.push_back(uart);
+    guest.devices.push_back({"serial", uart.name, "pl011", kVirtPl011Base, 0});
+  }
+  m.vms.push_back(guest);
+  return m;
+}
+
+absl::StatusOr<PrivateDir> PrivateDir::create(const std::string& prefix) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = absl::StrCat(tmp != nullptr && tmp[0] != '\0' ? tmp : "/tmp", "/", prefix, "XXXXXX");
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  if (mkdtemp(buf.data()) == nullptr) {
+    return absl::InternalError(absl::StrCat("cannot make a directory ", pattern, ": ", std::strerror(errno)));
+  }
+  // Absolute, so that the path means the same wherever it is used (QEMU's
+  // working directory, a printed command).
+  std::error_code error;
+  std::string path = std::filesystem::absolute(buf.data(), error).string();
+  if (error) {
+    const std::string reason = error.message();
+    std::filesystem::remove(buf.data(), error);
+    return absl::InternalError(absl::StrCat("cannot make a directory ", pattern, ": ", reason));
+  }
+  return PrivateDir(std::move(path));
+}
+
+PrivateDir::PrivateDir(PrivateDir&& other) noexcept
+    : path_(std::exchange(other.path_, std::string())), keep_(other.keep_) {}
+
+PrivateDir& PrivateDir::operator=(PrivateDir&& other) noexcept {
+  if (this != &other) {
+    if (!keep_) remove();
+    path_ = std::exchange(other.path_, std::string());
+    keep_ = other.keep_;
+  }
+  return *this;
+}
+
+PrivateDir::~PrivateDir() {
+  if (!keep_) remove();
+}
+
+void PrivateDir::remove() {
+  if (path_.empty()) return;
+  std::error_code ignored;  // nothing more can be done about a failure here
+  std::filesystem::remove_all(path_, ignored);
+  path_.clear();
+}
+
+}  // namespace hyp::tools

@@ -1,0 +1,62 @@
+// What //:qemu_guest runs: one guest from QEMU-style flags (--kernel,
+// --initrd, --append, --smp, --mem), given by default the devices QEMU's
+// virt machine gives an EL1 kernel wherever a device server exists for one,
+// and the private directory its boot package is written to.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "tools/pack/pack.h"
+
+namespace hyp::tools {
+
+// The PL011 as QEMU's virt places it. The UART server owns this physical
+// page and serves the guest a PL011 at the same address, so a kernel built
+// for QEMU's virt prints where it always does.
+inline constexpr uint64_t kVirtPl011Base = 0x0900'0000;
+inline constexpr uint64_t kVirtPl011Size = 0x1000;
+// The UART server's RAM (tests/defs.bzl's UART_SERVER uses the same).
+inline constexpr uint64_t kUartServerMemory = 4ull << 20;
+
+struct GuestOptions {
+  std::string kernel;  // an arm64 Image or a flat binary
+  std::string initrd;
+  std::string bootargs;
+  int vcpus = 1;
+  uint64_t memory = 0;
+  // The UART server's image: the guest gets its console from it. Empty:
+  // the guest runs alone, without devices.
+  std::string uart_server;
+};
+
+// The manifest: the UART server (if any) first, then the guest, named
+// "guest", with a PL011 "serial" routed to the server.
+Manifest guest_manifest(const GuestOptions& options);
+
+// A directory of this process's own under $TMPDIR (or /tmp), made by
+// mkdtemp (mode 0700), and removed with everything in it when the object
+// goes, unless kept.
+class PrivateDir {
+ public:
+  static absl::StatusOr<PrivateDir> create(const std::string& prefix);
+  PrivateDir(PrivateDir&& other) noexcept;
+  PrivateDir& operator=(PrivateDir&& other) noexcept;
+  PrivateDir(const PrivateDir&) = delete;
+  PrivateDir& operator=(const PrivateDir&) = delete;
+  ~PrivateDir();
+
+  const std::string& path() const { return path_; }
+  // Leaves the directory in place when the object goes.
+  void keep() { keep_ = true; }
+  // Removes the directory and what is in it now.
+  void remove();
+
+ private:
+  explicit PrivateDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+  bool keep_ = false;
+};
+
+}  // namespace hyp::tools
