@@ -11,13 +11,15 @@ def qemu_test(
         fail_on = ["PANIC"],
         exit = "kill",
         timeout_s = 30,
+        crash_report = "",
         extra_args = [],
         **kwargs):
     """Boots `image` in a fresh QEMU and checks the console against `steps`.
 
     Args:
       name: test name.
-      steps: "expect:TEXT" and "send:TEXT" steps, in order.
+      steps: "expect:TEXT", "next:TEXT", "stream:NAME|TEXT", "seen:N:TEXT" and
+        "send:TEXT" steps, in order (tests/harness/console_script.h).
       image: the hypervisor image target.
       package: the boot package target (hyp_package), if any.
       append: hypervisor command line.
@@ -27,6 +29,9 @@ def qemu_test(
       exit: after the last step, "kill" QEMU, or wait for it to exit with
         status "zero" or "any".
       timeout_s: seconds for the whole script.
+      crash_report: text of the console line that reports a server crash;
+        stream steps then allow one doubled character per report, in the
+        guest's text just before it.
       extra_args: more harness flags.
       **kwargs: passed to the test rule (size, tags, ...).
     """
@@ -42,6 +47,8 @@ def qemu_test(
     data = [image, "//tests/harness:qemu_test_runner"]
     if append:
         args.append("'--hyp_append=%s'" % append.replace("'", "'\\''"))
+    if crash_report:
+        args.append("'--crash_report=%s'" % crash_report.replace("'", "'\\''"))
     if package:
         args.append("--package=$(rootpath %s)" % package)
         data.append(package)
@@ -82,6 +89,37 @@ def counted_steps(name, lines, every):
         steps.append("next:%s| count %s\r\n" % (name, _pad4(i)))
     steps.append("next:%s| count done\r\n" % name)
     return steps
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+def unpolled_tx_steps(name):
+    """Steps that check every byte guests/unpolled_tx writes arrives, in order.
+
+    The guest writes DR without reading FR: three sections of five lines
+    ("SECTION LL " and 60 characters of _ALPHABET from index 11 * LL on),
+    then "unpolled done". The first line is found anywhere; every later byte
+    must follow the one before it (next: steps).
+    """
+    lines = []
+    for section in ["off32", "on16", "on8"]:
+        for line in range(5):
+            chars = "".join([_ALPHABET[(11 * line + i) % len(_ALPHABET)] for i in range(60)])
+            lines.append("%s %s %s" % (section, _pad4(line)[2:], chars))
+    lines.append("unpolled done")
+    return ["expect:%s| %s\r\n" % (name, lines[0])] + ["next:%s| %s\r\n" % (name, l) for l in lines[1:]]
+
+def streamed_count_steps(name, lines):
+    """Steps that check guest `name`'s "count NNNN" lines, each once and in order, across crashes.
+
+    The first line is found anywhere; from it on, one stream: step reads
+    everything the guest prints through its PL011 up to "count done": other
+    sources' lines (crash reports, restarts) may come between and split a
+    line, and with qemu_test's crash_report each reported crash may have
+    doubled one character before its report; nothing may be lost, reordered
+    or repeated otherwise.
+    """
+    text = "".join(["count %s\n" % _pad4(i) for i in range(1, lines)]) + "count done\n"
+    return ["expect:%s| count 0000\r\n" % name, "stream:%s|%s" % (name, text)]
 
 # The UART server as packages name it (partition 1 when listed first), with
 # the physical PL011 page, and the PL011 a guest gets from it at the address

@@ -61,11 +61,15 @@ bool Pl011::receive(uint8_t byte) {
 
 size_t Pl011::receive_space() const { return depth() - (rx_.count < depth() ? rx_.count : depth()); }
 
-size_t Pl011::drain(uint8_t* out, size_t max) {
-  size_t n = 0;
-  while (n < max && tx_.count > 0) out[n++] = static_cast<uint8_t>(tx_.pop());
+void Pl011::attach(Transmitter* tx) {
+  transmitter_ = tx;
+  transmit_waiting();
   update_interrupts();
-  return n;
+}
+
+void Pl011::transmit_waiting() {
+  if (transmitter_ == nullptr) return;
+  while (tx_.count > 0) transmitter_->transmit(static_cast<uint8_t>(tx_.pop()));
 }
 
 uint32_t Pl011::read_register(uint64_t reg) {
@@ -106,11 +110,12 @@ void Pl011::write_register(uint64_t reg, uint32_t value) {
   switch (reg) {
     case kDr:
       if (tx_.count >= depth() || !tx_.push(value & 0xff)) {
-        // A full transmit FIFO drops the byte, as the hardware does; a
-        // driver checks FR.TXFF first.
+        // Only without a transmitter can the FIFO be full: the byte is lost
+        // as on the hardware, where a driver checks FR.TXFF first.
         ris_ |= kIntOverrun;
         rsr_ |= kRsrOverrun;
       }
+      transmit_waiting();
       break;
     case kRsr: rsr_ = 0; break;
     case kIlpr: ilpr_ = value & 0xff; break;

@@ -21,12 +21,24 @@
 // Every other offset reads as zero and ignores writes. The receive, receive-
 // timeout and transmit bits of RIS follow the FIFO levels (ICR cannot clear
 // them while their condition holds; drivers mask them instead, as Linux's
-// does for transmit); the timeout has no character clock and is immediate. Transmission does not
-// depend on CR.UARTEN/TXE, like QEMU's model: boot consoles (earlycon) write
-// to a UART firmware left enabled, without enabling it themselves.
-// Transmitted bytes wait in the transmit FIFO until the server drains them
-// to the physical console; received bytes are accepted only while there is
-// room, so the server never takes input it cannot keep.
+// does for transmit); the timeout has no character clock and is immediate.
+// Transmission does not depend on CR.UARTEN/TXE, like QEMU's model: boot
+// consoles (earlycon) write to a UART firmware left enabled, without
+// enabling it themselves.
+//
+// Transmit: a byte written to DR goes through the transmit FIFO to the
+// Transmitter attached to the UART (the server's console) before the write
+// completes, so a guest that writes DR without polling FR.TXFF loses
+// nothing, whatever the FIFO depth: the server applies posted writes in
+// batches, long after the guest made them, and QEMU's own PL011, which
+// software relies on, never drops a transmitted byte either. The flags stay
+// truthful: between accesses the FIFO is empty, so FR reads TXFE with TXFF
+// and BUSY clear, and the transmit interrupt (at or below the IFLS level)
+// is raised. Without a transmitter (only in tests), bytes wait in the FIFO
+// and one written to a full FIFO is lost, as on the hardware.
+//
+// Receive: bytes are accepted only while there is room, so the server never
+// takes input it cannot keep.
 #pragma once
 
 #include <array>
@@ -40,6 +52,15 @@ namespace hyp::server {
 class Pl011 final : public MmioDevice {
  public:
   static constexpr size_t kFifoDepth = 32;
+
+  // Where transmitted bytes go, oldest first.
+  class Transmitter {
+   public:
+    virtual void transmit(uint8_t byte) = 0;
+
+   protected:
+    ~Transmitter() = default;
+  };
 
   // Register offsets (the map above).
   static constexpr uint64_t kDr = 0x000;
@@ -86,8 +107,11 @@ class Pl011 final : public MmioDevice {
   bool receive(uint8_t byte);
   size_t receive_space() const;
 
-  // Server side: takes up to `max` transmitted bytes, oldest first.
-  size_t drain(uint8_t* out, size_t max);
+  // Server side: connects the UART's output to `tx` (null: disconnects).
+  // Bytes already waiting in the transmit FIFO go out at once. The
+  // connection is not the guest's state: reset() keeps it, and a server
+  // attaches again at each start, as the pointer is its own instance's.
+  void attach(Transmitter* tx);
 
   // The level of the UART's interrupt line: any unmasked raw interrupt.
   bool interrupt() const { return (ris_ & imsc_) != 0; }
@@ -117,6 +141,7 @@ class Pl011 final : public MmioDevice {
   size_t rx_trigger() const;
   size_t tx_trigger() const;
   void update_interrupts();
+  void transmit_waiting();
   uint32_t read_register(uint64_t reg);
   void write_register(uint64_t reg, uint32_t value);
 
@@ -132,6 +157,7 @@ class Pl011 final : public MmioDevice {
   uint32_t imsc_ = 0;
   uint32_t ris_ = 0;
   uint32_t dmacr_ = 0;
+  Transmitter* transmitter_ = nullptr;
 };
 
 }  // namespace hyp::server

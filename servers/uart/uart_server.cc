@@ -1,115 +1,56 @@
-// The UART server: one PL011 (pl011.h) per client guest, multiplexed onto
-// the physical PL011 it alone owns, with the kernel's log lines.
-//
-// Console format (docs/servers.md): every line on the physical console
-// says where it comes from. Kernel lines carry their own "hyp: " prefix;
-// a guest's output is written as it arrives, each line starting with
-// "NAME| "; when another source prints while a guest's line is open, that
-// line is ended first and continues later under its prefix again. Carriage
-// returns from guests are dropped (every line ends with CR LF on the wire).
-//
-// Input goes to the first client's UART. Bytes move from the physical
-// receive FIFO only while that UART has room, so input waits in QEMU (or
-// the wire) rather than being dropped.
+// The UART server: the console multiplexer (console_mux.h) on the physical
+// PL011 this server alone owns, served over its channel.
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <new>
 
 #include "runtime/runtime.h"
 #include "servers/lib/runtime.h"
+#include "servers/uart/console_mux.h"
 #include "servers/uart/pl011.h"
 
 namespace hyp::server {
 namespace {
 
-// The state that survives restarts, in the state page.
-struct UartState {
-  Pl011 uarts[ipc::kMaxServerDevices];
-  int32_t open_line;  // the device whose line is open on the console, or -1
-  uint32_t reserved;
+// The physical PL011, polled. A server given no device memory has no
+// console: its output goes nowhere and no input comes.
+class PhysicalUart final : public Wire {
+ public:
+  void attach(uint64_t base) { regs_ = reinterpret_cast<volatile uint32_t*>(base); }
+
+  void put(char c) override {
+    if (regs_ == nullptr) return;
+    while ((regs_[Pl011::kFr / 4] & Pl011::kFrTxff) != 0) {
+    }
+    regs_[Pl011::kDr / 4] = static_cast<uint8_t>(c);
+  }
+
+  bool get(uint8_t& byte) override {
+    if (regs_ == nullptr || (regs_[Pl011::kFr / 4] & Pl011::kFrRxfe) != 0) return false;
+    byte = static_cast<uint8_t>(regs_[Pl011::kDr / 4]);
+    return true;
+  }
+
+ private:
+  volatile uint32_t* regs_ = nullptr;
 };
 
 class UartServer final : public Server {
  public:
   void start(const ipc::ServerInfo& info, void* state, size_t state_size, bool resumed) override {
-    static_assert(sizeof(UartState) <= ipc::kChannelPageSize - sizeof(ipc::StateHeader));
-    if (state_size < sizeof(UartState)) rt::power_off();
-    info_ = &info;
-    phys_ = reinterpret_cast<volatile uint32_t*>(info.device_memory_base);
-    if (resumed) {
-      // Same image, same addresses: the objects the last instance built are
-      // valid as they are.
-      state_ = static_cast<UartState*>(state);
-      log("resumed (%u clients)", info.device_count);
-    } else {
-      state_ = new (state) UartState{};
-      state_->open_line = -1;
-      log("started (%u clients)", info.device_count);
-    }
+    static_assert(sizeof(ConsoleState) <= ipc::kChannelPageSize - sizeof(ipc::StateHeader));
+    if (state_size < sizeof(ConsoleState)) rt::power_off();
+    if (info.device_memory_size != 0) uart_.attach(info.device_memory_base);
+    mux_.start(info, static_cast<ConsoleState*>(state), resumed, &uart_);
+    log("%s (%u clients)", resumed ? "resumed" : "started", info.device_count);
   }
 
-  MmioDevice* device(uint32_t index) override {
-    return index < info_->device_count && index < ipc::kMaxServerDevices ? &state_->uarts[index] : nullptr;
-  }
-
-  void poll() override {
-    if (phys_ == nullptr) return;
-    for (uint32_t i = 0; i < info_->device_count && i < ipc::kMaxServerDevices; ++i) {
-      uint8_t bytes[Pl011::kFifoDepth];
-      const size_t n = state_->uarts[i].drain(bytes, sizeof(bytes));
-      for (size_t j = 0; j < n; ++j) guest_byte(i, bytes[j]);
-    }
-    if (info_->device_count == 0) return;
-    Pl011& focus = state_->uarts[0];
-    while ((phys_[Pl011::kFr / 4] & Pl011::kFrRxfe) == 0 && focus.receive_space() > 0) {
-      (void)focus.receive(static_cast<uint8_t>(phys_[Pl011::kDr / 4]));
-    }
-  }
-
-  void log_line(const char* text, size_t length) override {
-    end_open_line();
-    for (size_t i = 0; i < length; ++i) put(text[i]);
-    put('\r');
-    put('\n');
-  }
+  MmioDevice* device(uint32_t index) override { return mux_.device(index); }
+  void poll() override { mux_.poll(); }
+  void log_line(const char* text, size_t length) override { mux_.log_line(text, length); }
 
  private:
-  void put(char c) {
-    while ((phys_[Pl011::kFr / 4] & Pl011::kFrTxff) != 0) {
-    }
-    phys_[Pl011::kDr / 4] = static_cast<uint8_t>(c);
-  }
-
-  void end_open_line() {
-    if (state_->open_line < 0) return;
-    put('\r');
-    put('\n');
-    state_->open_line = -1;
-  }
-
-  void guest_byte(uint32_t device, uint8_t byte) {
-    if (byte == '\r') return;
-    if (state_->open_line != static_cast<int32_t>(device)) {
-      end_open_line();
-      const char* name = info_->client[device];
-      for (size_t i = 0; i < ipc::kMaxClientName && name[i] != '\0'; ++i) put(name[i]);
-      put('|');
-      put(' ');
-      state_->open_line = static_cast<int32_t>(device);
-    }
-    if (byte == '\n') {
-      put('\r');
-      put('\n');
-      state_->open_line = -1;
-      return;
-    }
-    put(static_cast<char>(byte));
-  }
-
-  const ipc::ServerInfo* info_ = nullptr;
-  volatile uint32_t* phys_ = nullptr;
-  UartState* state_ = nullptr;
+  PhysicalUart uart_;
+  ConsoleMux mux_;
 };
 
 UartServer g_server;

@@ -4,10 +4,12 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 
 namespace hyp::tools {
 
@@ -51,18 +53,72 @@ absl::StatusOr<Step> parse_step(const std::string& arg) {
   if (!text.ok()) return text.status();
   if (kind == "expect") {
     if (text->empty()) return absl::InvalidArgumentError("empty expectation");
-    return Step{Step::Kind::kExpect, *text};
+    return Step{Step::Kind::kExpect, *text, "", 0};
   }
   if (kind == "next") {
     if (text->empty()) return absl::InvalidArgumentError("empty expectation");
-    return Step{Step::Kind::kNext, *text};
+    return Step{Step::Kind::kNext, *text, "", 0};
   }
-  if (kind == "send") return Step{Step::Kind::kSend, *text};
+  if (kind == "stream") {
+    const size_t bar = text->find('|');
+    if (bar == std::string::npos || bar == 0) return absl::InvalidArgumentError("stream step without NAME|");
+    if (bar + 1 == text->size()) return absl::InvalidArgumentError("empty expectation");
+    return Step{Step::Kind::kStream, text->substr(bar + 1), text->substr(0, bar), 0};
+  }
+  if (kind == "seen") {
+    const size_t sep = text->find(':');
+    uint64_t count = 0;
+    if (sep == std::string::npos || !absl::SimpleAtoi(text->substr(0, sep), &count)) {
+      return absl::InvalidArgumentError("seen step without a count (seen:N:TEXT)");
+    }
+    if (sep + 1 == text->size()) return absl::InvalidArgumentError("empty expectation");
+    return Step{Step::Kind::kSeen, text->substr(sep + 1), "", count};
+  }
+  if (kind == "send") return Step{Step::Kind::kSend, *text, "", 0};
   return absl::InvalidArgumentError(absl::StrCat("unknown step kind '", kind, "'"));
 }
 
-ConsoleMatcher::ConsoleMatcher(std::vector<Step> steps, std::vector<std::string> fail_on)
-    : steps_(std::move(steps)), fail_on_(std::move(fail_on)) {}
+namespace {
+
+// Text for messages: control characters escaped, long text shortened.
+std::string quote(absl::string_view text, size_t max = 60) {
+  std::string out = absl::CHexEscape(text.substr(0, max));
+  if (text.size() > max) absl::StrAppend(&out, "...");
+  return absl::StrCat("'", out, "'");
+}
+
+}  // namespace
+
+std::string describe(const Step& step) {
+  switch (step.kind) {
+    case Step::Kind::kExpect: return quote(step.text);
+    case Step::Kind::kNext: return absl::StrCat("next ", quote(step.text));
+    case Step::Kind::kStream:
+      return absl::StrCat("stream of ", step.source, " ", quote(step.text), " (", step.text.size(), " characters)");
+    case Step::Kind::kSeen: return absl::StrCat(step.count, " times ", quote(step.text));
+    case Step::Kind::kSend: return quote(step.text);
+  }
+  return "";
+}
+
+ConsoleMatcher::ConsoleMatcher(std::vector<Step> steps, std::vector<std::string> fail_on, std::string crash_report)
+    : steps_(std::move(steps)), fail_on_(std::move(fail_on)), crash_report_(std::move(crash_report)) {}
+
+std::string ConsoleMatcher::waiting_for() const {
+  const Step* step = next_step();
+  if (step == nullptr) return "";
+  std::string out = describe(*step);
+  if (step->kind == Step::Kind::kStream && stream_) {
+    if (stream_->finished) {
+      absl::StrAppend(&out, ", matched with ", stream_->finished->first, " doubled character",
+                      stream_->finished->first == 1 ? "" : "s", " no crash report explains yet");
+    } else {
+      absl::StrAppend(&out, ", matched up to ", stream_->furthest, ", then ",
+                      quote(absl::string_view(step->text).substr(stream_->furthest)));
+    }
+  }
+  return out;
+}
 
 void ConsoleMatcher::feed(const std::string& bytes) {
   // Forbidden text may straddle two reads: search the new bytes together
@@ -90,6 +146,26 @@ void ConsoleMatcher::sent() {
 void ConsoleMatcher::advance() {
   while (next_ < steps_.size() && !mismatch_ && steps_[next_].kind != Step::Kind::kSend) {
     const std::string& text = steps_[next_].text;
+    if (steps_[next_].kind == Step::Kind::kStream) {
+      if (!advance_stream()) return;
+      stream_.reset();
+      ++next_;
+      continue;
+    }
+    if (steps_[next_].kind == Step::Kind::kSeen) {
+      uint64_t seen = 0;
+      for (size_t at = transcript_.find(text); at != std::string::npos && at + text.size() <= cursor_;
+           at = transcript_.find(text, at + 1)) {
+        ++seen;
+      }
+      if (seen < steps_[next_].count) {
+        mismatch_ = absl::StrCat("expected ", describe(steps_[next_]), " so far but the console has it ", seen,
+                                 " times");
+        return;
+      }
+      ++next_;
+      continue;
+    }
     if (steps_[next_].kind == Step::Kind::kNext) {
       const size_t available = std::min(transcript_.size() - cursor_, text.size());
       if (transcript_.compare(cursor_, available, text, 0, available) != 0) {
@@ -107,6 +183,153 @@ void ConsoleMatcher::advance() {
     cursor_ = at + text.size();
     ++next_;
   }
+}
+
+// A stream is matched line by line. The console format (docs/servers.md)
+// decides what a line end of NAME's can be:
+//  - a line with no text after the prefix is the guest's newline (a line is
+//    only split after the server printed some of it);
+//  - a line followed at once by another of NAME's is the guest's newline;
+//  - a line followed by other sources' lines is the guest's newline, or
+//    its line split by them: both stay candidates until the text decides.
+// Doubled characters are counted per stretch of NAME's text between other
+// sources' lines and must not exceed the crash reports in the lines that
+// end the stretch: a replayed write is printed by the server's next
+// instance before it prints the queued report of the crash.
+bool ConsoleMatcher::advance_stream() {
+  const Step& step = steps_[next_];
+  if (!stream_) {
+    stream_ = Stream{};
+    stream_->line = cursor_;
+    stream_->candidates[0] = 0;
+  }
+  Stream& st = *stream_;
+  const std::string prefix = absl::StrCat(step.source, "| ");
+  for (;;) {
+    const size_t eol = transcript_.find('\n', st.line);
+    if (eol == std::string::npos) return false;
+    const size_t start = st.line;
+    absl::string_view line(transcript_.data() + start, eol - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    st.line = eol + 1;
+
+    if (!absl::StartsWith(line, prefix)) {
+      st.others = true;
+      if (!crash_report_.empty() && absl::StrContains(line, crash_report_)) ++st.reports;
+      if (st.finished && st.finished->first <= st.reports) {
+        cursor_ = st.finished->second;
+        return true;
+      }
+      continue;
+    }
+
+    // One of NAME's lines: first, how the one before it ended.
+    if (st.end_open) {
+      if (st.others) {
+        std::map<size_t, uint32_t> both = st.candidates;  // split: nothing of the text
+        for (const auto& [pos, repeats] : st.candidates) {
+          if (pos < step.text.size() && step.text[pos] == '\n') keep(both, pos + 1, repeats);
+        }
+        st.candidates = std::move(both);
+      } else {
+        stream_char('\n');
+      }
+      st.end_open = false;
+    }
+    st.finished.reset();  // its doubled characters were not explained in time
+    if (st.others) {
+      // The stretch before the other sources' lines is complete.
+      std::map<size_t, uint32_t> kept;
+      for (const auto& [pos, repeats] : st.candidates) {
+        if (repeats <= st.reports) kept[pos] = 0;
+      }
+      if (kept.empty() && !st.candidates.empty()) {
+        stream_mismatch(absl::StrCat("doubled characters in ", step.source, "'s text before it that ",
+                                     st.reports == 0 ? "no crash report explains"
+                                                     : absl::StrCat("only ", st.reports, " crash reports explain")),
+                        line);
+        return false;
+      }
+      st.candidates = std::move(kept);
+      st.others = false;
+      st.reports = 0;
+    }
+    if (st.candidates.empty()) {
+      stream_mismatch("", line);
+      return false;
+    }
+
+    const absl::string_view text = line.substr(prefix.size());
+    for (size_t i = 0; i < text.size(); ++i) {
+      stream_char(text[i]);
+      if (st.candidates.empty()) {
+        stream_mismatch("", line);
+        return false;
+      }
+      if (stream_done(start + prefix.size() + i + 1)) return true;
+    }
+    if (text.empty()) {
+      stream_char('\n');
+      if (st.candidates.empty()) {
+        stream_mismatch("", line);
+        return false;
+      }
+      if (stream_done(eol + 1)) return true;
+      continue;
+    }
+    st.end_open = true;
+    st.end_at = eol + 1;
+    // Taking the open end as the guest's newline is right whatever follows.
+    const auto last = st.candidates.find(step.text.size() - 1);
+    if (step.text.back() == '\n' && last != st.candidates.end()) {
+      if (last->second == 0) {
+        cursor_ = st.end_at;
+        return true;
+      }
+      if (!st.finished || last->second < st.finished->first) st.finished.emplace(last->second, st.end_at);
+    }
+  }
+}
+
+void ConsoleMatcher::keep(std::map<size_t, uint32_t>& candidates, size_t pos, uint32_t repeats) {
+  const auto [it, inserted] = candidates.emplace(pos, repeats);
+  if (!inserted && repeats < it->second) it->second = repeats;
+}
+
+void ConsoleMatcher::stream_char(char c) {
+  Stream& st = *stream_;
+  const std::string& text = steps_[next_].text;
+  std::map<size_t, uint32_t> next;
+  for (const auto& [pos, repeats] : st.candidates) {
+    if (pos < text.size() && text[pos] == c) keep(next, pos + 1, repeats);
+    // A doubled character: only where crashes are reported at all.
+    if (!crash_report_.empty() && pos > 0 && text[pos - 1] == c) keep(next, pos, repeats + 1);
+  }
+  st.candidates = std::move(next);
+  if (!st.candidates.empty()) st.furthest = std::max(st.furthest, st.candidates.rbegin()->first);
+}
+
+bool ConsoleMatcher::stream_done(size_t cursor) {
+  Stream& st = *stream_;
+  const auto end = st.candidates.find(steps_[next_].text.size());
+  if (end == st.candidates.end()) return false;
+  if (end->second == 0) {
+    cursor_ = cursor;
+    return true;
+  }
+  // Done once crash reports explain its doubled characters.
+  if (!st.finished || end->second < st.finished->first) st.finished.emplace(end->second, cursor);
+  st.candidates.erase(end);
+  return false;
+}
+
+void ConsoleMatcher::stream_mismatch(const std::string& why, absl::string_view line) {
+  const Step& step = steps_[next_];
+  const absl::string_view rest = absl::string_view(step.text).substr(stream_->furthest);
+  mismatch_ = absl::StrCat("stream of ", step.source, ": expected ", quote(rest, 40), " (from character ",
+                           stream_->furthest, " of ", step.text.size(), ") but the console has the line ",
+                           quote(line, 100));
+  if (!why.empty()) absl::StrAppend(&*mismatch_, ", with ", why);
 }
 
 std::string ConsoleMatcher::tail(size_t n) const {

@@ -38,6 +38,8 @@ ABSL_FLAG(int, timeout_s, 60, "seconds for the whole script");
 ABSL_FLAG(std::vector<std::string>, fail_on, {"PANIC"}, "console text that fails the test at once");
 ABSL_FLAG(std::string, exit, "kill",
           "after the last step: 'kill' QEMU, wait for it to exit with status 'zero', or 'any' status");
+ABSL_FLAG(std::string, crash_report, "",
+          "text of a console line that reports a server crash: stream steps allow one doubled character per report");
 ABSL_FLAG(int, tail_lines, 25, "console lines shown on failure");
 ABSL_FLAG(std::string, report, "",
           "on success, print to stdout every console line containing this text, from after it (benchmarks)");
@@ -130,7 +132,7 @@ int run(const std::vector<Step>& steps) {
   const std::string command = shell_line(*argv);
   std::fprintf(stderr, "qemu: %s\n", command.c_str());
 
-  ConsoleMatcher matcher(steps, absl::GetFlag(FLAGS_fail_on));
+  ConsoleMatcher matcher(steps, absl::GetFlag(FLAGS_fail_on), absl::GetFlag(FLAGS_crash_report));
   Qemu q;
   std::string error;
   if (!start_qemu(*argv, q, error)) {
@@ -199,9 +201,9 @@ int run(const std::vector<Step>& steps) {
   if (reason == "timed out" && matcher.next_step() != nullptr) {
     reason = absl::StrCat("timed out after ", absl::GetFlag(FLAGS_timeout_s), " s");
   }
-  if (!reason.empty() && matcher.next_step() != nullptr) {
-    const Step* s = matcher.next_step();
-    absl::StrAppend(&reason, s->kind == Step::Kind::kExpect ? " waiting for '" : " before sending '", s->text, "'");
+  if (!reason.empty() && matcher.next_step() != nullptr && !matcher.mismatch()) {
+    absl::StrAppend(&reason, matcher.next_step()->kind == Step::Kind::kSend ? " before sending " : " waiting for ",
+                    matcher.waiting_for());
   }
   if (reason.empty() && exit_mode != "kill") {
     if (!exited) {

@@ -1,0 +1,96 @@
+// The UART server's work, apart from the server runtime: one PL011 model
+// (pl011.h) per client guest, multiplexed with the kernel's log lines onto
+// the one physical UART (a Wire). Host-testable: uart_server.cc gives it
+// the real PL011's registers, tests a fake.
+//
+// Console format (docs/servers.md): every line on the physical console
+// says where it comes from. Kernel lines carry their own "hyp: " prefix;
+// a guest's output is written as it arrives, each line starting with
+// "NAME| "; when another source prints while a guest's line is open, that
+// line is ended first and continues later under its prefix again. Carriage
+// returns from guests are dropped (every line ends with CR LF on the wire).
+//
+// Output: each client's UART is attached to the console (Pl011::attach),
+// so a byte a guest writes to DR is on the wire, in order with everything
+// else printed, once the server has applied the write: nothing waits in a
+// FIFO for a later turn, and nothing is dropped when the guest does not
+// poll FR.TXFF. The cost of a crash stays what docs/servers.md says: a
+// write applied and not yet recorded done is applied again by the next
+// instance, one doubled character, printed before that instance prints the
+// report of the crash.
+//
+// Input goes to the first client's UART. Bytes move from the physical
+// receive FIFO only while that UART has room, so input waits in QEMU (or
+// the wire) rather than being dropped.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ipc/channel.h"
+#include "servers/lib/mmio_device.h"
+#include "servers/uart/pl011.h"
+
+namespace hyp::server {
+
+// The physical UART as the multiplexer uses it.
+class Wire {
+ public:
+  // Sends one byte, waiting for room if the UART has none.
+  virtual void put(char c) = 0;
+  // Takes one received byte if there is one.
+  virtual bool get(uint8_t& byte) = 0;
+
+ protected:
+  ~Wire() = default;
+};
+
+// What survives a restart of the server: it lives in the state page.
+struct ConsoleState {
+  Pl011 uarts[ipc::kMaxServerDevices];
+  int32_t open_line;  // the device whose line is open on the console, or -1
+  uint32_t reserved;
+};
+
+class ConsoleMux {
+ public:
+  ConsoleMux() = default;
+  // The UARTs point at this object's ports.
+  ConsoleMux(const ConsoleMux&) = delete;
+  ConsoleMux& operator=(const ConsoleMux&) = delete;
+
+  // At each start of the server. `state` is zeroed at the first start and
+  // as the last instance left it after a restart (`resumed`): the same image
+  // runs again, so the objects there are valid as they are.
+  void start(const ipc::ServerInfo& info, ConsoleState* state, bool resumed, Wire* wire);
+
+  // The PL011 of client `index`, or null.
+  MmioDevice* device(uint32_t index);
+
+  // Moves input from the wire to the first client's UART while it has room.
+  // (Output needs no polling: it goes out as DR writes are applied.)
+  void poll();
+
+  // One line from another source (no line ending).
+  void log_line(const char* text, size_t length);
+
+ private:
+  // Connects client `index`'s UART to the console.
+  class Port final : public Pl011::Transmitter {
+   public:
+    void transmit(uint8_t byte) override { mux->guest_byte(index, byte); }
+    ConsoleMux* mux = nullptr;
+    uint32_t index = 0;
+  };
+
+  void put(char c) { wire_->put(c); }
+  void end_open_line();
+  void guest_byte(uint32_t device, uint8_t byte);
+
+  const ipc::ServerInfo* info_ = nullptr;
+  ConsoleState* state_ = nullptr;
+  Wire* wire_ = nullptr;
+  Port ports_[ipc::kMaxServerDevices];
+};
+
+}  // namespace hyp::server
