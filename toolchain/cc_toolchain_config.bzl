@@ -1,6 +1,8 @@
 """Clang toolchain configurations: the host (x86-64 Linux) and bare-metal AArch64.
 
-Both use Debian's clang-14 and lld. Bazel's legacy features supply the usual
+Both use Debian's clang and lld, whichever version is installed (clang 14 on
+bookworm, 19 on trixie); the version-dependent paths come from @host_config
+(third_party/host_config.bzl) through toolchain/BUILD. Bazel's legacy features supply the usual
 compile and link plumbing (include paths, defines, user flags, archives); the
 features here add only what differs between the two targets.
 """

@@ -1,73 +1,153 @@
 #!/usr/bin/env bash
-# Installs everything the project needs on Debian bookworm (x86-64), and
-# fetches the arm64 packages that cannot be installed beside their host twins
-# into .cache/ (which the build reads). Idempotent: a second run only checks.
+# Installs everything the project needs on Debian bookworm or trixie (x86-64),
+# and fetches the arm64 packages that cannot be installed beside their host
+# twins into .cache/ (which the build reads). Idempotent: a second run only
+# checks.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${root}/.cache"
 
+# Packages whose names are the same on every release.
 host_packages=(
   bazel-bootstrap bazel-platforms bazel-skylib
-  clang lld llvm libclang-rt-14-dev
+  clang lld llvm
   qemu-system-arm device-tree-compiler libfdt-dev
-  libabsl-dev libgtest-dev libgmock-dev
-  libstdc++-12-dev-arm64-cross libc6-dev-arm64-cross
+  libabsl-dev libgtest-dev libgmock-dev pkgconf
+  libc6-dev-arm64-cross
   python3
 )
+# Packages named after a compiler version, chosen once clang is installed
+# (bookworm: clang 14 and GCC 12; trixie: clang 19 and GCC 14):
+#   libclang-rt-N-dev            sanitizer and libFuzzer runtimes of clang N,
+#                                where N is the version of /usr/bin/clang;
+#   libstdc++-M-dev-arm64-cross  the AArch64 libstdc++ headers of GCC M, the
+#                                GCC installation clang uses on the host.
+# third_party/host_config.bzl finds the same versions for the toolchain.
 
 # arm64 packages unpacked into the cache rather than installed: libfdt-dev
 # for arm64 conflicts with the host one; the guest kernel and busybox are
 # payloads, not tools.
 arm64_packages=(libfdt-dev busybox-static)
-guest_kernel_glob='linux-image-6.1.0-*-arm64'
+
+# The guest kernel: the newest ABI of the release's kernel series (Debian
+# bumps the ABI number or the upstream version with each update). A release
+# not named here takes what the linux-image-arm64 metapackage depends on.
+codename="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}" || true)"
+case "${codename}" in
+  bookworm)
+    kernel_glob='linux-image-6.1.0-*-arm64'
+    kernel_regex='^linux-image-6\.1\.0-[0-9]+-arm64$'
+    ;;
+  trixie)
+    kernel_glob='linux-image-6.12.*+deb13-arm64'
+    kernel_regex='^linux-image-6\.12\.[0-9]+\+deb13-arm64$'
+    ;;
+  *)
+    kernel_glob='the dependency of linux-image-arm64'
+    kernel_regex=''
+    ;;
+esac
+
+die() {
+  echo "setup: $*" >&2
+  exit 1
+}
 
 sudo_if_needed() {
   if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
 }
 
-missing=()
-for p in "${host_packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
+installed() {
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
+}
 
-need_update=0
+updated=0
+apt_update() {
+  if [[ ${updated} -eq 0 ]]; then
+    echo "setup: apt-get update" >&2
+    sudo_if_needed apt-get update -qq
+    updated=1
+  fi
+}
+
+install_missing() {
+  local missing=() p
+  for p in "$@"; do
+    installed "${p}" || missing+=("${p}")
+  done
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    apt_update
+    echo "setup: installing ${missing[*]}" >&2
+    sudo_if_needed env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+stamp="${cache}/arm64.stamp"
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
   sudo_if_needed dpkg --add-architecture arm64
-  need_update=1
+  apt_update
 fi
-stamp="${cache}/arm64.stamp"
-if [[ ${#missing[@]} -gt 0 || ! -f "${stamp}" ]]; then
-  need_update=1
-fi
-if [[ ${need_update} -eq 1 ]]; then
-  echo "setup: apt-get update" >&2
-  sudo_if_needed apt-get update -qq
-fi
-if [[ ${#missing[@]} -gt 0 ]]; then
-  echo "setup: installing ${missing[*]}" >&2
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# Fetching the arm64 packages below needs current package lists.
+[[ -f "${stamp}" ]] || apt_update
+
+install_missing "${host_packages[@]}"
+
+clang_version="$(/usr/bin/clang -dumpversion)"
+clang_major="${clang_version%%.*}"
+gcc_dir="$(/usr/bin/clang -v 2>&1 | sed -n 's|^Selected GCC installation: ||p')"
+gcc_major="${gcc_dir##*/}"
+gcc_major="${gcc_major%%.*}"
+[[ "${clang_major}" =~ ^[0-9]+$ ]] || die "cannot tell the version of /usr/bin/clang ('${clang_version}')"
+[[ "${gcc_major}" =~ ^[0-9]+$ ]] || die "clang found no GCC installation ('${gcc_dir}')"
+install_missing "libclang-rt-${clang_major}-dev" "libstdc++-${gcc_major}-dev-arm64-cross"
+
+# Prints the guest kernel package to fetch, or nothing.
+pick_kernel() {
+  if [[ -n "${kernel_regex}" ]]; then
+    apt-cache pkgnames linux-image- | grep -E "${kernel_regex}" | sort -V | tail -n 1 || true
+  else
+    apt-cache depends linux-image-arm64:arm64 2>/dev/null |
+      sed -n 's/^ *Depends: \(linux-image-[^: ]*\).*/\1/p' | head -n 1 || true
+  fi
+}
+
+# Debian's arm64 vmlinuz is the uncompressed Image ("ARMd" at offset 0x38),
+# on bookworm and trixie alike. Should a release ship it gzipped, unpack it
+# in place, so the build always sees a flat Image.
+check_image() {
+  local image="$1" magic
+  magic="$(od -An -tx1 -N2 "${image}" | tr -d ' \n')"
+  if [[ "${magic}" == "1f8b" ]]; then
+    echo "setup: decompressing ${image##*/}" >&2
+    gzip -dc <"${image}" >"${image}.raw"
+    mv "${image}.raw" "${image}"
+  fi
+  magic="$(od -An -tx1 -j56 -N4 "${image}" | tr -d ' \n')"
+  [[ "${magic}" == "41524d64" ]] || die "${image} is not a flat arm64 Image (magic '${magic}')"
+}
 
 if [[ ! -f "${stamp}" ]]; then
+  kernel_pkg="$(pick_kernel)"
+  [[ -n "${kernel_pkg}" ]] || die "no ${kernel_glob} package found for ${codename:-this release} (arm64)"
+  kernel_version="$(apt-cache show --no-all-versions "${kernel_pkg}:arm64" 2>/dev/null |
+    sed -n 's/^Version: //p' | head -n 1 || true)"
+  echo "setup: guest kernel ${kernel_pkg} ${kernel_version} (newest ${kernel_glob})" >&2
+  rm -rf "${cache}/debs" "${cache}/arm64"
   mkdir -p "${cache}/debs" "${cache}/arm64"
   (
     cd "${cache}/debs"
-    kernel_pkg="$(apt-cache pkgnames linux-image-6.1.0- |
-      grep -E "^${guest_kernel_glob//\*/[0-9]+}\$" | sort -V | tail -1)"
-    if [[ -z "${kernel_pkg}" ]]; then
-      echo "setup: no ${guest_kernel_glob} package found" >&2
-      exit 1
-    fi
     echo "setup: downloading ${arm64_packages[*]} ${kernel_pkg} (arm64)" >&2
     pkgs=()
     for p in "${arm64_packages[@]}" "${kernel_pkg}"; do pkgs+=("${p}:arm64"); done
     apt-get download -qq "${pkgs[@]}"
     for deb in ./*.deb; do dpkg-deb -x "${deb}" "${cache}/arm64"; done
   )
-  touch "${stamp}"
+  images=("${cache}"/arm64/boot/vmlinuz-*)
+  [[ ${#images[@]} -eq 1 && -f "${images[0]}" ]] || die "${kernel_pkg} holds no single boot/vmlinuz-*"
+  check_image "${images[0]}"
+  echo "${kernel_pkg} ${kernel_version}" >"${stamp}"
 fi
-echo "setup: ready" >&2
+guest="$(cd "${cache}/arm64/boot" 2>/dev/null && echo vmlinuz-* || true)"
+echo "setup: ready (clang ${clang_major}, arm64 libstdc++ ${gcc_major}, guest ${guest:-none})" >&2
