@@ -6,6 +6,7 @@
 #include "base/status.h"
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/mm.h"
+#include "kernel/arch/vcpu.h"
 #include "kernel/boot/boot_info.h"
 #include "kernel/boot/package.h"
 #include "kernel/boot/smp.h"
@@ -259,6 +260,7 @@ extern "C" [[noreturn]] void kernel_boot(uint64_t dtb) {
   if (!info.ok()) arch::halt();
   g_boot_info = *info;
   map_devices_or_halt();
+  arch::el2_controls_init();
   console::init(g_boot_info.uart.base);
   print_banner();
   maybe_fault_test();
@@ -283,6 +285,7 @@ extern "C" [[noreturn]] void kernel_boot(uint64_t dtb) {
 extern "C" [[noreturn]] void kernel_secondary(uint64_t index) {
   using namespace hyp;
   mm::enable_translation(g_el2_table.root());
+  arch::el2_controls_init();
   console::print("hyp: CPU %lu (MPIDR 0x%lx) online at EL2\n", index, arch::current_mpidr());
   // Pairs with the acquire load in start_secondaries().
   g_online.online[index].store(true, std::memory_order_release);

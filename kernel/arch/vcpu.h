@@ -17,6 +17,15 @@ void write_el1_exception_regs(const El1ExceptionRegs& regs);
 // op1 = 0, CRn = 0). Unallocated encodings read as zero.
 uint64_t read_id_register(uint32_t key);
 
+// Puts this CPU's EL2 controls that are the same for every partition in
+// their chosen state, each written explicitly rather than left to reset
+// values (docs/vcpu.md, "Every register EL1 can reach"): HCRX_EL2 and the
+// fine-grained trap registers where the CPU has them, ICC_SRE_EL2, the
+// virtual CPU interface's ICH_HCR_EL2 and list registers, VSESR_EL2,
+// HSTR_EL2, HACR_EL2, CNTPOFF_EL2, the MPAM traps. Called once per CPU
+// before it runs any partition.
+void el2_controls_init();
+
 // What a switch moves. Device servers run with FP/SIMD (CPTR_EL2.TFP) and
 // pointer authentication (HCR_EL2.API/APK clear) trapped, so a switch
 // between a guest and a server on one CPU (kServer) leaves the guest's

@@ -21,13 +21,20 @@ struct LoaderEnv {
   PageTable& el2;         // the kernel's tables, to reach partition memory
 };
 
-// HCR_EL2 for partitions (Arm ARM D17.2.48): Stage 2 on (VM), interrupts and
-// SErrors to EL2 (IMO, FMO, AMO), broadcast TLB and barrier scope (FB, BSU
-// inner shareable), ID group 3 trapped (TID3), SMC trapped (TSC), AArch64
-// EL1 (RW), pointer authentication not trapped (API, APK).
+// HCR_EL2 for partitions (Arm ARM D17.2.48), every bit chosen (docs/vcpu.md):
+// Stage 2 on (VM), set/way invalidation as clean+invalidate (SWIO),
+// interrupts and SErrors to EL2 (FMO, IMO, AMO: EL1's ICC_* accesses reach
+// the virtual CPU interface and DISR_EL1 is VDISR_EL2), broadcast TLB and
+// barrier scope (FB, BSU inner shareable), ID group 3 trapped (TID3), SMC
+// trapped (TSC), AArch64 EL1 (RW), LORegion registers trapped (TLOR), RAS
+// error-record registers trapped (TERR), IMPLEMENTATION DEFINED registers
+// trapped (TIDCP), pointer authentication not trapped (API, APK). Left
+// clear on purpose: EnSCXT (SCXTNUM_ELx trap), ATA (MTE tag accesses trap),
+// TWI/TWE, TVM/TRVM, TSW, TACR, E2H, TGE, NV.
 inline constexpr uint64_t kPartitionHcr = (1ull << 0) | (1ull << 1) | (1ull << 3) | (1ull << 4) | (1ull << 5) |
                                           (1ull << 9) | (1ull << 10) | (1ull << 18) | (1ull << 19) |
-                                          (1ull << 31) | (1ull << 40) | (1ull << 41);
+                                          (1ull << 31) | (1ull << 35) | (1ull << 36) | (1ull << 40) |
+                                          (1ull << 41) | (1ull << 52);
 // MDCR_EL2 traps (D17.2.99): PMU (TPMCR, TPM), debug (TDA, TDOSA, TDRA),
 // statistical profiling (TPMS), trace filter (TTRF). HPMN is added at run time.
 inline constexpr uint64_t kPartitionMdcrTraps =

@@ -260,6 +260,60 @@ TEST_F(DispatchTest, OtherTrappedRegistersAndIdWritesAreUndefined) {
   EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0a00u);
 }
 
+TEST_F(DispatchTest, IdRegistersHideEveryFeatureWhoseRegistersTrap) {
+  // QEMU 10.0's -cpu max shapes: everything set in the fields that go.
+  arch::fake::set_id_register(sysreg::kIdAa64Pfr0, 0x1200'0000'0000'0011);  // CSV3 = 1, CSV2 = 2, EL0/EL1 = 1
+  arch::fake::set_id_register(sysreg::kIdAa64Pfr1, 0xffff'ffff'0000'0021);  // GCS, THE, NMI... all set
+  arch::fake::set_id_register(sysreg::kIdAa64Mmfr3, 0x1111'1111);           // TCRX, SCTLRX, S1PIE, S1POE...
+  arch::fake::set_id_register(sysreg::kIdAa64Isar2, 0x0000'0011'0001'0000);  // MOPS, SYSREG_128
+  arch::fake::set_id_register(sysreg::kIdAa64Mmfr1, 0x0000'0100'0000'0000);  // HCX
+  arch::fake::set_id_register(sysreg::kIdAa64Mmfr0, 0x0100'0000'0000'0005);  // FGT
+  arch::fake::set_id_register(sysreg::kIdAa64Pfr2, 0x1'0000'0011);           // FPMR, MTE store-only
+  const struct {
+    uint32_t key;
+    uint64_t expect;
+  } cases[] = {{sysreg::kIdAa64Pfr0, 0x1100'0000'0000'0011}, {sysreg::kIdAa64Pfr1, 0x21},
+               {sysreg::kIdAa64Mmfr3, 0},  {sysreg::kIdAa64Isar2, 0},
+               {sysreg::kIdAa64Mmfr1, 0},  {sysreg::kIdAa64Mmfr0, 0x5},
+               {sysreg::kIdAa64Pfr2, 0}};
+  for (const auto& c : cases) {
+    vcpu_.ctx.x[3] = 0xbad;
+    handle_trap(vcpu_, {esr_of(Ec::kSysreg, c.key | (3u << 5) | 1u), 0, 0});
+    EXPECT_EQ(vcpu_.ctx.x[3], c.expect) << std::hex << c.key;
+  }
+}
+
+TEST_F(DispatchTest, IccSreEl1ReadsAsSystemRegistersOnlyAndIgnoresWrites) {
+  vcpu_.ctx.x[4] = 0;
+  handle_trap(vcpu_, {esr_of(Ec::kSysreg, sysreg::kIccSreEl1 | (4u << 5)), 0, 0});  // MSR ICC_SRE_EL1, x4
+  vcpu_.ctx.x[4] = 0xbad;
+  handle_trap(vcpu_, {esr_of(Ec::kSysreg, sysreg::kIccSreEl1 | (4u << 5) | 1u), 0, 0});
+  EXPECT_EQ(vcpu_.ctx.x[4], 0x7u);
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0108u);
+}
+
+TEST_F(DispatchTest, RasErrorRecordsReadAsNoneAndIgnoreWrites) {
+  for (uint32_t key : {sysreg::kErridrEl1, sysreg::kErxctlrEl1}) {
+    vcpu_.ctx.x[5] = 0xbad;
+    handle_trap(vcpu_, {esr_of(Ec::kSysreg, key | (5u << 5) | 1u), 0, 0});
+    EXPECT_EQ(vcpu_.ctx.x[5], 0u);
+    handle_trap(vcpu_, {esr_of(Ec::kSysreg, key | (5u << 5)), 0, 0});
+  }
+  EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0110u);
+}
+
+TEST_F(DispatchTest, RegistersOfFeaturesPartitionsDoNotGetAreUndefined) {
+  // LORegions (HCR_EL2.TLOR), SCXTNUM_EL1 (EnSCXT clear), TCR2_EL1
+  // (HCRX_EL2.TCR2En clear): EL1 takes an UNDEFINED exception.
+  for (uint32_t key : {sysreg::kLorcEl1, sysreg::kScxtnumEl1, sysreg::kTcr2El1}) {
+    vcpu_.ctx.pc = 0x4000'0100;
+    vcpu_.ctx.pstate = kPstateEl1h;
+    handle_trap(vcpu_, {esr_of(Ec::kSysreg, key | (1u << 5) | 1u), 0, 0});
+    EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0a00u) << std::hex << key;
+    EXPECT_EQ(arch::fake::el1_regs().esr_el1, 1u << 25);
+  }
+}
+
 TEST_F(DispatchTest, AVcpuStuckFaultingCannotFloodTheConsole) {
   for (int i = 0; i < 100; ++i) {
     vcpu_.ctx.pc = 0x200;

@@ -4,6 +4,9 @@
 //    AMU, MPAM, PMU, statistical profiling, trace); writes are undefined;
 //  - debug registers (op0 2, and MDSCR_EL1; MDCR_EL2.TDA/TDOSA/TDRA) read as
 //    zero and ignore writes: partitions get no self-hosted debug;
+//  - ICC_SRE_EL1 (trapped: ICC_SRE_EL2.Enable clear) reads as SRE, DFB and
+//    DIB set and ignores writes; RAS error-record registers (HCR_EL2.TERR)
+//    read as zero (no records) and ignore writes;
 //  - anything else that traps is undefined: the vCPU takes an UNDEFINED
 //    exception at EL1.
 #pragma once
@@ -31,15 +34,30 @@ SysregAccess emulate_sysreg(EsrSysreg esr, uint64_t write_value);
 namespace sysreg {
 inline constexpr uint32_t kIdAa64Pfr0 = sysreg_key(3, 0, 0, 4, 0);
 inline constexpr uint32_t kIdAa64Pfr1 = sysreg_key(3, 0, 0, 4, 1);
+inline constexpr uint32_t kIdAa64Pfr2 = sysreg_key(3, 0, 0, 4, 2);
 inline constexpr uint32_t kIdAa64Zfr0 = sysreg_key(3, 0, 0, 4, 4);
 inline constexpr uint32_t kIdAa64Smfr0 = sysreg_key(3, 0, 0, 4, 5);
 inline constexpr uint32_t kIdAa64Dfr0 = sysreg_key(3, 0, 0, 5, 0);
+inline constexpr uint32_t kIdAa64Dfr1 = sysreg_key(3, 0, 0, 5, 1);
 inline constexpr uint32_t kIdAa64Isar0 = sysreg_key(3, 0, 0, 6, 0);
 inline constexpr uint32_t kIdAa64Isar1 = sysreg_key(3, 0, 0, 6, 1);
+inline constexpr uint32_t kIdAa64Isar2 = sysreg_key(3, 0, 0, 6, 2);
 inline constexpr uint32_t kIdAa64Mmfr0 = sysreg_key(3, 0, 0, 7, 0);
+inline constexpr uint32_t kIdAa64Mmfr1 = sysreg_key(3, 0, 0, 7, 1);
+inline constexpr uint32_t kIdAa64Mmfr3 = sysreg_key(3, 0, 0, 7, 3);
+inline constexpr uint32_t kIdAa64Mmfr4 = sysreg_key(3, 0, 0, 7, 4);
+inline constexpr uint32_t kIccSreEl1 = sysreg_key(3, 0, 12, 12, 5);
+inline constexpr uint32_t kErridrEl1 = sysreg_key(3, 0, 5, 3, 0);
+inline constexpr uint32_t kErxctlrEl1 = sysreg_key(3, 0, 5, 4, 1);
+inline constexpr uint32_t kLorcEl1 = sysreg_key(3, 0, 10, 4, 3);
+inline constexpr uint32_t kScxtnumEl1 = sysreg_key(3, 0, 13, 0, 7);
+inline constexpr uint32_t kTcr2El1 = sysreg_key(3, 0, 2, 0, 3);
 inline constexpr uint32_t kMdscrEl1 = sysreg_key(2, 0, 0, 2, 2);
 inline constexpr uint32_t kOslarEl1 = sysreg_key(2, 0, 1, 0, 4);
 inline constexpr uint32_t kPmcrEl0 = sysreg_key(3, 3, 9, 12, 0);
 }  // namespace sysreg
+
+// ICC_SRE_EL1 as partitions read it: SRE, DFB, DIB.
+inline constexpr uint64_t kIccSreEl1Value = 0x7;
 
 }  // namespace hyp

@@ -49,6 +49,20 @@ struct El1Sysregs {
   uint64_t apdakey_lo, apdakey_hi;
   uint64_t apdbkey_lo, apdbkey_hi;
   uint64_t apgakey_lo, apgakey_hi;
+  // Present only with the feature (docs/vcpu.md, "Every register EL1 can
+  // reach"); the switch skips those the CPU lacks.
+  uint64_t tpidr2_el0;  // FEAT_SME: reachable whatever CPTR_EL2.TSM says
+  uint64_t vdisr_el2;   // FEAT_RAS: what the vCPU reads and writes as DISR_EL1 (HCR_EL2.AMO)
+};
+
+// The virtual GIC CPU interface state a vCPU's ICC_* accesses reach as ICV_*
+// (HCR_EL2.IMO/FMO; GICv3 12.1): priority mask, binary points, group
+// enables, EOI mode in ICH_VMCR_EL2, active priorities in ICH_AP0Rn/AP1Rn.
+// Up to four active-priority registers per group (7 priority bits).
+struct VgicCpuState {
+  uint64_t vmcr;
+  uint64_t ap0r[4];
+  uint64_t ap1r[4];
 };
 
 struct FpState {
@@ -73,6 +87,7 @@ struct VcpuContext {
   uint64_t pc;      // ELR_EL2 at entry
   uint64_t pstate;  // SPSR_EL2 at entry
   El1Sysregs el1;
+  VgicCpuState vgic;
   FpState fp;
   El2Controls el2;
 };

@@ -24,7 +24,7 @@ TEST(VcpuContext, FpStateHoldsAllThirtyTwoQuadRegisters) {
 TEST(VcpuContext, El1SysregsHaveNoPadding) {
   // The save/restore code walks the struct as consecutive 64-bit slots.
   EXPECT_EQ(sizeof(El1Sysregs) % 8, 0u);
-  EXPECT_EQ(sizeof(El1Sysregs), 37u * 8u);
+  EXPECT_EQ(sizeof(El1Sysregs), 39u * 8u);
 }
 
 }  // namespace

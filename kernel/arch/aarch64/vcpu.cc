@@ -68,12 +68,166 @@ uint64_t vtcr() {
   return kVtcrFixed | (pa_range << 16);
 }
 
+// ICH_LR<n>_EL2 (GICv3 12.5.x): MSR needs the encoding as an immediate.
+void write_list_register(uint32_t n, uint64_t value) {
+  switch (n) {
+#define HYP_LR_CASE(i, crm, op2) \
+  case i:                        \
+    HYP_WRITE_SYSREG(S3_4_C12_C##crm##_##op2, value); \
+    break;
+    HYP_LR_CASE(0, 12, 0) HYP_LR_CASE(1, 12, 1) HYP_LR_CASE(2, 12, 2) HYP_LR_CASE(3, 12, 3)
+    HYP_LR_CASE(4, 12, 4) HYP_LR_CASE(5, 12, 5) HYP_LR_CASE(6, 12, 6) HYP_LR_CASE(7, 12, 7)
+    HYP_LR_CASE(8, 13, 0) HYP_LR_CASE(9, 13, 1) HYP_LR_CASE(10, 13, 2) HYP_LR_CASE(11, 13, 3)
+    HYP_LR_CASE(12, 13, 4) HYP_LR_CASE(13, 13, 5) HYP_LR_CASE(14, 13, 6) HYP_LR_CASE(15, 13, 7)
+#undef HYP_LR_CASE
+    default:
+      break;
+  }
+}
+
 // CNTHCTL_EL2 (non-VHE): EL1PCTEN (bit 0) lets partitions read the physical
 // counter; EL1PCEN (bit 1) clear traps the EL1 physical timer, which
 // partitions do not get: they use the virtual timer.
 constexpr uint64_t kCnthctl = 1;
 
 }  // namespace
+
+namespace {
+
+// Optional parts of the CPU whose registers EL1 can reach, from the ID
+// registers (Arm ARM D17.2): read once, on the boot CPU, before any
+// partition runs; every CPU of the machine is assumed to be alike.
+struct Features {
+  bool sme;            // ID_AA64PFR1_EL1.SME: TPIDR2_EL0
+  bool ras;            // ID_AA64PFR0_EL1.RAS: DISR_EL1 / VDISR_EL2, VSESR_EL2
+  bool hcx;            // ID_AA64MMFR1_EL1.HCX: HCRX_EL2
+  uint32_t fgt;        // ID_AA64MMFR0_EL1.FGT: 1 FEAT_FGT, 2 FEAT_FGT2
+  bool ecv;            // ID_AA64MMFR0_EL1.ECV: CNTPOFF_EL2
+  bool mpam;           // ID_AA64PFR0_EL1.MPAM or PFR1.MPAM_frac
+  bool amu_fgt;        // ID_AA64PFR0_EL1.AMU >= 2 (AMUv1p1) with FGT: HAFGRTR_EL2
+  uint32_t lrs;        // ICH_VTR_EL2.ListRegs + 1
+  uint32_t aprs;       // active-priority registers per group: 1, 2 or 4
+};
+
+constinit Features g_features{};
+constinit bool g_features_read = false;
+
+constexpr uint64_t id_field(uint64_t reg, int shift) { return (reg >> shift) & 0xf; }
+
+Features read_features() {
+  const uint64_t pfr0 = HYP_READ_SYSREG(id_aa64pfr0_el1);
+  const uint64_t pfr1 = HYP_READ_SYSREG(id_aa64pfr1_el1);
+  const uint64_t mmfr0 = HYP_READ_SYSREG(id_aa64mmfr0_el1);
+  const uint64_t mmfr1 = HYP_READ_SYSREG(id_aa64mmfr1_el1);
+  const uint64_t vtr = HYP_READ_SYSREG(S3_4_C12_C11_1);  // ICH_VTR_EL2
+  Features f{};
+  f.sme = id_field(pfr1, 24) != 0;
+  f.ras = id_field(pfr0, 28) != 0;
+  f.hcx = id_field(mmfr1, 40) != 0;
+  f.fgt = static_cast<uint32_t>(id_field(mmfr0, 56));
+  f.ecv = id_field(mmfr0, 60) != 0;
+  f.mpam = id_field(pfr0, 40) != 0 || id_field(pfr1, 16) != 0;
+  f.amu_fgt = id_field(pfr0, 44) >= 2 && f.fgt != 0;
+  f.lrs = static_cast<uint32_t>(vtr & 0xf) + 1;
+  const uint32_t pri_bits = static_cast<uint32_t>((vtr >> 29) & 7) + 1;
+  f.aprs = pri_bits >= 7 ? 4 : pri_bits == 6 ? 2 : 1;  // GICv3 12.4.1, ICH_AP0R<n>_EL2
+  return f;
+}
+
+// HFGRTR_EL2/HFGWTR_EL2 (FEAT_FGT): every "n" bit (trap when clear) stays
+// clear, so registers of features no partition is given trap, except
+// nTPIDR2_EL0 (bit 55): TPIDR2_EL0 is switched. Positive trap bits stay
+// clear: what they cover is switched or trapped by coarser controls.
+constexpr uint64_t kHfgxtr = uint64_t{1} << 55;
+
+// ICC_SRE_EL2: SRE (system registers at EL2), DFB, DIB, and Enable clear:
+// EL1's accesses to ICC_SRE_EL1, which is not virtualized, trap (the
+// sysreg rule answers them).
+constexpr uint64_t kIccSreEl2 = 0x7;
+
+// The registers of optional features, and the virtual CPU interface, which
+// every switch moves (a server and a guest on one CPU included).
+void load_optional(const VcpuContext& ctx) {
+  const Features& f = g_features;
+  if (f.sme) HYP_WRITE_SYSREG(S3_3_C13_C0_5, ctx.el1.tpidr2_el0);  // TPIDR2_EL0
+  if (f.ras) HYP_WRITE_SYSREG(S3_4_C12_C1_1, ctx.el1.vdisr_el2);  // VDISR_EL2
+  const VgicCpuState& g = ctx.vgic;
+  HYP_WRITE_SYSREG(S3_4_C12_C11_7, g.vmcr);  // ICH_VMCR_EL2
+  HYP_WRITE_SYSREG(S3_4_C12_C8_0, g.ap0r[0]);
+  HYP_WRITE_SYSREG(S3_4_C12_C9_0, g.ap1r[0]);
+  if (f.aprs >= 2) {
+    HYP_WRITE_SYSREG(S3_4_C12_C8_1, g.ap0r[1]);
+    HYP_WRITE_SYSREG(S3_4_C12_C9_1, g.ap1r[1]);
+  }
+  if (f.aprs >= 4) {
+    HYP_WRITE_SYSREG(S3_4_C12_C8_2, g.ap0r[2]);
+    HYP_WRITE_SYSREG(S3_4_C12_C9_2, g.ap1r[2]);
+    HYP_WRITE_SYSREG(S3_4_C12_C8_3, g.ap0r[3]);
+    HYP_WRITE_SYSREG(S3_4_C12_C9_3, g.ap1r[3]);
+  }
+}
+
+void save_optional(VcpuContext& ctx) {
+  const Features& f = g_features;
+  if (f.sme) ctx.el1.tpidr2_el0 = HYP_READ_SYSREG(S3_3_C13_C0_5);
+  if (f.ras) ctx.el1.vdisr_el2 = HYP_READ_SYSREG(S3_4_C12_C1_1);
+  VgicCpuState& g = ctx.vgic;
+  g.vmcr = HYP_READ_SYSREG(S3_4_C12_C11_7);
+  g.ap0r[0] = HYP_READ_SYSREG(S3_4_C12_C8_0);
+  g.ap1r[0] = HYP_READ_SYSREG(S3_4_C12_C9_0);
+  if (f.aprs >= 2) {
+    g.ap0r[1] = HYP_READ_SYSREG(S3_4_C12_C8_1);
+    g.ap1r[1] = HYP_READ_SYSREG(S3_4_C12_C9_1);
+  }
+  if (f.aprs >= 4) {
+    g.ap0r[2] = HYP_READ_SYSREG(S3_4_C12_C8_2);
+    g.ap1r[2] = HYP_READ_SYSREG(S3_4_C12_C9_2);
+    g.ap0r[3] = HYP_READ_SYSREG(S3_4_C12_C8_3);
+    g.ap1r[3] = HYP_READ_SYSREG(S3_4_C12_C9_3);
+  }
+}
+
+}  // namespace
+
+void el2_controls_init() {
+  if (!g_features_read) {
+    g_features = read_features();
+    g_features_read = true;
+  }
+  const Features& f = g_features;
+  HYP_WRITE_SYSREG(S3_4_C12_C9_5, kIccSreEl2);  // ICC_SRE_EL2
+  isb();
+  HYP_WRITE_SYSREG(S3_4_C12_C11_0, 0);  // ICH_HCR_EL2: virtual CPU interface off
+  for (uint32_t i = 0; i < f.lrs; ++i) write_list_register(i, 0);
+  HYP_WRITE_SYSREG(S3_4_C1_C1_3, 0);  // HSTR_EL2: no AArch32 CP15 traps
+  HYP_WRITE_SYSREG(S3_4_C1_C1_7, 0);  // HACR_EL2: no IMPLEMENTATION DEFINED traps
+  if (f.ras) HYP_WRITE_SYSREG(S3_4_C5_C2_3, 0);  // VSESR_EL2
+  // HCRX_EL2: every control clear. Among them TCR2En and SCTLR2En (TCR2_EL1
+  // and SCTLR2_EL1 trap), MSCEn (memory copy/set instructions UNDEFINED),
+  // GCSEn, EnFPM, EnAS0/EnALS/EnASR: features partitions do not get.
+  if (f.hcx) HYP_WRITE_SYSREG(S3_4_C1_C2_2, 0);
+  if (f.fgt != 0) {
+    HYP_WRITE_SYSREG(S3_4_C1_C1_4, kHfgxtr);  // HFGRTR_EL2
+    HYP_WRITE_SYSREG(S3_4_C1_C1_5, kHfgxtr);  // HFGWTR_EL2
+    HYP_WRITE_SYSREG(S3_4_C1_C1_6, 0);        // HFGITR_EL2
+    HYP_WRITE_SYSREG(S3_4_C3_C1_4, 0);        // HDFGRTR_EL2
+    HYP_WRITE_SYSREG(S3_4_C3_C1_5, 0);        // HDFGWTR_EL2
+    if (f.amu_fgt) HYP_WRITE_SYSREG(S3_4_C3_C1_6, 0);  // HAFGRTR_EL2
+  }
+  if (f.fgt >= 2) {
+    HYP_WRITE_SYSREG(S3_4_C3_C1_2, 0);  // HFGRTR2_EL2
+    HYP_WRITE_SYSREG(S3_4_C3_C1_3, 0);  // HFGWTR2_EL2
+    HYP_WRITE_SYSREG(S3_4_C3_C1_7, 0);  // HFGITR2_EL2
+    HYP_WRITE_SYSREG(S3_4_C3_C1_0, 0);  // HDFGRTR2_EL2
+    HYP_WRITE_SYSREG(S3_4_C3_C1_1, 0);  // HDFGWTR2_EL2
+  }
+  if (f.ecv) HYP_WRITE_SYSREG(S3_4_C14_C0_6, 0);  // CNTPOFF_EL2
+  if (f.mpam) {
+    HYP_WRITE_SYSREG(S3_4_C10_C4_0, 0);                                        // MPAMHCR_EL2
+    HYP_WRITE_SYSREG(S3_4_C10_C5_0, (uint64_t{1} << 49) | (uint64_t{1} << 48));  // MPAM2_EL2: trap MPAM0/1_EL1
+  }
+  isb();
+}
 
 uint64_t host_midr() { return HYP_READ_SYSREG(midr_el1); }
 
@@ -124,6 +278,7 @@ void vcpu_load(const VcpuContext& ctx, Scope scope) {
   HYP_WRITE_SYSREG(cntkctl_el1, r.cntkctl_el1);
   HYP_WRITE_SYSREG(cntv_cval_el0, r.cntv_cval_el0);
   HYP_WRITE_SYSREG(cntv_ctl_el0, r.cntv_ctl_el0);
+  load_optional(ctx);
   if (scope == Scope::kServer) {
     isb();
     return;
@@ -172,6 +327,7 @@ void vcpu_save(VcpuContext& ctx, Scope scope) {
   r.cntkctl_el1 = HYP_READ_SYSREG(cntkctl_el1);
   r.cntv_cval_el0 = HYP_READ_SYSREG(cntv_cval_el0);
   r.cntv_ctl_el0 = HYP_READ_SYSREG(cntv_ctl_el0);
+  save_optional(ctx);
   if (scope == Scope::kServer) return;
   r.apiakey_lo = HYP_READ_SYSREG(S3_0_C2_C1_0);
   r.apiakey_hi = HYP_READ_SYSREG(S3_0_C2_C1_1);

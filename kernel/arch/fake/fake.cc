@@ -363,6 +363,8 @@ void vcpu_save(VcpuContext& ctx, Scope scope) {
   if (scope == Scope::kAll) ctx.fp = fake::state().loaded.fp;
 }
 
+void el2_controls_init() {}
+
 uint64_t host_midr() { return 0x410f'd070; }
 
 uint64_t host_pmu_counters() { return 6; }
