@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "ipc/hypercall.h"
 #include "kernel/arch/fake/fake.h"
@@ -312,6 +314,45 @@ TEST_F(DispatchTest, RegistersOfFeaturesPartitionsDoNotGetAreUndefined) {
     EXPECT_EQ(vcpu_.ctx.pc, 0x4000'0a00u) << std::hex << key;
     EXPECT_EQ(arch::fake::el1_regs().esr_el1, 1u << 25);
   }
+}
+
+// Two vCPUs of one partition write to its debug console at once, on two
+// CPUs: the line being assembled is shared, and neither may write past it
+// or lose the other's characters. (Run under ThreadSanitizer as well:
+// dispatch_test_tsan.)
+TEST_F(DispatchTest, TwoVcpusWritingTheConsoleAtOnceLoseNothingAndStayInTheLine) {
+  constexpr int kPerVcpu = 20000;
+  Vcpu second;
+  second.partition = &partition_;
+  second.index = 1;
+  auto writer = [](Vcpu* v, char c) {
+    for (int i = 0; i < kPerVcpu; ++i) {
+      v->ctx.x[0] = abi::kHypDebugPutc;
+      v->ctx.x[1] = static_cast<uint64_t>(c);
+      handle_trap(*v, {esr_of(Ec::kHvc64, 0), 0, 0});
+    }
+  };
+  std::thread other(writer, &second, 'b');
+  writer(&vcpu_, 'a');
+  other.join();
+  hvc(abi::kHypDebugPutc, '\n');
+  size_t a = 0, b = 0, longest = 0, line = 0;
+  for (size_t i = 0; i < console_.size(); ++i) {
+    const char c = console_[i];
+    if (c == '\n') {
+      longest = std::max(longest, line);
+      line = 0;
+      continue;
+    }
+    if (c == '\r') continue;  // the console's line ending
+    ++line;
+    a += c == 'a';
+    b += c == 'b';
+  }
+  EXPECT_EQ(a, size_t{kPerVcpu});
+  EXPECT_EQ(b, size_t{kPerVcpu});
+  EXPECT_LE(longest, std::strlen("vm0| ") + 159) << "a line longer than its buffer";
+  EXPECT_EQ(std::strcmp(partition_.name.data(), "vm0"), 0);
 }
 
 TEST_F(DispatchTest, AVcpuStuckFaultingCannotFloodTheConsole) {
