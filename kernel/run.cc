@@ -500,12 +500,20 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   };
   if (s == nullptr) return fail(Status::kNotFound);
   if (s->failed.load()) return fail(Status::kBusy);
+  // Said before the quiesce is queued: a server on another CPU may restart
+  // the moment it is, and its lines must not come first.
+  console::print("hyp: %s asks for a restart of server %s (id %u)\n", g.partition->name.data(),
+                 s->partition->name.data(), s->partition->id);
   ipc::Request r{};
   r.kind = ipc::RequestKind::kQuiesce;
   Status st = Status::kBusy;
+  const char* refused = "one is already under way";
   {
     SpinLockGuard guard(s->channel.lock);
-    if (s->restart_caller == nullptr) st = s->channel.push(r, &g.pending);
+    if (s->restart_caller == nullptr) {
+      st = s->channel.push(r, &g.pending);
+      refused = st == Status::kBusy ? "its request ring is full" : "it was given up on";
+    }
     if (st == Status::kOk) {
       // Before the lock is let go: the server may answer on another CPU
       // the moment it is.
@@ -513,10 +521,12 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
       s->restart_seq = g.pending.seq;
     }
   }
-  if (st != Status::kOk) return fail(Status::kBusy);
+  if (st != Status::kOk) {
+    console::print("hyp: restart of server %s (id %u) refused: %s\n", s->partition->name.data(),
+                   s->partition->id, refused);
+    return fail(Status::kBusy);
+  }
   g.waiting = Vcpu::Waiting::kRestart;
-  console::print("hyp: %s asks for a restart of server %s (id %u)\n", g.partition->name.data(),
-                 s->partition->name.data(), s->partition->id);
   g_cpus[g.cpu].waits_on = s;
   return call_server(g, *s);
 }
