@@ -512,7 +512,9 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
     SpinLockGuard guard(s->channel.lock);
     if (s->restart_caller == nullptr) {
       st = s->channel.push(r, &g.pending);
-      refused = st == Status::kBusy ? "its request ring is full" : "it was given up on";
+      refused = st == Status::kBusy       ? "its request ring is full"
+                : st == Status::kNotFound ? "it was given up on"
+                                          : "its request ring is corrupt";
     }
     if (st == Status::kOk) {
       // Before the lock is let go: the server may answer on another CPU
