@@ -146,14 +146,26 @@ void take_console_back() {
   vcpu_enter(&v.ctx, arch::kernel_stack_top(cpu));
 }
 
-bool claim(Server& s, size_t cpu) {
-  int32_t idle = -1;
-  return s.running_on.compare_exchange_strong(idle, static_cast<int32_t>(cpu), std::memory_order_acquire);
-}
-
 void release(Server& s) {
   s.running_on.store(-1, std::memory_order_release);
   arch::send_event();
+}
+
+// Takes server `s` for CPU `cpu` if nobody runs it and it has not been
+// given up on. `failed` is checked again after the claim: a server given up
+// on is released (leave_server) after `failed` is set, so a claim that
+// succeeds after that release sees it (the claim's acquire pairs with the
+// release), while a check made before the claim may be stale.
+bool claim(Server& s, size_t cpu) {
+  int32_t idle = -1;
+  if (!s.running_on.compare_exchange_strong(idle, static_cast<int32_t>(cpu), std::memory_order_acquire)) {
+    return false;
+  }
+  if (s.failed.load(std::memory_order_acquire)) {
+    release(s);
+    return false;
+  }
+  return true;
 }
 
 // Puts the claimed server on this CPU. `from` (a guest, or null) is left
