@@ -41,12 +41,15 @@ struct Server {
   uint32_t restarts = 0;
   uint32_t crashes_without_progress = 0;
   uint64_t done_at_last_crash = 0;
-  // A planned restart: the vCPU that asked and the sequence number of its
-  // quiesce request. Both are set and cleared under channel.lock, in the
-  // same critical section that queues the quiesce, so a server answering
-  // on another CPU always finds them.
+  // A planned restart, all under channel.lock: the vCPU that asked and the
+  // quiesce it waits on (set in the critical section that queues the
+  // quiesce, so a server answering on another CPU always finds them); once
+  // the server is rebuilt, the caller waits in `restarted_caller` until the
+  // new instance has run once (it then owns its devices and has printed
+  // what was queued), and only then is answered.
   Vcpu* restart_caller = nullptr;
-  uint64_t restart_seq = 0;
+  PendingAccess quiesce;
+  Vcpu* restarted_caller = nullptr;
 
   Vcpu& vcpu() { return partition->vcpus[0]; }
 };
@@ -144,6 +147,16 @@ void take_console_back() {
   v.cpu = static_cast<uint16_t>(cpu);
   arch::vcpu_load(v.ctx);
   vcpu_enter(&v.ctx, arch::kernel_stack_top(cpu));
+}
+
+// Answers a restart call (finish_wait reads it): wherever the caller waits,
+// it is woken.
+void answer_restart(Vcpu*& caller, bool failed) {
+  if (caller == nullptr) return;
+  caller->pending.failed = failed;
+  caller->pending.done.store(true, std::memory_order_release);  // pairs with the waiter's acquire
+  caller = nullptr;
+  arch::send_event();
 }
 
 void release(Server& s) {
@@ -349,8 +362,13 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
   {
     SpinLockGuard guard(s.channel.lock);
     replayed = s.channel.reset_for_restart();
-    s.restart_caller = nullptr;
-    s.restart_seq = 0;
+    // A quiesce replayed to the new instance is answered to nobody. A
+    // planned restart still due is this one, whatever caused it.
+    s.channel.forget(&s.quiesce);
+    if (s.restart_caller != nullptr) {
+      s.restarted_caller = s.restart_caller;
+      s.restart_caller = nullptr;
+    }
   }
   if (reload_partition(*s.image, p, RamOnReload::kClear) != Status::kOk) {
     console::print("hyp: server %s (id %u) could not be rebuilt\n", p.name.data(), p.id);
@@ -401,6 +419,8 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   {
     SpinLockGuard guard(s.channel.lock);
     s.channel.fail_all();
+    answer_restart(s.restart_caller, true);
+    answer_restart(s.restarted_caller, true);
   }
   for (size_t i = 0; i < p.vcpu_count; ++i) (void)p.vcpus[i].transition(VcpuState::kStopped);
   (void)p.transition(PartitionState::kStopped);
@@ -432,10 +452,9 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
       const Channel::Work w = s.channel.work();
       if (w == Channel::Work::kCorrupt) corrupt = "its request or log ring is corrupt";
       work = w == Channel::Work::kPending;
-      // The quiesce is answered: the caller's request is done with its
-      // sequence number (a later read of the same vCPU would carry another).
-      planned = s.restart_caller != nullptr && s.restart_caller->pending.done.load(std::memory_order_acquire) &&
-                s.restart_caller->pending.seq == s.restart_seq;
+      planned = s.restart_caller != nullptr && s.quiesce.done.load(std::memory_order_acquire);
+      // The new instance has run: the restart it came from is complete.
+      answer_restart(s.restarted_caller, false);
     }
   }
   if (corrupt != nullptr) return server_failed(s, cpu, corrupt);
@@ -520,10 +539,12 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   r.kind = ipc::RequestKind::kQuiesce;
   Status st = Status::kBusy;
   const char* refused = "one is already under way";
+  g.pending.failed = false;
+  g.pending.done.store(false, std::memory_order_relaxed);
   {
     SpinLockGuard guard(s->channel.lock);
-    if (s->restart_caller == nullptr) {
-      st = s->channel.push(r, &g.pending);
+    if (s->restart_caller == nullptr && s->restarted_caller == nullptr) {
+      st = s->channel.push(r, &s->quiesce);
       refused = st == Status::kBusy       ? "its request ring is full"
                 : st == Status::kNotFound ? "it was given up on"
                                           : "its request ring is corrupt";
@@ -532,7 +553,6 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
       // Before the lock is let go: the server may answer on another CPU
       // the moment it is.
       s->restart_caller = &g;
-      s->restart_seq = g.pending.seq;
     }
   }
   if (st != Status::kOk) {

@@ -51,10 +51,12 @@ uint64_t apia_lo() {
 }  // namespace
 
 void partition_main(uint64_t /*dtb*/) {
-  // What traps is checked first: the exceptions it takes change ELR, ESR,
-  // FAR and SPSR, which the rest of the test sets.
-  el1_state::check_trapped(/*server=*/false);
+  // The server answers only once its own checks are done: the console
+  // then shows them first.
   check(device_read(el1_state::kCountReg) == kCount, "server_knows_the_same_registers", "%s", "another count");
+  // What traps is checked before the registers are set: the exceptions it
+  // takes change ELR, ESR, FAR and SPSR, which the rest of the test sets.
+  el1_state::check_trapped(/*server=*/false);
 
   for (uint32_t r = 0; r < kCount; ++r) {
     rt::arm_catch();
