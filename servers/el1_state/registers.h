@@ -12,6 +12,8 @@ namespace el1_state {
 
 // X(name, register as MRS/MSR spell it, guest's value, server's value, server writes it)
 // The server leaves its own translation registers alone (its MMU is on).
+// Each guest value is one the server cannot come by on its own: SPSR_EL1's
+// says EL0t, which the server's own exceptions (taken from EL1h) never save.
 #define EL1_STATE_REGISTERS(X)                                                                             \
   X(tpidr_el0, tpidr_el0, 0x6a11'0000'0000'0001, 0x5e11'0000'0000'0001, true)                              \
   X(tpidrro_el0, tpidrro_el0, 0x6a12'0000'0000'0002, 0x5e12'0000'0000'0002, true)                          \
@@ -21,7 +23,7 @@ namespace el1_state {
   X(far_el1, far_el1, 0x6a16'0000'0000'0006, 0x5e16'0000'0000'0006, true)                                  \
   X(esr_el1, esr_el1, 0x5a00'1234, 0x9600'4321, true)                                                      \
   X(elr_el1, elr_el1, 0x6a18'0000'0000'0008, 0x5e18'0000'0000'0008, true)                                  \
-  X(spsr_el1, spsr_el1, 0x6000'03c5, 0x9000'03c4, true)                                                    \
+  X(spsr_el1, spsr_el1, 0x9000'0100, 0x6000'0004, true)                                                    \
   X(sp_el0, sp_el0, 0x6a1a'0000'0000'0010, 0x5e1a'0000'0000'0010, true)                                    \
   X(cntkctl_el1, cntkctl_el1, 0x3, 0x1, true)                                                              \
   X(cntv_cval_el0, cntv_cval_el0, 0x7a1d'0000'0000'0000, 0x7e1d'0000'0000'0000, true)                      \
