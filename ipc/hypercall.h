@@ -31,7 +31,38 @@ constexpr SmcccOwner smccc_owner(uint32_t function_id) {
 // Arm architecture calls (SMCCC 1.4, 7).
 inline constexpr uint32_t kSmcccVersion = 0x8000'0000;
 inline constexpr uint32_t kSmcccArchFeatures = 0x8000'0001;
+inline constexpr uint32_t kSmcccArchSocId = 0x8000'0002;
+inline constexpr uint32_t kSmcccArchWorkaround1 = 0x8000'8000;
+inline constexpr uint32_t kSmcccArchWorkaround2 = 0x8000'7FFF;
+inline constexpr uint32_t kSmcccArchWorkaround3 = 0x8000'3FFF;
 inline constexpr uint32_t kSmcccVersion1_1 = 0x1'0001;
+
+// General service queries every owner's range answers (SMCCC 1.4, 6.2):
+// for the vendor-specific hypervisor service, the kernel's own.
+inline constexpr uint32_t kVendorHypCallCount = 0x8600'FF00;  // -> x0 = calls in the range
+inline constexpr uint32_t kVendorHypUid = 0x8600'FF01;        // -> x0..x3 = the UID
+inline constexpr uint32_t kVendorHypRevision = 0x8600'FF03;   // -> x0 = major, x1 = minor
+
+// The UID this hypervisor answers at kVendorHypUid, so that a partition can
+// tell which hypervisor it runs on (Linux uses the calls KVM numbers in
+// this range only behind KVM's UID): 5c1c0e7e-9f3a-4d2b-8a61-73e94b0d2c18,
+// as the four 32-bit words SMCCC returns, bytes in UUID order and little-
+// endian within each word (the convention Linux's UUID helpers use).
+inline constexpr uint32_t kVendorHypUidWords[4] = {0x7e0e1c5c, 0x2b4d3a9f, 0xe973618a, 0x182c0d4b};
+
+// The TRNG interface (Arm DEN0098, TRNG 1.0), backed by the CPU's random
+// number instruction (RNDR) when it has one.
+inline constexpr uint32_t kTrngVersion = 0x8400'0050;  // -> x0 = 0x10000 (1.0)
+inline constexpr uint32_t kTrngFeatures = 0x8400'0051;  // x1 = function ID -> x0 = 0 or -1
+inline constexpr uint32_t kTrngGetUuid = 0x8400'0052;   // -> x0..x3 = the back end's UUID
+inline constexpr uint32_t kTrngRnd32 = 0x8400'0053;     // x1 = bits (1..96) -> x0 = 0, x1..x3 = entropy
+inline constexpr uint32_t kTrngRnd64 = 0xC400'0053;     // x1 = bits (1..192) -> x0 = 0, x1..x3 = entropy
+inline constexpr uint32_t kTrngVersion1_0 = 0x1'0000;
+inline constexpr int64_t kTrngInvalidParameters = -2;
+inline constexpr int64_t kTrngNoEntropy = -3;
+// The TRNG back end's UUID (RNDR behind this hypervisor):
+// 0b7f3c2e-51d4-4a8e-b6c9-2f0e8d1a9c37.
+inline constexpr uint32_t kTrngUuidWords[4] = {0x2e3c7f0b, 0x8e4ad451, 0x0e2fc9b6, 0x379c1a8d};
 
 // SMCCC "unknown function" (SMCCC 1.4, 5.2): -1, sign-extended into x0.
 inline constexpr uint64_t kSmcccNotSupported = ~uint64_t{0};
@@ -51,5 +82,9 @@ inline constexpr uint32_t kHypServerWait = 0x8600'0010;  // -> x0 = 0
 inline constexpr uint32_t kHypServerRestart = 0x8600'0011;  // x1 = id -> x0 = 0 or error
 
 inline constexpr uint64_t kHypDebugWriteMax = 256;
+
+// The number of calls in our range, for kVendorHypCallCount: HYP_VERSION,
+// HYP_DEBUG_PUTC, HYP_DEBUG_WRITE, HYP_SERVER_WAIT, HYP_SERVER_RESTART.
+inline constexpr uint32_t kHypCallCount = 5;
 
 }  // namespace hyp::abi

@@ -12,6 +12,9 @@ inline constexpr uint32_t kCpuSuspend64 = 0xC400'0001;
 inline constexpr uint32_t kCpuOff = 0x8400'0002;
 inline constexpr uint32_t kCpuOn64 = 0xC400'0003;
 inline constexpr uint32_t kAffinityInfo64 = 0xC400'0004;
+inline constexpr uint32_t kMigrateInfoType = 0x8400'0006;
+// MIGRATE_INFO_TYPE's answer: no Trusted OS that needs migrating.
+inline constexpr int64_t kMigrateNotRequired = 2;
 inline constexpr uint32_t kSystemOff = 0x8400'0008;
 inline constexpr uint32_t kSystemReset = 0x8400'0009;
 inline constexpr uint32_t kFeatures = 0x8400'000A;

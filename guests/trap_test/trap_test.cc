@@ -49,6 +49,18 @@ void calls() {
   check(x0 == kNotSupported, "hvc_nonzero_immediate", "x0 %lx", x0);
   v = rt::hvc(hyp::abi::kHypDebugWrite, 0x1000, 4);
   check(static_cast<int64_t>(v.x0) < 0, "debug_write_outside_memory_refused", "x0 %lx", v.x0);
+  v = rt::hvc(hyp::abi::kVendorHypUid);
+  check(v.x0 == hyp::abi::kVendorHypUidWords[0] && v.x3 == hyp::abi::kVendorHypUidWords[3], "vendor_hyp_uid",
+        "%lx %lx %lx %lx", v.x0, v.x1, v.x2, v.x3);
+  v = rt::smc(hyp::psci::kMigrateInfoType);
+  check(v.x0 == 2, "migrate_info_type", "x0 %lx", v.x0);
+  // QEMU's -cpu max has RNDR: TRNG is offered, 192 bits fill x1..x3.
+  const auto version = rt::hvc(hyp::abi::kTrngVersion).x0;
+  v = rt::hvc(hyp::abi::kTrngRnd64, 192);
+  const auto again = rt::hvc(hyp::abi::kTrngRnd64, 192);
+  check(version == hyp::abi::kTrngVersion1_0 && v.x0 == 0 && again.x0 == 0 &&
+            (v.x1 != again.x1 || v.x2 != again.x2 || v.x3 != again.x3),
+        "trng_random_bits", "version %lx status %lx", version, v.x0);
 }
 
 void id_registers() {

@@ -25,6 +25,11 @@ void cpu_relax();
 void wait_for_event();
 void send_event();
 
+// A 64-bit random number from the CPU's RNDR (FEAT_RNG; the caller checks
+// ID_AA64ISAR0_EL1.RNDR first). False when the hardware had none to give
+// this time (RNDR sets Z): the caller may try again.
+bool random64(uint64_t& out);
+
 // The top of CPU `cpu`'s kernel stack (exceptions from partitions start there).
 uint64_t kernel_stack_top(size_t cpu);
 

@@ -4,6 +4,7 @@
 #include <atomic>
 
 #include "ipc/hypercall.h"
+#include "kernel/arch/cpu.h"
 #include "kernel/arch/mm.h"
 #include "kernel/arch/vcpu.h"
 #include "kernel/console.h"
@@ -86,6 +87,7 @@ bool psci_supported(uint32_t fid) {
   switch (fid) {
     case psci::kVersion:
     case psci::kFeatures:
+    case psci::kMigrateInfoType:
     case psci::kSystemOff:
     case psci::kSystemReset:
     case abi::kSmcccVersion:
@@ -93,6 +95,78 @@ bool psci_supported(uint32_t fid) {
     default:
       return false;
   }
+}
+
+// ---- TRNG (Arm DEN0098, TRNG 1.0), backed by RNDR -----------------------
+
+bool trng_available() {
+  return (sanitize_id_register(sysreg::kIdAa64Isar0, arch::read_id_register(sysreg::kIdAa64Isar0)) >> 60) != 0;
+}
+
+// One 64-bit value from RNDR; the hardware may have none for a moment.
+bool random_word(uint64_t& out) {
+  constexpr int kAttempts = 16;
+  for (int i = 0; i < kAttempts; ++i) {
+    if (arch::random64(out)) return true;
+  }
+  return false;
+}
+
+// TRNG_RND32/RND64: `bits` of entropy, right-aligned across x1 (most
+// significant) .. x3 (least), in 32-bit words for the SMC32 form.
+int64_t trng_rnd(Vcpu& v, bool wide) {
+  const uint64_t max_bits = wide ? 192 : 96;
+  const uint64_t bits = v.ctx.x[1];
+  if (bits == 0 || bits > max_bits) return abi::kTrngInvalidParameters;
+  const uint64_t word_bits = wide ? 64 : 32;
+  uint64_t words[3] = {};  // x3, x2, x1
+  for (uint64_t filled = 0, i = 0; filled < bits; filled += word_bits, ++i) {
+    uint64_t r = 0;
+    if (!random_word(r)) return abi::kTrngNoEntropy;
+    const uint64_t take = bits - filled < word_bits ? bits - filled : word_bits;
+    words[i] = take == 64 ? r : r & ((uint64_t{1} << take) - 1);
+  }
+  v.ctx.x[3] = words[0];
+  v.ctx.x[2] = words[1];
+  v.ctx.x[1] = words[2];
+  return 0;
+}
+
+bool trng_function(uint32_t fid) {
+  return fid == abi::kTrngVersion || fid == abi::kTrngFeatures || fid == abi::kTrngGetUuid ||
+         fid == abi::kTrngRnd32 || fid == abi::kTrngRnd64;
+}
+
+// Every TRNG call; NOT_SUPPORTED for all of them on a CPU without RNDR: the
+// kernel has no honest source of entropy to offer then.
+void trng_call(Vcpu& v, uint32_t fid) {
+  if (!trng_available()) {
+    v.ctx.x[0] = abi::kSmcccNotSupported;
+    return;
+  }
+  switch (fid) {
+    case abi::kTrngVersion:
+      set_result(v, abi::kTrngVersion1_0);
+      return;
+    case abi::kTrngFeatures:
+      set_result(v, trng_function(static_cast<uint32_t>(v.ctx.x[1])) ? 0 : -1);
+      return;
+    case abi::kTrngGetUuid:
+      set_result(v, abi::kTrngUuidWords[0]);
+      v.ctx.x[1] = abi::kTrngUuidWords[1];
+      v.ctx.x[2] = abi::kTrngUuidWords[2];
+      v.ctx.x[3] = abi::kTrngUuidWords[3];
+      return;
+    default:
+      set_result(v, trng_rnd(v, fid == abi::kTrngRnd64));
+      return;
+  }
+}
+
+// SMCCC_ARCH_FEATURES: the architecture calls answered here. No firmware
+// workaround is offered (SMCCC 1.4, 7.3-7.5: -1, "not supported").
+int64_t arch_features(uint64_t fid) {
+  return fid == abi::kSmcccVersion || fid == abi::kSmcccArchFeatures ? 0 : -1;
 }
 
 // Routes an SMCCC call (HVC, or SMC trapped by HCR_EL2.TSC) by function ID.
@@ -104,8 +178,30 @@ TrapAction smccc_call(Vcpu& v) {
       set_result(v, abi::kSmcccVersion1_1);
       return TrapAction::kResume;
     case abi::kSmcccArchFeatures:
-      // No firmware workaround or optional SMCCC feature is offered.
-      set_result(v, v.ctx.x[1] == abi::kSmcccVersion ? 0 : -1);
+      set_result(v, arch_features(static_cast<uint32_t>(v.ctx.x[1])));
+      return TrapAction::kResume;
+    case psci::kMigrateInfoType:
+      set_result(v, psci::kMigrateNotRequired);
+      return TrapAction::kResume;
+    case abi::kTrngVersion:
+    case abi::kTrngFeatures:
+    case abi::kTrngGetUuid:
+    case abi::kTrngRnd32:
+    case abi::kTrngRnd64:
+      trng_call(v, fid);
+      return TrapAction::kResume;
+    case abi::kVendorHypCallCount:
+      set_result(v, abi::kHypCallCount);
+      return TrapAction::kResume;
+    case abi::kVendorHypUid:
+      set_result(v, abi::kVendorHypUidWords[0]);
+      v.ctx.x[1] = abi::kVendorHypUidWords[1];
+      v.ctx.x[2] = abi::kVendorHypUidWords[2];
+      v.ctx.x[3] = abi::kVendorHypUidWords[3];
+      return TrapAction::kResume;
+    case abi::kVendorHypRevision:
+      set_result(v, abi::kHypAbiVersion >> 16);
+      v.ctx.x[1] = abi::kHypAbiVersion & 0xffff;
       return TrapAction::kResume;
     case psci::kVersion:
       set_result(v, 0x1'0001);  // PSCI 1.1

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -99,8 +101,112 @@ TEST_F(DispatchTest, PsciVersionFeaturesAndPowerRequests) {
 TEST_F(DispatchTest, SmcccVersionAndNoWorkarounds) {
   hvc(abi::kSmcccVersion);
   EXPECT_EQ(vcpu_.ctx.x[0], 0x1'0001u);
-  hvc(abi::kSmcccArchFeatures, 0x8000'8000);  // SMCCC_ARCH_WORKAROUND_1
+  for (uint32_t fid : {abi::kSmcccArchWorkaround1, abi::kSmcccArchWorkaround2, abi::kSmcccArchWorkaround3,
+                       abi::kSmcccArchSocId, 0xC500'0020u /* KVM's PV_TIME */}) {
+    hvc(abi::kSmcccArchFeatures, fid);
+    EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -1) << std::hex << fid;
+  }
+  hvc(abi::kSmcccArchFeatures, abi::kSmcccArchFeatures);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0u);
+  hvc(abi::kSmcccArchFeatures, abi::kSmcccVersion);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0u);
+}
+
+TEST_F(DispatchTest, MigrateInfoTypeSaysNoTrustedOsToMigrate) {
+  hvc(psci::kFeatures, psci::kMigrateInfoType);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0u);
+  hvc(psci::kMigrateInfoType);
+  EXPECT_EQ(vcpu_.ctx.x[0], 2u);
+}
+
+// A guest tells which hypervisor it runs on by the vendor-hypervisor UID;
+// it must not be KVM's (28b46fb6-2ec5-11e9-a9ca-4b564d003a74), or Linux
+// would use KVM's calls in this range, which are ours.
+TEST_F(DispatchTest, VendorHypervisorQueriesAnswerWithOurUidCallCountAndRevision) {
+  hvc(abi::kVendorHypUid);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0x7e0e'1c5cu);
+  EXPECT_EQ(vcpu_.ctx.x[1], 0x2b4d'3a9fu);
+  EXPECT_EQ(vcpu_.ctx.x[2], 0xe973'618au);
+  EXPECT_EQ(vcpu_.ctx.x[3], 0x182c'0d4bu);
+  EXPECT_NE(vcpu_.ctx.x[0], 0xb66f'b428u) << "KVM's first word";
+  hvc(abi::kVendorHypCallCount);
+  EXPECT_EQ(vcpu_.ctx.x[0], 5u);
+  hvc(abi::kVendorHypRevision);
+  EXPECT_EQ(vcpu_.ctx.x[0], 1u);
+  EXPECT_EQ(vcpu_.ctx.x[1], 0u);
+  hvc(0x8600'FF02);  // reserved in every range
+  EXPECT_EQ(vcpu_.ctx.x[0], abi::kSmcccNotSupported);
+}
+
+class TrngTest : public DispatchTest {
+ protected:
+  void SetUp() override {
+    DispatchTest::SetUp();
+    arch::fake::set_id_register(sysreg::kIdAa64Isar0, uint64_t{1} << 60);  // RNDR
+    arch::fake::set_random([this]() -> std::optional<uint64_t> {
+      if (failures_ > 0) {
+        --failures_;
+        return std::nullopt;
+      }
+      return next_++;
+    });
+  }
+  int failures_ = 0;
+  uint64_t next_ = 0xffff'ffff'ffff'fff0;
+};
+
+TEST_F(TrngTest, VersionFeaturesAndUuid) {
+  hvc(abi::kTrngVersion);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0x1'0000u);
+  for (uint32_t fid : {abi::kTrngVersion, abi::kTrngFeatures, abi::kTrngGetUuid, abi::kTrngRnd32, abi::kTrngRnd64}) {
+    hvc(abi::kTrngFeatures, fid);
+    EXPECT_EQ(vcpu_.ctx.x[0], 0u) << std::hex << fid;
+  }
+  hvc(abi::kTrngFeatures, 0x8400'0054);
   EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -1);
+  hvc(abi::kTrngGetUuid);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0x2e3c'7f0bu);
+  EXPECT_EQ(vcpu_.ctx.x[3], 0x379c'1a8du);
+}
+
+TEST_F(TrngTest, RandomBitsAreRightAlignedAndNothingAboveTheRequest) {
+  hvc(abi::kTrngRnd64, 100);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0u);
+  EXPECT_EQ(vcpu_.ctx.x[3], 0xffff'ffff'ffff'fff0u) << "the low 64 bits first";
+  EXPECT_EQ(vcpu_.ctx.x[2], 0xf'ffff'fff1u & ((uint64_t{1} << 36) - 1));
+  EXPECT_EQ(vcpu_.ctx.x[1], 0u);
+  hvc(abi::kTrngRnd64, 192);
+  EXPECT_EQ(vcpu_.ctx.x[1], 0xffff'ffff'ffff'fff4u);
+  // SMC32: 32-bit words only.
+  hvc(abi::kTrngRnd32, 96);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0u);
+  EXPECT_EQ(vcpu_.ctx.x[1] >> 32, 0u);
+  EXPECT_EQ(vcpu_.ctx.x[2] >> 32, 0u);
+  EXPECT_EQ(vcpu_.ctx.x[3] >> 32, 0u);
+  hvc(abi::kTrngRnd32, 1);
+  EXPECT_LE(vcpu_.ctx.x[3], 1u);
+  EXPECT_EQ(vcpu_.ctx.x[2], 0u);
+}
+
+TEST_F(TrngTest, BadLengthsAreInvalidAndAnEmptySourceIsNoEntropy) {
+  for (auto [fid, bits] : {std::pair{abi::kTrngRnd64, uint64_t{0}}, std::pair{abi::kTrngRnd64, uint64_t{193}},
+                           std::pair{abi::kTrngRnd32, uint64_t{97}}, std::pair{abi::kTrngRnd64, ~uint64_t{0}}}) {
+    hvc(fid, bits);
+    EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -2) << bits;
+  }
+  failures_ = 1000;
+  hvc(abi::kTrngRnd64, 64);
+  EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -3);
+  failures_ = 3;  // a few empty reads are retried
+  hvc(abi::kTrngRnd64, 64);
+  EXPECT_EQ(vcpu_.ctx.x[0], 0u);
+}
+
+TEST_F(DispatchTest, WithoutRndrNoTrngCallIsOffered) {
+  for (uint32_t fid : {abi::kTrngVersion, abi::kTrngFeatures, abi::kTrngGetUuid, abi::kTrngRnd32, abi::kTrngRnd64}) {
+    hvc(fid, 64);
+    EXPECT_EQ(vcpu_.ctx.x[0], abi::kSmcccNotSupported) << std::hex << fid;
+  }
 }
 
 TEST_F(DispatchTest, TrappedSmcIsRoutedLikeHvcAndSkipped) {

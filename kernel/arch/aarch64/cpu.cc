@@ -30,6 +30,12 @@ void wait_for_event() { asm volatile("wfe" ::: "memory"); }
 
 void send_event() { asm volatile("dsb ish\n\tsev" ::: "memory"); }
 
+bool random64(uint64_t& out) {
+  uint64_t ok;
+  asm volatile("mrs %0, S3_3_C2_C4_0\n\tcset %1, ne" : "=r"(out), "=r"(ok) : : "cc");  // RNDR
+  return ok != 0;
+}
+
 uint64_t kernel_stack_top(size_t cpu) {
   return reinterpret_cast<uint64_t>(boot_stacks) + (cpu + 1) * BOOT_STACK_SIZE;
 }

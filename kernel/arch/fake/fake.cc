@@ -36,6 +36,7 @@ struct State {
   std::map<uint32_t, uint64_t> id_registers;
   VcpuContext loaded{};
   int loads = 0;
+  std::function<std::optional<uint64_t>()> random;
 };
 
 State& state() {
@@ -103,6 +104,8 @@ int vcpu_loads() { return state().loads; }
 
 void set_id_register(uint32_t key, uint64_t value) { state().id_registers[key] = value; }
 
+void set_random(std::function<std::optional<uint64_t>()> source) { state().random = std::move(source); }
+
 uint64_t events_sent() {
   std::lock_guard<std::mutex> guard(events().lock);
   return events().sends;
@@ -132,6 +135,7 @@ void reset() {
   state().mmio_read = nullptr;
   state().mmio_write = nullptr;
   state().smc = nullptr;
+  state().random = nullptr;
   state().mpidr = 0;
   state().counter = 0;
   state().counter_frequency = 62'500'000;
@@ -327,6 +331,14 @@ void send_event() {
     ++e.sends;
   }
   e.sent.notify_all();
+}
+
+bool random64(uint64_t& out) {
+  if (!fake::state().random) return false;
+  const std::optional<uint64_t> v = fake::state().random();
+  if (!v) return false;
+  out = *v;
+  return true;
 }
 
 uint64_t kernel_stack_top(size_t cpu) { return 0x7000'0000 + (cpu + 1) * 0x4000; }

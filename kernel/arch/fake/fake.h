@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "base/addr.h"
@@ -79,6 +80,10 @@ El1ExceptionRegs& el1_regs();
 // The context most recently loaded with vcpu_load(), and how many loads.
 const VcpuContext& loaded_vcpu();
 int vcpu_loads();
+
+// RNDR: each random64() takes the next value; an empty optional is a
+// failed read (no entropy this time). Without a source, every read fails.
+void set_random(std::function<std::optional<uint64_t>()> source);
 
 // Host ID register values (by sysreg_key); unset ones read as zero.
 void set_id_register(uint32_t key, uint64_t value);
