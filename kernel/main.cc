@@ -11,6 +11,7 @@
 #include "kernel/boot/package.h"
 #include "kernel/boot/smp.h"
 #include "kernel/console.h"
+#include "kernel/irq/gic.h"
 #include "kernel/mm/page_pool.h"
 #include "kernel/mm/page_table.h"
 #include "kernel/mm/phys_alloc.h"
@@ -92,6 +93,19 @@ void map_devices_or_halt() {
   for (const MemRange& d : devices) {
     if (map_identity(d.base.value(), d.end(), kDevice) != Status::kOk) arch::halt();
   }
+}
+
+// Polls of a GIC handshake (RWP, ChildrenAsleep) before giving up.
+constexpr uint32_t kGicSpins = 1u << 20;
+
+// This CPU's redistributor and CPU interface, for the kernel's wake-ups.
+void init_cpu_interrupts_or_halt(uint64_t index) {
+  const MemRange& r = g_boot_info.gic_redist;
+  if (gic::init_redistributor(r.base, r.size, arch::current_mpidr(), kGicSpins) != Status::kOk) {
+    console::print("hyp: CPU %lu (MPIDR 0x%lx): no redistributor answers\n", index, arch::current_mpidr());
+    arch::halt();
+  }
+  arch::irq_cpu_interface_init();
 }
 
 void print_banner() {
@@ -272,6 +286,11 @@ extern "C" [[noreturn]] void kernel_boot(uint64_t dtb) {
   }
   g_cpus = *cpus;
   console::print("hyp: CPU 0 (MPIDR 0x%lx) online at EL2\n", g_cpus.mpidr[0]);
+  if (gic::init_distributor(g_boot_info.gic_dist.base, kGicSpins) != Status::kOk) {
+    console::print("hyp: the GIC distributor does not settle\n");
+    arch::halt();
+  }
+  init_cpu_interrupts_or_halt(0);
   if (g_boot_info.psci == PsciConduit::kSmc) {
     bring_up_secondaries();
   } else {
@@ -286,6 +305,7 @@ extern "C" [[noreturn]] void kernel_secondary(uint64_t index) {
   using namespace hyp;
   mm::enable_translation(g_el2_table.root());
   arch::el2_controls_init();
+  init_cpu_interrupts_or_halt(index);
   console::print("hyp: CPU %lu (MPIDR 0x%lx) online at EL2\n", index, arch::current_mpidr());
   // Pairs with the acquire load in start_secondaries().
   g_online.online[index].store(true, std::memory_order_release);

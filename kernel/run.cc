@@ -586,6 +586,27 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   return &g.ctx;
 }
 
+// An IRQ, FIQ or SError taken while vCPU `v` ran (`kind` as exceptions.S
+// numbers them). Null: the vCPU goes on as after a trap answered in place;
+// otherwise what runs instead (a failed server's successor).
+[[gnu::noinline]] VcpuContext* asynchronous_exit(Vcpu& v, uint64_t kind) {
+  constexpr uint64_t kIrq = 1;
+  constexpr uint64_t kSError = 3;
+  Partition& p = *v.partition;
+  if (kind == kIrq) {
+    // The kernel's own SGI (HCR_EL2.IMO routes physical IRQs here while a
+    // partition runs): acknowledged; whatever it announced is found where
+    // it is looked for.
+    arch::acknowledge_interrupts();
+    return nullptr;
+  }
+  if (kind != kSError) return nullptr;
+  console::print("hyp: %s: vCPU %u: SError at pc 0x%lx (ESR 0x%lx)\n", p.name.data(), v.index, v.ctx.pc,
+                 arch::read_trap_syndrome().esr);
+  if (p.kind == PartitionKind::kServer) return server_failed(*server_of(&p), v.cpu, "SError");
+  stop_partition(p, "stopped after an SError");
+}
+
 }  // namespace
 
 Status run_init(Partition* partitions, size_t count, const Package* package, LoaderEnv& env, Partition*& failed) {
@@ -653,20 +674,15 @@ void assign_vcpu(size_t cpu, Vcpu& vcpu) {
 extern "C" hyp::VcpuContext* vcpu_exit(hyp::VcpuContext* ctx, uint64_t kind) {
   using namespace hyp;
   Vcpu& v = *reinterpret_cast<Vcpu*>(ctx);
-  Partition& p = *v.partition;
   constexpr uint64_t kSync = 0;
-  constexpr uint64_t kSError = 3;
   TrapAction action = TrapAction::kResume;
-  if (kind == kSync) {
+  if (kind == kSync) [[likely]] {
     const arch::TrapSyndrome s = arch::read_trap_syndrome();
     action = handle_trap(v, {s.esr, s.far, s.hpfar});
-  } else if (kind == kSError) {
-    console::print("hyp: %s: vCPU %u: SError at pc 0x%lx (ESR 0x%lx)\n", p.name.data(), v.index, v.ctx.pc,
-                   arch::read_trap_syndrome().esr);
-    if (p.kind == PartitionKind::kServer) return server_failed(*server_of(&p), v.cpu, "SError");
-    stop_partition(p, "stopped after an SError");
+  } else if (VcpuContext* next = asynchronous_exit(v, kind); next != nullptr) {
+    return next;
   }
-  if (p.kind == PartitionKind::kServer) return server_exit(v, action);
+  if (v.partition->kind == PartitionKind::kServer) return server_exit(v, action);
   // The common case, kept short: a guest resumes with nothing pending.
   if (action == TrapAction::kResume && v.waiting == Vcpu::Waiting::kNothing &&
       !g_log_kick.load(std::memory_order_relaxed)) {

@@ -20,10 +20,22 @@ uint64_t counter_frequency();
 void cpu_relax();
 
 // Sleeps until an event (or any other wake-up): the caller re-checks what it
-// waits for. send_event() wakes every CPU sleeping here, after making the
-// caller's earlier memory writes visible to them.
+// waits for. send_event() wakes every other CPU sleeping here, after making
+// the caller's earlier memory writes visible to them. On AArch64 a CPU
+// sleeps in WFI (so that an idle CPU really idles: SEV does not end WFI) and
+// is woken by the kernel's wake-up SGI (kernel/irq/gic.h), acknowledged
+// here before the caller looks again; a wake-up sent after the caller's
+// last look stays pending and ends the next WFI at once.
 void wait_for_event();
 void send_event();
+
+// This CPU's GIC CPU interface, for the kernel's own interrupts: system
+// registers on, every priority unmasked, group 1 on. After the CPU's
+// redistributor is set up (gic::init_redistributor).
+void irq_cpu_interface_init();
+// Acknowledges and ends every interrupt pending at this CPU's interface
+// (the kernel's SGIs: their work is found by looking, not by their number).
+void acknowledge_interrupts();
 
 // A 64-bit random number from the CPU's RNDR (FEAT_RNG; the caller checks
 // ID_AA64ISAR0_EL1.RNDR first). False when the hardware had none to give

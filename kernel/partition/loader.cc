@@ -29,6 +29,7 @@ void reset_vcpu(Partition& p, Vcpu& v, const PackagedPartition& image) {
   c.cntvoff_el2 = 0;
   c.mdcr_el2 = kPartitionMdcrTraps | arch::host_pmu_counters();
   c.cptr_el2 = p.kind == PartitionKind::kServer ? kServerCptr : kPartitionCptr;
+  c.ich_hcr_el2 = p.kind == PartitionKind::kServer ? kServerIchHcr : kPartitionIchHcr;
   if (v.index == 0) {
     v.ctx.pc = image.entry.value();
     v.ctx.x[0] = image.dtb.value();

@@ -80,6 +80,7 @@ struct El2Controls {
   uint64_t mdcr_el2;
   uint64_t cptr_el2;
   uint64_t vttbr_el2;
+  uint64_t ich_hcr_el2;
 };
 
 struct VcpuContext {

@@ -55,6 +55,9 @@ inline void check_trapped(bool server) {
     // Servers trap pointer authentication: the guest's keys stay in the CPU
     // out of their reach.
     guest::check(undefined([&] { asm volatile("mrs %0, S3_0_C2_C1_0" : "=r"(v)); }), "apiakeylo_el1_undefined", "%s", "not undefined");
+    // Servers trap the virtual CPU interface (ICH_HCR_EL2.TC/TALL0/TALL1):
+    // the guest's stays in place while they run.
+    guest::check(undefined([&] { asm volatile("mrs %0, S3_0_C4_C6_0" : "=r"(v)); }), "icc_pmr_el1_undefined", "%s", "not undefined");
   }
 }
 

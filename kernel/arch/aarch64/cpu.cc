@@ -2,6 +2,7 @@
 
 #include "kernel/arch/aarch64/boot_layout.h"
 #include "kernel/arch/aarch64/sysreg.h"
+#include "kernel/irq/sgi.h"
 
 extern "C" char boot_stacks[];  // entry.S
 
@@ -26,9 +27,40 @@ uint64_t counter_frequency() { return HYP_READ_SYSREG(cntfrq_el0); }
 
 void cpu_relax() { asm volatile("yield" ::: "memory"); }
 
-void wait_for_event() { asm volatile("wfe" ::: "memory"); }
+namespace {
 
-void send_event() { asm volatile("dsb ish\n\tsev" ::: "memory"); }
+// ICC_SGI1R_EL1 (GICv3 12.2.x): IRM (bit 40) sends to every PE but this one.
+constexpr uint64_t kSgiToOthers = uint64_t{1} << 40;
+constexpr uint64_t kSpurious = 1020;  // INTIDs 1020..1023 are special
+
+}  // namespace
+
+void irq_cpu_interface_init() {
+  HYP_WRITE_SYSREG(S3_0_C4_C6_0, 0xff);    // ICC_PMR_EL1: nothing masked by priority
+  HYP_WRITE_SYSREG(S3_0_C12_C12_3, 0);     // ICC_BPR1_EL1
+  HYP_WRITE_SYSREG(S3_0_C12_C12_7, 1);     // ICC_IGRPEN1_EL1
+  isb();
+}
+
+void acknowledge_interrupts() {
+  for (;;) {
+    const uint64_t intid = HYP_READ_SYSREG(S3_0_C12_C12_0);  // ICC_IAR1_EL1
+    if (intid >= kSpurious) return;
+    HYP_WRITE_SYSREG(S3_0_C12_C12_1, intid);  // ICC_EOIR1_EL1: priority drop and deactivation
+  }
+}
+
+void wait_for_event() {
+  // Interrupts stay masked at EL2: a pending one still ends WFI.
+  asm volatile("dsb sy\n\twfi" ::: "memory");
+  acknowledge_interrupts();
+}
+
+void send_event() {
+  asm volatile("dsb ish" ::: "memory");
+  HYP_WRITE_SYSREG(S3_0_C12_C11_5, kSgiToOthers | (uint64_t{gic::kWakeSgi} << 24));  // ICC_SGI1R_EL1
+  isb();
+}
 
 bool random64(uint64_t& out) {
   uint64_t ok;

@@ -145,12 +145,18 @@ constexpr uint64_t kHfgxtr = uint64_t{1} << 55;
 // sysreg rule answers them).
 constexpr uint64_t kIccSreEl2 = 0x7;
 
-// The registers of optional features, and the virtual CPU interface, which
-// every switch moves (a server and a guest on one CPU included).
+// The registers of optional features, which every switch moves (a server
+// and a guest on one CPU included).
 void load_optional(const VcpuContext& ctx) {
   const Features& f = g_features;
   if (f.sme) HYP_WRITE_SYSREG(S3_3_C13_C0_5, ctx.el1.tpidr2_el0);  // TPIDR2_EL0
   if (f.ras) HYP_WRITE_SYSREG(S3_4_C12_C1_1, ctx.el1.vdisr_el2);  // VDISR_EL2
+}
+
+// The virtual CPU interface's state. A switch to a server leaves the
+// guest's in place: servers trap every ICV_* access (ICH_HCR_EL2).
+void load_vgic(const VcpuContext& ctx) {
+  const Features& f = g_features;
   const VgicCpuState& g = ctx.vgic;
   HYP_WRITE_SYSREG(S3_4_C12_C11_7, g.vmcr);  // ICH_VMCR_EL2
   HYP_WRITE_SYSREG(S3_4_C12_C8_0, g.ap0r[0]);
@@ -171,6 +177,10 @@ void save_optional(VcpuContext& ctx) {
   const Features& f = g_features;
   if (f.sme) ctx.el1.tpidr2_el0 = HYP_READ_SYSREG(S3_3_C13_C0_5);
   if (f.ras) ctx.el1.vdisr_el2 = HYP_READ_SYSREG(S3_4_C12_C1_1);
+}
+
+void save_vgic(VcpuContext& ctx) {
+  const Features& f = g_features;
   VgicCpuState& g = ctx.vgic;
   g.vmcr = HYP_READ_SYSREG(S3_4_C12_C11_7);
   g.ap0r[0] = HYP_READ_SYSREG(S3_4_C12_C8_0);
@@ -197,7 +207,7 @@ void el2_controls_init() {
   const Features& f = g_features;
   HYP_WRITE_SYSREG(S3_4_C12_C9_5, kIccSreEl2);  // ICC_SRE_EL2
   isb();
-  HYP_WRITE_SYSREG(S3_4_C12_C11_0, 0);  // ICH_HCR_EL2: virtual CPU interface off
+  HYP_WRITE_SYSREG(S3_4_C12_C11_0, 0);  // ICH_HCR_EL2 until a vCPU loads its own
   for (uint32_t i = 0; i < f.lrs; ++i) write_list_register(i, 0);
   HYP_WRITE_SYSREG(S3_4_C1_C1_3, 0);  // HSTR_EL2: no AArch32 CP15 traps
   HYP_WRITE_SYSREG(S3_4_C1_C1_7, 0);  // HACR_EL2: no IMPLEMENTATION DEFINED traps
@@ -279,10 +289,12 @@ void vcpu_load(const VcpuContext& ctx, Scope scope) {
   HYP_WRITE_SYSREG(cntv_cval_el0, r.cntv_cval_el0);
   HYP_WRITE_SYSREG(cntv_ctl_el0, r.cntv_ctl_el0);
   load_optional(ctx);
+  HYP_WRITE_SYSREG(S3_4_C12_C11_0, c.ich_hcr_el2);  // ICH_HCR_EL2
   if (scope == Scope::kServer) {
     isb();
     return;
   }
+  load_vgic(ctx);
   // Pointer-authentication keys, by encoding (APIAKeyLo_EL1 is S3_0_C2_C1_0).
   HYP_WRITE_SYSREG(S3_0_C2_C1_0, r.apiakey_lo);
   HYP_WRITE_SYSREG(S3_0_C2_C1_1, r.apiakey_hi);
@@ -329,6 +341,7 @@ void vcpu_save(VcpuContext& ctx, Scope scope) {
   r.cntv_ctl_el0 = HYP_READ_SYSREG(cntv_ctl_el0);
   save_optional(ctx);
   if (scope == Scope::kServer) return;
+  save_vgic(ctx);
   r.apiakey_lo = HYP_READ_SYSREG(S3_0_C2_C1_0);
   r.apiakey_hi = HYP_READ_SYSREG(S3_0_C2_C1_1);
   r.apibkey_lo = HYP_READ_SYSREG(S3_0_C2_C1_2);

@@ -323,6 +323,10 @@ void wait_for_event() {
   fake::t_seen_generation = e.generation;
 }
 
+void irq_cpu_interface_init() {}
+
+void acknowledge_interrupts() {}
+
 void send_event() {
   fake::Events& e = fake::events();
   {

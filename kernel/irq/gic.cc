@@ -1,0 +1,53 @@
+#include "kernel/irq/gic.h"
+
+#include "kernel/arch/mmio.h"
+
+namespace hyp::gic {
+namespace {
+
+uint64_t typer_affinity(Pa frame) {
+  // GICR_TYPER[63:32] is Aff3.Aff2.Aff1.Aff0; 32-bit reads are allowed.
+  return arch::mmio_read32(frame.offset(kGicrTyper + 4));
+}
+
+// MPIDR_EL1's Aff3 (bits 39:32) and Aff2..Aff0 (23:0) as GICR_TYPER packs them.
+uint64_t packed_affinity(uint64_t mpidr) { return ((mpidr >> 8) & 0xff00'0000) | (mpidr & 0x00ff'ffff); }
+
+}  // namespace
+
+Status init_distributor(Pa dist, uint32_t spins) {
+  const uint32_t ctlr = arch::mmio_read32(dist.offset(kGicdCtlr));
+  arch::mmio_write32(dist.offset(kGicdCtlr), (ctlr & kGicdCtlrDs) | kGicdCtlrAre | kGicdCtlrEnableGrp1);
+  for (uint32_t i = 0; i < spins; ++i) {
+    if ((arch::mmio_read32(dist.offset(kGicdCtlr)) & kGicdCtlrRwp) == 0) return Status::kOk;
+  }
+  return Status::kBusy;
+}
+
+Status init_redistributor(Pa redist, uint64_t size, uint64_t mpidr, uint32_t spins) {
+  const uint64_t want = packed_affinity(mpidr);
+  for (uint64_t off = 0; off + kGicrFrame <= size; off += kGicrFrame) {
+    const Pa frame = redist.offset(off);
+    const bool last = (arch::mmio_read32(frame.offset(kGicrTyper)) & kGicrTyperLast) != 0;
+    if (typer_affinity(frame) != want) {
+      if (last) break;
+      continue;
+    }
+    const uint32_t waker = arch::mmio_read32(frame.offset(kGicrWaker));
+    arch::mmio_write32(frame.offset(kGicrWaker), waker & ~kGicrWakerProcessorSleep);
+    uint32_t i = 0;
+    while (i < spins && (arch::mmio_read32(frame.offset(kGicrWaker)) & kGicrWakerChildrenAsleep) != 0) ++i;
+    if (i == spins) return Status::kBusy;
+    arch::mmio_write32(frame.offset(kGicrIcenabler0), ~(1u << kWakeSgi));
+    arch::mmio_write32(frame.offset(kGicrIgroupr0), 1u << kWakeSgi);
+    // Byte-wide priorities, four to a word: SGI 0 at 0x80, mid-range.
+    const Pa prio = frame.offset(kGicrIpriorityr + (kWakeSgi & ~3u));
+    const uint32_t shift = 8 * (kWakeSgi & 3u);
+    arch::mmio_write32(prio, (arch::mmio_read32(prio) & ~(0xffu << shift)) | (0x80u << shift));
+    arch::mmio_write32(frame.offset(kGicrIsenabler0), 1u << kWakeSgi);
+    return Status::kOk;
+  }
+  return Status::kNotFound;
+}
+
+}  // namespace hyp::gic
