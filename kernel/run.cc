@@ -50,6 +50,10 @@ struct Server {
   Vcpu* restart_caller = nullptr;
   PendingAccess quiesce;
   Vcpu* restarted_caller = nullptr;
+  // The watchdog: counter ticks the server has been on a CPU since it last
+  // waited (its current run), and when its current stretch on a CPU began.
+  uint64_t run_ticks = 0;
+  uint64_t entered_at = 0;
 
   Vcpu& vcpu() { return partition->vcpus[0]; }
 };
@@ -181,6 +185,28 @@ bool claim(Server& s, size_t cpu) {
   return true;
 }
 
+// ---- The watchdog over device servers -------------------------------------
+//
+// A server's run (from when it is put on a CPU with work until it calls
+// HYP_SERVER_WAIT) may last kServerRunBudgetMs of the time it is actually on
+// a CPU, summed over the stretches a run is split into; a server still
+// running past that is treated as failed and restarted, with the same
+// replay as after a crash (docs/servers.md). The time is the system
+// counter's while the server's vCPU is loaded: a healthy run takes
+// microseconds, and the budget is generous because under QEMU without
+// -icount the host may deschedule a vCPU thread for tens of milliseconds.
+constexpr uint64_t kServerRunBudgetMs = 500;
+
+uint64_t run_budget() { return arch::counter_frequency() / 1000 * kServerRunBudgetMs; }
+
+// Server `s` goes on (or back on) this CPU: arms the timer for what is left
+// of its run's budget.
+void watch(Server& s) {
+  s.entered_at = arch::counter_ticks();
+  const uint64_t budget = run_budget();
+  arch::watchdog_arm(s.entered_at + (s.run_ticks < budget ? budget - s.run_ticks : 0));
+}
+
 // Puts the claimed server on this CPU. `from` (a guest, or null) is left
 // with its FP/SIMD registers in place and resumed when the server waits.
 VcpuContext* enter_server(Server& s, size_t cpu, Vcpu* from) {
@@ -189,6 +215,7 @@ VcpuContext* enter_server(Server& s, size_t cpu, Vcpu* from) {
   Vcpu& sv = s.vcpu();
   sv.cpu = static_cast<uint16_t>(cpu);
   arch::vcpu_load(sv.ctx, Scope::kServer);
+  watch(s);
   return &sv.ctx;
 }
 
@@ -382,11 +409,14 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
   (void)sv.transition(VcpuState::kRunning);
   sv.cpu = static_cast<uint16_t>(cpu);
   arch::vcpu_load(sv.ctx, Scope::kServer);
+  s.run_ticks = 0;
+  watch(s);
   return &sv.ctx;
 }
 
 // After the server lets go of this CPU: back to whoever it interrupted.
 VcpuContext* leave_server(Server& s, size_t cpu) {
+  arch::watchdog_disarm();
   arch::vcpu_save(s.vcpu().ctx, Scope::kServer);
   release(s);
   Cpu& c = g_cpus[cpu];
@@ -459,12 +489,16 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   }
   if (corrupt != nullptr) return server_failed(s, cpu, corrupt);
   if (planned) return restart_server(s, cpu, "planned");
+  s.run_ticks = 0;  // the run ended in time; more work starts a new one
   if (!s.up.exchange(true) && s.console_owner) {
     console::print("hyp: server %s (id %u) owns the console now\n", s.partition->name.data(), s.partition->id);
     console::set_sink(log_to_server);
     work = true;
   }
-  if (work) return &sv.ctx;
+  if (work) {
+    watch(s);
+    return &sv.ctx;
+  }
   return leave_server(s, cpu);
 }
 
@@ -594,11 +628,19 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   constexpr uint64_t kSError = 3;
   Partition& p = *v.partition;
   if (kind == kIrq) {
-    // The kernel's own SGI (HCR_EL2.IMO routes physical IRQs here while a
-    // partition runs): acknowledged; whatever it announced is found where
-    // it is looked for.
-    arch::acknowledge_interrupts();
-    return nullptr;
+    // The kernel's own interrupts (HCR_EL2.IMO routes physical IRQs here
+    // while a partition runs): acknowledged; what an SGI announced is found
+    // where it is looked for. The watchdog's timer fires only while a
+    // server runs: a run past its budget is a failure.
+    if (!arch::acknowledge_interrupts() || p.kind != PartitionKind::kServer) return nullptr;
+    Server& s = *server_of(&p);
+    const uint64_t now = arch::counter_ticks();
+    s.run_ticks += now - s.entered_at;
+    if (s.run_ticks < run_budget()) {
+      watch(s);  // early (the counter is coarse): the rest of the budget
+      return nullptr;
+    }
+    return server_failed(s, v.cpu, "it ran past its budget without waiting (a stuck loop?)");
   }
   if (kind != kSError) return nullptr;
   console::print("hyp: %s: vCPU %u: SError at pc 0x%lx (ESR 0x%lx)\n", p.name.data(), v.index, v.ctx.pc,

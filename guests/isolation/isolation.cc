@@ -120,12 +120,14 @@ void partition_main(uint64_t dtb) {
   const char* r = role(dtb);
   if (starts_with(r, "keeper")) {
     keeper(dtb);
-    // keeper-sync: the prober is a device server that serves a register at
-    // 0x09000000 only once its sweep is done; this read waits for that, so
-    // the machine does not power off under a prober still at work.
+    // keeper-sync: the prober is a device server whose register at
+    // 0x09000000 runs one step of its sweep per read and says 1 when all
+    // is done; reading it until then keeps the machine from powering off
+    // under a prober still at work.
     if (starts_with(r, "keeper-sync")) {
-      const uint32_t swept = *reinterpret_cast<volatile uint32_t*>(0x0900'0000);
-      check(swept == 1, "prober_finished_first", "read %u", swept);
+      uint32_t steps = 0;
+      while (*reinterpret_cast<volatile uint32_t*>(0x0900'0000) != 1 && steps < 100'000) ++steps;
+      check(steps < 100'000, "prober_finished_first", "%u steps", steps);
     }
     guest::finish("keeper");
   } else {

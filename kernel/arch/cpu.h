@@ -35,7 +35,14 @@ void send_event();
 void irq_cpu_interface_init();
 // Acknowledges and ends every interrupt pending at this CPU's interface
 // (the kernel's SGIs: their work is found by looking, not by their number).
-void acknowledge_interrupts();
+// True if the watchdog timer was among them (it is then disarmed).
+bool acknowledge_interrupts();
+
+// The watchdog timer of this CPU (the EL2 physical timer, CNTHP): raises
+// its interrupt once the counter (counter_ticks) reaches `deadline`, until
+// disarmed.
+void watchdog_arm(uint64_t deadline);
+void watchdog_disarm();
 
 // A 64-bit random number from the CPU's RNDR (FEAT_RNG; the caller checks
 // ID_AA64ISAR0_EL1.RNDR first). False when the hardware had none to give

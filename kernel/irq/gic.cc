@@ -38,13 +38,16 @@ Status init_redistributor(Pa redist, uint64_t size, uint64_t mpidr, uint32_t spi
     uint32_t i = 0;
     while (i < spins && (arch::mmio_read32(frame.offset(kGicrWaker)) & kGicrWakerChildrenAsleep) != 0) ++i;
     if (i == spins) return Status::kBusy;
-    arch::mmio_write32(frame.offset(kGicrIcenabler0), ~(1u << kWakeSgi));
-    arch::mmio_write32(frame.offset(kGicrIgroupr0), 1u << kWakeSgi);
-    // Byte-wide priorities, four to a word: SGI 0 at 0x80, mid-range.
-    const Pa prio = frame.offset(kGicrIpriorityr + (kWakeSgi & ~3u));
-    const uint32_t shift = 8 * (kWakeSgi & 3u);
-    arch::mmio_write32(prio, (arch::mmio_read32(prio) & ~(0xffu << shift)) | (0x80u << shift));
-    arch::mmio_write32(frame.offset(kGicrIsenabler0), 1u << kWakeSgi);
+    const uint32_t mine = (1u << kWakeSgi) | (1u << kHypTimerPpi);
+    arch::mmio_write32(frame.offset(kGicrIcenabler0), ~mine);
+    arch::mmio_write32(frame.offset(kGicrIgroupr0), mine);
+    // Byte-wide priorities, four to a word: both at 0x80, mid-range.
+    for (uint32_t intid : {kWakeSgi, kHypTimerPpi}) {
+      const Pa prio = frame.offset(kGicrIpriorityr + (intid & ~3u));
+      const uint32_t shift = 8 * (intid & 3u);
+      arch::mmio_write32(prio, (arch::mmio_read32(prio) & ~(0xffu << shift)) | (0x80u << shift));
+    }
+    arch::mmio_write32(frame.offset(kGicrIsenabler0), mine);
     return Status::kOk;
   }
   return Status::kNotFound;

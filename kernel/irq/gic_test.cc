@@ -27,6 +27,7 @@ class GicModel {
       regs_[frame + kGicrIcenabler0] = 0;
       regs_[frame + kGicrIgroupr0] = 0;
       regs_[frame + kGicrIpriorityr] = 0;
+      regs_[frame + kGicrIpriorityr + 24] = 0;
     }
     arch::fake::set_mmio([this](Pa reg) { return read(reg.value()); },
                          [this](Pa reg, uint32_t v) { write(reg.value(), v); });
@@ -91,15 +92,16 @@ TEST_F(GicTest, ADistributorThatNeverSettlesIsReported) {
   EXPECT_EQ(init_distributor(Pa(kDist), 10), Status::kBusy);
 }
 
-TEST_F(GicTest, EachCpuWakesItsOwnRedistributorAndEnablesOnlyTheWakeSgi) {
+TEST_F(GicTest, EachCpuWakesItsOwnRedistributorAndEnablesOnlyTheWakeSgiAndTheTimer) {
   GicModel gic(4);
   // MPIDR 0x101: Aff1 = 1, Aff0 = 1 -> the fourth frame.
   ASSERT_EQ(init_redistributor(Pa(kRedist), 4 * kGicrFrame, 0x101, 100), Status::kOk);
   const uint64_t mine = kRedist + 3 * kGicrFrame;
   EXPECT_EQ(gic.at(mine + kGicrWaker) & (kGicrWakerProcessorSleep | kGicrWakerChildrenAsleep), 0u);
-  EXPECT_EQ(gic.enabled(mine), 1u << kWakeSgi);
-  EXPECT_EQ(gic.at(mine + kGicrIgroupr0) & (1u << kWakeSgi), 1u << kWakeSgi) << "group 1";
+  EXPECT_EQ(gic.enabled(mine), (1u << kWakeSgi) | (1u << 26));
+  EXPECT_EQ(gic.at(mine + kGicrIgroupr0), (1u << kWakeSgi) | (1u << 26)) << "group 1";
   EXPECT_EQ(gic.at(mine + kGicrIpriorityr) & 0xff, 0x80u);
+  EXPECT_EQ((gic.at(mine + kGicrIpriorityr + 24) >> 16) & 0xff, 0x80u) << "INTID 26";
   for (int other = 0; other < 3; ++other) {
     const uint64_t frame = kRedist + static_cast<uint64_t>(other) * kGicrFrame;
     EXPECT_NE(gic.at(frame + kGicrWaker) & kGicrWakerProcessorSleep, 0u) << "not another CPU's";

@@ -1,5 +1,5 @@
-// The kernel's software-generated interrupts. SGIs 0..7 are the kernel's
-// own (with a secure world, 8..15 belong to it).
+// The kernel's own interrupts: software-generated ones (SGIs 0..7 are the
+// kernel's; with a secure world, 8..15 belong to it) and its timer.
 #pragma once
 
 #include <cstdint>
@@ -9,5 +9,10 @@ namespace hyp::gic {
 // Wakes a CPU that sleeps in WFI: something it may be waiting for changed
 // (a vCPU became runnable, an answer or a log line arrived).
 inline constexpr uint32_t kWakeSgi = 0;
+
+// The EL2 physical timer's PPI (CNTHP, INTID 26 on every GICv3 system
+// following the Arm Base System Architecture, as QEMU's virt does): the
+// kernel's watchdog over device servers.
+inline constexpr uint32_t kHypTimerPpi = 26;
 
 }  // namespace hyp::gic

@@ -11,6 +11,9 @@
 //                    guests on other CPUs push into the broken ring meanwhile
 //   crash-always=1   every read and write faults on purpose before it is
 //                    answered or recorded done, in every instance
+//   stuck-once=1     once over the channel's life (a marker in the state
+//                    page), a read of kTrigger never returns: the server
+//                    loops without waiting, as a server with a bug would
 //
 // Each client gets one window (hostile_regs.h): identification, the
 // answering instance's generation, the trigger, a scratch register kept in
@@ -32,7 +35,7 @@ namespace {
 struct HostileState {
   uint64_t scratch[ipc::kMaxServerDevices];
   uint32_t corrupted;  // the one corruption corrupt-head asks for is done
-  uint32_t reserved;
+  uint32_t stuck;      // the one loop stuck-once asks for has begun
 };
 
 template <typename T>
@@ -88,6 +91,7 @@ class HostileServer final : public Server {
     corrupt_head_ = bootarg(info, "corrupt-head", v) && v != 0;
     hold_us_ = bootarg(info, "corrupt-hold", v) ? v : 0;
     crash_always_ = bootarg(info, "crash-always", v) && v != 0;
+    stuck_once_ = bootarg(info, "stuck-once", v) && v != 0;
     for (uint32_t i = 0; i < ipc::kMaxServerDevices; ++i) windows_[i].bind(this, i);
     log("%s (generation %u, %u clients)", resumed ? "resumed" : "started", generation_, info.device_count);
   }
@@ -119,6 +123,11 @@ class HostileServer final : public Server {
         return generation_;
       case hostile::kTrigger:
         if (corrupt_head_ && state_->corrupted == 0) armed_ = true;
+        if (stuck_once_ && state_->stuck == 0) {
+          state_->stuck = 1;
+          log("looping without waiting (stuck-once)");
+          for (;;) asm volatile("" ::: "memory");
+        }
         return hostile::kTriggerValue;
       case hostile::kScratch:
         return state_->scratch[index];
@@ -141,6 +150,7 @@ class HostileServer final : public Server {
   uint32_t generation_ = 0;
   bool corrupt_head_ = false;
   bool crash_always_ = false;
+  bool stuck_once_ = false;
   bool armed_ = false;
   uint64_t hold_us_ = 0;
 };

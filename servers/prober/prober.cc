@@ -158,8 +158,9 @@ class Prober final : public hyp::server::Server {
       guest::finish("prober");
       return;
     }
-    const uint64_t own_end = own_base + own_size;
-    const uint64_t ram_end = kRamBase + (ram_mib << 20);
+    own_end_ = own_base + own_size;
+    ram_end_ = kRamBase + (ram_mib << 20);
+    const uint64_t own_end = own_end_;
 
     check(refused(own_end), "ipa_above_own_ram_refused", "-");
     check(refused(kRamBase - kPage), "ipa_below_own_ram_refused", "-");
@@ -168,20 +169,37 @@ class Prober final : public hyp::server::Server {
     check(write_refused(0x0900'0000), "physical_uart_write_refused", "-");
     check(refused(0x0800'0000), "gic_distributor_refused", "-");
 
+    next_ = own_end_;
+    ready_ = true;
+  }
+
+  // One step of the sweep, run when the keeper reads the step register: a
+  // run of a server is short (the kernel's watchdog stops one that runs
+  // for long without waiting), so the sweep goes in chunks of kChunk pages.
+  // True once everything is done.
+  bool step() {
+    using hyp::ipc::kChannelIpa;
+    using hyp::ipc::kChannelPages;
+    using hyp::ipc::kChannelPageSize;
+    if (!ready_ || done_sweeping_) return true;
     // Every page of physical RAM beyond this server's own window, as an
     // IPA: other partitions' RAM, every channel page (five per server) and
     // what the kernel allocated all lie somewhere in there. This server's
     // own channel pages are skipped if the machine's RAM reaches them.
     const uint64_t own_channel_end = kChannelIpa + kChannelPages * kChannelPageSize;
-    Sweep ram;
+    constexpr uint64_t kChunk = 4096;
     const uint64_t t0 = rt::read_counter();
-    for (uint64_t ipa = own_end; ipa < ram_end; ipa += kPage) {
-      if (ipa >= kChannelIpa && ipa < own_channel_end) continue;
-      ram.probe(ipa);
+    for (uint64_t n = 0; n < kChunk && next_ < ram_end_; ++n, next_ += kPage) {
+      if (next_ >= kChannelIpa && next_ < own_channel_end) continue;
+      ram_.probe(next_);
     }
-    const uint64_t us = elapsed_us(t0);
-    hyp::server::log("swept 0x%lx-0x%lx: %lu pages in %lu ms (%lu ns each)", own_end, ram_end, ram.probed, us / 1000,
-                     ram.probed != 0 ? us * 1000 / ram.probed : 0);
+    sweep_us_ += elapsed_us(t0);
+    if (next_ < ram_end_) return false;
+    done_sweeping_ = true;
+    const uint64_t us = sweep_us_;
+    const Sweep& ram = ram_;
+    hyp::server::log("swept 0x%lx-0x%lx: %lu pages in %lu ms (%lu ns each)", own_end_, ram_end_, ram.probed,
+                     us / 1000, ram.probed != 0 ? us * 1000 / ram.probed : 0);
     check(ram.probed != 0 && ram.readable == 0, "physical_ram_refused",
           "%lu of %lu pages readable, the first at IPA 0x%lx", ram.readable, ram.probed, ram.first_readable);
 
@@ -208,21 +226,34 @@ class Prober final : public hyp::server::Server {
     check(channel.readable == 0, "past_channel_refused", "%lu of %lu pages readable, the first at IPA 0x%lx",
           channel.readable, channel.probed, channel.first_readable);
     guest::finish("prober");
+    return true;
   }
-  // A register the keeper reads at the end: answered only after start()
-  // (the sweep) has returned, so the keeper outlives the sweep.
-  class Done final : public hyp::server::MmioDevice {
+
+  // The register the keeper reads until it says 1: each read is one step
+  // of the sweep, so the keeper outlives the sweep.
+  class Step final : public hyp::server::MmioDevice {
    public:
+    explicit Step(Prober& prober) : prober_(prober) {}
     uint64_t window() const override { return 0x1000; }
-    uint64_t read(uint64_t offset, unsigned) override { return offset == 0 ? 1 : 0; }
+    uint64_t read(uint64_t offset, unsigned) override { return offset == 0 && prober_.step() ? 1 : 0; }
     void write(uint64_t, unsigned, uint64_t) override {}
     void reset() override {}
+
+   private:
+    Prober& prober_;
   };
 
-  hyp::server::MmioDevice* device(uint32_t index) override { return index == 0 ? &done_ : nullptr; }
+  hyp::server::MmioDevice* device(uint32_t index) override { return index == 0 ? &step_ : nullptr; }
 
  private:
-  Done done_;
+  Step step_{*this};
+  uint64_t own_end_ = 0;
+  uint64_t ram_end_ = 0;
+  uint64_t next_ = 0;
+  uint64_t sweep_us_ = 0;
+  Sweep ram_;
+  bool ready_ = false;
+  bool done_sweeping_ = false;
 };
 
 Prober g_prober;

@@ -42,10 +42,27 @@ void irq_cpu_interface_init() {
   isb();
 }
 
-void acknowledge_interrupts() {
+void watchdog_arm(uint64_t deadline) {
+  HYP_WRITE_SYSREG(S3_4_C14_C2_2, deadline);  // CNTHP_CVAL_EL2
+  HYP_WRITE_SYSREG(S3_4_C14_C2_1, 1);         // CNTHP_CTL_EL2: ENABLE, not masked
+  isb();
+}
+
+void watchdog_disarm() {
+  HYP_WRITE_SYSREG(S3_4_C14_C2_1, 0);
+  isb();
+}
+
+bool acknowledge_interrupts() {
+  bool timer = false;
   for (;;) {
     const uint64_t intid = HYP_READ_SYSREG(S3_0_C12_C12_0);  // ICC_IAR1_EL1
-    if (intid >= kSpurious) return;
+    if (intid >= kSpurious) return timer;
+    if (intid == gic::kHypTimerPpi) {
+      // Level-triggered: off before its end, or it is pending again at once.
+      watchdog_disarm();
+      timer = true;
+    }
     HYP_WRITE_SYSREG(S3_0_C12_C12_1, intid);  // ICC_EOIR1_EL1: priority drop and deactivation
   }
 }

@@ -325,7 +325,11 @@ void wait_for_event() {
 
 void irq_cpu_interface_init() {}
 
-void acknowledge_interrupts() {}
+bool acknowledge_interrupts() { return false; }
+
+void watchdog_arm(uint64_t /*deadline*/) {}
+
+void watchdog_disarm() {}
 
 void send_event() {
   fake::Events& e = fake::events();
