@@ -197,7 +197,10 @@ bool claim(Server& s, size_t cpu) {
 // -icount the host may deschedule a vCPU thread for tens of milliseconds.
 constexpr uint64_t kServerRunBudgetMs = 500;
 
-uint64_t run_budget() { return arch::counter_frequency() / 1000 * kServerRunBudgetMs; }
+// In counter ticks; set by run_init().
+constinit uint64_t g_run_budget = 0;
+
+uint64_t run_budget() { return g_run_budget; }
 
 // Server `s` goes on (or back on) this CPU: arms the timer for what is left
 // of its run's budget.
@@ -654,6 +657,7 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
 Status run_init(Partition* partitions, size_t count, const Package* package, LoaderEnv& env, Partition*& failed) {
   g_partitions = partitions;
   g_partition_count = count;
+  g_run_budget = arch::counter_frequency() / 1000 * kServerRunBudgetMs;
   g_package = package;
   size_t guests = 0;
   for (size_t i = 0; i < count; ++i) {
