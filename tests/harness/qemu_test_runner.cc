@@ -192,6 +192,19 @@ int run(const std::vector<Step>& steps) {
   }
 
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  // Forbidden text usually starts a line that says why: let the rest of it
+  // arrive (briefly) so that the report below shows it whole.
+  if (matcher.failure() && output_open && q.pid > 0) {
+    const auto grace = Clock::now() + std::chrono::milliseconds(300);
+    while (Clock::now() < grace) {
+      pollfd pfd{q.from_console, POLLIN, 0};
+      if (poll(&pfd, 1, 50) <= 0) continue;
+      char buf[4096];
+      const ssize_t got = read(q.from_console, buf, sizeof(buf));
+      if (got <= 0) break;
+      matcher.feed(std::string(buf, static_cast<size_t>(got)));
+    }
+  }
   if (reason.empty() && matcher.failure()) reason = absl::StrCat("console printed forbidden text '", *matcher.failure(), "'");
   if (reason.empty() && matcher.mismatch()) reason = *matcher.mismatch();
   if (reason.empty() && matcher.next_step() != nullptr) {
