@@ -54,6 +54,9 @@ struct Server {
   // waited (its current run), and when its current stretch on a CPU began.
   uint64_t run_ticks = 0;
   uint64_t entered_at = 0;
+  // Channel::progress_mark() at the server's last wait: a wait with work
+  // left and no change since is not the end of a run.
+  uint64_t progress_at_wait = 0;
 
   Vcpu& vcpu() { return partition->vcpus[0]; }
 };
@@ -114,13 +117,19 @@ void log_to_server(const char* text, size_t len) {
 }
 
 // The kernel takes the physical console back (power-off, or the server is
-// gone): prints what is still queued, then writes directly.
-void take_console_back() {
+// gone, given up on by CPU `self`, which holds its claim): prints what is
+// still queued, then writes directly.
+void take_console_back(int32_t self = -1) {
   Server* s = g_console;
   if (s == nullptr) return;
   console::set_sink(nullptr);
-  // Let a server in the middle of its work finish (bounded: it may be stuck).
-  for (int i = 0; i < (1 << 20) && s->running_on.load(std::memory_order_acquire) >= 0; ++i) arch::cpu_relax();
+  // Let a server in the middle of its work on another CPU finish (bounded:
+  // it may be stuck).
+  for (int i = 0; i < (1 << 20); ++i) {
+    const int32_t on = s->running_on.load(std::memory_order_acquire);
+    if (on < 0 || on == self) break;
+    arch::cpu_relax();
+  }
   ipc::LogLine line{};
   for (;;) {
     {
@@ -395,6 +404,7 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
     // A quiesce replayed to the new instance is answered to nobody. A
     // planned restart still due is this one, whatever caused it.
     s.channel.forget(&s.quiesce);
+    s.progress_at_wait = s.channel.progress_mark();
     if (s.restart_caller != nullptr) {
       s.restarted_caller = s.restart_caller;
       s.restart_caller = nullptr;
@@ -438,17 +448,19 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   {
     SpinLockGuard guard(s.channel.lock);
     (void)s.channel.take_responses();
-    done = s.channel.done_seq();
+    done = s.channel.done_high();
   }
-  s.crashes_without_progress = done == s.done_at_last_crash ? s.crashes_without_progress + 1 : 0;
-  s.done_at_last_crash = done;
+  // Progress is a new high of what the server says it finished: a value
+  // that only moves back and forth across replays is none.
+  s.crashes_without_progress = done > s.done_at_last_crash ? 0 : s.crashes_without_progress + 1;
+  if (done > s.done_at_last_crash) s.done_at_last_crash = done;
   constexpr uint32_t kGiveUpAfter = 3;
   if (s.crashes_without_progress < kGiveUpAfter) return restart_server(s, cpu, "after a failure");
   // It fails before finishing anything: stop it; its guests' accesses abort.
   console::print("hyp: server %s (id %u) failed %u times without progress: stopped; its devices now abort\n",
                  p.name.data(), p.id, kGiveUpAfter);
   s.failed.store(true, std::memory_order_release);
-  if (&s == g_console) take_console_back();
+  if (&s == g_console) take_console_back(static_cast<int32_t>(cpu));
   {
     SpinLockGuard guard(s.channel.lock);
     s.channel.fail_all();
@@ -476,6 +488,7 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   }
   bool work = false;
   bool planned = false;
+  bool progress = false;
   const char* corrupt = nullptr;
   {
     SpinLockGuard guard(s.channel.lock);
@@ -486,13 +499,29 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
       if (w == Channel::Work::kCorrupt) corrupt = "its request or log ring is corrupt";
       work = w == Channel::Work::kPending;
       planned = s.restart_caller != nullptr && s.quiesce.done.load(std::memory_order_acquire);
-      // The new instance has run: the restart it came from is complete.
-      answer_restart(s.restarted_caller, false);
+      // The new instance has run and its channel is sound: the restart it
+      // came from is complete.
+      if (corrupt == nullptr) answer_restart(s.restarted_caller, false);
+      const uint64_t mark = s.channel.progress_mark();
+      progress = mark != s.progress_at_wait;
+      s.progress_at_wait = mark;
+      // HYP_SERVER_WAIT says "every request taken so far is answered"; it
+      // may be said owing an answer only while the response ring was full,
+      // which this wait's taking of answers counts as progress.
+      if (corrupt == nullptr && !progress && s.channel.owes_answer()) corrupt = "it waits owing an answer";
     }
   }
   if (corrupt != nullptr) return server_failed(s, cpu, corrupt);
   if (planned) return restart_server(s, cpu, "planned");
-  s.run_ticks = 0;  // the run ended in time; more work starts a new one
+  // A run ends when the server waits having taken something; a server that
+  // waits again and again with its work untouched is still in the same run,
+  // and the watchdog's budget keeps counting.
+  s.run_ticks += arch::counter_ticks() - s.entered_at;
+  if (progress || !work) {
+    s.run_ticks = 0;
+  } else if (s.run_ticks >= run_budget()) {
+    return server_failed(s, cpu, "it waits without taking its work");
+  }
   if (!s.up.exchange(true) && s.console_owner) {
     console::print("hyp: server %s (id %u) owns the console now\n", s.partition->name.data(), s.partition->id);
     console::set_sink(log_to_server);

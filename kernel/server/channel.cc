@@ -32,6 +32,15 @@ ChannelPages channel_pages(void* pages) {
 void Channel::learn_done() {
   const uint64_t seen = __atomic_load_n(&pages_.state->done_seq, __ATOMIC_ACQUIRE);
   if (seen > done_seq_ && seen < next_seq_) done_seq_ = seen;
+  if (done_seq_ > done_high_) done_high_ = done_seq_;
+}
+
+uint64_t Channel::progress_mark() const {
+  // Any change is progress: the server took requests or log lines (heads
+  // move; a wrapped or scribbled index still differs from before), or the
+  // kernel took answers.
+  return (uint64_t{pages_.requests->head.load(std::memory_order_acquire)} << 32) ^
+         pages_.log->head.load(std::memory_order_acquire) ^ (answers_taken_ * 0x9e37'79b9'7f4a'7c15);
 }
 
 Status Channel::push(ipc::Request request, PendingAccess* waiter) {
@@ -85,6 +94,7 @@ Result<uint32_t> Channel::take_responses() {
     complete(w, r.data, r.status != ipc::ResponseStatus::kOk);
     ++completed;
   }
+  answers_taken_ += taken;
   if (completed != 0) arch::send_event();  // waiters may sleep in WFE
   if (status != Status::kOk) return status;
   learn_done();
@@ -99,6 +109,19 @@ Channel::Work Channel::work() const {
     return Work::kCorrupt;
   }
   return requests_head != requests_.tail() || log_head != log_.tail() ? Work::kPending : Work::kNone;
+}
+
+bool Channel::owes_answer() const {
+  const uint32_t head = pages_.requests->head.load(std::memory_order_acquire);
+  const uint32_t untaken = requests_.tail() - head;
+  if (untaken > kEntries) return false;  // corrupt: reported by work()
+  const uint64_t first_untaken = next_seq_ - untaken;
+  for (const Slot& slot : slots_) {
+    if (slot.waiter != nullptr && slot.waiter->seq == slot.request.seq && slot.request.seq < first_untaken) {
+      return true;
+    }
+  }
+  return false;
 }
 
 void Channel::forget(const PendingAccess* waiter) {
@@ -147,6 +170,14 @@ uint32_t Channel::reset_for_restart() {
   pages_.responses->tail.store(0, std::memory_order_relaxed);
   requests_ = ipc::RingProducer<ipc::Request, kEntries>(pages_.requests);
   responses_ = ipc::RingConsumer<ipc::Response, kEntries>(pages_.responses);
+  // The log ring keeps its lines for the new instance, unless the old one
+  // left an impossible head there: it would fail every later run. Its lines
+  // are then dropped (and counted).
+  const uint32_t log_head = pages_.log->head.load(std::memory_order_relaxed);
+  if (!head_possible(log_.tail(), log_head, ipc::kLogEntries)) {
+    pages_.log->head.store(log_.tail(), std::memory_order_relaxed);
+    ++dropped_log_lines_;
+  }
   // A request someone still waits on is replayed even if the old instance
   // claimed it done: its answer never came.
   uint64_t first = done_seq_ + 1;

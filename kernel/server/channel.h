@@ -100,6 +100,21 @@ class Channel {
   void fail_all() HYP_REQUIRES(lock);
   bool failed() const HYP_REQUIRES(lock) { return failed_; }
 
+  // A value that changes whenever the server takes a request or a log
+  // line, or the kernel takes an answer: a server that waits with work left
+  // and no change since its last wait is not making progress.
+  uint64_t progress_mark() const HYP_REQUIRES(lock);
+
+  // Whether the server has taken (its request head is past) a request
+  // someone waits on without answering it. A server may wait owing an
+  // answer only while its response ring is full, that is, when the kernel
+  // takes answers at that wait.
+  bool owes_answer() const HYP_REQUIRES(lock);
+
+  // The highest done_seq ever learned (done_seq() goes back when requests
+  // are replayed): a crash that does not raise it made no progress.
+  uint64_t done_high() const HYP_REQUIRES(lock) { return done_high_; }
+
   // Requests pushed and not known done.
   uint64_t outstanding() const HYP_REQUIRES(lock) { return next_seq_ - 1 - done_seq_; }
   uint64_t done_seq() const HYP_REQUIRES(lock) { return done_seq_; }
@@ -131,6 +146,8 @@ class Channel {
   uint64_t done_seq_ = 0;
   uint32_t dropped_log_lines_ = 0;
   bool failed_ = false;
+  uint64_t done_high_ = 0;
+  uint64_t answers_taken_ = 0;
 };
 
 }  // namespace hyp

@@ -220,6 +220,60 @@ TEST(Channel, LogLinesQueueAreCountedWhenDroppedAndCanBeTakenBack) {
   EXPECT_EQ(line.length, sizeof(line.text));
 }
 
+TEST(Channel, AnImpossibleLogHeadDoesNotOutliveARestart) {
+  Fixture f;
+  SpinLockGuard guard(f.channel.lock);
+  ASSERT_TRUE(f.channel.push_log("queued", 6));
+  f.pages.log->head.store(1000);  // what the old instance left
+  EXPECT_EQ(f.channel.work(), Channel::Work::kCorrupt);
+  (void)f.channel.reset_for_restart();
+  EXPECT_EQ(f.channel.work(), Channel::Work::kNone) << "the new instance starts sound";
+  EXPECT_EQ(f.channel.take_dropped_log_lines(), 1u);
+  // A plausible head is kept: the lines it has not printed wait for it.
+  ASSERT_TRUE(f.channel.push_log("next", 4));
+  (void)f.channel.reset_for_restart();
+  EXPECT_EQ(f.channel.work(), Channel::Work::kPending);
+}
+
+TEST(Channel, ProgressIsWhatTheServerTakesNotWhatItClaims) {
+  Fixture f;
+  PendingAccess waiter;
+  SpinLockGuard guard(f.channel.lock);
+  ASSERT_EQ(f.channel.push(f.read(1), &waiter), Status::kOk);
+  for (uint64_t i = 2; i <= 6; ++i) ASSERT_EQ(f.channel.push(f.posted_write(i, i), nullptr), Status::kOk);
+  const uint64_t before = f.channel.progress_mark();
+  EXPECT_EQ(f.channel.progress_mark(), before) << "nothing taken";
+  // The server claims more and more done across crashes while the read it
+  // owes is replayed each time: the high-water mark stops at what was sent.
+  uint64_t highest = 0;
+  for (uint64_t claim : {6u, 5u, 6u, 5u}) {
+    f.pages.state->done_seq = claim;
+    (void)f.channel.reset_for_restart();
+    EXPECT_GE(f.channel.done_high(), highest);
+    highest = f.channel.done_high();
+  }
+  EXPECT_EQ(highest, 6u);
+  f.serve();  // takes everything: the head moves
+  EXPECT_NE(f.channel.progress_mark(), before);
+}
+
+TEST(Channel, ATakenReadWithoutAnAnswerIsOwed) {
+  Fixture f;
+  PendingAccess waiter;
+  SpinLockGuard guard(f.channel.lock);
+  ASSERT_EQ(f.channel.push(f.read(1), &waiter), Status::kOk);
+  ASSERT_EQ(f.channel.push(f.posted_write(2, 2), nullptr), Status::kOk);
+  EXPECT_FALSE(f.channel.owes_answer()) << "not taken yet";
+  f.serve(/*answer=*/false);
+  EXPECT_TRUE(f.channel.owes_answer());
+  ipc::RingProducer<Response, ipc::kRingEntries> out(f.pages.responses, f.pages.responses->tail.load());
+  Response r{};
+  r.seq = 1;
+  ASSERT_EQ(out.push(r), ipc::RingStatus::kOk);
+  ASSERT_TRUE(f.channel.take_responses().ok());
+  EXPECT_FALSE(f.channel.owes_answer());
+}
+
 TEST(Channel, AnImpossibleRequestHeadIsCorruptionNotWork) {
   Fixture f;
   SpinLockGuard guard(f.channel.lock);

@@ -14,6 +14,10 @@
 //   stuck-once=1     once over the channel's life (a marker in the state
 //                    page), a read of kTrigger never returns: the server
 //                    loops without waiting, as a server with a bug would
+//   owe-once=1       once, a read of kTrigger is taken and never answered:
+//                    the server calls HYP_SERVER_WAIT over and over instead
+//   idle-once=1      once, at start, the server calls HYP_SERVER_WAIT over
+//                    and over without taking any request
 //
 // Each client gets one window (hostile_regs.h): identification, the
 // answering instance's generation, the trigger, a scratch register kept in
@@ -24,6 +28,7 @@
 #include <new>
 
 #include "ipc/channel.h"
+#include "ipc/hypercall.h"
 #include "runtime/runtime.h"
 #include "servers/hostile/hostile_regs.h"
 #include "servers/lib/runtime.h"
@@ -35,7 +40,7 @@ namespace {
 struct HostileState {
   uint64_t scratch[ipc::kMaxServerDevices];
   uint32_t corrupted;  // the one corruption corrupt-head asks for is done
-  uint32_t stuck;      // the one loop stuck-once asks for has begun
+  uint32_t stuck;      // the one misbehaviour stuck-once, owe-once or idle-once asks for has begun
 };
 
 template <typename T>
@@ -92,6 +97,12 @@ class HostileServer final : public Server {
     hold_us_ = bootarg(info, "corrupt-hold", v) ? v : 0;
     crash_always_ = bootarg(info, "crash-always", v) && v != 0;
     stuck_once_ = bootarg(info, "stuck-once", v) && v != 0;
+    owe_once_ = bootarg(info, "owe-once", v) && v != 0;
+    if (bootarg(info, "idle-once", v) && v != 0 && state_->stuck == 0) {
+      state_->stuck = 1;
+      log("waiting without taking anything (idle-once)");
+      for (;;) rt::hvc(abi::kHypServerWait);
+    }
     for (uint32_t i = 0; i < ipc::kMaxServerDevices; ++i) windows_[i].bind(this, i);
     log("%s (generation %u, %u clients)", resumed ? "resumed" : "started", generation_, info.device_count);
   }
@@ -123,6 +134,11 @@ class HostileServer final : public Server {
         return generation_;
       case hostile::kTrigger:
         if (corrupt_head_ && state_->corrupted == 0) armed_ = true;
+        if (owe_once_ && state_->stuck == 0) {
+          state_->stuck = 1;
+          log("waiting while owing an answer (owe-once)");
+          for (;;) rt::hvc(abi::kHypServerWait);
+        }
         if (stuck_once_ && state_->stuck == 0) {
           state_->stuck = 1;
           log("looping without waiting (stuck-once)");
@@ -151,6 +167,7 @@ class HostileServer final : public Server {
   bool corrupt_head_ = false;
   bool crash_always_ = false;
   bool stuck_once_ = false;
+  bool owe_once_ = false;
   bool armed_ = false;
   uint64_t hold_us_ = 0;
 };

@@ -71,6 +71,9 @@ void wait_for_event() {
   // Interrupts stay masked at EL2: a pending one still ends WFI.
   asm volatile("dsb sy\n\twfi" ::: "memory");
   acknowledge_interrupts();
+  // What the caller reads next is read after the acknowledgement, as
+  // Linux's GICv3 driver orders its reads after ICC_IAR1_EL1.
+  asm volatile("dsb sy" ::: "memory");
 }
 
 void send_event() {
