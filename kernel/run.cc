@@ -214,9 +214,8 @@ uint64_t run_budget() { return g_run_budget; }
 // Server `s` goes on (or back on) this CPU: arms the timer for what is left
 // of its run's budget.
 void watch(Server& s) {
-  s.entered_at = arch::counter_ticks();
   const uint64_t budget = run_budget();
-  arch::watchdog_arm(s.entered_at + (s.run_ticks < budget ? budget - s.run_ticks : 0));
+  s.entered_at = arch::watchdog_arm_in(s.run_ticks < budget ? budget - s.run_ticks : 0);
 }
 
 // Puts the claimed server on this CPU. `from` (a guest, or null) is left
@@ -429,7 +428,9 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
 
 // After the server lets go of this CPU: back to whoever it interrupted.
 VcpuContext* leave_server(Server& s, size_t cpu) {
-  arch::watchdog_disarm();
+  // The watchdog's timer is left armed: it is re-armed whenever a server
+  // goes on this CPU, and if it fires first (500 ms on), whatever runs or
+  // sleeps here acknowledges it, which disarms it, and goes on.
   arch::vcpu_save(s.vcpu().ctx, Scope::kServer);
   release(s);
   Cpu& c = g_cpus[cpu];
@@ -516,13 +517,13 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   // A run ends when the server waits having taken something; a server that
   // waits again and again with its work untouched is still in the same run,
   // and the watchdog's budget keeps counting.
-  s.run_ticks += arch::counter_ticks() - s.entered_at;
   if (progress || !work) {
     s.run_ticks = 0;
-  } else if (s.run_ticks >= run_budget()) {
-    return server_failed(s, cpu, "it waits without taking its work");
+  } else {
+    s.run_ticks += arch::counter_ticks() - s.entered_at;
+    if (s.run_ticks >= run_budget()) return server_failed(s, cpu, "it waits without taking its work");
   }
-  if (!s.up.exchange(true) && s.console_owner) {
+  if (!s.up.load(std::memory_order_relaxed) && !s.up.exchange(true) && s.console_owner) {
     console::print("hyp: server %s (id %u) owns the console now\n", s.partition->name.data(), s.partition->id);
     console::set_sink(log_to_server);
     work = true;

@@ -39,9 +39,11 @@ void irq_cpu_interface_init();
 bool acknowledge_interrupts();
 
 // The watchdog timer of this CPU (the EL2 physical timer, CNTHP): raises
-// its interrupt once the counter (counter_ticks) reaches `deadline`, until
-// disarmed.
-void watchdog_arm(uint64_t deadline);
+// its interrupt once `ticks` counter ticks have passed from now, until
+// disarmed. Returns now (the counter, read without ordering against earlier
+// instructions: this is on the switch fast path, and a few instructions
+// either way change nothing).
+uint64_t watchdog_arm_in(uint64_t ticks);
 void watchdog_disarm();
 
 // A 64-bit random number from the CPU's RNDR (FEAT_RNG; the caller checks

@@ -37,10 +37,11 @@ void Channel::learn_done() {
 
 uint64_t Channel::progress_mark() const {
   // Any change is progress: the server took requests or log lines (heads
-  // move; a wrapped or scribbled index still differs from before), or the
-  // kernel took answers.
-  return (uint64_t{pages_.requests->head.load(std::memory_order_acquire)} << 32) ^
-         pages_.log->head.load(std::memory_order_acquire) ^ (answers_taken_ * 0x9e37'79b9'7f4a'7c15);
+  // move), or the kernel took answers. Heads only move forward while the
+  // ring is sound, so the sum changes whenever one of them does.
+  return (uint64_t{pages_.requests->head.load(std::memory_order_acquire)} << 32 |
+          pages_.log->head.load(std::memory_order_acquire)) +
+         answers_taken_;
 }
 
 Status Channel::push(ipc::Request request, PendingAccess* waiter) {

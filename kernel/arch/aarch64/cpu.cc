@@ -42,16 +42,17 @@ void irq_cpu_interface_init() {
   isb();
 }
 
-void watchdog_arm(uint64_t deadline) {
-  HYP_WRITE_SYSREG(S3_4_C14_C2_2, deadline);  // CNTHP_CVAL_EL2
-  HYP_WRITE_SYSREG(S3_4_C14_C2_1, 1);         // CNTHP_CTL_EL2: ENABLE, not masked
-  isb();
+// No ISB after these: the ERET into the partition that follows (or the
+// interrupt acknowledgement) synchronizes them, and a timer that takes
+// effect a few instructions late changes nothing.
+uint64_t watchdog_arm_in(uint64_t ticks) {
+  const uint64_t now = HYP_READ_SYSREG(cntpct_el0);
+  HYP_WRITE_SYSREG(S3_4_C14_C2_2, now + ticks);  // CNTHP_CVAL_EL2
+  HYP_WRITE_SYSREG(S3_4_C14_C2_1, 1);            // CNTHP_CTL_EL2: ENABLE, not masked
+  return now;
 }
 
-void watchdog_disarm() {
-  HYP_WRITE_SYSREG(S3_4_C14_C2_1, 0);
-  isb();
-}
+void watchdog_disarm() { HYP_WRITE_SYSREG(S3_4_C14_C2_1, 0); }
 
 bool acknowledge_interrupts() {
   bool timer = false;

@@ -111,6 +111,11 @@ struct Features {
 
 constinit Features g_features{};
 constinit bool g_features_read = false;
+// The optional registers every switch moves, as one value to branch on
+// once (the switch is on the guest/server fast path).
+constexpr uint8_t kSme = 1;
+constexpr uint8_t kRas = 2;
+constinit uint8_t g_optional = 0;
 
 constexpr uint64_t id_field(uint64_t reg, int shift) { return (reg >> shift) & 0xf; }
 
@@ -148,9 +153,14 @@ constexpr uint64_t kIccSreEl2 = 0x7;
 // The registers of optional features, which every switch moves (a server
 // and a guest on one CPU included).
 void load_optional(const VcpuContext& ctx) {
-  const Features& f = g_features;
-  if (f.sme) HYP_WRITE_SYSREG(S3_3_C13_C0_5, ctx.el1.tpidr2_el0);  // TPIDR2_EL0
-  if (f.ras) HYP_WRITE_SYSREG(S3_4_C12_C1_1, ctx.el1.vdisr_el2);  // VDISR_EL2
+  const uint8_t o = g_optional;
+  if (o == (kSme | kRas)) {
+    HYP_WRITE_SYSREG(S3_3_C13_C0_5, ctx.el1.tpidr2_el0);  // TPIDR2_EL0
+    HYP_WRITE_SYSREG(S3_4_C12_C1_1, ctx.el1.vdisr_el2);  // VDISR_EL2
+    return;
+  }
+  if ((o & kSme) != 0) HYP_WRITE_SYSREG(S3_3_C13_C0_5, ctx.el1.tpidr2_el0);
+  if ((o & kRas) != 0) HYP_WRITE_SYSREG(S3_4_C12_C1_1, ctx.el1.vdisr_el2);
 }
 
 // The virtual CPU interface's state. A switch to a server leaves the
@@ -174,9 +184,14 @@ void load_vgic(const VcpuContext& ctx) {
 }
 
 void save_optional(VcpuContext& ctx) {
-  const Features& f = g_features;
-  if (f.sme) ctx.el1.tpidr2_el0 = HYP_READ_SYSREG(S3_3_C13_C0_5);
-  if (f.ras) ctx.el1.vdisr_el2 = HYP_READ_SYSREG(S3_4_C12_C1_1);
+  const uint8_t o = g_optional;
+  if (o == (kSme | kRas)) {
+    ctx.el1.tpidr2_el0 = HYP_READ_SYSREG(S3_3_C13_C0_5);
+    ctx.el1.vdisr_el2 = HYP_READ_SYSREG(S3_4_C12_C1_1);
+    return;
+  }
+  if ((o & kSme) != 0) ctx.el1.tpidr2_el0 = HYP_READ_SYSREG(S3_3_C13_C0_5);
+  if ((o & kRas) != 0) ctx.el1.vdisr_el2 = HYP_READ_SYSREG(S3_4_C12_C1_1);
 }
 
 void save_vgic(VcpuContext& ctx) {
@@ -202,6 +217,7 @@ void save_vgic(VcpuContext& ctx) {
 void el2_controls_init() {
   if (!g_features_read) {
     g_features = read_features();
+    g_optional = static_cast<uint8_t>((g_features.sme ? kSme : 0) | (g_features.ras ? kRas : 0));
     g_features_read = true;
   }
   const Features& f = g_features;

@@ -327,7 +327,7 @@ void irq_cpu_interface_init() {}
 
 bool acknowledge_interrupts() { return false; }
 
-void watchdog_arm(uint64_t /*deadline*/) {}
+uint64_t watchdog_arm_in(uint64_t /*ticks*/) { return fake::state().counter; }
 
 void watchdog_disarm() {}
 
