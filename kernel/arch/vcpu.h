@@ -26,10 +26,12 @@ uint64_t read_id_register(uint32_t key);
 // before it runs any partition.
 void el2_controls_init();
 
-// What a switch moves. Device servers run with FP/SIMD (CPTR_EL2.TFP) and
-// pointer authentication (HCR_EL2.API/APK clear) trapped, so a switch
-// between a guest and a server on one CPU (kServer) leaves the guest's
-// FP/SIMD registers and pointer-authentication keys where they are.
+// What a switch moves. Device servers run with FP/SIMD (CPTR_EL2.TFP),
+// pointer authentication (HCR_EL2.API/APK clear) and the virtual GIC CPU
+// interface (ICH_HCR_EL2 traps) trapped, so a switch between a guest and a
+// server on one CPU (kServer) leaves the guest's FP/SIMD registers,
+// pointer-authentication keys, ICH_VMCR_EL2 and active priorities where
+// they are.
 enum class Scope : bool { kServer, kAll };
 
 // Puts a vCPU's state on this CPU: its EL2 controls (HCR_EL2, VTTBR_EL2,
