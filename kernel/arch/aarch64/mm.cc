@@ -109,6 +109,15 @@ uint64_t dcache_line() { return uint64_t{4} << ((HYP_READ_SYSREG(ctr_el0) >> 16)
 
 }  // namespace
 
+// DC `op` on eight consecutive `step`-byte blocks from address `at`.
+#define HYP_DC_STEP(op) "add x16, x16, %[s]\n\tdc " op ", x16\n\t"
+#define HYP_DC_EIGHT(op, at, step)                                                                       \
+  asm volatile("dc " op ", %[a]\n\tadd x16, %[a], %[s]\n\tdc " op ", x16\n\t" HYP_DC_STEP(op) HYP_DC_STEP(op) \
+                   HYP_DC_STEP(op) HYP_DC_STEP(op) HYP_DC_STEP(op) "add x16, x16, %[s]\n\tdc " op ", x16" \
+               :                                                                                         \
+               : [a] "r"(at), [s] "r"(step)                                                              \
+               : "x16", "memory")
+
 // Both loops below do eight lines or blocks per iteration: clearing a
 // server's RAM on each restart is most of the restart's cost.
 void zero(void* va, uint64_t size) {
@@ -122,13 +131,7 @@ void zero(void* va, uint64_t size) {
     if (first < last) {
       __builtin_memset(reinterpret_cast<void*>(p), 0, first - p);
       for (p = first; last - p >= 8 * block; p += 8 * block) {
-        asm volatile(
-            "dc zva, %[a]\n\tadd x16, %[a], %[b]\n\tdc zva, x16\n\t"
-            "add x16, x16, %[b]\n\tdc zva, x16\n\tadd x16, x16, %[b]\n\tdc zva, x16\n\t"
-            "add x16, x16, %[b]\n\tdc zva, x16\n\tadd x16, x16, %[b]\n\tdc zva, x16\n\t"
-            "add x16, x16, %[b]\n\tdc zva, x16\n\tadd x16, x16, %[b]\n\tdc zva, x16" ::[a] "r"(p),
-            [b] "r"(block)
-            : "x16", "memory");
+        HYP_DC_EIGHT("zva", p, block);
       }
       for (; p < last; p += block) asm volatile("dc zva, %0" ::"r"(p) : "memory");
     }
@@ -141,13 +144,7 @@ void clean_to_poc(const void* va, uint64_t size) {
   uint64_t p = reinterpret_cast<uint64_t>(va) & ~(line - 1);
   const uint64_t end = reinterpret_cast<uint64_t>(va) + size;
   for (; end - p >= 8 * line && p < end; p += 8 * line) {
-    asm volatile(
-        "dc cvac, %[a]\n\tadd x16, %[a], %[l]\n\tdc cvac, x16\n\t"
-        "add x16, x16, %[l]\n\tdc cvac, x16\n\tadd x16, x16, %[l]\n\tdc cvac, x16\n\t"
-        "add x16, x16, %[l]\n\tdc cvac, x16\n\tadd x16, x16, %[l]\n\tdc cvac, x16\n\t"
-        "add x16, x16, %[l]\n\tdc cvac, x16\n\tadd x16, x16, %[l]\n\tdc cvac, x16" ::[a] "r"(p),
-        [l] "r"(line)
-        : "x16", "memory");
+    HYP_DC_EIGHT("cvac", p, line);
   }
   for (; p < end; p += line) asm volatile("dc cvac, %0" ::"r"(p) : "memory");
   dsb_ish();
