@@ -257,6 +257,24 @@ TEST(Channel, ProgressIsWhatTheServerTakesNotWhatItClaims) {
   EXPECT_NE(f.channel.progress_mark(), before);
 }
 
+// A server whose response ring was full waits owing answers it could not
+// publish; the kernel taking answers at that wait is its progress.
+TEST(Channel, AnswersTakenByTheKernelAreProgressToo) {
+  Fixture f;
+  PendingAccess waiter;
+  SpinLockGuard guard(f.channel.lock);
+  ASSERT_EQ(f.channel.push(f.read(1), &waiter), Status::kOk);
+  f.serve(/*answer=*/false);  // taken: the head has moved
+  const uint64_t taken = f.channel.progress_mark();
+  ipc::RingProducer<Response, ipc::kRingEntries> out(f.pages.responses, f.pages.responses->tail.load());
+  Response r{};
+  r.seq = 1;
+  ASSERT_EQ(out.push(r), ipc::RingStatus::kOk);
+  EXPECT_EQ(f.channel.progress_mark(), taken) << "published, not yet taken";
+  ASSERT_TRUE(f.channel.take_responses().ok());
+  EXPECT_NE(f.channel.progress_mark(), taken);
+}
+
 TEST(Channel, ATakenReadWithoutAnAnswerIsOwed) {
   Fixture f;
   PendingAccess waiter;
