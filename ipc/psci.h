@@ -8,9 +8,12 @@
 namespace hyp::psci {
 
 inline constexpr uint32_t kVersion = 0x8400'0000;
+inline constexpr uint32_t kCpuSuspend32 = 0x8400'0001;
 inline constexpr uint32_t kCpuSuspend64 = 0xC400'0001;
 inline constexpr uint32_t kCpuOff = 0x8400'0002;
+inline constexpr uint32_t kCpuOn32 = 0x8400'0003;
 inline constexpr uint32_t kCpuOn64 = 0xC400'0003;
+inline constexpr uint32_t kAffinityInfo32 = 0x8400'0004;
 inline constexpr uint32_t kAffinityInfo64 = 0xC400'0004;
 inline constexpr uint32_t kMigrateInfoType = 0x8400'0006;
 // MIGRATE_INFO_TYPE's answer: no Trusted OS that needs migrating.

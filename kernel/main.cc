@@ -46,8 +46,6 @@ constinit CpuOnlineFlags g_online;
 constinit Package g_package;
 constinit PhysAllocator g_phys;
 constinit std::array<Partition, kMaxPartitions> g_partitions;
-constinit size_t g_cpus_online = 1;
-constinit std::array<size_t, kMaxPartitions> g_home{};  // guests: the CPU each runs on
 
 Pa pa_of(const void* p) { return Pa(reinterpret_cast<uintptr_t>(p)); }
 
@@ -158,7 +156,6 @@ void bring_up_secondaries() {
     }
   }
   console::print("hyp: %zu of %zu CPUs online\n", online, g_cpus.count);
-  g_cpus_online = online;
 }
 
 [[noreturn]] void power_off(const char* why) {
@@ -184,7 +181,8 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
 }
 
 // Reads the boot package, builds every partition in it, and starts them:
-// the k-th guest's vCPU 0 on CPU k; servers run where they are needed.
+// guest vCPUs are spread over the online CPUs; servers run where they are
+// needed.
 [[noreturn]] void start_partitions() {
   const MemRange& range = g_boot_info.package;
   constexpr mm::Attrs kReadOnly{.type = mm::MemType::kNormal, .read = true, .write = false, .exec = false};
@@ -212,14 +210,7 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
   (void)g_phys.reserve(Pa(align_down(dtb, kPageSize)), align_up(dtb_total_size(g_dtb), kPageSize) + kPageSize);
   (void)g_phys.reserve(Pa(align_down(range.base.value(), kPageSize)), align_up(range.size, kPageSize) + kPageSize);
 
-  size_t guests = 0;
-  for (size_t i = 0; i < g_package.count; ++i) guests += g_package.partitions[i].kind == PackagedKind::kGuest;
-  if (guests > g_cpus_online) {
-    console::print("hyp: %zu guests but %zu CPUs: each guest needs a CPU of its own\n", guests, g_cpus_online);
-    power_off("too many guests");
-  }
   LoaderEnv env{g_table_pool, g_phys, g_el2_table};
-  size_t cpu = 0;
   for (size_t i = 0; i < g_package.count; ++i) {
     const PackagedPartition& image_i = g_package.partitions[i];
     const char* why = "";
@@ -240,23 +231,26 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
       p.routes[j] = {r.ipa, r.size, &g_partitions[r.server], r.device};
     }
     p.route_count = image_i.route_count;
-    console::print("hyp: partition %s (id %u): %zu vCPUs, %lu MiB at IPA 0x%lx (PA 0x%lx), on CPU %zu\n",
-                   p.name.data(), p.id, p.vcpu_count, p.memory[0].size >> 20, p.memory[0].ipa.value(),
-                   p.memory[0].pa.value(), cpu);
-    g_home[i] = cpu++;
   }
+  std::array<bool, kMaxCpus> online{};
+  online[0] = true;
+  for (size_t i = 1; i < g_cpus.count; ++i) online[i] = g_online.online[i].load(std::memory_order_acquire);
   Partition* failed = nullptr;
-  if (run_init(g_partitions.data(), g_package.count, &g_package, env, failed) != Status::kOk) {
+  if (run_init(g_partitions.data(), g_package.count, &g_package, env, g_cpus.mpidr.data(), online.data(), g_cpus.count,
+               failed) != Status::kOk) {
     console::print("hyp: server %s: no memory for its channel\n", failed->name.data());
     power_off("a server could not be built");
   }
   for (size_t i = 0; i < g_package.count; ++i) {
-    if (g_partitions[i].kind == PartitionKind::kGuest && g_home[i] != 0) assign_vcpu(g_home[i], g_partitions[i].vcpus[0]);
+    const Partition& p = g_partitions[i];
+    if (p.kind != PartitionKind::kGuest) continue;
+    console::print("hyp: partition %s (id %u): %zu vCPUs, %lu MiB at IPA 0x%lx (PA 0x%lx), on CPU", p.name.data(), p.id,
+                   p.vcpu_count, p.memory[0].size >> 20, p.memory[0].ipa.value(), p.memory[0].pa.value());
+    for (size_t j = 0; j < p.vcpu_count; ++j) console::print("%s%zu", j == 0 ? " " : ",", home_of(p.vcpus[j]));
+    console::print("\n");
   }
-  for (size_t i = 0; i < g_package.count; ++i) {
-    if (g_partitions[i].kind == PartitionKind::kGuest && g_home[i] == 0) assign_vcpu(0, g_partitions[i].vcpus[0]);
-  }
-  wait_for_work(0);
+  run_start(0);
+  cpu_loop(0);
 }
 
 }  // namespace
@@ -309,5 +303,5 @@ extern "C" [[noreturn]] void kernel_secondary(uint64_t index) {
   console::print("hyp: CPU %lu (MPIDR 0x%lx) online at EL2\n", index, arch::current_mpidr());
   // Pairs with the acquire load in start_secondaries().
   g_online.online[index].store(true, std::memory_order_release);
-  wait_for_work(index);
+  cpu_loop(index);
 }

@@ -11,25 +11,18 @@
 #include "kernel/console.h"
 #include "kernel/partition/loader.h"
 #include "kernel/psci/firmware.h"
+#include "kernel/psci/vcpu_power.h"
+#include "kernel/sched/scheduler.h"
 #include "kernel/trap/dispatch.h"
 #include "kernel/trap/inject.h"
 
-extern "C" {
-[[noreturn]] void vcpu_enter(hyp::VcpuContext* ctx, uint64_t stack_top);
-hyp::VcpuContext* vcpu_exit(hyp::VcpuContext* ctx, uint64_t kind);
-}
-
 namespace hyp {
-namespace {
-
-// The exception entry hands over the context; the vCPU is the object around it.
-static_assert(offsetof(Vcpu, ctx) == 0);
 
 using arch::Scope;
 
-// A device server as the scheduler sees it. Its single vCPU runs on
-// whichever CPU needs it (a guest waiting on it, or work queued for it) and
-// on one CPU at a time: `running_on` is the claim.
+// A device server as the run loop sees it. Its single vCPU is not in any
+// run queue: it runs on whichever CPU needs it (a guest waiting on it, or
+// work queued for it) and on one CPU at a time; `running_on` is the claim.
 struct Server {
   Partition* partition = nullptr;
   const PackagedPartition* image = nullptr;
@@ -37,6 +30,9 @@ struct Server {
   std::atomic<int32_t> running_on{-1};
   std::atomic<bool> up{false};      // has answered once: its channel is served
   std::atomic<bool> failed{false};  // given up on: its devices abort
+  // A guest found the server claimed and is about to block on it: whoever
+  // lets go of the server next looks for work (see call_server()).
+  std::atomic<bool> wanted{false};
   bool console_owner = false;
   uint32_t restarts = 0;
   uint32_t crashes_without_progress = 0;
@@ -47,11 +43,12 @@ struct Server {
   // the server is rebuilt, the caller waits in `restarted_caller` until the
   // new instance has run once (it then owns its devices and has printed
   // what was queued), and only then is answered.
-  Vcpu* restart_caller = nullptr;
+  Vcpu* restart_caller HYP_GUARDED_BY(channel.lock) = nullptr;
   PendingAccess quiesce;
-  Vcpu* restarted_caller = nullptr;
-  // The watchdog: counter ticks the server has been on a CPU since it last
-  // waited (its current run), and when its current stretch on a CPU began.
+  Vcpu* restarted_caller HYP_GUARDED_BY(channel.lock) = nullptr;
+  // The watchdog, written by the CPU holding the claim: counter ticks the
+  // server has been on a CPU in its current run, and when its current
+  // stretch on a CPU began.
   uint64_t run_ticks = 0;
   uint64_t entered_at = 0;
   // Channel::progress_mark() at the server's last wait: a wait with work
@@ -61,23 +58,32 @@ struct Server {
   Vcpu& vcpu() { return partition->vcpus[0]; }
 };
 
-// What one physical CPU is doing.
+namespace {
+
+// What one physical CPU is running. Only the CPU itself reads or writes it.
 struct Cpu {
-  Vcpu* resume_after = nullptr;  // whom to go back to when the server running here waits
-  Server* waits_on = nullptr;    // the server the guest here waits on, if it does
-  TrapAction deferred = TrapAction::kResume;  // what resume_after still has to do
+  // The guest vCPU whose state is on this CPU (kRunning), also while a
+  // server runs in its place to answer it.
+  Vcpu* guest = nullptr;
+  // The server running here, if one is.
+  Server* server = nullptr;
+  // The scheduler's next deadline for this CPU (slice end, a wake-up), as
+  // last computed; the timer is armed at it or earlier.
+  uint64_t deadline = 0;
+  // The last thing here was a server taken off at its slice's end: guests
+  // go first next time, so that a busy server cannot take the CPU back at once.
+  bool guests_first = false;
 };
 
 constinit Partition* g_partitions = nullptr;
 constinit size_t g_partition_count = 0;
 constinit const Package* g_package = nullptr;
 constinit std::atomic<size_t> g_running{0};
-constinit std::array<std::atomic<Vcpu*>, kMaxCpus> g_assigned{};
-constinit std::array<Cpu, kMaxCpus> g_cpus{};
+constinit std::array<Cpu, sched::kMaxCpus> g_cpus{};
 constinit std::array<Server, kMaxPartitions> g_servers{};
 constinit size_t g_server_count = 0;
-// Set once every server has its channel: idle CPUs may start servers then.
-constinit std::atomic<bool> g_servers_ready{false};
+// Set once everything is built: CPUs may look for work then.
+constinit std::atomic<bool> g_ready{false};
 constinit Server* g_console = nullptr;  // the server that owns the physical console
 constinit std::atomic<bool> g_log_kick{false};
 
@@ -112,7 +118,7 @@ void log_to_server(const char* text, size_t len) {
     }
   }
   g_log_kick.store(true, std::memory_order_release);
-  arch::send_event();  // idle CPUs sleep in WFE; one of them may run the server
+  arch::send_event();  // an idle CPU may run the server
   if (dropped != 0) console::print("hyp: %u log lines dropped (the console server fell behind)\n", dropped);
 }
 
@@ -149,42 +155,50 @@ void take_console_back(int32_t self = -1) {
   arch::halt();
 }
 
-// ---- Switching between vCPUs on one CPU -----------------------------------
+// ---- Waking vCPUs whose answers came ---------------------------------------
 
-[[noreturn]] void run(Vcpu& v, size_t cpu) {
-  if (v.transition(VcpuState::kRunning) != Status::kOk) {
-    console::print("hyp: %s: vCPU %u cannot run from state %s\n", v.partition->name.data(), v.index,
-                   vcpu_state_name(v.state));
-    arch::halt();
+// Wakes `v` if it is blocked waiting for an answer from `s` that has come.
+void wake_if_answered(Vcpu& v, const Server& s, size_t self) {
+  if (!v.pending.done.load(std::memory_order_acquire)) return;
+  sched::wake_blocked(v, &s, self);
+}
+
+// Wakes every blocked vCPU whose answer from `s` has come (after answers
+// were taken on a CPU other than the waiters', or completed by a failure).
+void wake_answered(Server& s, size_t self) {
+  for (size_t i = 0; i < g_partition_count; ++i) {
+    Partition& p = g_partitions[i];
+    if (p.kind != PartitionKind::kGuest) continue;
+    for (size_t j = 0; j < p.vcpu_count; ++j) wake_if_answered(p.vcpus[j], s, self);
   }
-  v.cpu = static_cast<uint16_t>(cpu);
-  arch::vcpu_load(v.ctx);
-  vcpu_enter(&v.ctx, arch::kernel_stack_top(cpu));
 }
 
-// Answers a restart call (finish_wait reads it): wherever the caller waits,
-// it is woken.
-void answer_restart(Vcpu*& caller, bool failed) {
+// Answers a restart call: wherever the caller waits, it is woken.
+void answer_restart(Server& s, Vcpu*& caller, bool failed, size_t self) HYP_REQUIRES(s.channel.lock) {
   if (caller == nullptr) return;
-  caller->pending.failed = failed;
-  caller->pending.done.store(true, std::memory_order_release);  // pairs with the waiter's acquire
+  Vcpu& v = *caller;
   caller = nullptr;
-  arch::send_event();
+  v.pending.failed = failed;
+  v.pending.done.store(true, std::memory_order_release);  // pairs with wait_over()'s acquire
+  sched::wake_blocked(v, &s, self);
 }
 
-void release(Server& s) {
-  s.running_on.store(-1, std::memory_order_release);
-  arch::send_event();
-}
+// Sequentially consistent, with the load of `wanted` after it and the
+// claim after the store of `wanted` in call_server(): of a guest that finds
+// the server claimed and the CPU that lets go of it, at least one sees the
+// other.
+void release(Server& s) { s.running_on.store(-1, std::memory_order_seq_cst); }
+
+bool has_work(Server& s);
 
 // Takes server `s` for CPU `cpu` if nobody runs it and it has not been
 // given up on. `failed` is checked again after the claim: a server given up
-// on is released (leave_server) after `failed` is set, so a claim that
-// succeeds after that release sees it (the claim's acquire pairs with the
-// release), while a check made before the claim may be stale.
+// on is released after `failed` is set, so a claim that succeeds after that
+// release sees it (the claim's acquire pairs with the release), while a
+// check made before the claim may be stale.
 bool claim(Server& s, size_t cpu) {
   int32_t idle = -1;
-  if (!s.running_on.compare_exchange_strong(idle, static_cast<int32_t>(cpu), std::memory_order_acquire)) {
+  if (!s.running_on.compare_exchange_strong(idle, static_cast<int32_t>(cpu), std::memory_order_seq_cst)) {
     return false;
   }
   if (s.failed.load(std::memory_order_acquire)) {
@@ -211,41 +225,115 @@ constinit uint64_t g_run_budget = 0;
 
 uint64_t run_budget() { return g_run_budget; }
 
-// Server `s` goes on (or back on) this CPU: arms the timer for what is left
-// of its run's budget.
-void watch(Server& s) {
-  const uint64_t budget = run_budget();
-  s.entered_at = arch::watchdog_arm_in(s.run_ticks < budget ? budget - s.run_ticks : 0);
+uint64_t earliest(uint64_t a, uint64_t b) {
+  if (a == 0) return b;
+  if (b == 0) return a;
+  return a < b ? a : b;
 }
 
-// Puts the claimed server on this CPU. `from` (a guest, or null) is left
-// with its FP/SIMD registers in place and resumed when the server waits.
-VcpuContext* enter_server(Server& s, size_t cpu, Vcpu* from) {
-  if (from != nullptr) arch::vcpu_save(from->ctx, Scope::kServer);
-  g_cpus[cpu].resume_after = from;
+// Server `s` goes on (or back on) CPU `cpu`: the timer is armed for what is
+// left of its run's budget, or the CPU's own next deadline if sooner.
+void watch(Server& s, Cpu& c) {
+  const uint64_t budget = run_budget();
+  s.entered_at = arch::counter_ticks_fast();
+  const uint64_t left = s.run_ticks < budget ? budget - s.run_ticks : 0;
+  arch::timer_arm_at(earliest(s.entered_at + left, c.deadline));
+}
+
+// Recomputes CPU `cpu`'s deadline (waking vCPUs whose time has come) and
+// arms its timer for it.
+void rearm(size_t cpu, uint64_t now) {
+  Cpu& c = g_cpus[cpu];
+  c.deadline = sched::next_deadline(cpu, now, c.guest != nullptr || c.server != nullptr);
+  if (c.server != nullptr) {
+    watch(*c.server, c);
+  } else {
+    arch::timer_arm_at(c.deadline);
+  }
+}
+
+// ---- Putting vCPUs on this CPU and taking them off -------------------------
+
+VcpuContext* continue_guest(Vcpu& g);
+VcpuContext* call_server(Vcpu& g, Server& s);
+VcpuContext* server_failed(Server& s, size_t cpu, const char* why);
+
+// Puts the claimed server on CPU `cpu`, in place of the guest there (if
+// any), whose FP/SIMD registers stay in place.
+VcpuContext* enter_server(Server& s, size_t cpu) {
+  Cpu& c = g_cpus[cpu];
+  if (c.guest != nullptr) arch::vcpu_save(c.guest->ctx, Scope::kServer);
+  c.server = &s;
   Vcpu& sv = s.vcpu();
   sv.cpu = static_cast<uint16_t>(cpu);
   arch::vcpu_load(sv.ctx, Scope::kServer);
-  watch(s);
+  watch(s, c);
   return &sv.ctx;
 }
 
-[[noreturn]] void enter_server_from_idle(Server& s, size_t cpu) {
-  vcpu_enter(enter_server(s, cpu, nullptr), arch::kernel_stack_top(cpu));
+// The guest vCPU `g`, picked for CPU `cpu`, goes on it.
+VcpuContext* enter_guest(Vcpu& g, size_t cpu) {
+  Cpu& c = g_cpus[cpu];
+  c.guest = &g;
+  c.guests_first = false;
+  vpsci::mark_running(g);
+  arch::vcpu_load(g.ctx);
+  rearm(cpu, arch::counter_ticks());
+  return continue_guest(g);
 }
 
-[[noreturn]] void stop_partition(Partition& p, const char* why) {
-  for (size_t i = 0; i < p.vcpu_count; ++i) {
-    (void)p.vcpus[i].transition(VcpuState::kStopped);
+// Guest `g` leaves its CPU: its state is saved; the CPU runs what is next.
+VcpuContext* leave_guest(Vcpu& g) {
+  const size_t cpu = g.cpu;
+  arch::vcpu_save(g.ctx);
+  g_cpus[cpu].guest = nullptr;
+  return schedule(cpu);
+}
+
+// Guest `g` on this CPU waits (g.waiting says for what): it blocks and the
+// CPU runs something else, unless what it waits for has come already.
+VcpuContext* park_guest(Vcpu& g) {
+  // Once kBlocked, only this CPU (its home) can run it again, and not before
+  // this one is done saving it.
+  if (!sched::block(g, arch::counter_ticks())) return continue_guest(g);
+  return leave_guest(g);
+}
+
+// The partition of the guest on this CPU is being stopped by another of its
+// vCPUs: this one leaves for good, and tells the stopper.
+VcpuContext* leave_stopped(Vcpu& g) {
+  const size_t cpu = g.cpu;
+  g_cpus[cpu].guest = nullptr;
+  sched::retire(g, VcpuState::kStopped);
+  arch::send_event();
+  return schedule(cpu);
+}
+
+// After the server lets go of CPU `cpu`: back to the guest it stood in for,
+// or to whatever is next.
+VcpuContext* leave_server(Server& s, size_t cpu) {
+  Cpu& c = g_cpus[cpu];
+  Vcpu& sv = s.vcpu();
+  arch::vcpu_save(sv.ctx, Scope::kServer);
+  release(s);
+  // A guest that found the server claimed a moment ago and blocked: its
+  // request may have come after the server's last look. Run it again here.
+  if (s.wanted.load(std::memory_order_seq_cst)) [[unlikely]] {
+    s.wanted.store(false, std::memory_order_relaxed);
+    if (has_work(s) && claim(s, cpu)) {
+      arch::vcpu_load(sv.ctx, Scope::kServer);
+      watch(s, c);
+      return &sv.ctx;
+    }
   }
-  (void)p.transition(PartitionState::kStopped);
-  console::print("hyp: partition %s (id %u) %s\n", p.name.data(), p.id, why);
-  if (g_running.fetch_sub(1, std::memory_order_acq_rel) == 1) power_off_machine();
-  arch::halt();
+  c.server = nullptr;
+  Vcpu* g = c.guest;
+  if (g == nullptr) return schedule(cpu);
+  arch::vcpu_load(g->ctx, Scope::kServer);
+  return continue_guest(*g);
 }
 
-VcpuContext* resume_guest(Vcpu& g);
-VcpuContext* call_server(Vcpu& g, Server& s);
+// ---- What guests wait for --------------------------------------------------
 
 // A forwarded access nobody can answer (its server failed): a synchronous
 // external abort, as for an access to nothing, with FAR as the access set it.
@@ -256,43 +344,30 @@ void abort_access(Vcpu& g) {
 }
 
 // Applies what a guest waited for: the loaded value of a read (or an
-// external abort if its server failed), the result of a restart call.
+// external abort if its server failed), the result of a restart call, the
+// end of a WFI.
 void finish_wait(Vcpu& g) {
   const bool failed = g.pending.failed;
-  g_cpus[g.cpu].waits_on = nullptr;
   switch (g.waiting) {
-    case Vcpu::Waiting::kRead:
+    case VcpuWait::kRead:
       if (failed) {
         abort_access(g);
       } else {
         complete_mmio_read(g.ctx, g.forwarded, g.pending.value);
       }
       break;
-    case Vcpu::Waiting::kRestart:
+    case VcpuWait::kRestart:
       g.ctx.x[0] = failed ? static_cast<uint64_t>(-static_cast<int64_t>(Status::kAborted)) : 0;
       break;
-    case Vcpu::Waiting::kNothing:
+    case VcpuWait::kInterrupt:
+      g.kicked.store(false, std::memory_order_relaxed);
+      g.wake_at = 0;
+      break;
+    case VcpuWait::kNothing:
       break;
   }
-  g.waiting = Vcpu::Waiting::kNothing;
-}
-
-// Guest `g` (loaded on this CPU) needs server `s` to run: switch to it here,
-// or, if it runs on another CPU, wait for it there to answer. A waiter is
-// always completed eventually: by the server's answer, or with failure when
-// the server is given up on (Channel::fail_all, which refuses later pushes),
-// and whoever completes it sends the event this CPU sleeps on.
-VcpuContext* call_server(Vcpu& g, Server& s) {
-  for (;;) {
-    if (g.waiting != Vcpu::Waiting::kNothing && g.pending.done.load(std::memory_order_acquire)) {
-      return resume_guest(g);
-    }
-    if (!s.failed.load(std::memory_order_acquire) && claim(s, g.cpu)) return enter_server(s, g.cpu, &g);
-    // Nothing to wait for (posted work, a full ring): the guest goes on; the
-    // server's current CPU sees the work before it lets go of the server.
-    if (g.waiting == Vcpu::Waiting::kNothing) return resume_guest(g);
-    arch::wait_for_event();
-  }
+  g.waiting = VcpuWait::kNothing;
+  g.waits_on = nullptr;
 }
 
 // Work that only needs doing when the server would run anyway: kernel log
@@ -304,14 +379,17 @@ Server* log_server_to_kick() {
   return g_console;
 }
 
+bool has_work(Server& s) {
+  SpinLockGuard guard(s.channel.lock);
+  // A corrupt ring counts too: the server runs and is restarted for it.
+  return s.channel.work() != Channel::Work::kNone;
+}
+
 // A server of `p`'s devices with requests still queued, if any.
 Server* server_with_work_for(const Partition& p) {
   for (size_t i = 0; i < p.route_count; ++i) {
     Server* s = server_of(p.routes[i].server);
-    if (s == nullptr || s->failed.load()) continue;
-    SpinLockGuard guard(s->channel.lock);
-    // A corrupt ring counts too: the server runs and is restarted for it.
-    if (s->channel.work() != Channel::Work::kNone) return s;
+    if (s != nullptr && !s->failed.load() && has_work(*s)) return s;
   }
   return nullptr;
 }
@@ -340,33 +418,234 @@ void forget_waiters_of(Partition& p) {
   }
 }
 
-// Back to guest `g` on its CPU (its EL1 state loaded): completes what it
-// waited for, carries out what it still had to do, or goes on waiting.
-VcpuContext* resume_guest(Vcpu& g) {
-  Cpu& c = g_cpus[g.cpu];
-  if (g.waiting != Vcpu::Waiting::kNothing) {
-    // Its server was claimed elsewhere meanwhile; wait for it there.
-    if (!g.pending.done.load(std::memory_order_acquire)) return call_server(g, *c.waits_on);
+// ---- Stopping and resetting partitions -------------------------------------
+
+void start_vcpu0(Partition& p, size_t self) {
+  Vcpu& v = p.vcpus[0];
+  v.power.store(VcpuPower::kOnPending, std::memory_order_release);
+  (void)sched::wake(v, self);
+}
+
+// Takes every vCPU of guest `p` but `self` (which runs here) off its CPU,
+// waiting for those running elsewhere to leave: their CPUs are interrupted
+// and see `p.stopping` (set by the caller).
+void stop_other_vcpus(Partition& p, const Vcpu& self) {
+  for (size_t i = 0; i < p.vcpu_count; ++i) {
+    Vcpu& v = p.vcpus[i];
+    if (&v == &self) continue;
+    if (sched::stop_if_not_running(v)) continue;
+    arch::wake_cpu(sched::queue(v.home).mpidr);
+    while (!sched::stop_if_not_running(v)) arch::wait_for_event();
+  }
+}
+
+// Guest vCPU `g` (on its CPU) stops its partition for good, or resets it.
+VcpuContext* stop_or_reset(Vcpu& g, bool reset, const char* why) {
+  Partition& p = *g.partition;
+  bool expected = false;
+  // One stopper at a time; a vCPU that finds another at it just leaves.
+  if (!p.stopping.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) return leave_stopped(g);
+  stop_other_vcpus(p, g);
+  const size_t cpu = g.cpu;
+  g_cpus[cpu].guest = nullptr;
+  sched::retire(g, VcpuState::kStopped);
+  forget_waiters_of(p);
+  if (!reset) {
+    (void)p.transition(PartitionState::kStopped);
+    console::print("hyp: partition %s (id %u) %s\n", p.name.data(), p.id, why);
+    if (g_running.fetch_sub(1, std::memory_order_acq_rel) == 1) power_off_machine();
+    return schedule(cpu);
+  }
+  const PackagedPartition* image = image_of(p);
+  if (image == nullptr || reload_partition(*image, p, RamOnReload::kKeep) != Status::kOk) {
+    (void)p.transition(PartitionState::kStopped);
+    console::print("hyp: partition %s (id %u) could not be reset\n", p.name.data(), p.id);
+    if (g_running.fetch_sub(1, std::memory_order_acq_rel) == 1) power_off_machine();
+    return schedule(cpu);
+  }
+  reset_devices_of(p);
+  console::print("hyp: partition %s (id %u) reset\n", p.name.data(), p.id);
+  p.stopping.store(false, std::memory_order_release);
+  start_vcpu0(p, cpu);
+  return schedule(cpu);
+}
+
+// ---- Guests: the paths of an exit, each read top to bottom -----------------
+
+// Guest `g`, loaded on its CPU: completes what it waited for (or goes on
+// waiting), carries out what it still had to do, and runs.
+VcpuContext* continue_guest(Vcpu& g) {
+  if (g.partition->stopping.load(std::memory_order_acquire)) return leave_stopped(g);
+  if (g.waiting != VcpuWait::kNothing) {
+    if (!sched::wait_over(g, arch::counter_ticks_fast())) {
+      // Its server is free again (it was claimed elsewhere): run it here.
+      if (g.waits_on != nullptr) return call_server(g, *g.waits_on);
+      return park_guest(g);
+    }
     finish_wait(g);
   }
-  if (c.deferred != TrapAction::kResume) {
-    const TrapAction action = c.deferred;
-    c.deferred = TrapAction::kResume;
-    Partition& p = *g.partition;
-    if (action == TrapAction::kPartitionOff) stop_partition(p, "powered off");
-    const PackagedPartition* image = image_of(p);
-    forget_waiters_of(p);
-    if (image == nullptr || reload_partition(*image, p, RamOnReload::kKeep) != Status::kOk) stop_partition(p, "could not be reset");
-    reset_devices_of(p);
-    console::print("hyp: partition %s (id %u) reset\n", p.name.data(), p.id);
-    Vcpu& boot = p.vcpus[0];
-    boot.cpu = g.cpu;
-    (void)boot.transition(VcpuState::kRunning);
-    arch::vcpu_load(boot.ctx);
-    return &boot.ctx;
+  if (g.deferred != Vcpu::Deferred::kNothing) {
+    const bool reset = g.deferred == Vcpu::Deferred::kPartitionReset;
+    g.deferred = Vcpu::Deferred::kNothing;
+    return stop_or_reset(g, reset, "powered off");
   }
-  if (Server* s = log_server_to_kick(); s != nullptr && claim(*s, g.cpu)) return enter_server(*s, g.cpu, &g);
+  if (Server* s = log_server_to_kick(); s != nullptr && claim(*s, g.cpu)) return enter_server(*s, g.cpu);
   return &g.ctx;
+}
+
+// Guest `g` needs server `s` to run: it runs here in the guest's place, or,
+// if it runs on another CPU, the guest waits for it (blocked) or, with
+// nothing to wait for (posted work, a full ring), goes on. A waiter is
+// always completed eventually: by the server's answer, or with failure when
+// the server is given up on; whoever completes it wakes it.
+VcpuContext* call_server(Vcpu& g, Server& s) {
+  if (claim(s, g.cpu)) return enter_server(s, g.cpu);
+  if (g.waiting == VcpuWait::kNothing) return &g.ctx;
+  // The CPU that has it may be letting go of it, having looked for work
+  // before this guest queued its request: say so, then try once more.
+  s.wanted.store(true, std::memory_order_seq_cst);
+  if (claim(s, g.cpu)) return enter_server(s, g.cpu);
+  return park_guest(g);
+}
+
+// A guest access inside a server's range: queue it; reads wait for the answer.
+VcpuContext* forward(Vcpu& g) {
+  const MmioAccess& a = g.forwarded;
+  const Route* route = g.partition->route_for(a.ipa, a.bytes);
+  Server* s = route != nullptr ? server_of(route->server) : nullptr;
+  // Reads and writes to a server given up on abort (docs/servers.md).
+  if (s == nullptr || s->failed.load(std::memory_order_acquire)) {
+    abort_access(g);
+    return continue_guest(g);
+  }
+  ipc::Request r{};
+  r.kind = a.write ? ipc::RequestKind::kWrite : ipc::RequestKind::kRead;
+  r.offset = a.ipa - route->ipa;
+  r.width = a.bytes;
+  r.device = static_cast<uint8_t>(route->device);
+  r.vcpu = g.index;
+  if (a.write) {
+    r.data = mmio_write_value(g.ctx, a);
+    r.flags = ipc::kRequestPosted;
+  }
+  Status st;
+  bool busy = false;
+  {
+    SpinLockGuard guard(s->channel.lock);
+    st = s->channel.push(r, a.write ? nullptr : &g.pending);
+    busy = st == Status::kOk && s->channel.outstanding() >= Channel::kEntries / 2;
+  }
+  if (st == Status::kBusy) return call_server(g, *s);  // the access is retried when the guest resumes
+  if (st == Status::kNotFound) {
+    // Given up on between the check above and the push.
+    abort_access(g);
+    return continue_guest(g);
+  }
+  if (st != Status::kOk) {
+    // The server broke its request ring; it is restarted when it next runs.
+    if (claim(*s, g.cpu)) {
+      arch::vcpu_save(g.ctx, Scope::kServer);
+      g_cpus[g.cpu].server = s;
+      return server_failed(*s, g.cpu, "its request ring is corrupt");
+    }
+    return &g.ctx;
+  }
+  if (a.write) {
+    complete_mmio_write(g.ctx, a);
+    return busy ? call_server(g, *s) : continue_guest(g);
+  }
+  g.waiting = VcpuWait::kRead;
+  g.waits_on = s;
+  return call_server(g, *s);
+}
+
+VcpuContext* restart_call(Vcpu& g) {
+  const uint64_t id = g.ctx.x[1];
+  Server* s = nullptr;
+  for (size_t i = 0; i < g_server_count; ++i) {
+    if (g_servers[i].partition->id == id) s = &g_servers[i];
+  }
+  auto fail = [&](Status st) {
+    g.ctx.x[0] = static_cast<uint64_t>(-static_cast<int64_t>(st));
+    return continue_guest(g);
+  };
+  if (s == nullptr) return fail(Status::kNotFound);
+  if (s->failed.load()) return fail(Status::kBusy);
+  // Said before the quiesce is queued: a server on another CPU may restart
+  // the moment it is, and its lines must not come first.
+  console::print("hyp: %s asks for a restart of server %s (id %u)\n", g.partition->name.data(),
+                 s->partition->name.data(), s->partition->id);
+  ipc::Request r{};
+  r.kind = ipc::RequestKind::kQuiesce;
+  Status st = Status::kBusy;
+  const char* refused = "one is already under way";
+  g.pending.failed = false;
+  g.pending.done.store(false, std::memory_order_relaxed);
+  // Set before the request can be answered: the answer wakes a vCPU that
+  // waits for it, and wake_blocked() checks what it waits on.
+  g.waiting = VcpuWait::kRestart;
+  g.waits_on = s;
+  {
+    SpinLockGuard guard(s->channel.lock);
+    if (s->restart_caller == nullptr && s->restarted_caller == nullptr) {
+      st = s->channel.push(r, &s->quiesce);
+      refused = st == Status::kBusy       ? "its request ring is full"
+                : st == Status::kNotFound ? "it was given up on"
+                                          : "its request ring is corrupt";
+    }
+    if (st == Status::kOk) {
+      // Before the lock is let go: the server may answer on another CPU
+      // the moment it is.
+      s->restart_caller = &g;
+    }
+  }
+  if (st != Status::kOk) {
+    console::print("hyp: restart of server %s (id %u) refused: %s\n", s->partition->name.data(),
+                   s->partition->id, refused);
+    g.waiting = VcpuWait::kNothing;
+    g.waits_on = nullptr;
+    return fail(Status::kBusy);
+  }
+  return call_server(g, *s);
+}
+
+[[gnu::noinline]] VcpuContext* guest_exit(Vcpu& g, TrapAction action) {
+  switch (action) {
+    case TrapAction::kResume:
+      return continue_guest(g);
+    case TrapAction::kForward:
+      return forward(g);
+    case TrapAction::kServerRestart:
+      return restart_call(g);
+    case TrapAction::kPartitionOff:
+    case TrapAction::kPartitionReset: {
+      // Posted writes still queued (a last line of output) go first.
+      g.deferred =
+          action == TrapAction::kPartitionOff ? Vcpu::Deferred::kPartitionOff : Vcpu::Deferred::kPartitionReset;
+      Server* s = server_with_work_for(*g.partition);
+      return s != nullptr ? call_server(g, *s) : continue_guest(g);
+    }
+    case TrapAction::kWaitForInterrupt:
+      g.waiting = VcpuWait::kInterrupt;
+      return park_guest(g);
+    case TrapAction::kCpuOff: {
+      const size_t cpu = g.cpu;
+      g_cpus[cpu].guest = nullptr;
+      sched::retire(g, VcpuState::kOff);
+      // Only now may a CPU_ON take it: its context is no longer in use.
+      vpsci::mark_off(g);
+      return schedule(cpu);
+    }
+    case TrapAction::kCpuOn: {
+      Vcpu* started = g.started;
+      g.started = nullptr;
+      (void)sched::wake(*started, g.cpu);
+      return continue_guest(g);
+    }
+    case TrapAction::kServerWait:
+      break;
+  }
+  return continue_guest(g);
 }
 
 // ---- Server lifecycle -----------------------------------------------------
@@ -409,6 +688,8 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
       s.restart_caller = nullptr;
     }
   }
+  // reset_for_restart() took the old instance's last answers.
+  wake_answered(s, cpu);
   if (reload_partition(*s.image, p, RamOnReload::kClear) != Status::kOk) {
     console::print("hyp: server %s (id %u) could not be rebuilt\n", p.name.data(), p.id);
     arch::halt();
@@ -418,31 +699,16 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
   console::print("hyp: server %s (id %u) restarted (%s, restart %u): %u requests replayed\n", p.name.data(), p.id, why,
                  s.restarts, replayed);
   Vcpu& sv = s.vcpu();
-  (void)sv.transition(VcpuState::kRunning);
+  sv.state = VcpuState::kRunning;
   sv.cpu = static_cast<uint16_t>(cpu);
   arch::vcpu_load(sv.ctx, Scope::kServer);
   s.run_ticks = 0;
-  watch(s);
+  watch(s, g_cpus[cpu]);
   return &sv.ctx;
 }
 
-// After the server lets go of this CPU: back to whoever it interrupted.
-VcpuContext* leave_server(Server& s, size_t cpu) {
-  // The watchdog's timer is left armed: it is re-armed whenever a server
-  // goes on this CPU, and if it fires first (500 ms on), whatever runs or
-  // sleeps here acknowledges it, which disarms it, and goes on.
-  arch::vcpu_save(s.vcpu().ctx, Scope::kServer);
-  release(s);
-  Cpu& c = g_cpus[cpu];
-  Vcpu* g = c.resume_after;
-  c.resume_after = nullptr;
-  if (g == nullptr) wait_for_work(cpu);
-  arch::vcpu_load(g->ctx, Scope::kServer);
-  return resume_guest(*g);
-}
-
 // The server stopped, faulted into its own fatal path, or broke its rings.
-[[gnu::noinline]] VcpuContext* server_failed(Server& s, size_t cpu, const char* why) {
+VcpuContext* server_failed(Server& s, size_t cpu, const char* why) {
   Partition& p = *s.partition;
   console::print("hyp: server %s (id %u) failed: %s\n", p.name.data(), p.id, why);
   uint64_t done = 0;
@@ -465,12 +731,29 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   {
     SpinLockGuard guard(s.channel.lock);
     s.channel.fail_all();
-    answer_restart(s.restart_caller, true);
-    answer_restart(s.restarted_caller, true);
+    answer_restart(s, s.restart_caller, true, cpu);
+    answer_restart(s, s.restarted_caller, true, cpu);
   }
-  for (size_t i = 0; i < p.vcpu_count; ++i) (void)p.vcpus[i].transition(VcpuState::kStopped);
+  wake_answered(s, cpu);
+  for (size_t i = 0; i < p.vcpu_count; ++i) p.vcpus[i].state = VcpuState::kStopped;
   (void)p.transition(PartitionState::kStopped);
   return leave_server(s, cpu);
+}
+
+// The server running on CPU `cpu` is taken off at its slice's end, its run
+// not over: it keeps its work, and any CPU may take it up again.
+VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
+  s.run_ticks += now - s.entered_at;
+  g_cpus[cpu].guests_first = true;
+  arch::vcpu_save(s.vcpu().ctx, Scope::kServer);
+  Cpu& c = g_cpus[cpu];
+  c.server = nullptr;
+  release(s);
+  arch::send_event();  // an idle CPU may take it up
+  Vcpu* g = c.guest;
+  if (g == nullptr) return schedule(cpu);
+  arch::vcpu_load(g->ctx, Scope::kServer);
+  return continue_guest(*g);
 }
 
 [[gnu::noinline]] VcpuContext* server_exit(Vcpu& sv, TrapAction action) {
@@ -478,6 +761,7 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   const size_t cpu = sv.cpu;
   switch (action) {
     case TrapAction::kResume:
+    case TrapAction::kWaitForInterrupt:
       return &sv.ctx;
     case TrapAction::kServerWait:
       break;
@@ -490,19 +774,26 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
   bool work = false;
   bool planned = false;
   bool progress = false;
+  uint32_t completed = 0;
   const char* corrupt = nullptr;
+  // The guest this server stands in for finds its own answer when it
+  // resumes; anyone else answered now is blocked, here or on another CPU.
+  const Vcpu* g = g_cpus[cpu].guest;
+  const bool donor_waits = g != nullptr && g->waits_on == &s && !g->pending.done.load(std::memory_order_acquire);
   {
     SpinLockGuard guard(s.channel.lock);
-    if (!s.channel.take_responses().ok()) {
+    const Result<uint32_t> taken = s.channel.take_responses();
+    if (!taken.ok()) {
       corrupt = "its response ring is corrupt";
     } else {
+      completed = *taken;
       const Channel::Work w = s.channel.work();
       if (w == Channel::Work::kCorrupt) corrupt = "its request or log ring is corrupt";
       work = w == Channel::Work::kPending;
       planned = s.restart_caller != nullptr && s.quiesce.done.load(std::memory_order_acquire);
       // The new instance has run and its channel is sound: the restart it
       // came from is complete.
-      if (corrupt == nullptr) answer_restart(s.restarted_caller, false);
+      if (corrupt == nullptr) answer_restart(s, s.restarted_caller, false, cpu);
       const uint64_t mark = s.channel.progress_mark();
       progress = mark != s.progress_at_wait;
       s.progress_at_wait = mark;
@@ -512,6 +803,8 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
       if (corrupt == nullptr && !progress && s.channel.owes_answer()) corrupt = "it waits owing an answer";
     }
   }
+  const uint32_t here = donor_waits && g->pending.done.load(std::memory_order_relaxed) ? 1 : 0;
+  if (completed > here) wake_answered(s, cpu);
   if (corrupt != nullptr) return server_failed(s, cpu, corrupt);
   if (planned) return restart_server(s, cpu, "planned");
   // A run ends when the server waits having taken something; a server that
@@ -529,174 +822,134 @@ VcpuContext* leave_server(Server& s, size_t cpu) {
     work = true;
   }
   if (work) {
-    watch(s);
+    watch(s, g_cpus[cpu]);
     return &sv.ctx;
   }
   return leave_server(s, cpu);
 }
 
-// A guest access inside a server's range: queue it; reads wait for the answer.
-[[gnu::noinline]] VcpuContext* forward(Vcpu& g) {
-  const MmioAccess& a = g.forwarded;
-  const Route* route = g.partition->route_for(a.ipa, a.bytes);
-  Server* s = route != nullptr ? server_of(route->server) : nullptr;
-  // Reads and writes to a server given up on abort (docs/servers.md).
-  if (s == nullptr || s->failed.load(std::memory_order_acquire)) {
-    abort_access(g);
-    return resume_guest(g);
+// ---- Interrupts --------------------------------------------------------------
+
+// The kernel's own interrupts, taken while vCPU `v` ran on CPU `cpu`
+// (HCR_EL2.IMO routes physical IRQs to EL2 while a partition runs):
+// acknowledged; then whatever they may announce is looked at. A wake-up SGI
+// says "look at your queue, or at your vCPUs' partitions"; the timer says a
+// deadline passed (a slice's end, a wake-up, a server's budget), or may
+// fire early, which only makes this look again.
+[[gnu::noinline]] VcpuContext* interrupted(Vcpu& v, size_t cpu) {
+  (void)arch::acknowledge_interrupts();
+  Cpu& c = g_cpus[cpu];
+  const uint64_t now = arch::counter_ticks();
+  // A guest whose partition is being stopped leaves, even if a server
+  // stands in for it: the server goes on with its work.
+  if (c.guest != nullptr && c.guest->partition->stopping.load(std::memory_order_acquire)) {
+    Vcpu& g = *c.guest;
+    if (c.server == nullptr) return leave_stopped(g);
+    c.guest = nullptr;
+    sched::retire(g, VcpuState::kStopped);
+    arch::send_event();
   }
-  ipc::Request r{};
-  r.kind = a.write ? ipc::RequestKind::kWrite : ipc::RequestKind::kRead;
-  r.offset = a.ipa - route->ipa;
-  r.width = a.bytes;
-  r.device = static_cast<uint8_t>(route->device);
-  r.vcpu = g.index;
-  if (a.write) {
-    r.data = mmio_write_value(g.ctx, a);
-    r.flags = ipc::kRequestPosted;
-  }
-  Status st;
-  bool busy = false;
-  {
-    SpinLockGuard guard(s->channel.lock);
-    st = s->channel.push(r, a.write ? nullptr : &g.pending);
-    busy = st == Status::kOk && s->channel.outstanding() >= Channel::kEntries / 2;
-  }
-  if (st == Status::kBusy) return call_server(g, *s);  // the access is retried when the guest resumes
-  if (st == Status::kNotFound) {
-    // Given up on between the check above and the push.
-    abort_access(g);
-    return resume_guest(g);
-  }
-  if (st != Status::kOk) {
-    // The server broke its request ring; it is restarted when it next runs.
-    if (claim(*s, g.cpu)) {
-      arch::vcpu_save(g.ctx, Scope::kServer);
-      g_cpus[g.cpu].resume_after = &g;
-      return server_failed(*s, g.cpu, "its request ring is corrupt");
+  c.deadline = sched::next_deadline(cpu, now, true);
+  const bool slice_over = sched::queue(cpu).slice_end != 0 && now >= sched::queue(cpu).slice_end;
+  if (c.server != nullptr) {
+    Server& s = *c.server;
+    if (s.run_ticks + (now - s.entered_at) >= run_budget()) {
+      s.run_ticks += now - s.entered_at;
+      return server_failed(s, cpu, "it ran past its budget without waiting (a stuck loop?)");
     }
-    return &g.ctx;
+    if (slice_over && sched::has_queued(cpu)) return preempt_server(s, cpu, now);
+    watch(s, c);
+    return &v.ctx;
   }
-  if (a.write) {
-    complete_mmio_write(g.ctx, a);
-    return busy ? call_server(g, *s) : resume_guest(g);
+  if (slice_over && sched::has_queued(cpu)) {
+    arch::vcpu_save(v.ctx);
+    c.guest = nullptr;
+    sched::requeue(v);
+    return schedule(cpu);
   }
-  g.waiting = Vcpu::Waiting::kRead;
-  g_cpus[g.cpu].waits_on = s;
-  return call_server(g, *s);
+  arch::timer_arm_at(c.deadline);
+  return &v.ctx;
 }
 
-[[gnu::noinline]] VcpuContext* restart_call(Vcpu& g) {
-  const uint64_t id = g.ctx.x[1];
-  Server* s = nullptr;
-  for (size_t i = 0; i < g_server_count; ++i) {
-    if (g_servers[i].partition->id == id) s = &g_servers[i];
-  }
-  auto fail = [&](Status st) {
-    g.ctx.x[0] = static_cast<uint64_t>(-static_cast<int64_t>(st));
-    return resume_guest(g);
-  };
-  if (s == nullptr) return fail(Status::kNotFound);
-  if (s->failed.load()) return fail(Status::kBusy);
-  // Said before the quiesce is queued: a server on another CPU may restart
-  // the moment it is, and its lines must not come first.
-  console::print("hyp: %s asks for a restart of server %s (id %u)\n", g.partition->name.data(),
-                 s->partition->name.data(), s->partition->id);
-  ipc::Request r{};
-  r.kind = ipc::RequestKind::kQuiesce;
-  Status st = Status::kBusy;
-  const char* refused = "one is already under way";
-  g.pending.failed = false;
-  g.pending.done.store(false, std::memory_order_relaxed);
-  {
-    SpinLockGuard guard(s->channel.lock);
-    if (s->restart_caller == nullptr && s->restarted_caller == nullptr) {
-      st = s->channel.push(r, &s->quiesce);
-      refused = st == Status::kBusy       ? "its request ring is full"
-                : st == Status::kNotFound ? "it was given up on"
-                                          : "its request ring is corrupt";
-    }
-    if (st == Status::kOk) {
-      // Before the lock is let go: the server may answer on another CPU
-      // the moment it is.
-      s->restart_caller = &g;
-    }
-  }
-  if (st != Status::kOk) {
-    console::print("hyp: restart of server %s (id %u) refused: %s\n", s->partition->name.data(),
-                   s->partition->id, refused);
-    return fail(Status::kBusy);
-  }
-  g.waiting = Vcpu::Waiting::kRestart;
-  g_cpus[g.cpu].waits_on = s;
-  return call_server(g, *s);
-}
-
-[[gnu::noinline]] VcpuContext* guest_exit(Vcpu& g, TrapAction action) {
-  switch (action) {
-    case TrapAction::kResume:
-      return resume_guest(g);
-    case TrapAction::kForward:
-      return forward(g);
-    case TrapAction::kServerRestart:
-      return restart_call(g);
-    case TrapAction::kPartitionOff:
-    case TrapAction::kPartitionReset: {
-      // Posted writes still queued (a last line of output) go first.
-      g_cpus[g.cpu].deferred = action;
-      Server* s = server_with_work_for(*g.partition);
-      return s != nullptr ? call_server(g, *s) : resume_guest(g);
-    }
-    case TrapAction::kServerWait:
-      break;
-  }
-  return &g.ctx;
-}
-
-// An IRQ, FIQ or SError taken while vCPU `v` ran (`kind` as exceptions.S
-// numbers them). Null: the vCPU goes on as after a trap answered in place;
-// otherwise what runs instead (a failed server's successor).
-[[gnu::noinline]] VcpuContext* asynchronous_exit(Vcpu& v, uint64_t kind) {
-  constexpr uint64_t kIrq = 1;
-  constexpr uint64_t kSError = 3;
+// An SError taken while vCPU `v` ran.
+[[gnu::noinline]] VcpuContext* serror(Vcpu& v) {
   Partition& p = *v.partition;
-  if (kind == kIrq) {
-    // The kernel's own interrupts (HCR_EL2.IMO routes physical IRQs here
-    // while a partition runs): acknowledged; what an SGI announced is found
-    // where it is looked for. The watchdog's timer fires only while a
-    // server runs: a run past its budget is a failure.
-    if (!arch::acknowledge_interrupts() || p.kind != PartitionKind::kServer) return nullptr;
-    Server& s = *server_of(&p);
-    const uint64_t now = arch::counter_ticks();
-    s.run_ticks += now - s.entered_at;
-    if (s.run_ticks < run_budget()) {
-      watch(s);  // early (the counter is coarse): the rest of the budget
-      return nullptr;
-    }
-    return server_failed(s, v.cpu, "it ran past its budget without waiting (a stuck loop?)");
-  }
-  if (kind != kSError) return nullptr;
   console::print("hyp: %s: vCPU %u: SError at pc 0x%lx (ESR 0x%lx)\n", p.name.data(), v.index, v.ctx.pc,
                  arch::read_trap_syndrome().esr);
   if (p.kind == PartitionKind::kServer) return server_failed(*server_of(&p), v.cpu, "SError");
-  stop_partition(p, "stopped after an SError");
+  return stop_or_reset(v, false, "stopped after an SError");
+}
+
+// A server that has never run, one with work nobody is doing, or the
+// console owner with log lines: claimed for CPU `cpu`.
+Server* server_to_run(size_t cpu) {
+  for (size_t i = 0; i < g_server_count; ++i) {
+    Server& s = g_servers[i];
+    if (s.failed.load(std::memory_order_relaxed) || s.running_on.load(std::memory_order_relaxed) >= 0) continue;
+    const bool needed = !s.up.load(std::memory_order_acquire) || has_work(s);
+    if (needed && claim(s, cpu)) return &s;
+  }
+  if (Server* s = log_server_to_kick(); s != nullptr && claim(*s, cpu)) return s;
+  return nullptr;
 }
 
 }  // namespace
 
-Status run_init(Partition* partitions, size_t count, const Package* package, LoaderEnv& env, Partition*& failed) {
+VcpuContext* schedule(size_t cpu) {
+  if (!g_ready.load(std::memory_order_acquire)) return nullptr;
+  Cpu& c = g_cpus[cpu];
+  const uint64_t now = arch::counter_ticks();
+  (void)sched::wake_due(cpu, now);
+  // Servers with work go first (a guest may be blocked on them), but not
+  // straight after one was taken off here for the guests' sake.
+  if (!c.guests_first) {
+    if (Server* s = server_to_run(cpu); s != nullptr) {
+      Vcpu& sv = s->vcpu();
+      if (sv.state != VcpuState::kRunning) sv.state = VcpuState::kRunning;
+      c.guest = nullptr;
+      return enter_server(*s, cpu);
+    }
+  }
+  c.guests_first = false;
+  if (Vcpu* v = sched::pick(cpu, now); v != nullptr) return enter_guest(*v, cpu);
+  if (Server* s = server_to_run(cpu); s != nullptr) return enter_server(*s, cpu);
+  rearm(cpu, now);
+  return nullptr;
+}
+
+Status run_init(Partition* partitions, size_t count, const Package* package, LoaderEnv& env, const uint64_t* mpidr,
+                const bool* online, size_t cpus, Partition*& failed) {
   g_partitions = partitions;
   g_partition_count = count;
   g_run_budget = arch::counter_frequency() / 1000 * kServerRunBudgetMs;
   g_package = package;
+  // Everything from any earlier call (host tests build several systems).
+  g_ready.store(false, std::memory_order_relaxed);
+  g_log_kick.store(false, std::memory_order_relaxed);
+  g_console = nullptr;
+  g_server_count = 0;
+  for (Cpu& c : g_cpus) c = Cpu{};
+  for (Server& s : g_servers) {
+    s.running_on.store(-1, std::memory_order_relaxed);
+    s.up.store(false, std::memory_order_relaxed);
+    s.failed.store(false, std::memory_order_relaxed);
+    s.wanted.store(false, std::memory_order_relaxed);
+    s.restarts = s.crashes_without_progress = 0;
+    s.done_at_last_crash = s.run_ticks = s.entered_at = s.progress_at_wait = 0;
+    SpinLockGuard guard(s.channel.lock);
+    s.restart_caller = s.restarted_caller = nullptr;
+  }
+  sched::init(cpus, mpidr, online, arch::counter_frequency() / 1000);
   size_t guests = 0;
   for (size_t i = 0; i < count; ++i) {
-    if (partitions[i].kind == PartitionKind::kGuest) {
+    Partition& p = partitions[i];
+    if (p.kind == PartitionKind::kGuest) {
       ++guests;
+      for (size_t j = 0; j < p.vcpu_count; ++j) sched::place(p.vcpus[j], sched::least_loaded_cpu());
       continue;
     }
     Server& s = g_servers[g_server_count++];
-    s.partition = &partitions[i];
+    s.partition = &p;
     s.image = &package->partitions[i];
     if (Status st = attach_channel(*s.partition, env, s.channel); st != Status::kOk) {
       failed = s.partition;
@@ -709,60 +962,74 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
   }
   for (size_t i = 0; i < g_server_count; ++i) write_info(g_servers[i]);
   g_running.store(guests, std::memory_order_release);
-  g_servers_ready.store(true, std::memory_order_release);  // pairs with wait_for_work()
   return Status::kOk;
 }
 
-void assign_vcpu(size_t cpu, Vcpu& vcpu) {
-  // Pairs with the acquire load in wait_for_work().
-  g_assigned[cpu].store(&vcpu, std::memory_order_release);
+size_t home_of(const Vcpu& v) { return v.home; }
+
+void run_start(size_t self) {
+  for (size_t i = 0; i < g_partition_count; ++i) {
+    if (g_partitions[i].kind == PartitionKind::kGuest) start_vcpu0(g_partitions[i], self);
+  }
+  g_ready.store(true, std::memory_order_release);  // pairs with schedule()
   arch::send_event();
 }
 
-[[noreturn]] void wait_for_work(size_t cpu) {
+namespace {
+
+// Both halves of an exit: the trap's answer, then what runs next. Inlined
+// into vcpu_exit() so that the common case (a guest resumes at once with
+// nothing pending) costs a few instructions after handle_trap().
+[[gnu::always_inline]] inline VcpuContext* exit_to_next(Vcpu& v, ExitKind kind, const TrapInfo& trap) {
+  if (kind == ExitKind::kSync) [[likely]] {
+    const TrapAction action = handle_trap(v, trap);
+    if (v.partition->kind == PartitionKind::kServer) return server_exit(v, action);
+    if (action == TrapAction::kResume && v.waiting == VcpuWait::kNothing &&
+        !g_log_kick.load(std::memory_order_relaxed)) {
+      return &v.ctx;
+    }
+    return guest_exit(v, action);
+  }
+  if (kind == ExitKind::kIrq) return interrupted(v, v.cpu);
+  if (kind == ExitKind::kSError) return serror(v);
+  return &v.ctx;  // FIQs are not used (Group 0 is off)
+}
+
+}  // namespace
+
+VcpuContext* on_exit(Vcpu& v, ExitKind kind, const TrapInfo& trap) { return exit_to_next(v, kind, trap); }
+
+[[noreturn]] void cpu_loop(size_t cpu) {
   for (;;) {
-    // Servers that never ran start first, so that they own their devices
-    // (and the console) before guests need them.
-    const size_t servers = g_servers_ready.load(std::memory_order_acquire) ? g_server_count : 0;
-    for (size_t i = 0; i < servers; ++i) {
-      Server& s = g_servers[i];
-      if (!s.up.load(std::memory_order_acquire) && !s.failed.load() && claim(s, cpu)) {
-        if (s.up.load(std::memory_order_acquire)) {
-          release(s);
-          continue;
-        }
-        (void)s.vcpu().transition(VcpuState::kRunning);
-        enter_server_from_idle(s, cpu);
-      }
-    }
-    if (Server* s = servers != 0 ? log_server_to_kick() : nullptr; s != nullptr && claim(*s, cpu)) {
-      enter_server_from_idle(*s, cpu);
-    }
-    if (Vcpu* v = g_assigned[cpu].exchange(nullptr, std::memory_order_acquire); v != nullptr) run(*v, cpu);
+    if (VcpuContext* next = schedule(cpu); next != nullptr) arch::enter_vcpu(*next, cpu);
+    // A wake-up sent after schedule() looked stays pending and ends this at once.
     arch::wait_for_event();
   }
 }
 
 }  // namespace hyp
 
-// Called by the exception entry with the vCPU's registers saved in `ctx`.
-// Returns the context to resume.
+// The exception entry's C half (kernel/arch/aarch64/exceptions.S): vCPU
+// registers saved in `ctx`, `kind` 0 synchronous, 1 IRQ, 2 FIQ, 3 SError.
+// Returns the context to resume; with nothing to run, the CPU goes idle on
+// a fresh stack instead.
 extern "C" hyp::VcpuContext* vcpu_exit(hyp::VcpuContext* ctx, uint64_t kind) {
   using namespace hyp;
+  static_assert(offsetof(Vcpu, ctx) == 0, "the entry hands over the context; the vCPU is the object around it");
   Vcpu& v = *reinterpret_cast<Vcpu*>(ctx);
-  constexpr uint64_t kSync = 0;
-  TrapAction action = TrapAction::kResume;
-  if (kind == kSync) [[likely]] {
+  // Read now: once the run loop lets go of a server, another CPU may take
+  // it and write its `cpu`.
+  const size_t cpu = v.cpu;
+  TrapInfo trap{};
+  if (kind == 0) [[likely]] {
     const arch::TrapSyndrome s = arch::read_trap_syndrome();
-    action = handle_trap(v, {s.esr, s.far, s.hpfar});
-  } else if (VcpuContext* next = asynchronous_exit(v, kind); next != nullptr) {
-    return next;
+    trap = {s.esr, s.far, s.hpfar};
   }
-  if (v.partition->kind == PartitionKind::kServer) return server_exit(v, action);
-  // The common case, kept short: a guest resumes with nothing pending.
-  if (action == TrapAction::kResume && v.waiting == Vcpu::Waiting::kNothing &&
-      !g_log_kick.load(std::memory_order_relaxed)) {
-    return ctx;
+  VcpuContext* next = exit_to_next(v, static_cast<ExitKind>(kind), trap);
+  if (next == nullptr) [[unlikely]] {
+    // schedule() found nothing and armed the timer: sleep, then look again.
+    arch::wait_for_event();
+    cpu_loop(cpu);
   }
-  return guest_exit(v, action);
+  return next;
 }

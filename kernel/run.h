@@ -1,26 +1,55 @@
-// Running partitions' vCPUs on physical CPUs (target only). Until the
-// scheduler exists, placement is static for guests: vCPU 0 of guest i runs
-// on physical CPU i. A device server's vCPU runs wherever it is needed: on
-// the CPU of the guest that waits on it (switched to directly), or on an
-// idle CPU with work queued for it (docs/servers.md).
+// The run loop: what each physical CPU runs, and what happens when a
+// partition's vCPU leaves it for EL2. Guest vCPUs are scheduled by
+// kernel/sched/scheduler.h (fixed home CPUs, round robin, blocking waits);
+// a device server's vCPU runs wherever it is needed: in place of a guest
+// vCPU that waits for its answer (switched to directly, the fast path), or
+// on a CPU with nothing better to do while it has work queued
+// (docs/scheduler.md, docs/servers.md).
+//
+// Every function here returns what the CPU runs next: a vCPU context to
+// enter, or null to sleep until woken (and then ask schedule() again). The
+// exception entry calls vcpu_exit() (defined here, around on_exit()), and
+// idle CPUs cpu_loop(); entering a vCPU is the arch layer's
+// (arch::enter_vcpu). Host tests drive on_exit() and schedule() against
+// the arch fake.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "kernel/boot/package.h"
 #include "kernel/partition/loader.h"
 #include "kernel/partition/partition.h"
+#include "kernel/trap/dispatch.h"
 
 namespace hyp {
 
-// Everything vcpu_exit() needs to act on partitions' requests; gives every
-// server its channel. On failure `failed` names the server that has none.
-Status run_init(Partition* partitions, size_t count, const Package* package, LoaderEnv& env, Partition*& failed);
+// Everything the run loop needs: the partitions, their package, and the
+// CPUs (`mpidr[i]` for CPU i, `online[i]` whether it runs). Gives every
+// server its channel and places every guest vCPU on a CPU. On failure
+// `failed` names the server that has no channel.
+Status run_init(Partition* partitions, size_t count, const Package* package, LoaderEnv& env, const uint64_t* mpidr,
+                const bool* online, size_t cpus, Partition*& failed);
 
-// Gives CPU `cpu` the vCPU to run; the CPU picks it up from wait_for_work().
-void assign_vcpu(size_t cpu, Vcpu& vcpu);
+// Turns on vCPU 0 of every guest and lets the CPUs look for work.
+void run_start(size_t self);
 
-// On CPU `cpu`: runs the vCPU assigned to it once there is one. Never returns.
-[[noreturn]] void wait_for_work(size_t cpu);
+// The CPU placed for guest vCPU `v` (after run_init).
+size_t home_of(const Vcpu& v);
+
+// How a vCPU left for EL2 (the exception vector's group).
+enum class ExitKind : uint8_t { kSync = 0, kIrq = 1, kFiq = 2, kSError = 3 };
+
+// vCPU `v` (on CPU v.cpu) took an exception to EL2, its registers in v.ctx;
+// `trap` is the syndrome of a synchronous one.
+VcpuContext* on_exit(Vcpu& v, ExitKind kind, const TrapInfo& trap);
+
+// What CPU `cpu`, which runs nothing, runs now. Null: nothing; its timer
+// is armed for the next thing it must look at, and it may sleep.
+VcpuContext* schedule(size_t cpu);
+
+// CPU `cpu` runs what schedule() gives it, and sleeps in between. Never
+// returns (each vCPU entry starts the CPU's kernel stack afresh).
+[[noreturn]] void cpu_loop(size_t cpu);
 
 }  // namespace hyp

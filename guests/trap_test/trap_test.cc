@@ -41,7 +41,10 @@ void calls() {
   v = rt::hvc(kPsciFeatures, kPsciSystemOff);
   const auto off = v.x0;
   v = rt::hvc(kPsciFeatures, kPsciCpuSuspend);
-  check(off == 0 && v.x0 == kNotSupported, "psci_features", "SYSTEM_OFF %lx CPU_SUSPEND %lx", off, v.x0);
+  const auto suspend = v.x0;  // 0: original power_state format, no OS-initiated mode
+  v = rt::hvc(kPsciFeatures, 0x8400'00ff);
+  check(off == 0 && suspend == 0 && v.x0 == kNotSupported, "psci_features", "SYSTEM_OFF %lx CPU_SUSPEND %lx unknown %lx",
+        off, suspend, v.x0);
   v = rt::hvc(hyp::abi::kSmcccVersion);
   check(v.x0 == 0x1'0001, "smccc_version", "x0 %lx", v.x0);
   uint64_t x0;

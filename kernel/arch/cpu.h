@@ -28,6 +28,9 @@ void cpu_relax();
 // last look stays pending and ends the next WFI at once.
 void wait_for_event();
 void send_event();
+// Interrupts the CPU with affinity `mpidr` (the kernel's wake-up SGI): it
+// leaves a partition for EL2, or stops sleeping, and looks at its queue.
+void wake_cpu(uint64_t mpidr);
 
 // This CPU's GIC CPU interface, for the kernel's own interrupts: system
 // registers on, every priority unmasked, group 1 on. After the CPU's
@@ -35,16 +38,17 @@ void send_event();
 void irq_cpu_interface_init();
 // Acknowledges and ends every interrupt pending at this CPU's interface
 // (the kernel's SGIs: their work is found by looking, not by their number).
-// True if the watchdog timer was among them (it is then disarmed).
+// True if this CPU's timer was among them (it is then disarmed).
 bool acknowledge_interrupts();
 
-// The watchdog timer of this CPU (the EL2 physical timer, CNTHP): raises
-// its interrupt once `ticks` counter ticks have passed from now, until
-// disarmed. Returns now (the counter, read without ordering against earlier
-// instructions: this is on the switch fast path, and a few instructions
-// either way change nothing).
-uint64_t watchdog_arm_in(uint64_t ticks);
-void watchdog_disarm();
+// This CPU's timer (the EL2 physical timer, CNTHP), which the scheduler
+// multiplexes (slice ends, wake-ups, the servers' watchdog): raises its
+// interrupt once the counter reaches `deadline`, until disarmed or set
+// again. 0 disarms it.
+void timer_arm_at(uint64_t deadline);
+// The counter, read without ordering against earlier instructions (for the
+// switch fast path, where a few instructions either way change nothing).
+uint64_t counter_ticks_fast();
 
 // A 64-bit random number from the CPU's RNDR (FEAT_RNG; the caller checks
 // ID_AA64ISAR0_EL1.RNDR first). False when the hardware had none to give
@@ -53,5 +57,18 @@ bool random64(uint64_t& out);
 
 // The top of CPU `cpu`'s kernel stack (exceptions from partitions start there).
 uint64_t kernel_stack_top(size_t cpu);
+
+}  // namespace hyp::arch
+
+namespace hyp {
+struct VcpuContext;
+}
+
+namespace hyp::arch {
+
+// Enters the vCPU whose state is `ctx` (loaded with vcpu_load) on CPU
+// `cpu`, starting that CPU's kernel stack afresh: its next exit comes to
+// the exception entry with an empty stack.
+[[noreturn]] void enter_vcpu(VcpuContext& ctx, size_t cpu);
 
 }  // namespace hyp::arch

@@ -13,6 +13,14 @@ namespace hyp::arch {
 El1ExceptionRegs read_el1_exception_regs();
 void write_el1_exception_regs(const El1ExceptionRegs& regs);
 
+// The virtual timer of the vCPU loaded on this CPU (CNTV_CTL_EL0,
+// CNTV_CVAL_EL0).
+struct VirtualTimer {
+  uint64_t ctl;
+  uint64_t cval;
+};
+VirtualTimer read_virtual_timer();
+
 // The host's value of the ID register with sysreg_key() `key` (op0 = 3,
 // op1 = 0, CRn = 0). Unallocated encodings read as zero.
 uint64_t read_id_register(uint32_t key);

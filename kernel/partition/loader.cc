@@ -30,12 +30,19 @@ void reset_vcpu(Partition& p, Vcpu& v, const PackagedPartition& image) {
   c.mdcr_el2 = kPartitionMdcrTraps | arch::host_pmu_counters();
   c.cptr_el2 = p.kind == PartitionKind::kServer ? kServerCptr : kPartitionCptr;
   c.ich_hcr_el2 = p.kind == PartitionKind::kServer ? kServerIchHcr : kPartitionIchHcr;
+  // Every vCPU starts off; whoever starts the partition turns vCPU 0 on
+  // (start_vcpu0) and hands it to the scheduler.
+  v.state = VcpuState::kOff;
+  v.power.store(VcpuPower::kOff, std::memory_order_relaxed);
+  v.waiting = VcpuWait::kNothing;
+  v.waits_on = nullptr;
+  v.wake_at = 0;
+  v.kicked.store(false, std::memory_order_relaxed);
+  v.deferred = Vcpu::Deferred::kNothing;
+  v.started = nullptr;
   if (v.index == 0) {
     v.ctx.pc = image.entry.value();
     v.ctx.x[0] = image.dtb.value();
-    v.state = VcpuState::kRunnable;
-  } else {
-    v.state = VcpuState::kOff;
   }
 }
 

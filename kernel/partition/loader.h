@@ -28,11 +28,13 @@ struct LoaderEnv {
 // barrier scope (FB, BSU inner shareable), ID group 3 trapped (TID3), SMC
 // trapped (TSC), AArch64 EL1 (RW), LORegion registers trapped (TLOR), RAS
 // error-record registers trapped (TERR), IMPLEMENTATION DEFINED registers
-// trapped (TIDCP), pointer authentication not trapped (API, APK). Left
-// clear on purpose: EnSCXT (SCXTNUM_ELx trap), ATA (MTE tag accesses trap),
-// TWI/TWE, TVM/TRVM, TSW, TACR, E2H, TGE, NV.
+// trapped (TIDCP), pointer authentication not trapped (API, APK), WFI
+// trapped (TWI: a waiting vCPU blocks and its CPU runs something else).
+// Left clear on purpose: EnSCXT (SCXTNUM_ELx trap), ATA (MTE tag accesses
+// trap), TWE (WFE is a spin-wait hint; the guest's own SEV ends it), TVM/TRVM,
+// TSW, TACR, E2H, TGE, NV.
 inline constexpr uint64_t kPartitionHcr = (1ull << 0) | (1ull << 1) | (1ull << 3) | (1ull << 4) | (1ull << 5) |
-                                          (1ull << 9) | (1ull << 10) | (1ull << 18) | (1ull << 19) |
+                                          (1ull << 9) | (1ull << 10) | (1ull << 13) | (1ull << 18) | (1ull << 19) |
                                           (1ull << 31) | (1ull << 35) | (1ull << 36) | (1ull << 40) |
                                           (1ull << 41) | (1ull << 52);
 // MDCR_EL2 traps (D17.2.99): PMU (TPMCR, TPM), debug (TDA, TDOSA, TDRA),
@@ -44,8 +46,11 @@ inline constexpr uint64_t kPartitionMdcrTraps =
 inline constexpr uint64_t kPartitionCptr = 0x33ff | (1ull << 20) | (1ull << 30);
 // Device servers run without pointer authentication: HCR_EL2.API and APK
 // clear trap its instructions and keys, so the keys a guest left in the CPU
-// are neither visible to a server nor switched for it.
-inline constexpr uint64_t kServerHcr = kPartitionHcr & ~((1ull << 40) | (1ull << 41));
+// are neither visible to a server nor switched for it. Their WFI is not
+// trapped: a server waits with HYP_SERVER_WAIT, and one that sleeps in WFI
+// instead is woken by the kernel's next interrupt (its watchdog at the
+// latest).
+inline constexpr uint64_t kServerHcr = kPartitionHcr & ~((1ull << 13) | (1ull << 40) | (1ull << 41));
 // Device servers also trap FP/SIMD (TFP): they have no FP state, so a switch
 // between a guest and a server leaves the guest's FP/SIMD registers in place.
 inline constexpr uint64_t kServerCptr = kPartitionCptr | (1ull << 10);
@@ -56,8 +61,6 @@ inline constexpr uint64_t kServerCptr = kPartitionCptr | (1ull << 10);
 // priorities in place.
 inline constexpr uint64_t kPartitionIchHcr = 0;
 inline constexpr uint64_t kServerIchHcr = (1ull << 10) | (1ull << 11) | (1ull << 12);
-// SCTLR_EL1 at reset: RES1 bits only (MMU and caches off, little-endian).
-inline constexpr uint64_t kSctlrEl1Reset = 0x30d0'0800;
 
 // Creates partition `id` in `p` (which must be kEmpty). On failure `p` is
 // left kEmpty and `why` names the step that failed; memory already taken is

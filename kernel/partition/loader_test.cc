@@ -75,7 +75,8 @@ TEST_F(LoaderTest, VcpuZeroFollowsTheBootProtocolAndOthersWaitForCpuOn) {
   const char* why = "";
   ASSERT_EQ(create_partition(image_, 1, p, env_, why), Status::kOk);
   const Vcpu& v0 = p.vcpus[0];
-  EXPECT_EQ(v0.state, VcpuState::kRunnable);
+  EXPECT_EQ(v0.state, VcpuState::kOff);  // started by the run loop
+  EXPECT_EQ(v0.power.load(), VcpuPower::kOff);
   EXPECT_EQ(v0.ctx.pc, 0x4000'0000u);
   EXPECT_EQ(v0.ctx.x[0], 0x4020'0000u);
   EXPECT_EQ(v0.ctx.x[1], 0u);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -51,12 +52,40 @@ bool partition_transition_allowed(PartitionState from, PartitionState to);
 const char* partition_state_name(PartitionState s);
 
 class Partition;
+struct Server;
+
+// What AFFINITY_INFO reports of a vCPU (PSCI 1.1, 5.1.5), changed only by
+// compare-and-swap: of several CPU_ON calls racing for one vCPU exactly one
+// moves it from kOff to kOnPending.
+enum class VcpuPower : uint8_t {
+  kOff,        // never started, or CPU_OFF done
+  kOnPending,  // CPU_ON accepted; the vCPU has not run yet
+  kOn,         // has run since it was turned on
+};
+
+// What a blocked (or about to block) vCPU waits for. It belongs to the vCPU:
+// the physical CPU it was on is free to run something else meanwhile.
+enum class VcpuWait : uint8_t {
+  kNothing,
+  kRead,       // a forwarded read: `pending` is answered by server `waits_on`
+  kRestart,    // a server restart it asked for: `pending` is answered once done
+  kInterrupt,  // WFI or PSCI CPU_SUSPEND: until `wake_at`, or woken
+};
 
 struct Vcpu {
   VcpuContext ctx{};
   Partition* partition = nullptr;
   uint16_t index = 0;
+  // Scheduling state, written under the run-queue lock of CPU `home`
+  // (kernel/sched/scheduler.h), which is where the vCPU always runs.
   VcpuState state = VcpuState::kOff;
+  uint16_t home = 0;
+  Vcpu* next_queued = nullptr;  // the home run queue's link
+  Vcpu* next_homed = nullptr;   // every vCPU placed on `home`, fixed at boot
+  std::atomic<VcpuPower> power{VcpuPower::kOff};
+  // Set by whoever wakes a vCPU out of kInterrupt (a CPU_ON to it does not:
+  // PSCI never wakes a standby), read and cleared by the vCPU.
+  std::atomic<bool> kicked{false};
   // Fault reports logged for this vCPU; past a limit they are counted only,
   // so a guest stuck faulting cannot flood the console.
   uint32_t faults_logged = 0;
@@ -66,7 +95,15 @@ struct Vcpu {
   // trap dispatcher) and, for reads, the answer it waits for.
   MmioAccess forwarded{};
   PendingAccess pending;
-  enum class Waiting : uint8_t { kNothing, kRead, kRestart } waiting = Waiting::kNothing;
+  VcpuWait waiting = VcpuWait::kNothing;
+  Server* waits_on = nullptr;  // kRead, kRestart: the server that answers
+  uint64_t wake_at = 0;        // kInterrupt: counter value to wake at, 0 if none
+  // What the vCPU asked for that is carried out once the posted writes it
+  // queued are taken (a last line of output goes first).
+  enum class Deferred : uint8_t { kNothing, kPartitionOff, kPartitionReset } deferred = Deferred::kNothing;
+  // The vCPU its last PSCI CPU_ON started (set by the dispatcher, woken by
+  // the run loop).
+  Vcpu* started = nullptr;
 
   // Moves to `to` if the lifecycle allows it; kDenied otherwise.
   Status transition(VcpuState to);
@@ -125,6 +162,10 @@ class Partition {
   bool control = false;
   // Servers: the channel the kernel talks to it through.
   Channel* channel = nullptr;
+  // Set by the vCPU that stops or resets the partition (PSCI SYSTEM_OFF or
+  // SYSTEM_RESET, a fatal error) until it is done: its other vCPUs leave
+  // their CPUs, and a second such request from them gives way.
+  std::atomic<bool> stopping{false};
 
   Status transition(PartitionState to);
 

@@ -96,10 +96,9 @@ Result<uint32_t> Channel::take_responses() {
     ++completed;
   }
   answers_taken_ += taken;
-  if (completed != 0) arch::send_event();  // waiters may sleep in WFE
   if (status != Status::kOk) return status;
   learn_done();
-  return taken;
+  return completed;
 }
 
 Channel::Work Channel::work() const {
@@ -204,7 +203,6 @@ void Channel::fail_all() {
   }
   done_seq_ = next_seq_ - 1;
   failed_ = true;
-  arch::send_event();
 }
 
 }  // namespace hyp

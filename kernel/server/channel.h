@@ -5,9 +5,9 @@
 // number read from the shared pages is checked; a server that corrupts them
 // is reported as kCorrupt and restarted, never followed.
 //
-// Whoever completes a waiter or queues a log line also sends the CPU event
-// (arch::send_event): a CPU that sleeps in WFE until its answer arrives, or
-// an idle CPU waiting for work, must not sleep through it.
+// Queueing a log line sends the CPU event (arch::send_event): an idle CPU
+// may run the server for it. Completing a waiter wakes nobody by itself:
+// the caller wakes the vCPUs whose answers came (kernel/run.cc).
 //
 // Host-testable against the arch fake. Callers hold `lock`.
 #pragma once
@@ -67,7 +67,8 @@ class Channel {
   Status push(ipc::Request request, PendingAccess* waiter) HYP_REQUIRES(lock);
 
   // Takes every response the server published, completing waiters. Returns
-  // the number taken, or kAborted if the server published nonsense.
+  // the number of waiters completed, or kAborted if the server published
+  // nonsense.
   Result<uint32_t> take_responses() HYP_REQUIRES(lock);
 
   // Whether the server has requests or log lines it has not taken yet. A

@@ -353,57 +353,26 @@ TEST(Channel, AFailedChannelRefusesNewRequests) {
   EXPECT_EQ(f.channel.outstanding(), 0u);
 }
 
-TEST(Channel, CompletingAWaiterOrQueueingALogLineSendsTheEvent) {
+TEST(Channel, TakingAnswersCountsTheWaitersCompletedAndALogLineSendsTheEvent) {
   arch::fake::reset();
   Fixture f;
-  PendingAccess waiter;
+  PendingAccess first;
+  PendingAccess second;
   SpinLockGuard guard(f.channel.lock);
-  ASSERT_EQ(f.channel.push(f.read(1), &waiter), Status::kOk);
+  ASSERT_EQ(f.channel.push(f.read(1), &first), Status::kOk);
+  ASSERT_EQ(f.channel.push(f.posted_write(0, 1), nullptr), Status::kOk);
+  ASSERT_EQ(f.channel.push(f.read(2), &second), Status::kOk);
   f.serve();
+  // The run loop decides by this count whether anyone but the vCPU it
+  // switched from needs waking.
+  auto completed = f.channel.take_responses();
+  ASSERT_TRUE(completed.ok());
+  EXPECT_EQ(*completed, 2u);
+  EXPECT_TRUE(first.done.load());
+  EXPECT_TRUE(second.done.load());
   const uint64_t before = arch::fake::events_sent();
-  ASSERT_TRUE(f.channel.take_responses().ok());
-  EXPECT_GT(arch::fake::events_sent(), before);
-  const uint64_t after_answer = arch::fake::events_sent();
   EXPECT_TRUE(f.channel.push_log("x", 1));
-  EXPECT_GT(arch::fake::events_sent(), after_answer);
-  ASSERT_EQ(f.channel.push(f.read(2), &waiter), Status::kOk);
-  const uint64_t before_fail = arch::fake::events_sent();
-  f.channel.fail_all();
-  EXPECT_GT(arch::fake::events_sent(), before_fail);
-}
-
-// A guest on one CPU waits in WFE for its read, as the run loop does, while
-// the server runs busy on another CPU, serving this guest and others'
-// posted writes. Every answer must wake the guest: a wait that sees no
-// event is a lost wake-up (on hardware, a guest asleep until some
-// unrelated event).
-TEST(Channel, AWaitingGuestIsWokenByEachAnswerFromABusyServerOnAnotherCpu) {
-  arch::fake::reset();
-  arch::fake::set_wait_limit(std::chrono::milliseconds(500));
-  Fixture f;
-  constexpr int kReads = 300;
-  std::atomic<bool> stop{false};
-  std::thread server([&] {
-    while (!stop.load()) {
-      f.serve();
-      SpinLockGuard guard(f.channel.lock);
-      ASSERT_TRUE(f.channel.take_responses().ok());
-    }
-  });
-  PendingAccess waiter;
-  for (int i = 0; i < kReads; ++i) {
-    {
-      SpinLockGuard guard(f.channel.lock);
-      ASSERT_EQ(f.channel.push(f.read(static_cast<uint64_t>(i)), &waiter), Status::kOk);
-      ASSERT_EQ(f.channel.push(f.posted_write(0, 1), nullptr), Status::kOk);
-    }
-    while (!waiter.done.load(std::memory_order_acquire)) arch::wait_for_event();
-    ASSERT_EQ(waiter.value, static_cast<uint64_t>(i) * 10);
-    if (arch::fake::waits_slept_through() != 0) break;
-  }
-  stop.store(true);
-  server.join();
-  EXPECT_EQ(arch::fake::waits_slept_through(), 0u);
+  EXPECT_GT(arch::fake::events_sent(), before);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "kernel/arch/vcpu.h"
 #include "kernel/console.h"
 #include "ipc/psci.h"
+#include "kernel/psci/vcpu_power.h"
 #include "kernel/trap/esr.h"
 #include "kernel/trap/inject.h"
 #include "kernel/trap/mmio_access.h"
@@ -87,6 +88,13 @@ bool psci_supported(uint32_t fid) {
   switch (fid) {
     case psci::kVersion:
     case psci::kFeatures:
+    case psci::kCpuSuspend32:
+    case psci::kCpuSuspend64:
+    case psci::kCpuOff:
+    case psci::kCpuOn32:
+    case psci::kCpuOn64:
+    case psci::kAffinityInfo32:
+    case psci::kAffinityInfo64:
     case psci::kMigrateInfoType:
     case psci::kSystemOff:
     case psci::kSystemReset:
@@ -169,6 +177,36 @@ int64_t arch_features(uint64_t fid) {
   return fid == abi::kSmcccVersion || fid == abi::kSmcccArchFeatures ? 0 : -1;
 }
 
+// CNTV_CTL_EL0 fields: ENABLE, IMASK, ISTATUS.
+constexpr uint64_t kTimerEnable = 1;
+constexpr uint64_t kTimerMasked = 2;
+
+// What a vCPU that waits for an interrupt (WFI, CPU_SUSPEND) could be
+// woken by while it has no virtual interrupts of its own yet: its virtual
+// timer reaching its compare value. Sets wake_at (a physical counter value;
+// 0: nothing armed).
+TrapAction wait_for_interrupt(Vcpu& v) {
+  const arch::VirtualTimer timer = arch::read_virtual_timer();
+  v.wake_at = 0;
+  if ((timer.ctl & (kTimerEnable | kTimerMasked)) == kTimerEnable) {
+    const uint64_t at = timer.cval + v.ctx.el2.cntvoff_el2;
+    v.wake_at = at == 0 ? 1 : at;
+  }
+  return TrapAction::kWaitForInterrupt;
+}
+
+// The 32-bit calling convention passes 32-bit arguments (SMCCC 1.4, 2.6).
+uint64_t arg(const Vcpu& v, size_t i, bool smc32) { return smc32 ? v.ctx.x[i] & 0xffff'ffff : v.ctx.x[i]; }
+
+TrapAction psci_cpu_on(Vcpu& v, bool smc32) {
+  Vcpu* started = nullptr;
+  const psci::Ret ret = vpsci::cpu_on(v, arg(v, 1, smc32), arg(v, 2, smc32), arg(v, 3, smc32), started);
+  set_result(v, static_cast<int64_t>(ret));
+  if (ret != psci::Ret::kSuccess) return TrapAction::kResume;
+  v.started = started;
+  return TrapAction::kCpuOn;
+}
+
 // Routes an SMCCC call (HVC, or SMC trapped by HCR_EL2.TSC) by function ID.
 TrapAction smccc_call(Vcpu& v) {
   // SMC32/HVC32 IDs occupy w0; the upper half of x0 is not part of the ID.
@@ -209,6 +247,29 @@ TrapAction smccc_call(Vcpu& v) {
     case psci::kFeatures:
       set_result(v, psci_supported(static_cast<uint32_t>(v.ctx.x[1])) ? 0 : static_cast<int64_t>(psci::Ret::kNotSupported));
       return TrapAction::kResume;
+    case psci::kCpuOn32:
+    case psci::kCpuOn64:
+      if (v.partition->kind != PartitionKind::kGuest) break;
+      return psci_cpu_on(v, fid == psci::kCpuOn32);
+    case psci::kCpuOff:
+      if (v.partition->kind != PartitionKind::kGuest) break;
+      // Returns only if it fails, which it does not.
+      return TrapAction::kCpuOff;
+    case psci::kCpuSuspend32:
+    case psci::kCpuSuspend64: {
+      if (v.partition->kind != PartitionKind::kGuest) break;
+      const psci::Ret ret = vpsci::check_power_state(arg(v, 1, fid == psci::kCpuSuspend32));
+      set_result(v, static_cast<int64_t>(ret));
+      // Every state is entered as a standby: the call returns when the vCPU
+      // is woken, with SUCCESS, which PSCI allows for a power-down request.
+      return ret == psci::Ret::kSuccess ? wait_for_interrupt(v) : TrapAction::kResume;
+    }
+    case psci::kAffinityInfo32:
+    case psci::kAffinityInfo64: {
+      const bool smc32 = fid == psci::kAffinityInfo32;
+      set_result(v, vpsci::affinity_info(v, arg(v, 1, smc32), arg(v, 2, smc32)));
+      return TrapAction::kResume;
+    }
     case psci::kSystemOff:
       return TrapAction::kPartitionOff;
     case psci::kSystemReset:
@@ -303,11 +364,13 @@ TrapAction instruction_abort(Vcpu& v, const TrapInfo& info, Esr /*esr*/) {
 }
 
 TrapAction wfx(Vcpu& v, const TrapInfo& /*info*/, Esr esr) {
-  // WFI/WFE are not trapped (HCR_EL2.TWI/TWE clear); should one arrive, it
+  // Guests trap WFI (HCR_EL2.TWI): it may block the vCPU. WFE is not
+  // trapped (TWE clear); should one arrive, or a WFI from a server, it
   // completes as a no-op, which the architecture permits. A T32 WFI may be
-  // a 16-bit instruction.
+  // a 16-bit instruction. ESR_EL2.ISS.TI [1:0]: 0 is WFI.
   step_over(v.ctx, esr.il());
-  return TrapAction::kResume;
+  if ((esr.raw() & 3) != 0 || v.partition->kind != PartitionKind::kGuest) return TrapAction::kResume;
+  return wait_for_interrupt(v);
 }
 
 constexpr std::array<Handler, kEcCount> make_table() {

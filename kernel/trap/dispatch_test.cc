@@ -92,10 +92,131 @@ TEST_F(DispatchTest, PsciVersionFeaturesAndPowerRequests) {
   EXPECT_EQ(vcpu_.ctx.x[0], 0u);
   hvc(psci::kFeatures, abi::kSmcccVersion);
   EXPECT_EQ(vcpu_.ctx.x[0], 0u);
-  hvc(psci::kFeatures, psci::kCpuSuspend64);
-  EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -1);
+  for (uint32_t fid : {psci::kCpuSuspend32, psci::kCpuSuspend64, psci::kCpuOff, psci::kCpuOn32, psci::kCpuOn64,
+                       psci::kAffinityInfo32, psci::kAffinityInfo64}) {
+    hvc(psci::kFeatures, fid);
+    // 0 for CPU_SUSPEND too: the original power_state format, no OS-initiated mode.
+    EXPECT_EQ(vcpu_.ctx.x[0], 0u) << std::hex << fid;
+  }
+  for (uint32_t fid : {0x8400'0005u /* CPU_FREEZE */, 0x8400'000Bu /* NODE_HW_STATE... */, 0x8400'0012u}) {
+    hvc(psci::kFeatures, fid);
+    EXPECT_EQ(static_cast<int64_t>(vcpu_.ctx.x[0]), -1) << std::hex << fid;
+  }
   EXPECT_EQ(hvc(psci::kSystemOff), TrapAction::kPartitionOff);
   EXPECT_EQ(hvc(psci::kSystemReset), TrapAction::kPartitionReset);
+}
+
+// A two-vCPU partition whose vCPU 0 makes the calls.
+class PsciDispatchTest : public DispatchTest {
+ protected:
+  void SetUp() override {
+    DispatchTest::SetUp();
+    partition_.vcpu_count = 2;
+    for (uint16_t i = 0; i < 2; ++i) {
+      partition_.vcpus[i].partition = &partition_;
+      partition_.vcpus[i].index = i;
+      partition_.vcpus[i].ctx.el2.vmpidr_el2 = (1ull << 31) | i;
+    }
+    partition_.vcpus[0].power.store(VcpuPower::kOn);
+    partition_.vcpus[0].ctx.pc = 0x4000'0100;
+    partition_.vcpus[0].ctx.pstate = kPstateEl1h;
+  }
+
+  Vcpu& caller() { return partition_.vcpus[0]; }
+  Vcpu& target() { return partition_.vcpus[1]; }
+
+  TrapAction call(uint64_t x0, uint64_t x1 = 0, uint64_t x2 = 0, uint64_t x3 = 0) {
+    caller().ctx.x[0] = x0;
+    caller().ctx.x[1] = x1;
+    caller().ctx.x[2] = x2;
+    caller().ctx.x[3] = x3;
+    return handle_trap(caller(), {esr_of(Ec::kHvc64, 0), 0, 0});
+  }
+  int64_t result() { return static_cast<int64_t>(caller().ctx.x[0]); }
+};
+
+TEST_F(PsciDispatchTest, CpuOnStartsTheTargetOnceAndAnswersEveryLaterCallPerSpec) {
+  EXPECT_EQ(call(psci::kAffinityInfo64, 1, 0), TrapAction::kResume);
+  EXPECT_EQ(result(), 1) << "OFF";
+  EXPECT_EQ(call(psci::kCpuOn64, 1, kRamIpa + 0x80, 0xfeed), TrapAction::kCpuOn);
+  EXPECT_EQ(result(), 0);
+  EXPECT_EQ(caller().started, &target());
+  EXPECT_EQ(target().ctx.pc, kRamIpa + 0x80);
+  EXPECT_EQ(target().ctx.x[0], 0xfeedu);
+  EXPECT_EQ(target().ctx.pstate, kPstateEl1h | kPstateDaif);
+  EXPECT_EQ(target().ctx.el2.vmpidr_el2, (1ull << 31) | 1) << "EL2 controls survive the reset";
+  call(psci::kAffinityInfo64, 1, 0);
+  EXPECT_EQ(result(), 2) << "ON_PENDING";
+  EXPECT_EQ(call(psci::kCpuOn64, 1, kRamIpa, 0), TrapAction::kResume);
+  EXPECT_EQ(result(), static_cast<int64_t>(psci::Ret::kOnPending));
+  target().power.store(VcpuPower::kOn);  // it ran
+  EXPECT_EQ(call(psci::kCpuOn64, 1, kRamIpa, 0), TrapAction::kResume);
+  EXPECT_EQ(result(), static_cast<int64_t>(psci::Ret::kAlreadyOn));
+  call(psci::kAffinityInfo64, 1, 0);
+  EXPECT_EQ(result(), 0) << "ON";
+  EXPECT_EQ(call(psci::kCpuOn64, 0, kRamIpa, 0), TrapAction::kResume) << "the caller itself";
+  EXPECT_EQ(result(), static_cast<int64_t>(psci::Ret::kAlreadyOn));
+}
+
+TEST_F(PsciDispatchTest, CpuOnRefusesUnknownTargetsAndEntryPointsOutsideRam) {
+  for (uint64_t bad : {uint64_t{2}, uint64_t{0x100}, uint64_t{1} << 40, (uint64_t{1} << 31) | 1, ~uint64_t{0}}) {
+    EXPECT_EQ(call(psci::kCpuOn64, bad, kRamIpa, 0), TrapAction::kResume) << bad;
+    EXPECT_EQ(result(), static_cast<int64_t>(psci::Ret::kInvalidParameters)) << bad;
+  }
+  for (uint64_t entry : {uint64_t{0}, kRamIpa + 2, kRamIpa + 2 * kPageSize, ~uint64_t{3}, kUart}) {
+    EXPECT_EQ(call(psci::kCpuOn64, 1, entry, 0), TrapAction::kResume) << std::hex << entry;
+    EXPECT_EQ(result(), static_cast<int64_t>(psci::Ret::kInvalidAddress)) << std::hex << entry;
+  }
+  EXPECT_EQ(target().power.load(), VcpuPower::kOff) << "a refused call changes nothing";
+}
+
+TEST_F(PsciDispatchTest, Smc32FormsIgnoreTheUpperHalvesOfTheirArguments) {
+  EXPECT_EQ(call(psci::kCpuOn32, 0xffff'ffff'0000'0001, 0xdead'0000'0000'0000 | (kRamIpa + 0x40), 0x1'0000'0007),
+            TrapAction::kCpuOn);
+  EXPECT_EQ(target().ctx.pc, kRamIpa + 0x40);
+  EXPECT_EQ(target().ctx.x[0], 7u);
+  call(psci::kAffinityInfo32, 0xffff'ffff'0000'0001, 0xffff'ffff'0000'0000);
+  EXPECT_EQ(result(), 2);
+}
+
+TEST_F(PsciDispatchTest, AffinityInfoAggregatesAboveTheLowestLevelAndRefusesNonsense) {
+  call(psci::kAffinityInfo64, 0, 1);  // cluster 0: vCPU 0 is on
+  EXPECT_EQ(result(), 0);
+  call(psci::kAffinityInfo64, 0, 4);
+  EXPECT_EQ(result(), static_cast<int64_t>(psci::Ret::kInvalidParameters));
+  call(psci::kAffinityInfo64, 0x100, 0);  // cluster 1: nobody
+  EXPECT_EQ(result(), static_cast<int64_t>(psci::Ret::kInvalidParameters));
+  call(psci::kAffinityInfo64, 1ull << 63, 0);
+  EXPECT_EQ(result(), static_cast<int64_t>(psci::Ret::kInvalidParameters));
+}
+
+TEST_F(PsciDispatchTest, CpuOffAndSuspendAreForTheSchedulerAndSuspendChecksItsArgument) {
+  EXPECT_EQ(call(psci::kCpuOff), TrapAction::kCpuOff);
+  // Reserved bits: [23:17] and [63:26].
+  EXPECT_EQ(call(psci::kCpuSuspend64, 1u << 17), TrapAction::kResume);
+  EXPECT_EQ(result(), static_cast<int64_t>(psci::Ret::kInvalidParameters));
+  EXPECT_EQ(call(psci::kCpuSuspend64, 1ull << 40), TrapAction::kResume);
+  EXPECT_EQ(result(), static_cast<int64_t>(psci::Ret::kInvalidParameters));
+  arch::fake::set_virtual_timer(1, 5000);  // enabled, not masked
+  caller().ctx.el2.cntvoff_el2 = 100;
+  EXPECT_EQ(call(psci::kCpuSuspend64, 1u << 16), TrapAction::kWaitForInterrupt);
+  EXPECT_EQ(result(), 0);
+  EXPECT_EQ(caller().wake_at, 5100u) << "CNTV_CVAL + CNTVOFF: the physical counter's value";
+  arch::fake::set_virtual_timer(3, 5000);  // masked: wakes nobody
+  EXPECT_EQ(call(psci::kCpuSuspend32, 0), TrapAction::kWaitForInterrupt);
+  EXPECT_EQ(caller().wake_at, 0u);
+}
+
+TEST_F(PsciDispatchTest, WfiWaitsWfeDoesNotAndServersMayNotStartOrStopCpus) {
+  EXPECT_EQ(handle_trap(caller(), {esr_of(Ec::kWfx, 0), 0, 0}), TrapAction::kWaitForInterrupt);
+  EXPECT_EQ(caller().ctx.pc, 0x4000'0104u) << "past the WFI";
+  EXPECT_EQ(handle_trap(caller(), {esr_of(Ec::kWfx, 1), 0, 0}), TrapAction::kResume) << "WFE";
+  partition_.kind = PartitionKind::kServer;
+  EXPECT_EQ(handle_trap(caller(), {esr_of(Ec::kWfx, 0), 0, 0}), TrapAction::kResume);
+  for (uint32_t fid : {psci::kCpuOn64, psci::kCpuOff, psci::kCpuSuspend64}) {
+    EXPECT_EQ(call(fid, 1, kRamIpa, 0), TrapAction::kResume) << std::hex << fid;
+    EXPECT_EQ(caller().ctx.x[0], abi::kSmcccNotSupported) << std::hex << fid;
+  }
 }
 
 TEST_F(DispatchTest, SmcccVersionAndNoWorkarounds) {
@@ -483,7 +604,8 @@ TEST_F(DispatchTest, EveryExceptionClassHasADefinedAnswer) {
     vcpu_.ctx.pstate = kPstateEl1h;
     vcpu_.ctx.x[0] = psci::kVersion;
     const TrapAction a = handle_trap(vcpu_, {(uint64_t{ec} << 26) | (1u << 25), 0x4000'0000, 0x4000'0000 >> 8});
-    EXPECT_EQ(a, TrapAction::kResume) << ec;
+    // A guest's WFI may block it; everything else resumes.
+    EXPECT_EQ(a, ec == static_cast<uint32_t>(Ec::kWfx) ? TrapAction::kWaitForInterrupt : TrapAction::kResume) << ec;
   }
   EXPECT_GE(trap_count(Ec::kUnknown), 1u);
 }

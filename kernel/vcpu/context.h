@@ -106,4 +106,7 @@ inline constexpr uint64_t kPstateEl1h = 0x5;
 inline constexpr uint64_t kPstateAarch32 = 1u << 4;
 inline constexpr uint64_t kPstateDaif = 0xfu << 6;
 
+// SCTLR_EL1 at reset: RES1 bits only (MMU and caches off, little-endian).
+inline constexpr uint64_t kSctlrEl1Reset = 0x30d0'0800;
+
 }  // namespace hyp

@@ -5,6 +5,7 @@
 #include "kernel/irq/sgi.h"
 
 extern "C" char boot_stacks[];  // entry.S
+extern "C" [[noreturn]] void vcpu_enter(hyp::VcpuContext* ctx, uint64_t stack_top);  // exceptions.S
 
 namespace hyp::arch {
 
@@ -42,17 +43,23 @@ void irq_cpu_interface_init() {
   isb();
 }
 
+uint64_t counter_ticks_fast() { return HYP_READ_SYSREG(cntpct_el0); }
+
+namespace {
+void timer_disarm() { HYP_WRITE_SYSREG(S3_4_C14_C2_1, 0); }  // CNTHP_CTL_EL2
+}  // namespace
+
 // No ISB after these: the ERET into the partition that follows (or the
 // interrupt acknowledgement) synchronizes them, and a timer that takes
 // effect a few instructions late changes nothing.
-uint64_t watchdog_arm_in(uint64_t ticks) {
-  const uint64_t now = HYP_READ_SYSREG(cntpct_el0);
-  HYP_WRITE_SYSREG(S3_4_C14_C2_2, now + ticks);  // CNTHP_CVAL_EL2
-  HYP_WRITE_SYSREG(S3_4_C14_C2_1, 1);            // CNTHP_CTL_EL2: ENABLE, not masked
-  return now;
+void timer_arm_at(uint64_t deadline) {
+  if (deadline == 0) {
+    timer_disarm();
+    return;
+  }
+  HYP_WRITE_SYSREG(S3_4_C14_C2_2, deadline);  // CNTHP_CVAL_EL2
+  HYP_WRITE_SYSREG(S3_4_C14_C2_1, 1);         // CNTHP_CTL_EL2: ENABLE, not masked
 }
-
-void watchdog_disarm() { HYP_WRITE_SYSREG(S3_4_C14_C2_1, 0); }
 
 bool acknowledge_interrupts() {
   bool timer = false;
@@ -61,7 +68,7 @@ bool acknowledge_interrupts() {
     if (intid >= kSpurious) return timer;
     if (intid == gic::kHypTimerPpi) {
       // Level-triggered: off before its end, or it is pending again at once.
-      watchdog_disarm();
+      timer_disarm();
       timer = true;
     }
     HYP_WRITE_SYSREG(S3_0_C12_C12_1, intid);  // ICC_EOIR1_EL1: priority drop and deactivation
@@ -83,6 +90,17 @@ void send_event() {
   isb();
 }
 
+void wake_cpu(uint64_t mpidr) {
+  // ICC_SGI1R_EL1: Aff3 [55:48], Aff2 [39:32], Aff1 [23:16], the range
+  // selector [47:44] picks which 16 Aff0 values the target list [15:0] means.
+  const uint64_t aff0 = mpidr & 0xff;
+  const uint64_t value = ((mpidr >> 32) & 0xff) << 48 | ((mpidr >> 16) & 0xff) << 32 | ((mpidr >> 8) & 0xff) << 16 |
+                         (aff0 >> 4) << 44 | uint64_t{gic::kWakeSgi} << 24 | uint64_t{1} << (aff0 & 15);
+  asm volatile("dsb ish" ::: "memory");
+  HYP_WRITE_SYSREG(S3_0_C12_C11_5, value);
+  isb();
+}
+
 bool random64(uint64_t& out) {
   uint64_t ok;
   asm volatile("mrs %0, S3_3_C2_C4_0\n\tcset %1, ne" : "=r"(out), "=r"(ok) : : "cc");  // RNDR
@@ -92,5 +110,7 @@ bool random64(uint64_t& out) {
 uint64_t kernel_stack_top(size_t cpu) {
   return reinterpret_cast<uint64_t>(boot_stacks) + (cpu + 1) * BOOT_STACK_SIZE;
 }
+
+void enter_vcpu(VcpuContext& ctx, size_t cpu) { vcpu_enter(&ctx, kernel_stack_top(cpu)); }
 
 }  // namespace hyp::arch

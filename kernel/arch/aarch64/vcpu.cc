@@ -255,6 +255,10 @@ void el2_controls_init() {
   isb();
 }
 
+VirtualTimer read_virtual_timer() {
+  return {HYP_READ_SYSREG(cntv_ctl_el0), HYP_READ_SYSREG(cntv_cval_el0)};
+}
+
 uint64_t host_midr() { return HYP_READ_SYSREG(midr_el1); }
 
 uint64_t host_pmu_counters() { return HYP_READ_SYSREG(mdcr_el2) & 0x1f; }

@@ -35,6 +35,7 @@ struct State {
   El1ExceptionRegs el1{};
   std::map<uint32_t, uint64_t> id_registers;
   VcpuContext loaded{};
+  VirtualTimer virtual_timer{};
   int loads = 0;
   std::function<std::optional<uint64_t>()> random;
 };
@@ -55,6 +56,7 @@ struct Events {
   uint64_t generation = 0;  // SEVs so far
   uint64_t sends = 0;
   uint64_t slept_through = 0;
+  std::map<uint64_t, uint64_t> wakes;  // wake_cpu() calls by target MPIDR
   std::chrono::milliseconds limit{2000};
 };
 
@@ -64,6 +66,7 @@ Events& events() {
 }
 
 thread_local uint64_t t_seen_generation = 0;
+thread_local uint64_t t_timer_deadline = 0;
 
 [[noreturn]] void fail(const char* what, uint64_t value) {
   std::fprintf(stderr, "arch fake: %s (0x%llx)\n", what, static_cast<unsigned long long>(value));
@@ -91,6 +94,10 @@ void set_smc_handler(std::function<SmcResult(const SmcArgs&)> handler) { state()
 
 void set_mpidr(uint64_t mpidr) { state().mpidr = mpidr; }
 
+void set_virtual_timer(uint64_t ctl, uint64_t cval) { state().virtual_timer = {ctl, cval}; }
+
+void advance_counter(uint64_t ticks) { state().counter += ticks; }
+
 void set_counter(uint64_t frequency, uint64_t step) {
   state().counter_frequency = frequency;
   state().counter_step = step;
@@ -111,6 +118,14 @@ uint64_t events_sent() {
   return events().sends;
 }
 
+uint64_t timer_deadline() { return t_timer_deadline; }
+
+uint64_t wakes_sent_to(uint64_t mpidr) {
+  Events& e = events();
+  std::lock_guard<std::mutex> guard(e.lock);
+  return e.wakes[mpidr];
+}
+
 uint64_t waits_slept_through() {
   std::lock_guard<std::mutex> guard(events().lock);
   return events().slept_through;
@@ -126,6 +141,7 @@ void reset() {
     std::lock_guard<std::mutex> guard(events().lock);
     events().sends = 0;
     events().slept_through = 0;
+    events().wakes.clear();
     events().limit = std::chrono::milliseconds(2000);
   }
   state().el1 = {};
@@ -137,6 +153,7 @@ void reset() {
   state().smc = nullptr;
   state().random = nullptr;
   state().mpidr = 0;
+  state().virtual_timer = {};
   state().counter = 0;
   state().counter_frequency = 62'500'000;
   state().counter_step = 1;
@@ -327,9 +344,9 @@ void irq_cpu_interface_init() {}
 
 bool acknowledge_interrupts() { return false; }
 
-uint64_t watchdog_arm_in(uint64_t /*ticks*/) { return fake::state().counter; }
+void timer_arm_at(uint64_t deadline) { fake::t_timer_deadline = deadline; }
 
-void watchdog_disarm() {}
+uint64_t counter_ticks_fast() { return counter_ticks(); }
 
 void send_event() {
   fake::Events& e = fake::events();
@@ -341,6 +358,15 @@ void send_event() {
   e.sent.notify_all();
 }
 
+void wake_cpu(uint64_t mpidr) {
+  {
+    fake::Events& e = fake::events();
+    std::lock_guard<std::mutex> guard(e.lock);
+    ++e.wakes[mpidr];
+  }
+  send_event();
+}
+
 bool random64(uint64_t& out) {
   if (!fake::state().random) return false;
   const std::optional<uint64_t> v = fake::state().random();
@@ -350,6 +376,8 @@ bool random64(uint64_t& out) {
 }
 
 uint64_t kernel_stack_top(size_t cpu) { return 0x7000'0000 + (cpu + 1) * 0x4000; }
+
+void enter_vcpu(VcpuContext& /*ctx*/, size_t cpu) { fake::fail("enter_vcpu() called: host tests use on_exit()", cpu); }
 
 uint32_t mmio_read32(Pa reg) {
   if (!fake::state().mmio_read) fake::fail("unexpected MMIO read", reg.value());
@@ -384,6 +412,8 @@ void vcpu_save(VcpuContext& ctx, Scope scope) {
 }
 
 void el2_controls_init() {}
+
+VirtualTimer read_virtual_timer() { return fake::state().virtual_timer; }
 
 uint64_t host_midr() { return 0x410f'd070; }
 

@@ -71,8 +71,12 @@ void set_smc_handler(std::function<SmcResult(const SmcArgs&)> handler);
 
 void set_mpidr(uint64_t mpidr);
 
+// What read_virtual_timer() returns (CNTV_CTL_EL0, CNTV_CVAL_EL0).
+void set_virtual_timer(uint64_t ctl, uint64_t cval);
+
 // The counter advances by `step` ticks on every read (and cpu_relax()).
 void set_counter(uint64_t frequency, uint64_t step);
+void advance_counter(uint64_t ticks);
 
 // The loaded vCPU's EL1 exception registers, as the fake holds them.
 El1ExceptionRegs& el1_regs();
@@ -93,6 +97,10 @@ void set_id_register(uint32_t key, uint64_t value);
 // event register does. A wait that sees no event within the limit gives up
 // and is counted as slept through: the wake-up it waited for was never sent.
 uint64_t events_sent();
+// wake_cpu() calls to the CPU with affinity `mpidr` (each also sends the event).
+uint64_t wakes_sent_to(uint64_t mpidr);
+// The calling thread's CPU timer: what timer_arm_at() last set (0: disarmed).
+uint64_t timer_deadline();
 uint64_t waits_slept_through();
 void set_wait_limit(std::chrono::milliseconds limit);
 

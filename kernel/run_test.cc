@@ -1,0 +1,313 @@
+// The run loop on the host: partitions built by the real loader in fake
+// physical memory, exits driven through on_exit() as the exception entry
+// would, and the test playing the device server's part on its rings.
+#include "kernel/run.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "ipc/hypercall.h"
+#include "ipc/psci.h"
+#include "kernel/arch/cpu.h"
+#include "kernel/arch/fake/fake.h"
+#include "kernel/console.h"
+#include "kernel/sched/scheduler.h"
+
+namespace hyp {
+namespace {
+
+constexpr uint64_t k2M = 2ull << 20;
+constexpr uint64_t kRamIpa = 0x4000'0000;
+constexpr uint64_t kDeviceIpa = 0x900'0000;
+constexpr uint64_t kUart = 0x9000'0000;  // the fake PL011 the kernel console writes to
+constexpr uint64_t kMpidr[] = {0x0, 0x1};
+constexpr uint64_t kFrequency = 1'000'000;  // 1 MHz: 1000 ticks per ms
+constexpr uint64_t kSliceTicks = kFrequency / 1000 * sched::kSliceMs;
+
+uint64_t esr(Ec ec, uint32_t iss) { return (uint64_t{static_cast<uint8_t>(ec)} << 26) | (1u << 25) | iss; }
+
+// A 32-bit load into w5 (ISV, SAS = 2, SRT = 5).
+TrapInfo read_trap(uint64_t ipa) {
+  return {esr(Ec::kDataAbortLower, (1u << 24) | (2u << 22) | (5u << 16) | 0x07), ipa, (ipa >> 12) << 4};
+}
+TrapInfo hvc_trap() { return {esr(Ec::kHvc64, 0), 0, 0}; }
+TrapInfo wfi_trap() { return {esr(Ec::kWfx, 0), 0, 0}; }
+
+class RunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    arch::fake::reset();
+    arch::fake::set_counter(kFrequency, 1);
+    arch::fake::set_mmio([](Pa) -> uint32_t { return 0; },
+                         [this](Pa reg, uint32_t value) {
+                           if (reg == Pa(kUart)) console_ += static_cast<char>(value);
+                         });
+    console::init(Pa(kUart));
+    tables_.add(table_memory_.base(), table_memory_.pages());
+    ASSERT_EQ(phys_.add(ram_.base(), ram_.pages() * kPageSize), Status::kOk);
+    auto el2 = PageTable::create(tables_, arch::mm::Regime::kEl2);
+    ASSERT_TRUE(el2.ok());
+    el2_ = *el2;
+
+    PackagedPartition& server = package_.partitions[0];
+    std::strcpy(server.name.data(), "srv");
+    server.kind = PackagedKind::kServer;
+    server.vcpus = 1;
+    server.ram_ipa = Ipa(kRamIpa);
+    server.ram_size = k2M;
+    server.entry = Ipa(kRamIpa);
+    PackagedPartition& guest = package_.partitions[1];
+    std::strcpy(guest.name.data(), "vm");
+    guest.vcpus = 3;
+    guest.ram_ipa = Ipa(kRamIpa);
+    guest.ram_size = k2M;
+    guest.entry = Ipa(kRamIpa + 0x80);
+    guest.dtb = Ipa(kRamIpa + 0x1000);
+    guest.routes[0] = {Ipa(kDeviceIpa), kPageSize, 0, 0};
+    guest.route_count = 1;
+    package_.count = 2;
+
+    const char* why = "";
+    for (size_t i = 0; i < 2; ++i) {
+      ASSERT_EQ(create_partition(package_.partitions[i], static_cast<uint16_t>(i + 1), partitions_[i], env_, why),
+                Status::kOk)
+          << why;
+    }
+    partitions_[1].routes[0] = {Ipa(kDeviceIpa), kPageSize, &partitions_[0], 0};
+    partitions_[1].route_count = 1;
+    Partition* failed = nullptr;
+    const bool online[] = {true, true};
+    ASSERT_EQ(run_init(partitions_, 2, &package_, env_, kMpidr, online, 2, failed), Status::kOk);
+    run_start(0);
+    // The server runs first, anywhere: it has never run. Its first wait
+    // hands CPU 0 to the guest's vCPU 0.
+    ASSERT_EQ(schedule(0), &server_vcpu().ctx);
+    ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  }
+
+  Vcpu& vcpu(size_t i) { return partitions_[1].vcpus[i]; }
+  Vcpu& server_vcpu() { return partitions_[0].vcpus[0]; }
+  ChannelPages pages() { return partitions_[0].channel->pages(); }
+
+  // vCPU `v` makes an SMCCC call by HVC.
+  VcpuContext* call(Vcpu& v, uint64_t fid, uint64_t x1 = 0, uint64_t x2 = 0, uint64_t x3 = 0) {
+    v.ctx.x[0] = fid;
+    v.ctx.x[1] = x1;
+    v.ctx.x[2] = x2;
+    v.ctx.x[3] = x3;
+    return on_exit(v, ExitKind::kSync, hvc_trap());
+  }
+  VcpuContext* server_wait() { return call(server_vcpu(), abi::kHypServerWait); }
+  VcpuContext* irq(Vcpu& v) { return on_exit(v, ExitKind::kIrq, {}); }
+
+  // The server's part: answers every read queued with `offset` + 0x100.
+  // Returns how many requests it took.
+  int serve() {
+    ipc::RingConsumer<ipc::Request, ipc::kRingEntries> in(pages().requests, pages().requests->head.load());
+    ipc::RingProducer<ipc::Response, ipc::kRingEntries> out(pages().responses, pages().responses->tail.load());
+    ipc::Request r{};
+    int taken = 0;
+    while (in.pop(r) == ipc::RingStatus::kOk) {
+      ++taken;
+      if ((r.flags & ipc::kRequestPosted) == 0) {
+        ipc::Response resp{};
+        resp.seq = r.seq;
+        resp.data = r.offset + 0x100;
+        EXPECT_EQ(out.push(resp), ipc::RingStatus::kOk);
+      }
+      pages().state->done_seq = r.seq;
+    }
+    return taken;
+  }
+
+  // vCPU 0 (running on CPU 0) starts vCPU `i`, which the home CPU then runs.
+  void start(size_t i) {
+    ASSERT_EQ(call(vcpu(0), psci::kCpuOn64, i, kRamIpa + 0x200, 0x77), &vcpu(0).ctx);
+    ASSERT_EQ(vcpu(0).ctx.x[0], 0u);
+    ASSERT_EQ(vcpu(i).state, VcpuState::kRunnable);
+  }
+
+  std::string console_;
+  arch::fake::PhysMemory ram_{16 * 512};
+  arch::fake::PhysMemory table_memory_{64};
+  PagePool tables_;
+  PhysAllocator phys_;
+  PageTable el2_;
+  LoaderEnv env_{tables_, phys_, el2_};
+  Package package_;
+  Partition partitions_[2];
+};
+
+TEST_F(RunTest, VcpusArePlacedOverTheCpusAndOnlyVcpu0Starts) {
+  EXPECT_EQ(home_of(vcpu(0)), 0u);
+  EXPECT_EQ(home_of(vcpu(1)), 1u);
+  EXPECT_EQ(home_of(vcpu(2)), 0u);
+  EXPECT_EQ(vcpu(0).state, VcpuState::kRunning);
+  EXPECT_EQ(vcpu(0).ctx.pc, kRamIpa + 0x80);
+  EXPECT_EQ(vcpu(0).power.load(), VcpuPower::kOn);
+  EXPECT_EQ(vcpu(1).state, VcpuState::kOff);
+  EXPECT_EQ(schedule(1), nullptr) << "CPU 1 has nothing to run yet";
+}
+
+TEST_F(RunTest, CpuOnWakesTheHomeCpuWhichRunsTheVcpuAtItsEntryPoint) {
+  const uint64_t wakes = arch::fake::wakes_sent_to(kMpidr[1]);
+  start(1);
+  EXPECT_EQ(arch::fake::wakes_sent_to(kMpidr[1]), wakes + 1);
+  call(vcpu(0), psci::kAffinityInfo64, 1, 0);
+  EXPECT_EQ(vcpu(0).ctx.x[0], 2u) << "ON_PENDING until it runs";
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  EXPECT_EQ(vcpu(1).ctx.pc, kRamIpa + 0x200);
+  EXPECT_EQ(vcpu(1).ctx.x[0], 0x77u);
+  EXPECT_EQ(arch::fake::loaded_vcpu().pc, kRamIpa + 0x200) << "its state is on the CPU";
+  call(vcpu(0), psci::kAffinityInfo64, 1, 0);
+  EXPECT_EQ(vcpu(0).ctx.x[0], 0u) << "ON";
+  call(vcpu(0), psci::kCpuOn64, 1, kRamIpa, 0);
+  EXPECT_EQ(static_cast<int64_t>(vcpu(0).ctx.x[0]), static_cast<int64_t>(psci::Ret::kAlreadyOn));
+}
+
+TEST_F(RunTest, CpuOffFreesTheCpuAndTheVcpuCanBeStartedAgain) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  EXPECT_EQ(call(vcpu(1), psci::kCpuOff), nullptr) << "CPU 1 has nothing left: it sleeps";
+  EXPECT_EQ(vcpu(1).state, VcpuState::kOff);
+  call(vcpu(0), psci::kAffinityInfo64, 1, 0);
+  EXPECT_EQ(vcpu(0).ctx.x[0], 1u) << "OFF";
+  start(1);
+  EXPECT_EQ(schedule(1), &vcpu(1).ctx);
+}
+
+TEST_F(RunTest, WfiBlocksTheVcpuUntilItsTimerAndTheCpuSleepsMeanwhile) {
+  const uint64_t now = arch::counter_ticks();
+  arch::fake::set_virtual_timer(1, now + 5000);  // enabled, not masked, cntvoff 0
+  const uint64_t pc = vcpu(0).ctx.pc;
+  EXPECT_EQ(on_exit(vcpu(0), ExitKind::kSync, wfi_trap()), nullptr);
+  EXPECT_EQ(vcpu(0).state, VcpuState::kBlocked);
+  EXPECT_EQ(arch::fake::timer_deadline(), now + 5000) << "the CPU's timer is set for the wake-up, no earlier tick";
+  EXPECT_EQ(schedule(0), nullptr) << "woken early: nothing to do yet";
+  arch::fake::advance_counter(5000);
+  ASSERT_EQ(schedule(0), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.pc, pc + 4) << "resumes after its WFI";
+  EXPECT_EQ(vcpu(0).waiting, VcpuWait::kNothing);
+}
+
+TEST_F(RunTest, AWfiWithNothingArmedSleepsWithTheTimerOff) {
+  arch::fake::set_virtual_timer(0, 0);
+  EXPECT_EQ(on_exit(vcpu(0), ExitKind::kSync, wfi_trap()), nullptr);
+  EXPECT_EQ(arch::fake::timer_deadline(), 0u);
+}
+
+TEST_F(RunTest, TwoBusyVcpusOnOneCpuTakeTurnsAtEachSliceEnd) {
+  start(2);  // homed on CPU 0 with vCPU 0
+  // The first interrupt (the wake-up's) starts vCPU 0's slice.
+  EXPECT_EQ(irq(vcpu(0)), &vcpu(0).ctx);
+  const uint64_t deadline = arch::fake::timer_deadline();
+  EXPECT_NE(deadline, 0u);
+  EXPECT_LE(deadline, arch::counter_ticks() + kSliceTicks);
+  arch::fake::advance_counter(kSliceTicks);
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(2).ctx);
+  EXPECT_EQ(vcpu(0).state, VcpuState::kRunnable);
+  arch::fake::advance_counter(kSliceTicks);
+  ASSERT_EQ(irq(vcpu(2)), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(2).state, VcpuState::kRunnable);
+  // vCPU 2 leaves (WFI, nothing armed): vCPU 0 runs alone, without a tick.
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, wfi_trap()), &vcpu(2).ctx);
+  EXPECT_EQ(arch::fake::timer_deadline(), 0u);
+}
+
+TEST_F(RunTest, AReadSwitchesToTheServerOnThisCpuAndItsAnswerCompletesIt) {
+  const uint64_t pc = vcpu(0).ctx.pc;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0x18)), &server_vcpu().ctx);
+  EXPECT_EQ(vcpu(0).state, VcpuState::kRunning) << "it runs through the server";
+  EXPECT_EQ(serve(), 1);
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[5], 0x118u);
+  EXPECT_EQ(vcpu(0).ctx.pc, pc + 4);
+}
+
+TEST_F(RunTest, AReadWhoseServerRunsElsewhereBlocksAndTheAnswerWakesItOnItsCpu) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  // vCPU 1 reads first: the server runs on CPU 1.
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, read_trap(kDeviceIpa + 0x4)), &server_vcpu().ctx);
+  // vCPU 0 reads meanwhile: it cannot have the server, and blocks.
+  EXPECT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0x8)), nullptr);
+  EXPECT_EQ(vcpu(0).state, VcpuState::kBlocked);
+  const uint64_t wakes = arch::fake::wakes_sent_to(kMpidr[0]);
+  EXPECT_EQ(serve(), 2);
+  ASSERT_EQ(server_wait(), &vcpu(1).ctx) << "back to the vCPU it stood in for";
+  EXPECT_EQ(vcpu(1).ctx.x[5], 0x104u);
+  EXPECT_EQ(vcpu(0).state, VcpuState::kRunnable);
+  EXPECT_EQ(arch::fake::wakes_sent_to(kMpidr[0]), wakes + 1) << "CPU 0 is told";
+  ASSERT_EQ(schedule(0), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[5], 0x108u);
+}
+
+// The server's CPU looks for work and finds none, then a guest on another
+// CPU queues a read and finds the server still claimed; the server's CPU
+// lets go of it after. Without the guest's word (`wanted`), the read would
+// sit in the ring with its vCPU blocked and nobody to run the server.
+TEST_F(RunTest, AReadQueuedWhileTheServerIsLeavingIsNotStranded) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, read_trap(kDeviceIpa + 0x4)), &server_vcpu().ctx);
+  EXPECT_EQ(serve(), 1);
+  // vCPU 0's read lands between the server's last look and its release:
+  // here, before the wait, which is the same to the ring.
+  EXPECT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0xc)), nullptr);
+  // The server saw work at its wait and stays on; either way the read is served.
+  VcpuContext* next = server_wait();
+  if (next == &server_vcpu().ctx) {
+    EXPECT_EQ(serve(), 1);
+    next = server_wait();
+  }
+  EXPECT_EQ(next, &vcpu(1).ctx);
+  ASSERT_EQ(schedule(0), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[5], 0x10cu);
+}
+
+TEST_F(RunTest, SystemResetStopsEveryVcpuEvenOneRunningOnAnotherCpu) {
+  start(1);
+  start(2);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);  // vCPU 1 runs on CPU 1; vCPU 2 waits on CPU 0
+  vcpu(0).ctx.el1.ttbr0_el1 = 0x1234;  // state that a reset must not keep
+  arch::fake::set_wait_limit(std::chrono::milliseconds(5000));
+  std::atomic<bool> done{false};
+  // CPU 1: interrupted by the stopper's wake-up, as the hardware would do.
+  std::thread cpu1([&] {
+    while (arch::fake::wakes_sent_to(kMpidr[1]) < 2 && !done.load()) std::this_thread::yield();
+    EXPECT_EQ(irq(vcpu(1)), nullptr) << "it leaves, and CPU 1 has nothing else";
+  });
+  VcpuContext* next = call(vcpu(0), psci::kSystemReset);
+  done.store(true);
+  cpu1.join();
+  // The server takes the device reset queued for it first, here.
+  ASSERT_EQ(next, &server_vcpu().ctx);
+  EXPECT_EQ(serve(), 1);
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx) << "then vCPU 0 starts again on its CPU";
+  EXPECT_EQ(vcpu(0).ctx.pc, kRamIpa + 0x80);
+  EXPECT_EQ(vcpu(0).ctx.el1.ttbr0_el1, 0u);
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(vcpu(i).state, VcpuState::kOff) << i;
+    EXPECT_EQ(vcpu(i).power.load(), VcpuPower::kOff) << i;
+  }
+  EXPECT_NE(console_.find("partition vm (id 2) reset"), std::string::npos) << console_;
+  EXPECT_FALSE(partitions_[1].stopping.load());
+  EXPECT_EQ(arch::fake::waits_slept_through(), 0u);
+}
+
+TEST_F(RunTest, OfTwoVcpusStoppingTheirPartitionTheSecondGivesWay) {
+  start(2);
+  partitions_[1].stopping.store(true);  // another vCPU is at it
+  // vCPU 0 just leaves; so does vCPU 2 when its CPU picks it.
+  EXPECT_EQ(call(vcpu(0), psci::kSystemOff), nullptr);
+  EXPECT_EQ(vcpu(0).state, VcpuState::kStopped);
+  EXPECT_EQ(vcpu(2).state, VcpuState::kStopped);
+}
+
+}  // namespace
+}  // namespace hyp
