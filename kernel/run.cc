@@ -33,6 +33,10 @@ struct Server {
   // A guest found the server claimed and is about to block on it: whoever
   // lets go of the server next looks for work (see call_server()).
   std::atomic<bool> wanted{false};
+  // Taken off a CPU in the middle of a run (at a slice's end): it must go
+  // on somewhere, whatever its rings say (the request it works on is
+  // taken already).
+  std::atomic<bool> preempted{false};
   bool console_owner = false;
   uint32_t restarts = 0;
   uint32_t crashes_without_progress = 0;
@@ -54,6 +58,9 @@ struct Server {
   // Channel::progress_mark() at the server's last wait: a wait with work
   // left and no change since is not the end of a run.
   uint64_t progress_at_wait = 0;
+  // The current run includes such waits: if its budget runs out, it is for
+  // waiting without taking its work, not for a loop that never waits.
+  bool idle_waits = false;
 
   Vcpu& vcpu() { return partition->vcpus[0]; }
 };
@@ -147,9 +154,24 @@ void take_console_back(int32_t self = -1) {
   }
 }
 
+// Set when the last guest stopped: CPUs go on running the console server
+// until it has printed everything, and then one of them powers off.
+constinit std::atomic<bool> g_powering_off{false};
+constinit std::atomic<bool> g_power_off_started{false};
+
+// The last guest has stopped.
+void begin_power_off() {
+  console::print("hyp: all partitions stopped: powering off\n");
+  g_powering_off.store(true, std::memory_order_release);
+  arch::send_event();
+}
+
+// Whether the console server has output left to print: queued lines, or a
+// run in progress here or elsewhere.
+bool console_busy();
+
 [[noreturn]] void power_off_machine() {
   take_console_back();
-  console::print("hyp: all partitions stopped: powering off\n");
   const psci::Ret ret = psci::system_off();
   console::print("hyp: SYSTEM_OFF failed: %s\n", psci::ret_name(ret));
   arch::halt();
@@ -220,6 +242,8 @@ bool claim(Server& s, size_t cpu) {
 // -icount the host may deschedule a vCPU thread for tens of milliseconds.
 constexpr uint64_t kServerRunBudgetMs = 500;
 
+constexpr const char* kWaitsWithoutWork = "it waits without taking its work";
+
 // In counter ticks; set by run_init().
 constinit uint64_t g_run_budget = 0;
 
@@ -240,12 +264,15 @@ void watch(Server& s, Cpu& c) {
   arch::timer_arm_at(earliest(s.entered_at + left, c.deadline));
 }
 
+bool server_waits();
+
 // Recomputes CPU `cpu`'s deadline (waking vCPUs whose time has come) and
 // arms its timer for it.
 void rearm(size_t cpu, uint64_t now) {
   Cpu& c = g_cpus[cpu];
-  c.deadline = sched::next_deadline(cpu, now, c.guest != nullptr || c.server != nullptr);
+  c.deadline = sched::next_deadline(cpu, now, c.guest != nullptr || c.server != nullptr, server_waits());
   if (c.server != nullptr) {
+    c.server->run_ticks += now - c.server->entered_at;
     watch(*c.server, c);
   } else {
     arch::timer_arm_at(c.deadline);
@@ -262,6 +289,7 @@ VcpuContext* server_failed(Server& s, size_t cpu, const char* why);
 // any), whose FP/SIMD registers stay in place.
 VcpuContext* enter_server(Server& s, size_t cpu) {
   Cpu& c = g_cpus[cpu];
+  s.preempted.store(false, std::memory_order_relaxed);
   if (c.guest != nullptr) arch::vcpu_save(c.guest->ctx, Scope::kServer);
   c.server = &s;
   Vcpu& sv = s.vcpu();
@@ -385,6 +413,23 @@ bool has_work(Server& s) {
   return s.channel.work() != Channel::Work::kNone;
 }
 
+// Whether server `s`, which no CPU runs, needs one: it has never run, it
+// was taken off in the middle of a run, or it has work queued.
+bool needs_cpu(Server& s) {
+  return !s.up.load(std::memory_order_acquire) || s.preempted.load(std::memory_order_acquire) || has_work(s);
+}
+
+// Whether a server needs a CPU and no CPU runs it: CPUs that are busy then
+// keep time slices, so that one of them takes it up.
+bool server_waits() {
+  for (size_t i = 0; i < g_server_count; ++i) {
+    Server& s = g_servers[i];
+    if (s.failed.load(std::memory_order_relaxed) || s.running_on.load(std::memory_order_acquire) >= 0) continue;
+    if (needs_cpu(s)) return true;
+  }
+  return false;
+}
+
 // A server of `p`'s devices with requests still queued, if any.
 Server* server_with_work_for(const Partition& p) {
   for (size_t i = 0; i < p.route_count; ++i) {
@@ -453,14 +498,14 @@ VcpuContext* stop_or_reset(Vcpu& g, bool reset, const char* why) {
   if (!reset) {
     (void)p.transition(PartitionState::kStopped);
     console::print("hyp: partition %s (id %u) %s\n", p.name.data(), p.id, why);
-    if (g_running.fetch_sub(1, std::memory_order_acq_rel) == 1) power_off_machine();
+    if (g_running.fetch_sub(1, std::memory_order_acq_rel) == 1) begin_power_off();
     return schedule(cpu);
   }
   const PackagedPartition* image = image_of(p);
   if (image == nullptr || reload_partition(*image, p, RamOnReload::kKeep) != Status::kOk) {
     (void)p.transition(PartitionState::kStopped);
     console::print("hyp: partition %s (id %u) could not be reset\n", p.name.data(), p.id);
-    if (g_running.fetch_sub(1, std::memory_order_acq_rel) == 1) power_off_machine();
+    if (g_running.fetch_sub(1, std::memory_order_acq_rel) == 1) begin_power_off();
     return schedule(cpu);
   }
   reset_devices_of(p);
@@ -500,7 +545,8 @@ VcpuContext* continue_guest(Vcpu& g) {
 // the server is given up on; whoever completes it wakes it.
 VcpuContext* call_server(Vcpu& g, Server& s) {
   if (claim(s, g.cpu)) return enter_server(s, g.cpu);
-  if (g.waiting == VcpuWait::kNothing) return &g.ctx;
+  // What it still has to do (a deferred power-off) is done now.
+  if (g.waiting == VcpuWait::kNothing) return continue_guest(g);
   // The CPU that has it may be letting go of it, having looked for work
   // before this guest queued its request: say so, then try once more.
   s.wanted.store(true, std::memory_order_seq_cst);
@@ -703,6 +749,7 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
   sv.cpu = static_cast<uint16_t>(cpu);
   arch::vcpu_load(sv.ctx, Scope::kServer);
   s.run_ticks = 0;
+  s.idle_waits = false;
   watch(s, g_cpus[cpu]);
   return &sv.ctx;
 }
@@ -741,19 +788,26 @@ VcpuContext* server_failed(Server& s, size_t cpu, const char* why) {
 }
 
 // The server running on CPU `cpu` is taken off at its slice's end, its run
-// not over: it keeps its work, and any CPU may take it up again.
+// not over: it keeps its work, and any CPU may take it up again (this one
+// at the latest when the next slice ends). The guest it stood in for, if
+// any, ends its turn too: back in its queue if its wait is over, blocked
+// until it is if not.
 VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
-  s.run_ticks += now - s.entered_at;
-  g_cpus[cpu].guests_first = true;
-  arch::vcpu_save(s.vcpu().ctx, Scope::kServer);
   Cpu& c = g_cpus[cpu];
+  s.run_ticks += now - s.entered_at;
+  arch::vcpu_save(s.vcpu().ctx, Scope::kServer);
   c.server = nullptr;
-  release(s);
+  s.preempted.store(true, std::memory_order_relaxed);
+  release(s);  // publishes `preempted` with the claim's release
   arch::send_event();  // an idle CPU may take it up
-  Vcpu* g = c.guest;
-  if (g == nullptr) return schedule(cpu);
-  arch::vcpu_load(g->ctx, Scope::kServer);
-  return continue_guest(*g);
+  c.guests_first = true;
+  if (Vcpu* g = c.guest; g != nullptr) {
+    arch::vcpu_load(g->ctx, Scope::kServer);
+    arch::vcpu_save(g->ctx);
+    c.guest = nullptr;
+    if (!sched::block(*g, now)) sched::requeue(*g);
+  }
+  return schedule(cpu);
 }
 
 [[gnu::noinline]] VcpuContext* server_exit(Vcpu& sv, TrapAction action) {
@@ -778,8 +832,11 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
   const char* corrupt = nullptr;
   // The guest this server stands in for finds its own answer when it
   // resumes; anyone else answered now is blocked, here or on another CPU.
+  // Only a read's answer is among those take_responses() counts (a restart
+  // call is answered apart, below).
   const Vcpu* g = g_cpus[cpu].guest;
-  const bool donor_waits = g != nullptr && g->waits_on == &s && !g->pending.done.load(std::memory_order_acquire);
+  const bool donor_waits = g != nullptr && g->waiting == VcpuWait::kRead && g->waits_on == &s &&
+                           !g->pending.done.load(std::memory_order_acquire);
   {
     SpinLockGuard guard(s.channel.lock);
     const Result<uint32_t> taken = s.channel.take_responses();
@@ -812,9 +869,11 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
   // and the watchdog's budget keeps counting.
   if (progress || !work) {
     s.run_ticks = 0;
+    s.idle_waits = false;
   } else {
     s.run_ticks += arch::counter_ticks() - s.entered_at;
-    if (s.run_ticks >= run_budget()) return server_failed(s, cpu, "it waits without taking its work");
+    s.idle_waits = true;
+    if (s.run_ticks >= run_budget()) return server_failed(s, cpu, kWaitsWithoutWork);
   }
   if (!s.up.load(std::memory_order_relaxed) && !s.up.exchange(true) && s.console_owner) {
     console::print("hyp: server %s (id %u) owns the console now\n", s.partition->name.data(), s.partition->id);
@@ -849,19 +908,25 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
     sched::retire(g, VcpuState::kStopped);
     arch::send_event();
   }
-  c.deadline = sched::next_deadline(cpu, now, true);
+  const bool server_waiting = server_waits();
+  c.deadline = sched::next_deadline(cpu, now, true, server_waiting);
+  // Someone waits for this CPU (next_deadline() keeps a slice only then),
+  // and the turn of what runs here is over.
   const bool slice_over = sched::queue(cpu).slice_end != 0 && now >= sched::queue(cpu).slice_end;
   if (c.server != nullptr) {
     Server& s = *c.server;
     if (s.run_ticks + (now - s.entered_at) >= run_budget()) {
       s.run_ticks += now - s.entered_at;
-      return server_failed(s, cpu, "it ran past its budget without waiting (a stuck loop?)");
+      return server_failed(s, cpu,
+                           s.idle_waits ? kWaitsWithoutWork : "it ran past its budget without waiting (a stuck loop?)");
     }
     if (slice_over && sched::has_queued(cpu)) return preempt_server(s, cpu, now);
+    // Its stretch on the CPU goes on: what it ran so far counts.
+    s.run_ticks += now - s.entered_at;
     watch(s, c);
     return &v.ctx;
   }
-  if (slice_over && sched::has_queued(cpu)) {
+  if (slice_over) {
     arch::vcpu_save(v.ctx);
     c.guest = nullptr;
     sched::requeue(v);
@@ -880,14 +945,19 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
   return stop_or_reset(v, false, "stopped after an SError");
 }
 
+bool console_busy() {
+  Server* s = g_console;
+  if (s == nullptr || s->failed.load(std::memory_order_acquire)) return false;
+  return s->running_on.load(std::memory_order_acquire) >= 0 || needs_cpu(*s);
+}
+
 // A server that has never run, one with work nobody is doing, or the
 // console owner with log lines: claimed for CPU `cpu`.
 Server* server_to_run(size_t cpu) {
   for (size_t i = 0; i < g_server_count; ++i) {
     Server& s = g_servers[i];
     if (s.failed.load(std::memory_order_relaxed) || s.running_on.load(std::memory_order_relaxed) >= 0) continue;
-    const bool needed = !s.up.load(std::memory_order_acquire) || has_work(s);
-    if (needed && claim(s, cpu)) return &s;
+    if (needs_cpu(s) && claim(s, cpu)) return &s;
   }
   if (Server* s = log_server_to_kick(); s != nullptr && claim(*s, cpu)) return s;
   return nullptr;
@@ -897,22 +967,29 @@ Server* server_to_run(size_t cpu) {
 
 VcpuContext* schedule(size_t cpu) {
   if (!g_ready.load(std::memory_order_acquire)) return nullptr;
+  // Every guest has stopped and the console server has printed all it had
+  // (it runs below until then): the first CPU to see it powers off.
+  if (g_powering_off.load(std::memory_order_acquire) && !console_busy() &&
+      !g_power_off_started.exchange(true, std::memory_order_acq_rel)) {
+    power_off_machine();
+  }
   Cpu& c = g_cpus[cpu];
   const uint64_t now = arch::counter_ticks();
   (void)sched::wake_due(cpu, now);
   // Servers with work go first (a guest may be blocked on them), but not
   // straight after one was taken off here for the guests' sake.
+  // A server put on this CPU gets a slice if vCPUs wait here, like a vCPU.
+  auto run_server = [&](Server& s) {
+    s.vcpu().state = VcpuState::kRunning;
+    c.deadline = sched::next_deadline(cpu, now, true, false);
+    return enter_server(s, cpu);
+  };
   if (!c.guests_first) {
-    if (Server* s = server_to_run(cpu); s != nullptr) {
-      Vcpu& sv = s->vcpu();
-      if (sv.state != VcpuState::kRunning) sv.state = VcpuState::kRunning;
-      c.guest = nullptr;
-      return enter_server(*s, cpu);
-    }
+    if (Server* s = server_to_run(cpu); s != nullptr) return run_server(*s);
   }
   c.guests_first = false;
   if (Vcpu* v = sched::pick(cpu, now); v != nullptr) return enter_guest(*v, cpu);
-  if (Server* s = server_to_run(cpu); s != nullptr) return enter_server(*s, cpu);
+  if (Server* s = server_to_run(cpu); s != nullptr) return run_server(*s);
   rearm(cpu, now);
   return nullptr;
 }
@@ -926,6 +1003,8 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
   // Everything from any earlier call (host tests build several systems).
   g_ready.store(false, std::memory_order_relaxed);
   g_log_kick.store(false, std::memory_order_relaxed);
+  g_powering_off.store(false, std::memory_order_relaxed);
+  g_power_off_started.store(false, std::memory_order_relaxed);
   g_console = nullptr;
   g_server_count = 0;
   for (Cpu& c : g_cpus) c = Cpu{};
@@ -934,8 +1013,10 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
     s.up.store(false, std::memory_order_relaxed);
     s.failed.store(false, std::memory_order_relaxed);
     s.wanted.store(false, std::memory_order_relaxed);
+    s.preempted.store(false, std::memory_order_relaxed);
     s.restarts = s.crashes_without_progress = 0;
     s.done_at_last_crash = s.run_ticks = s.entered_at = s.progress_at_wait = 0;
+    s.idle_waits = false;
     SpinLockGuard guard(s.channel.lock);
     s.restart_caller = s.restarted_caller = nullptr;
   }

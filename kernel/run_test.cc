@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -104,6 +106,22 @@ class RunTest : public ::testing::Test {
   }
   VcpuContext* server_wait() { return call(server_vcpu(), abi::kHypServerWait); }
   VcpuContext* irq(Vcpu& v) { return on_exit(v, ExitKind::kIrq, {}); }
+
+  // The server's part: takes the next request without answering it yet.
+  ipc::Request take() {
+    ipc::RingConsumer<ipc::Request, ipc::kRingEntries> in(pages().requests, pages().requests->head.load());
+    ipc::Request r{};
+    EXPECT_EQ(in.pop(r), ipc::RingStatus::kOk);
+    return r;
+  }
+  void answer(const ipc::Request& r) {
+    ipc::RingProducer<ipc::Response, ipc::kRingEntries> out(pages().responses, pages().responses->tail.load());
+    ipc::Response resp{};
+    resp.seq = r.seq;
+    resp.data = r.offset + 0x100;
+    EXPECT_EQ(out.push(resp), ipc::RingStatus::kOk);
+    pages().state->done_seq = r.seq;
+  }
 
   // The server's part: answers every read queued with `offset` + 0x100.
   // Returns how many requests it took.
@@ -270,6 +288,84 @@ TEST_F(RunTest, AReadQueuedWhileTheServerIsLeavingIsNotStranded) {
   EXPECT_EQ(vcpu(0).ctx.x[5], 0x10cu);
 }
 
+// A server working in a guest's place holds the CPU no longer than a
+// slice when another vCPU waits for it: the guest it stands in for ends its
+// turn blocked on its read, the other runs, and the server is taken up
+// again at the next slice's end (not at once, which would starve the other).
+TEST_F(RunTest, AServerInAGuestsPlaceGivesWayAtTheSliceEnd) {
+  start(2);
+  EXPECT_EQ(irq(vcpu(0)), &vcpu(0).ctx);  // the slice starts
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0x20)), &server_vcpu().ctx);
+  arch::fake::advance_counter(kSliceTicks);
+  ASSERT_EQ(irq(server_vcpu()), &vcpu(2).ctx);
+  EXPECT_EQ(vcpu(0).state, VcpuState::kBlocked);
+  arch::fake::advance_counter(kSliceTicks);
+  ASSERT_EQ(irq(vcpu(2)), &server_vcpu().ctx) << "the server's turn, its work still queued";
+  EXPECT_EQ(serve(), 1);
+  VcpuContext* next = server_wait();
+  EXPECT_EQ(vcpu(0).state, next == &vcpu(0).ctx ? VcpuState::kRunning : VcpuState::kRunnable);
+  if (next != &vcpu(0).ctx) {
+    ASSERT_EQ(next, &vcpu(2).ctx);  // its slice started when it was picked, vCPU 0 queued
+    arch::fake::advance_counter(kSliceTicks);
+    ASSERT_EQ(irq(vcpu(2)), &vcpu(0).ctx);
+  }
+  EXPECT_EQ(vcpu(0).ctx.x[5], 0x120u);
+}
+
+// A server a CPU takes up by itself (work queued, nobody on it) while a vCPU
+// waits there gets a slice like a vCPU: it is not left to run until its
+// watchdog's budget is spent.
+TEST_F(RunTest, AServerTakenUpWhileAVcpuWaitsHasASlice) {
+  TrapInfo write = read_trap(kDeviceIpa);
+  write.esr |= 1u << 6;  // WnR: a posted write, the server's work
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, write), &vcpu(0).ctx);
+  start(1);  // queued on CPU 1, which takes up the server first
+  ASSERT_EQ(schedule(1), &server_vcpu().ctx);
+  const uint64_t deadline = arch::fake::timer_deadline();
+  EXPECT_NE(deadline, 0u);
+  EXPECT_LE(deadline, arch::counter_ticks() + kSliceTicks) << "a slice's end, not the watchdog's";
+  arch::fake::advance_counter(kSliceTicks);
+  EXPECT_EQ(irq(server_vcpu()), &vcpu(1).ctx);
+}
+
+// A server taken off in the middle of a request (taken from its ring, not
+// answered) must be taken up again although its ring shows no work: an idle
+// CPU does it, and the guest it stood in for gets its answer.
+TEST_F(RunTest, AServerTakenOffMidRequestIsTakenUpAgain) {
+  start(2);
+  EXPECT_EQ(irq(vcpu(0)), &vcpu(0).ctx);
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0x30)), &server_vcpu().ctx);
+  const ipc::Request r = take();
+  arch::fake::advance_counter(kSliceTicks);
+  ASSERT_EQ(irq(server_vcpu()), &vcpu(2).ctx) << "taken off mid-request";
+  ASSERT_EQ(schedule(1), &server_vcpu().ctx) << "the idle CPU takes it up";
+  answer(r);
+  EXPECT_EQ(server_wait(), nullptr) << "nothing else for CPU 1";
+  EXPECT_EQ(vcpu(0).state, VcpuState::kRunnable);
+  arch::fake::advance_counter(kSliceTicks);
+  ASSERT_EQ(irq(vcpu(2)), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[5], 0x130u);
+}
+
+// The new instance's first wait completes the restart call of the guest it
+// stands in for and, at the same time, a read replayed to it whose vCPU is
+// blocked on another CPU: that vCPU must be woken too.
+TEST_F(RunTest, AReadAnsweredAtTheWaitThatCompletesARestartWakesItsVcpu) {
+  partitions_[1].control = true;
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  ASSERT_EQ(call(vcpu(0), abi::kHypServerRestart, partitions_[0].id), &server_vcpu().ctx);
+  EXPECT_EQ(on_exit(vcpu(1), ExitKind::kSync, read_trap(kDeviceIpa + 0x40)), nullptr);
+  answer(take());  // the quiesce; the read stays queued
+  ASSERT_EQ(server_wait(), &server_vcpu().ctx) << "the new instance, here";
+  EXPECT_EQ(serve(), 1) << "the read, replayed";
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[0], 0u) << "the restart call succeeded";
+  EXPECT_EQ(vcpu(1).state, VcpuState::kRunnable);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  EXPECT_EQ(vcpu(1).ctx.x[5], 0x140u);
+}
+
 TEST_F(RunTest, SystemResetStopsEveryVcpuEvenOneRunningOnAnotherCpu) {
   start(1);
   start(2);
@@ -298,6 +394,30 @@ TEST_F(RunTest, SystemResetStopsEveryVcpuEvenOneRunningOnAnotherCpu) {
   EXPECT_NE(console_.find("partition vm (id 2) reset"), std::string::npos) << console_;
   EXPECT_FALSE(partitions_[1].stopping.load());
   EXPECT_EQ(arch::fake::waits_slept_through(), 0u);
+}
+
+// SYSTEM_OFF waits for the posted writes queued before it (a last line of
+// output) when it can run their server here; when another CPU has the
+// server, the power-off is not lost: the partition stops at once, and with
+// it the machine (its last partition), by the firmware's SYSTEM_OFF.
+TEST_F(RunTest, SystemOffWithItsServerBusyElsewhereStillStopsThePartition) {
+  TrapInfo write = read_trap(kDeviceIpa);
+  write.esr |= 1u << 6;  // WnR: a posted write
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, write), &vcpu(0).ctx);
+  ASSERT_EQ(schedule(1), &server_vcpu().ctx) << "CPU 1 takes up the server's work";
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, write), &vcpu(0).ctx);
+  EXPECT_EXIT(
+      {
+        arch::fake::set_smc_handler([](const arch::SmcArgs& a) -> arch::SmcResult {
+          if (a.x[0] == psci::kSystemOff) {
+            std::fprintf(stderr, "firmware SYSTEM_OFF\n");
+            std::_Exit(0);
+          }
+          return {};
+        });
+        (void)call(vcpu(0), psci::kSystemOff);
+      },
+      ::testing::ExitedWithCode(0), "firmware SYSTEM_OFF");
 }
 
 TEST_F(RunTest, OfTwoVcpusStoppingTheirPartitionTheSecondGivesWay) {

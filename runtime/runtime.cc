@@ -7,6 +7,8 @@
 #include "ipc/hypercall.h"
 #include "ipc/psci.h"
 
+extern "C" char partition_secondary_entry[];  // start.S
+
 namespace rt {
 namespace {
 
@@ -69,6 +71,29 @@ Caught caught() { return g_caught; }
   for (;;) asm volatile("wfi");
 }
 
+int64_t cpu_on(uint64_t mpidr, const SecondaryStart* start) {
+  return static_cast<int64_t>(hvc(hyp::psci::kCpuOn64, mpidr, reinterpret_cast<uint64_t>(partition_secondary_entry),
+                                  reinterpret_cast<uint64_t>(start))
+                                  .x0);
+}
+
+[[noreturn]] void cpu_off() {
+  hvc(hyp::psci::kCpuOff);
+  for (;;) asm volatile("wfi");
+}
+
+int64_t affinity_info(uint64_t mpidr) {
+  return static_cast<int64_t>(hvc(hyp::psci::kAffinityInfo64, mpidr, 0).x0);
+}
+
+void sleep_until(uint64_t deadline) {
+  // CNTV_CTL_EL0: ENABLE, IMASK clear (the condition ends WFI; PSTATE.I
+  // keeps the interrupt from being taken).
+  asm volatile("msr cntv_cval_el0, %0\n\tmov x1, #1\n\tmsr cntv_ctl_el0, x1\n\tisb" ::"r"(deadline) : "x1");
+  while (read_counter() < deadline) asm volatile("wfi" ::: "memory");
+  asm volatile("msr cntv_ctl_el0, xzr\n\tisb");
+}
+
 uint64_t read_counter() {
   uint64_t v;
   asm volatile("isb\n\tmrs %0, cntvct_el0" : "=r"(v));
@@ -103,5 +128,7 @@ extern "C" void partition_exception(rt::ExceptionFrame* frame) {
 }
 
 extern "C" [[noreturn]] void partition_power_off() { rt::power_off(); }
+
+extern "C" [[noreturn]] void partition_cpu_off() { rt::cpu_off(); }
 
 extern "C" void partition_entry_main(uint64_t dtb) { partition_main(dtb); }

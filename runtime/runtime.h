@@ -48,6 +48,27 @@ void set_unexpected_exceptions_fatal();
 
 [[noreturn]] void power_off();
 
+// Other vCPUs (PSCI). A vCPU started with cpu_on() runs fn(arg) on its own
+// stack (`stack_top`, 16-byte aligned), with the same vectors as the boot
+// vCPU; when fn returns, the vCPU turns itself off. `start` must stay
+// valid until the vCPU runs.
+struct SecondaryStart {
+  uint64_t stack_top;
+  void (*fn)(uint64_t);
+  uint64_t arg;
+};
+// PSCI CPU_ON for the vCPU with MPIDR affinity `mpidr`: 0 or PSCI's
+// (negative) error.
+int64_t cpu_on(uint64_t mpidr, const SecondaryStart* start);
+// PSCI CPU_OFF for the calling vCPU.
+[[noreturn]] void cpu_off();
+// PSCI AFFINITY_INFO at the lowest level: 0 on, 1 off, 2 on pending.
+int64_t affinity_info(uint64_t mpidr);
+// Waits in WFI until the virtual counter reaches `deadline`, with the
+// virtual timer set to end the wait (interrupts stay masked: WFI ends
+// without taking one). Other wake-ups are waited out.
+void sleep_until(uint64_t deadline);
+
 uint64_t read_counter();        // CNTVCT_EL0
 uint64_t counter_frequency();   // CNTFRQ_EL0
 

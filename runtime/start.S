@@ -32,6 +32,21 @@ entry:
   bl partition_power_off
 3:b 3b
 
+// A vCPU started by rt::cpu_on(): x0 points at its SecondaryStart
+// {stack_top, fn, arg}.
+.global partition_secondary_entry
+partition_secondary_entry:
+  ldr x1, [x0]
+  mov sp, x1
+  ldr x1, =partition_vectors
+  msr vbar_el1, x1
+  isb
+  ldr x2, [x0, #8]
+  ldr x0, [x0, #16]
+  blr x2
+  bl partition_cpu_off
+4:b 4b
+
 // Every synchronous exception at EL1h goes to partition_exception(frame), which
 // may change the frame's ELR; everything else parks.
 .macro vec handler

@@ -96,8 +96,11 @@ bool wake_if(Vcpu& v, size_t self, bool from_off, Also also) {
     enqueue(q, v);
   }
   // The home CPU looks at its queue when it sleeps, when its slice ends and
-  // when it is interrupted; only the last needs doing from here.
-  if (v.home != self) arch::wake_cpu(q.mpidr);
+  // when it is interrupted. It is interrupted even when it is `self`: the
+  // vCPU it runs must be given a slice's end now that another waits, and
+  // the interrupt, taken as soon as it runs a vCPU again, does that.
+  (void)self;
+  arch::wake_cpu(q.mpidr);
   return true;
 }
 
@@ -211,11 +214,16 @@ uint64_t wake_due(size_t cpu, uint64_t now) {
   return earliest;
 }
 
-uint64_t next_deadline(size_t cpu, uint64_t now, bool busy) {
+uint64_t next_deadline(size_t cpu, uint64_t now, bool busy, bool server_waits) {
   const uint64_t wake = wake_due(cpu, now);
   RunQueue& q = g_queues[cpu];
-  if (busy && q.slice_end == 0 && has_queued(cpu)) q.slice_end = now + g_slice_ticks;
-  if (!busy) q.slice_end = 0;
+  // A slice runs while someone waits for the CPU, and only then: once the
+  // others have gone (blocked, stopped) its end would be a tick for nothing.
+  if (!busy || (!server_waits && !has_queued(cpu))) {
+    q.slice_end = 0;
+  } else if (q.slice_end == 0) {
+    q.slice_end = now + g_slice_ticks;
+  }
   const uint64_t slice = q.slice_end;
   if (wake == 0) return slice;
   if (slice == 0) return wake;

@@ -61,9 +61,11 @@ void place(Vcpu& v, size_t cpu);
 // The CPU for the next vCPU placed: the one with the fewest so far.
 size_t least_loaded_cpu();
 
-// Makes `v` runnable from kOff or kBlocked and queues it at its home,
-// interrupting the home CPU if it is not `self`. False (and nothing done)
-// from any other state: a wake-up of a running or runnable vCPU is moot.
+// Makes `v` runnable from kOff or kBlocked and queues it at its home, and
+// interrupts the home CPU (also when it is `self`, the caller's CPU: the
+// interrupt is taken once that CPU runs a vCPU again, which then gets a
+// slice's end). False (and nothing done) from any other state: a wake-up
+// of a running or runnable vCPU is moot.
 bool wake(Vcpu& v, size_t self);
 
 // Wakes `v` if it is blocked waiting for an answer from server `server`
@@ -102,9 +104,11 @@ bool stop_if_not_running(Vcpu& v);
 uint64_t wake_due(size_t cpu, uint64_t now);
 
 // The earliest of the slice end and the wake-ups ahead for `cpu` (0: none),
-// after waking those due. `busy`: a vCPU runs there; if others were queued
-// for it meanwhile (woken from elsewhere), their wait for a turn starts a
-// slice now.
-uint64_t next_deadline(size_t cpu, uint64_t now, bool busy);
+// after waking those due. `busy`: something runs there. A slice is kept
+// only while others wait for the CPU (vCPUs queued here, or a device server
+// with work that no CPU runs: `server_waits`): if some started waiting
+// meanwhile, their wait for a turn starts one now; if none are left, it
+// ends.
+uint64_t next_deadline(size_t cpu, uint64_t now, bool busy, bool server_waits);
 
 }  // namespace hyp::sched

@@ -74,15 +74,18 @@ TEST_F(SchedulerTest, AloneOnItsCpuAVcpuRunsWithoutATick) {
   ASSERT_TRUE(wake(vcpu(0), 1));
   EXPECT_EQ(pick(1, 50), &vcpu(0));
   EXPECT_EQ(queue(1).slice_end, 0u);
-  EXPECT_EQ(next_deadline(1, 60, true), 0u) << "nothing to wait for: the timer stays off";
+  EXPECT_EQ(next_deadline(1, 60, true, false), 0u) << "nothing to wait for: the timer stays off";
   // Someone else becomes ready meanwhile: the running one's turn ends a
   // slice from when the home CPU learns of it.
   place(vcpu(1), 1);
   ASSERT_TRUE(wake(vcpu(1), 0));
-  EXPECT_EQ(next_deadline(1, 70, true), 70 + kSlice);
+  EXPECT_EQ(next_deadline(1, 70, true, false), 70 + kSlice);
+  EXPECT_EQ(pick(1, 80), &vcpu(1));  // its turn came; nobody waits now
+  EXPECT_EQ(next_deadline(1, 90, true, false), 0u);
+  EXPECT_EQ(next_deadline(1, 100, true, true), 100 + kSlice) << "a device server waits for a CPU";
 }
 
-TEST_F(SchedulerTest, AWakeUpFromAnotherCpuInterruptsTheHomeCpuOnly) {
+TEST_F(SchedulerTest, AWakeUpInterruptsTheHomeCpuOnly) {
   place(vcpu(0), 1);
   EXPECT_TRUE(wake(vcpu(0), 0));
   EXPECT_EQ(arch::fake::wakes_sent_to(kMpidr[1]), 1u);
@@ -91,7 +94,8 @@ TEST_F(SchedulerTest, AWakeUpFromAnotherCpuInterruptsTheHomeCpuOnly) {
   EXPECT_EQ(arch::fake::wakes_sent_to(kMpidr[1]), 1u);
   place(vcpu(1), 1);
   EXPECT_TRUE(wake(vcpu(1), 1));
-  EXPECT_EQ(arch::fake::wakes_sent_to(kMpidr[1]), 1u) << "the home CPU itself looks at its queue";
+  EXPECT_EQ(arch::fake::wakes_sent_to(kMpidr[1]), 2u)
+      << "the home CPU interrupts itself: the vCPU it runs gets a slice's end when it next runs";
 }
 
 TEST_F(SchedulerTest, AVcpuBlocksOnlyWhileWhatItWaitsForHasNotCome) {
@@ -130,7 +134,7 @@ TEST_F(SchedulerTest, WaitForInterruptEndsAtItsDeadlineOrWhenKicked) {
   EXPECT_FALSE(block(vcpu(0), 5000)) << "its time has come";
   EXPECT_TRUE(block(vcpu(0), 4999));
   EXPECT_TRUE(block(vcpu(1), 4999));
-  EXPECT_EQ(next_deadline(0, 4000, false), 5000u);
+  EXPECT_EQ(next_deadline(0, 4000, false, false), 5000u);
   EXPECT_EQ(pick(0, 4000), nullptr);
   EXPECT_EQ(wake_due(0, 5000), 0u);
   EXPECT_EQ(vcpu(0).state, VcpuState::kRunnable);
