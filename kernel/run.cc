@@ -80,6 +80,7 @@ struct Cpu {
   // The last thing here was a server taken off at its slice's end: guests
   // go first next time, so that a busy server cannot take the CPU back at once.
   bool guests_first = false;
+  size_t last_server = 0;  // index of the server this CPU took up last
 };
 
 constinit Partition* g_partitions = nullptr;
@@ -409,8 +410,9 @@ Server* log_server_to_kick() {
 
 bool has_work(Server& s) {
   SpinLockGuard guard(s.channel.lock);
-  // A corrupt ring counts too: the server runs and is restarted for it.
-  return s.channel.work() != Channel::Work::kNone;
+  // A corrupt ring counts too: the server runs and is restarted for it. So
+  // does an answer it owes (its response ring was full at its last wait).
+  return s.channel.work() != Channel::Work::kNone || s.channel.owes_answer();
 }
 
 // Whether server `s`, which no CPU runs, needs one: it has never run, it
@@ -439,7 +441,7 @@ Server* server_with_work_for(const Partition& p) {
   return nullptr;
 }
 
-void reset_devices_of(Partition& p) {
+void reset_devices_of(Partition& p, size_t self) {
   for (size_t i = 0; i < p.route_count; ++i) {
     Server* s = server_of(p.routes[i].server);
     if (s == nullptr) continue;
@@ -447,19 +449,27 @@ void reset_devices_of(Partition& p) {
     r.kind = ipc::RequestKind::kReset;
     r.flags = ipc::kRequestPosted;
     r.device = static_cast<uint8_t>(p.routes[i].device);
-    SpinLockGuard guard(s->channel.lock);
-    (void)s->channel.push(r, nullptr);  // best effort: a full ring keeps the old device state
+    uint32_t answered = 0;
+    {
+      SpinLockGuard guard(s->channel.lock);
+      (void)s->channel.push(r, nullptr);  // best effort: a full ring keeps the old device state
+      answered = s->channel.take_completed_by_push();
+    }
+    if (answered != 0) wake_answered(*s, self);
   }
 }
 
 // `p`'s vCPUs start afresh: answers still due to their old reads must not
 // complete their new ones.
 void forget_waiters_of(Partition& p) {
-  for (size_t i = 0; i < p.route_count; ++i) {
-    Server* s = server_of(p.routes[i].server);
-    if (s == nullptr) continue;
-    SpinLockGuard guard(s->channel.lock);
-    for (size_t v = 0; v < p.vcpu_count; ++v) s->channel.forget(&p.vcpus[v].pending);
+  auto of_p = [&p](const Vcpu* v) { return v != nullptr && v->partition == &p; };
+  for (size_t i = 0; i < g_server_count; ++i) {
+    Server& s = g_servers[i];
+    SpinLockGuard guard(s.channel.lock);
+    for (size_t v = 0; v < p.vcpu_count; ++v) s.channel.forget(&p.vcpus[v].pending);
+    // A restart it asked for goes on; nobody is answered when it is done.
+    if (of_p(s.restart_caller)) s.restart_caller = nullptr;
+    if (of_p(s.restarted_caller)) s.restarted_caller = nullptr;
   }
 }
 
@@ -478,9 +488,13 @@ void stop_other_vcpus(Partition& p, const Vcpu& self) {
   for (size_t i = 0; i < p.vcpu_count; ++i) {
     Vcpu& v = p.vcpus[i];
     if (&v == &self) continue;
-    if (sched::stop_if_not_running(v)) continue;
-    arch::wake_cpu(sched::queue(v.home).mpidr);
-    while (!sched::stop_if_not_running(v)) arch::wait_for_event();
+    // Its CPU is interrupted, sees `stopping` and lets go of it, telling
+    // everyone (arch::send_event); asked again after every wake-up here, in
+    // case the vCPU left by another way first (it blocked, or turned off).
+    while (!sched::stop_if_not_running(v)) {
+      arch::wake_cpu(sched::queue(v.home).mpidr);
+      arch::wait_for_event();
+    }
   }
 }
 
@@ -508,11 +522,31 @@ VcpuContext* stop_or_reset(Vcpu& g, bool reset, const char* why) {
     if (g_running.fetch_sub(1, std::memory_order_acq_rel) == 1) begin_power_off();
     return schedule(cpu);
   }
-  reset_devices_of(p);
+  reset_devices_of(p, cpu);
   console::print("hyp: partition %s (id %u) reset\n", p.name.data(), p.id);
   p.stopping.store(false, std::memory_order_release);
   start_vcpu0(p, cpu);
   return schedule(cpu);
+}
+
+// Whether every vCPU of `p` is off (PSCI): nobody is left to turn one on.
+bool all_off(const Partition& p) {
+  for (size_t i = 0; i < p.vcpu_count; ++i) {
+    if (p.vcpus[i].power.load(std::memory_order_acquire) != VcpuPower::kOff) return false;
+  }
+  return true;
+}
+
+// The last vCPU of `p` turned itself off: the partition is stopped as if it
+// had called SYSTEM_OFF (its vCPUs are off, so none is running).
+void stop_switched_off(Partition& p) {
+  bool expected = false;
+  if (!p.stopping.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) return;
+  for (size_t i = 0; i < p.vcpu_count; ++i) (void)sched::stop_if_not_running(p.vcpus[i]);
+  forget_waiters_of(p);
+  (void)p.transition(PartitionState::kStopped);
+  console::print("hyp: partition %s (id %u) stopped: every vCPU is off\n", p.name.data(), p.id);
+  if (g_running.fetch_sub(1, std::memory_order_acq_rel) == 1) begin_power_off();
 }
 
 // ---- Guests: the paths of an exit, each read top to bottom -----------------
@@ -536,6 +570,16 @@ VcpuContext* continue_guest(Vcpu& g) {
   }
   if (Server* s = log_server_to_kick(); s != nullptr && claim(*s, g.cpu)) return enter_server(*s, g.cpu);
   return &g.ctx;
+}
+
+// Work was queued for server `s` that nobody waits for (a posted write):
+// it must not sit there. If a CPU has the server, it looks for it before it
+// lets go (`wanted`, as in call_server()); if none has, this CPU keeps a
+// slice, at whose end it takes the server up (sooner if it sleeps first).
+void posted(Server& s, size_t cpu) {
+  s.wanted.store(true, std::memory_order_seq_cst);
+  if (s.running_on.load(std::memory_order_seq_cst) >= 0) return;
+  if (sched::queue(cpu).slice_end == 0) rearm(cpu, arch::counter_ticks());
 }
 
 // Guest `g` needs server `s` to run: it runs here in the guest's place, or,
@@ -576,11 +620,14 @@ VcpuContext* forward(Vcpu& g) {
   }
   Status st;
   bool busy = false;
+  uint32_t answered = 0;
   {
     SpinLockGuard guard(s->channel.lock);
     st = s->channel.push(r, a.write ? nullptr : &g.pending);
     busy = st == Status::kOk && s->channel.outstanding() >= Channel::kEntries / 2;
+    answered = s->channel.take_completed_by_push();
   }
+  if (answered != 0) [[unlikely]] wake_answered(*s, g.cpu);
   if (st == Status::kBusy) return call_server(g, *s);  // the access is retried when the guest resumes
   if (st == Status::kNotFound) {
     // Given up on between the check above and the push.
@@ -598,7 +645,9 @@ VcpuContext* forward(Vcpu& g) {
   }
   if (a.write) {
     complete_mmio_write(g.ctx, a);
-    return busy ? call_server(g, *s) : continue_guest(g);
+    if (busy) return call_server(g, *s);
+    posted(*s, g.cpu);
+    return continue_guest(g);
   }
   g.waiting = VcpuWait::kRead;
   g.waits_on = s;
@@ -624,6 +673,7 @@ VcpuContext* restart_call(Vcpu& g) {
   ipc::Request r{};
   r.kind = ipc::RequestKind::kQuiesce;
   Status st = Status::kBusy;
+  uint32_t answered = 0;
   const char* refused = "one is already under way";
   g.pending.failed = false;
   g.pending.done.store(false, std::memory_order_relaxed);
@@ -644,7 +694,9 @@ VcpuContext* restart_call(Vcpu& g) {
       // the moment it is.
       s->restart_caller = &g;
     }
+    answered = s->channel.take_completed_by_push();
   }
+  if (answered != 0) wake_answered(*s, g.cpu);
   if (st != Status::kOk) {
     console::print("hyp: restart of server %s (id %u) refused: %s\n", s->partition->name.data(),
                    s->partition->id, refused);
@@ -680,6 +732,8 @@ VcpuContext* restart_call(Vcpu& g) {
       sched::retire(g, VcpuState::kOff);
       // Only now may a CPU_ON take it: its context is no longer in use.
       vpsci::mark_off(g);
+      arch::send_event();  // a vCPU stopping the partition may wait for this one
+      if (all_off(*g.partition)) stop_switched_off(*g.partition);
       return schedule(cpu);
     }
     case TrapAction::kCpuOn: {
@@ -832,13 +886,15 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
   const char* corrupt = nullptr;
   // The guest this server stands in for finds its own answer when it
   // resumes; anyone else answered now is blocked, here or on another CPU.
-  // Only a read's answer is among those take_responses() counts (a restart
-  // call is answered apart, below).
+  // take_responses() counts reads answered and the quiesce of a planned
+  // restart (which only makes this look); a restart call is answered apart.
   const Vcpu* g = g_cpus[cpu].guest;
-  const bool donor_waits = g != nullptr && g->waiting == VcpuWait::kRead && g->waits_on == &s &&
-                           !g->pending.done.load(std::memory_order_acquire);
+  bool donor_waits = false;
   {
     SpinLockGuard guard(s.channel.lock);
+    // Under the lock: a push on another CPU may take answers too.
+    donor_waits = g != nullptr && g->waiting == VcpuWait::kRead && g->waits_on == &s &&
+                  !g->pending.done.load(std::memory_order_acquire);
     const Result<uint32_t> taken = s.channel.take_responses();
     if (!taken.ok()) {
       corrupt = "its response ring is corrupt";
@@ -856,8 +912,12 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
       s.progress_at_wait = mark;
       // HYP_SERVER_WAIT says "every request taken so far is answered"; it
       // may be said owing an answer only while the response ring was full,
-      // which this wait's taking of answers counts as progress.
-      if (corrupt == nullptr && !progress && s.channel.owes_answer()) corrupt = "it waits owing an answer";
+      // which this wait's taking of answers counts as progress. The server
+      // then goes on at once: the ring has room now, and the guest owed the
+      // answer may be blocked on another CPU with nobody else to run it.
+      const bool owes = s.channel.owes_answer();
+      if (corrupt == nullptr && !progress && owes) corrupt = "it waits owing an answer";
+      work = work || owes;
     }
   }
   const uint32_t here = donor_waits && g->pending.done.load(std::memory_order_relaxed) ? 1 : 0;
@@ -920,7 +980,8 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
       return server_failed(s, cpu,
                            s.idle_waits ? kWaitsWithoutWork : "it ran past its budget without waiting (a stuck loop?)");
     }
-    if (slice_over && sched::has_queued(cpu)) return preempt_server(s, cpu, now);
+    // Someone waits (a vCPU here, or another server): its turn is over.
+    if (slice_over) return preempt_server(s, cpu, now);
     // Its stretch on the CPU goes on: what it ran so far counts.
     s.run_ticks += now - s.entered_at;
     watch(s, c);
@@ -954,10 +1015,17 @@ bool console_busy() {
 // A server that has never run, one with work nobody is doing, or the
 // console owner with log lines: claimed for CPU `cpu`.
 Server* server_to_run(size_t cpu) {
-  for (size_t i = 0; i < g_server_count; ++i) {
+  // Starting after the one taken last here: servers that need a CPU take
+  // turns.
+  Cpu& c = g_cpus[cpu];
+  for (size_t k = 1; k <= g_server_count; ++k) {
+    const size_t i = (c.last_server + k) % g_server_count;
     Server& s = g_servers[i];
-    if (s.failed.load(std::memory_order_relaxed) || s.running_on.load(std::memory_order_relaxed) >= 0) continue;
-    if (needs_cpu(s) && claim(s, cpu)) return &s;
+    if (s.failed.load(std::memory_order_acquire) || s.running_on.load(std::memory_order_acquire) >= 0) continue;
+    if (needs_cpu(s) && claim(s, cpu)) {
+      c.last_server = i;
+      return &s;
+    }
   }
   if (Server* s = log_server_to_kick(); s != nullptr && claim(*s, cpu)) return s;
   return nullptr;
@@ -981,7 +1049,8 @@ VcpuContext* schedule(size_t cpu) {
   // A server put on this CPU gets a slice if vCPUs wait here, like a vCPU.
   auto run_server = [&](Server& s) {
     s.vcpu().state = VcpuState::kRunning;
-    c.deadline = sched::next_deadline(cpu, now, true, false);
+    sched::queue(cpu).slice_end = 0;  // its own slice, not what was left of the last one
+    c.deadline = sched::next_deadline(cpu, now, true, server_waits());
     return enter_server(s, cpu);
   };
   if (!c.guests_first) {

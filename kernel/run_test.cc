@@ -40,6 +40,18 @@ TrapInfo read_trap(uint64_t ipa) {
 TrapInfo hvc_trap() { return {esr(Ec::kHvc64, 0), 0, 0}; }
 TrapInfo wfi_trap() { return {esr(Ec::kWfx, 0), 0, 0}; }
 
+// In a death test's child: the firmware's SYSTEM_OFF (the machine powering
+// off) says so and ends the process with status 0.
+void firmware_exits_on_system_off() {
+  arch::fake::set_smc_handler([](const arch::SmcArgs& a) -> arch::SmcResult {
+    if (a.x[0] == psci::kSystemOff) {
+      std::fprintf(stderr, "firmware SYSTEM_OFF\n");
+      std::_Exit(0);
+    }
+    return {};
+  });
+}
+
 class RunTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -366,6 +378,140 @@ TEST_F(RunTest, AReadAnsweredAtTheWaitThatCompletesARestartWakesItsVcpu) {
   EXPECT_EQ(vcpu(1).ctx.x[5], 0x140u);
 }
 
+// A server that takes a read and waits without answering it goes on at
+// once: here the reader is blocked on another CPU, and the guest the server
+// stands in for has its answer, so nobody else would run the server again.
+// Its next wait that takes nothing fails it: it is restarted with the read
+// replayed, never left owing.
+TEST_F(RunTest, AServerThatWaitsOwingAnAnswerGoesOnAndIsFailed) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, read_trap(kDeviceIpa + 0x4)), &server_vcpu().ctx);
+  EXPECT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0x50)), nullptr);
+  answer(take());  // vCPU 1's read
+  (void)take();    // vCPU 0's, taken and never answered
+  ASSERT_EQ(server_wait(), &server_vcpu().ctx) << "owing: it goes on";
+  EXPECT_EQ(console_.find("owing"), std::string::npos);
+  ASSERT_EQ(server_wait(), &server_vcpu().ctx) << "failed, and restarted here";
+  EXPECT_NE(console_.find("failed: it waits owing an answer"), std::string::npos) << console_;
+  EXPECT_NE(console_.find("1 requests replayed"), std::string::npos) << console_;
+  EXPECT_EQ(serve(), 1);
+  ASSERT_EQ(server_wait(), &vcpu(1).ctx);
+  EXPECT_EQ(vcpu(1).ctx.x[5], 0x104u);
+  ASSERT_EQ(schedule(0), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[5], 0x150u);
+}
+
+// vCPU 0 is blocked on a read whose answer the server has published but
+// not yet reported at a wait; another guest's writes fill the ring, and the
+// push that makes room takes that answer. The vCPU is woken then, not left
+// blocked until some later wait happens to answer someone else.
+TEST_F(RunTest, AnAnswerTakenByAnotherGuestsPushWakesItsVcpu) {
+  start(1);
+  start(2);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, read_trap(kDeviceIpa + 0x4)), &server_vcpu().ctx);
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0x8)), &vcpu(2).ctx);
+  ASSERT_EQ(vcpu(0).state, VcpuState::kBlocked);
+  EXPECT_EQ(serve(), 2);  // both answered in the ring; the server has not waited yet
+  TrapInfo write = read_trap(kDeviceIpa);
+  write.esr |= 1u << 6;
+  for (int i = 0; i < 70; ++i) ASSERT_EQ(on_exit(vcpu(2), ExitKind::kSync, write), &vcpu(2).ctx) << i;
+  ASSERT_TRUE(vcpu(0).pending.done.load()) << "its answer was taken by vCPU 2's push";
+  EXPECT_EQ(vcpu(0).state, VcpuState::kRunnable);
+}
+
+// A server taken up at a guest's slice end gets a slice of its own: its
+// timer is not left at the old, passed slice end (which would take it off
+// again before it ran at all).
+TEST_F(RunTest, AServerTakenUpAtASliceEndGetsAFreshSlice) {
+  start(2);
+  EXPECT_EQ(irq(vcpu(0)), &vcpu(0).ctx);  // the slice starts
+  TrapInfo write = read_trap(kDeviceIpa);
+  write.esr |= 1u << 6;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, write), &vcpu(0).ctx);  // work for a server nobody runs
+  arch::fake::advance_counter(kSliceTicks);
+  ASSERT_EQ(irq(vcpu(0)), &server_vcpu().ctx) << "the server first at the slice end";
+  EXPECT_GT(arch::fake::timer_deadline(), arch::counter_ticks());
+  EXPECT_EQ(irq(server_vcpu()), &server_vcpu().ctx) << "not taken off before its slice ends";
+}
+
+// A posted write to a server nobody runs, from a vCPU alone on its CPU:
+// the CPU keeps a slice, at whose end it takes the server up.
+TEST_F(RunTest, APostedWriteToAnIdleServerIsTakenUpAtTheWritersSliceEnd) {
+  TrapInfo write = read_trap(kDeviceIpa);
+  write.esr |= 1u << 6;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, write), &vcpu(0).ctx);
+  EXPECT_NE(arch::fake::timer_deadline(), 0u);
+  arch::fake::advance_counter(kSliceTicks);
+  ASSERT_EQ(irq(vcpu(0)), &server_vcpu().ctx);
+  EXPECT_EQ(serve(), 1);
+  EXPECT_EQ(server_wait(), &vcpu(0).ctx);
+  EXPECT_EQ(arch::fake::timer_deadline(), 0u) << "nobody waits any more: no tick";
+}
+
+// The vCPU a stopper waits for turns itself off instead of taking the
+// stopper's interrupt: the stopper is told all the same.
+TEST_F(RunTest, AVcpuTurningOffWhileItsPartitionIsResetWakesTheStopper) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  arch::fake::set_wait_limit(std::chrono::milliseconds(500));
+  std::thread cpu1([&] {
+    while (arch::fake::wakes_sent_to(kMpidr[1]) < 2) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    (void)call(vcpu(1), psci::kCpuOff);
+  });
+  (void)call(vcpu(0), psci::kSystemReset);
+  cpu1.join();
+  EXPECT_EQ(arch::fake::waits_slept_through(), 0u) << "the stopper slept with nobody to wake it";
+  EXPECT_EQ(vcpu(1).state, VcpuState::kOff);
+}
+
+// A vCPU reset with its partition while it waited in a restart call: the
+// restart still happens, but its end answers nobody (not the vCPU's next,
+// unrelated read).
+TEST_F(RunTest, ARestartCallerResetWithItsPartitionIsForgotten) {
+  partitions_[1].control = true;
+  start(2);
+  TrapInfo write = read_trap(kDeviceIpa);
+  write.esr |= 1u << 6;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, write), &vcpu(0).ctx);
+  ASSERT_EQ(schedule(1), &server_vcpu().ctx);
+  ASSERT_EQ(call(vcpu(0), abi::kHypServerRestart, partitions_[0].id), &vcpu(2).ctx);
+  ASSERT_EQ(vcpu(0).state, VcpuState::kBlocked);
+  ASSERT_EQ(call(vcpu(2), psci::kSystemReset), &vcpu(0).ctx);
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0x60)), nullptr);
+  ASSERT_EQ(vcpu(0).state, VcpuState::kBlocked);
+  (void)take();    // the write
+  answer(take());  // the quiesce
+  ASSERT_EQ(server_wait(), &server_vcpu().ctx) << "restarted";
+  VcpuContext* next = server_wait();  // the new instance's first wait: the read is still queued
+  EXPECT_EQ(next, &server_vcpu().ctx);
+  EXPECT_EQ(vcpu(0).state, VcpuState::kBlocked) << "woken with its read unanswered";
+  EXPECT_FALSE(vcpu(0).pending.done.load());
+  while (next == &server_vcpu().ctx) {
+    serve();
+    next = server_wait();
+  }
+  ASSERT_EQ(schedule(0), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[5], 0x160u);
+}
+
+// The last vCPU of a partition turning itself off stops the partition:
+// nobody is left to turn one on.
+TEST_F(RunTest, TheLastVcpuTurningOffStopsThePartition) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  EXPECT_EQ(call(vcpu(1), psci::kCpuOff), nullptr);
+  EXPECT_EQ(partitions_[1].state, PartitionState::kRunning);
+  EXPECT_EXIT(
+      {
+        firmware_exits_on_system_off();
+        (void)call(vcpu(0), psci::kCpuOff);
+      },
+      ::testing::ExitedWithCode(0), "firmware SYSTEM_OFF");
+}
+
 TEST_F(RunTest, SystemResetStopsEveryVcpuEvenOneRunningOnAnotherCpu) {
   start(1);
   start(2);
@@ -408,13 +554,7 @@ TEST_F(RunTest, SystemOffWithItsServerBusyElsewhereStillStopsThePartition) {
   ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, write), &vcpu(0).ctx);
   EXPECT_EXIT(
       {
-        arch::fake::set_smc_handler([](const arch::SmcArgs& a) -> arch::SmcResult {
-          if (a.x[0] == psci::kSystemOff) {
-            std::fprintf(stderr, "firmware SYSTEM_OFF\n");
-            std::_Exit(0);
-          }
-          return {};
-        });
+        firmware_exits_on_system_off();
         (void)call(vcpu(0), psci::kSystemOff);
       },
       ::testing::ExitedWithCode(0), "firmware SYSTEM_OFF");

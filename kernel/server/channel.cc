@@ -49,7 +49,9 @@ Status Channel::push(ipc::Request request, PendingAccess* waiter) {
   // The slot is reused only once its request is done and its answer taken.
   Slot& slot = slots_[next_seq_ % kEntries];
   if (outstanding() >= kEntries || slot.waiter != nullptr) {
-    if (!take_responses().ok()) return Status::kAborted;
+    const Result<uint32_t> completed = take_responses();
+    if (!completed.ok()) return Status::kAborted;
+    completed_by_push_ += *completed;
   }
   if (outstanding() >= kEntries || slot.waiter != nullptr) return Status::kBusy;
   request.seq = next_seq_;
@@ -66,6 +68,7 @@ Status Channel::push(ipc::Request request, PendingAccess* waiter) {
     waiter->done.store(false, std::memory_order_relaxed);
   }
   slot = {request, waiter};
+  if (waiter != nullptr) ++waiting_slots_;
   ++next_seq_;
   return Status::kOk;
 }
@@ -91,6 +94,7 @@ Result<uint32_t> Channel::take_responses() {
     if (slot.request.seq != r.seq || slot.waiter == nullptr) continue;
     PendingAccess* w = slot.waiter;
     slot.waiter = nullptr;
+    --waiting_slots_;
     if (w->seq != r.seq) continue;
     complete(w, r.data, r.status != ipc::ResponseStatus::kOk);
     ++completed;
@@ -112,6 +116,7 @@ Channel::Work Channel::work() const {
 }
 
 bool Channel::owes_answer() const {
+  if (waiting_slots_ == 0) return false;  // the common case, at every wait
   const uint32_t head = pages_.requests->head.load(std::memory_order_acquire);
   const uint32_t untaken = requests_.tail() - head;
   if (untaken > kEntries) return false;  // corrupt: reported by work()
@@ -126,7 +131,10 @@ bool Channel::owes_answer() const {
 
 void Channel::forget(const PendingAccess* waiter) {
   for (Slot& slot : slots_) {
-    if (slot.waiter == waiter) slot.waiter = nullptr;
+    if (waiter != nullptr && slot.waiter == waiter) {
+      slot.waiter = nullptr;
+      --waiting_slots_;
+    }
   }
 }
 
@@ -201,6 +209,7 @@ void Channel::fail_all() {
     if (slot.waiter != nullptr && slot.waiter->seq == slot.request.seq) complete(slot.waiter, 0, true);
     slot.waiter = nullptr;
   }
+  waiting_slots_ = 0;
   done_seq_ = next_seq_ - 1;
   failed_ = true;
 }

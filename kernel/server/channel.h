@@ -51,9 +51,18 @@ class Channel {
  public:
   static constexpr uint32_t kEntries = ipc::kRingEntries;
 
-  // Starts using `pages` (zeroed, or as a previous attach() left them).
+  // Starts using `pages` (zeroed), with nothing queued or owed.
   void attach(ChannelPages pages) {
     pages_ = pages;
+    slots_ = {};
+    next_seq_ = 1;
+    done_seq_ = 0;
+    dropped_log_lines_ = 0;
+    failed_ = false;
+    done_high_ = 0;
+    answers_taken_ = 0;
+    waiting_slots_ = 0;
+    completed_by_push_ = 0;
     requests_ = ipc::RingProducer<ipc::Request, kEntries>(pages.requests);
     responses_ = ipc::RingConsumer<ipc::Response, kEntries>(pages.responses);
     log_ = ipc::RingProducer<ipc::LogLine, ipc::kLogEntries>(pages.log);
@@ -65,6 +74,15 @@ class Channel {
   // kCorrupt-like kAborted when the server broke the ring, kNotFound once
   // the channel has been failed (fail_all): nobody will ever answer.
   Status push(ipc::Request request, PendingAccess* waiter) HYP_REQUIRES(lock);
+
+  // How many waiters push() completed since the last call (to make room it
+  // takes the answers the server has published): their vCPUs may be
+  // blocked, and the caller wakes them.
+  uint32_t take_completed_by_push() HYP_REQUIRES(lock) {
+    const uint32_t n = completed_by_push_;
+    completed_by_push_ = 0;
+    return n;
+  }
 
   // Takes every response the server published, completing waiters. Returns
   // the number of waiters completed, or kAborted if the server published
@@ -149,6 +167,8 @@ class Channel {
   bool failed_ = false;
   uint64_t done_high_ = 0;
   uint64_t answers_taken_ = 0;
+  uint32_t waiting_slots_ = 0;  // slots whose waiter is set
+  uint32_t completed_by_push_ = 0;
 };
 
 }  // namespace hyp
