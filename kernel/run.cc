@@ -339,26 +339,39 @@ VcpuContext* leave_stopped(Vcpu& g) {
 }
 
 // After the server lets go of CPU `cpu`: back to the guest it stood in for,
-// or to whatever is next.
-VcpuContext* leave_server(Server& s, size_t cpu) {
+// or to whatever is next. `work_left`: the server has more work, which it
+// leaves because that guest's wait is over.
+VcpuContext* leave_server(Server& s, size_t cpu, bool work_left = false) {
   Cpu& c = g_cpus[cpu];
   Vcpu& sv = s.vcpu();
   arch::vcpu_save(sv.ctx, Scope::kServer);
   release(s);
-  // A guest that found the server claimed a moment ago and blocked: its
-  // request may have come after the server's last look. Run it again here.
+  Vcpu* g = c.guest;
+  // A guest that found the server claimed a moment ago (and blocked), or
+  // queued a posted write: its request may have come after the server's
+  // last look.
   if (s.wanted.load(std::memory_order_seq_cst)) [[unlikely]] {
     s.wanted.store(false, std::memory_order_relaxed);
-    if (has_work(s) && claim(s, cpu)) {
+    work_left = work_left || has_work(s);
+  }
+  if (work_left) [[unlikely]] {
+    // Done here, unless the guest this server stands in for still waits
+    // (it would only block): then it goes on here.
+    const bool guest_ready = g != nullptr && sched::wait_over(*g, arch::counter_ticks_fast());
+    if (!guest_ready && claim(s, cpu)) {
       arch::vcpu_load(sv.ctx, Scope::kServer);
       watch(s, c);
       return &sv.ctx;
     }
+    // Otherwise another CPU takes it up: an idle one now, or one whose
+    // slice ends (this one keeps a slice while the server waits). A guest
+    // whose answer has come is not kept waiting for the others' work.
+    arch::send_event();
   }
   c.server = nullptr;
-  Vcpu* g = c.guest;
   if (g == nullptr) return schedule(cpu);
   arch::vcpu_load(g->ctx, Scope::kServer);
+  if (work_left) rearm(cpu, arch::counter_ticks());
   return continue_guest(*g);
 }
 
@@ -940,11 +953,14 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
     console::set_sink(log_to_server);
     work = true;
   }
-  if (work) {
+  // More work: the server goes on, unless the guest it stands in for has
+  // what it waited for (others' requests must not keep it from its CPU).
+  const Vcpu* donor = g_cpus[cpu].guest;
+  if (work && (donor == nullptr || !sched::wait_over(*donor, arch::counter_ticks_fast()))) {
     watch(s, g_cpus[cpu]);
     return &sv.ctx;
   }
-  return leave_server(s, cpu);
+  return leave_server(s, cpu, work);
 }
 
 // ---- Interrupts --------------------------------------------------------------

@@ -289,15 +289,31 @@ TEST_F(RunTest, AReadQueuedWhileTheServerIsLeavingIsNotStranded) {
   // vCPU 0's read lands between the server's last look and its release:
   // here, before the wait, which is the same to the ring.
   EXPECT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0xc)), nullptr);
-  // The server saw work at its wait and stays on; either way the read is served.
-  VcpuContext* next = server_wait();
-  if (next == &server_vcpu().ctx) {
-    EXPECT_EQ(serve(), 1);
-    next = server_wait();
-  }
-  EXPECT_EQ(next, &vcpu(1).ctx);
-  ASSERT_EQ(schedule(0), &vcpu(0).ctx);
+  // The server sees the work at its wait; vCPU 1 has its answer and goes
+  // on, and CPU 0 (told) takes the server up.
+  EXPECT_EQ(server_wait(), &vcpu(1).ctx);
+  ASSERT_EQ(schedule(0), &server_vcpu().ctx);
+  EXPECT_EQ(serve(), 1);
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
   EXPECT_EQ(vcpu(0).ctx.x[5], 0x10cu);
+}
+
+// A server with a steady stream of others' work does not keep the guest it
+// stands in for from running once that guest has its answer: the guest goes
+// on, and the work goes to another CPU.
+TEST_F(RunTest, AGuestWithItsAnswerIsNotHeldBackByOthersWork) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, read_trap(kDeviceIpa + 0x4)), &server_vcpu().ctx);
+  TrapInfo write = read_trap(kDeviceIpa);
+  write.esr |= 1u << 6;
+  EXPECT_EQ(serve(), 1);
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, write), &vcpu(0).ctx);  // more work, from CPU 0
+  const uint64_t events = arch::fake::events_sent();
+  ASSERT_EQ(server_wait(), &vcpu(1).ctx);
+  EXPECT_EQ(vcpu(1).ctx.x[5], 0x104u);
+  EXPECT_GT(arch::fake::events_sent(), events) << "idle CPUs are told the server has work";
+  EXPECT_NE(arch::fake::timer_deadline(), 0u) << "and this one keeps a slice while it waits";
 }
 
 // A server working in a guest's place holds the CPU no longer than a
@@ -378,11 +394,11 @@ TEST_F(RunTest, AReadAnsweredAtTheWaitThatCompletesARestartWakesItsVcpu) {
   EXPECT_EQ(vcpu(1).ctx.x[5], 0x140u);
 }
 
-// A server that takes a read and waits without answering it goes on at
-// once: here the reader is blocked on another CPU, and the guest the server
-// stands in for has its answer, so nobody else would run the server again.
-// Its next wait that takes nothing fails it: it is restarted with the read
-// replayed, never left owing.
+// A server that takes a read and waits without answering it is not left
+// owing: here the reader is blocked on another CPU, and the guest the
+// server stands in for has its answer, so the server counts as having work
+// and the reader's CPU takes it up. Its next wait that takes nothing fails
+// it: it is restarted with the read replayed.
 TEST_F(RunTest, AServerThatWaitsOwingAnAnswerGoesOnAndIsFailed) {
   start(1);
   ASSERT_EQ(schedule(1), &vcpu(1).ctx);
@@ -390,15 +406,15 @@ TEST_F(RunTest, AServerThatWaitsOwingAnAnswerGoesOnAndIsFailed) {
   EXPECT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0x50)), nullptr);
   answer(take());  // vCPU 1's read
   (void)take();    // vCPU 0's, taken and never answered
-  ASSERT_EQ(server_wait(), &server_vcpu().ctx) << "owing: it goes on";
+  ASSERT_EQ(server_wait(), &vcpu(1).ctx) << "vCPU 1 has its answer";
+  EXPECT_EQ(vcpu(1).ctx.x[5], 0x104u);
   EXPECT_EQ(console_.find("owing"), std::string::npos);
+  ASSERT_EQ(schedule(0), &server_vcpu().ctx) << "owing counts as work";
   ASSERT_EQ(server_wait(), &server_vcpu().ctx) << "failed, and restarted here";
   EXPECT_NE(console_.find("failed: it waits owing an answer"), std::string::npos) << console_;
   EXPECT_NE(console_.find("1 requests replayed"), std::string::npos) << console_;
   EXPECT_EQ(serve(), 1);
-  ASSERT_EQ(server_wait(), &vcpu(1).ctx);
-  EXPECT_EQ(vcpu(1).ctx.x[5], 0x104u);
-  ASSERT_EQ(schedule(0), &vcpu(0).ctx);
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
   EXPECT_EQ(vcpu(0).ctx.x[5], 0x150u);
 }
 
