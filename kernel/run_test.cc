@@ -528,6 +528,23 @@ TEST_F(RunTest, TheLastVcpuTurningOffStopsThePartition) {
       ::testing::ExitedWithCode(0), "firmware SYSTEM_OFF");
 }
 
+// The watchdog counts a server's time on the CPU across the interrupts
+// that split it: two stretches of 300 ms of one run, without a wait in
+// between, exceed the 500 ms budget, and the server is restarted.
+TEST_F(RunTest, TheWatchdogCountsARunAcrossInterrupts) {
+  constexpr uint64_t k300Ms = kFrequency / 1000 * 300;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0x70)), &server_vcpu().ctx);
+  arch::fake::advance_counter(k300Ms);
+  ASSERT_EQ(irq(server_vcpu()), &server_vcpu().ctx) << "300 ms: within its budget";
+  EXPECT_EQ(console_.find("ran past its budget"), std::string::npos);
+  arch::fake::advance_counter(k300Ms);
+  ASSERT_EQ(irq(server_vcpu()), &server_vcpu().ctx) << "600 ms: restarted";
+  EXPECT_NE(console_.find("failed: it ran past its budget without waiting"), std::string::npos) << console_;
+  EXPECT_EQ(serve(), 1) << "the read, replayed";
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[5], 0x170u);
+}
+
 TEST_F(RunTest, SystemResetStopsEveryVcpuEvenOneRunningOnAnotherCpu) {
   start(1);
   start(2);
