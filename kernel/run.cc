@@ -815,6 +815,8 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
   sv.state = VcpuState::kRunning;
   sv.cpu = static_cast<uint16_t>(cpu);
   arch::vcpu_load(sv.ctx, Scope::kServer);
+  // A new instance: whatever run the old one was taken off in is over.
+  s.preempted.store(false, std::memory_order_relaxed);
   s.run_ticks = 0;
   s.idle_waits = false;
   watch(s, g_cpus[cpu]);

@@ -545,6 +545,49 @@ TEST_F(RunTest, TheWatchdogCountsARunAcrossInterrupts) {
   EXPECT_EQ(vcpu(0).ctx.x[5], 0x170u);
 }
 
+// A hostile vCPU on CPU 1 calls CPU_ON for vCPU 2 over and over while
+// vCPU 0 resets the partition: the reset waits for it to leave its CPU,
+// and after the reset nothing it started runs: only vCPU 0, at its entry.
+TEST_F(RunTest, ACpuOnRacingASystemResetLeavesOnlyVcpu0Running) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  arch::fake::set_wait_limit(std::chrono::milliseconds(2000));
+  std::atomic<bool> go{false};
+  std::atomic<int> calls{0};
+  std::thread cpu1([&] {
+    while (!go.load()) std::this_thread::yield();
+    // Until vCPU 1 is taken off its CPU by the reset. CPU 1 takes the
+    // interrupt a wake-up sends it, as the hardware would, between calls.
+    uint64_t wakes = arch::fake::wakes_sent_to(kMpidr[1]);
+    VcpuContext* next = &vcpu(1).ctx;
+    while (next == &vcpu(1).ctx) {
+      if (arch::fake::wakes_sent_to(kMpidr[1]) != wakes) {
+        wakes = arch::fake::wakes_sent_to(kMpidr[1]);
+        next = irq(vcpu(1));
+      } else {
+        next = call(vcpu(1), psci::kCpuOn64, 2, kRamIpa + 0x300, 0x99);
+        calls.fetch_add(1);
+      }
+    }
+  });
+  go.store(true);
+  while (calls.load() < 3) std::this_thread::yield();  // the race is on
+  VcpuContext* next = call(vcpu(0), psci::kSystemReset);
+  cpu1.join();
+  if (next == &server_vcpu().ctx) {  // the device reset first
+    serve();
+    next = server_wait();
+  }
+  ASSERT_EQ(next, &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.pc, kRamIpa + 0x80);
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(vcpu(i).state, VcpuState::kOff) << i;
+    EXPECT_EQ(vcpu(i).power.load(), VcpuPower::kOff) << i;
+  }
+  EXPECT_EQ(schedule(1), nullptr) << "nothing left on CPU 1";
+  EXPECT_EQ(arch::fake::waits_slept_through(), 0u);
+}
+
 TEST_F(RunTest, SystemResetStopsEveryVcpuEvenOneRunningOnAnotherCpu) {
   start(1);
   start(2);
