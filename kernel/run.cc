@@ -359,6 +359,10 @@ VcpuContext* leave_server(Server& s, size_t cpu, bool work_left = false) {
     // (it would only block): then it goes on here.
     const bool guest_ready = g != nullptr && sched::wait_over(*g, arch::counter_ticks_fast());
     if (!guest_ready && claim(s, cpu)) {
+      // Claimed again, but it may have run on another CPU since release():
+      // that CPU saved it and wrote its own index into it.
+      s.preempted.store(false, std::memory_order_relaxed);
+      sv.cpu = static_cast<uint16_t>(cpu);
       arch::vcpu_load(sv.ctx, Scope::kServer);
       watch(s, c);
       return &sv.ctx;
@@ -1145,6 +1149,23 @@ void run_start(size_t self) {
 
 namespace {
 
+// The run loop records on every vCPU it puts on a CPU which CPU that is,
+// and the vCPU's next exit trusts the record (the CPU's state, the stack
+// to go idle on). A record that disagrees with the CPU about to resume the
+// vCPU is a kernel defect (the context may be held by two CPUs): it stops
+// here, said plainly. Checked at every resume, the record is right at every
+// exit.
+[[gnu::noinline, noreturn]] void misplaced(const Vcpu& v, size_t cpu) {
+  console::print("hyp: PANIC: CPU %zu resumes vCPU %u of %s, which the run loop records on CPU %u\n", cpu, v.index,
+                 v.partition->name.data(), v.cpu);
+  arch::halt();
+}
+
+[[gnu::always_inline]] inline void check_placed(const VcpuContext& next, size_t cpu) {
+  const Vcpu& v = *reinterpret_cast<const Vcpu*>(&next);
+  if (v.cpu != cpu) [[unlikely]] misplaced(v, cpu);
+}
+
 // Both halves of an exit: the trap's answer, then what runs next. Inlined
 // into vcpu_exit() so that the common case (a guest resumes at once with
 // nothing pending) costs a few instructions after handle_trap().
@@ -1165,11 +1186,19 @@ namespace {
 
 }  // namespace
 
-VcpuContext* on_exit(Vcpu& v, ExitKind kind, const TrapInfo& trap) { return exit_to_next(v, kind, trap); }
+VcpuContext* on_exit(Vcpu& v, ExitKind kind, const TrapInfo& trap) {
+  const size_t cpu = v.cpu;
+  VcpuContext* next = exit_to_next(v, kind, trap);
+  if (next != nullptr) check_placed(*next, cpu);
+  return next;
+}
 
 [[noreturn]] void cpu_loop(size_t cpu) {
   for (;;) {
-    if (VcpuContext* next = schedule(cpu); next != nullptr) arch::enter_vcpu(*next, cpu);
+    if (VcpuContext* next = schedule(cpu); next != nullptr) {
+      check_placed(*next, cpu);
+      arch::enter_vcpu(*next, cpu);
+    }
     // A wake-up sent after schedule() looked stays pending and ends this at once.
     arch::wait_for_event();
   }
@@ -1186,7 +1215,7 @@ extern "C" hyp::VcpuContext* vcpu_exit(hyp::VcpuContext* ctx, uint64_t kind) {
   static_assert(offsetof(Vcpu, ctx) == 0, "the entry hands over the context; the vCPU is the object around it");
   Vcpu& v = *reinterpret_cast<Vcpu*>(ctx);
   // Read now: once the run loop lets go of a server, another CPU may take
-  // it and write its `cpu`.
+  // it and write its record. Right now: checked when it was resumed here.
   const size_t cpu = v.cpu;
   TrapInfo trap{};
   if (kind == 0) [[likely]] {
@@ -1199,5 +1228,6 @@ extern "C" hyp::VcpuContext* vcpu_exit(hyp::VcpuContext* ctx, uint64_t kind) {
     arch::wait_for_event();
     cpu_loop(cpu);
   }
+  check_placed(*next, cpu);
   return next;
 }
