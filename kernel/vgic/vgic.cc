@@ -1,0 +1,349 @@
+#include "kernel/vgic/vgic.h"
+
+namespace hyp::vgic {
+
+void Vgic::init(uint32_t vcpus, uint32_t lrs) {
+  SpinLockGuard guard(lock_);
+  vcpus_ = vcpus < kMaxVcpus ? vcpus : kMaxVcpus;
+  lrs_ = lrs < kMaxLrs ? lrs : kMaxLrs;
+  for (auto& bank : private_) {
+    for (uint32_t i = 0; i < kPrivate; ++i) {
+      bank[i] = Irq{};
+      bank[i].cfg.trigger = i < kSgis ? Trigger::kEdge : Trigger::kLevel;
+    }
+  }
+  for (Irq& q : spis_) q = Irq{};
+}
+
+Vgic::Irq* Vgic::find(uint32_t vcpu, uint32_t intid) {
+  if (intid < kPrivate) return vcpu < vcpus_ ? &private_[vcpu][intid] : nullptr;
+  if (intid < kIntidLimit) return &spis_[intid - kPrivate];
+  return nullptr;
+}
+
+uint32_t Vgic::target_of(uint32_t vcpu, uint32_t intid, const Irq& q) const {
+  return intid < kPrivate ? vcpu : q.cfg.target;
+}
+
+// Pending and enabled: the vCPU that has it in an LR (its state may need
+// updating) or would get it.
+void Vgic::note_pending(uint32_t vcpu, uint32_t intid, Irq& q, Kick& kick) {
+  if (!q.cfg.enabled || !q.pending()) return;
+  kick.vcpus |= 1u << (q.lr >= 0 ? q.owner : target_of(vcpu, intid, q));
+}
+
+Status Vgic::configure(uint32_t vcpu, uint32_t intid, const Config& c, Kick& kick) {
+  SpinLockGuard guard(lock_);
+  Irq* q = find(vcpu, intid);
+  if (q == nullptr) return Status::kInvalidArgument;
+  if (intid < kSgis && c.trigger != Trigger::kEdge) return Status::kInvalidArgument;
+  if (intid >= kPrivate && c.target >= vcpus_) return Status::kInvalidArgument;
+  q->cfg = c;
+  q->cfg.priority = static_cast<uint8_t>(c.priority & kPriorityMask);
+  if (intid < kPrivate) q->cfg.target = 0;
+  note_pending(vcpu, intid, *q, kick);
+  return Status::kOk;
+}
+
+Status Vgic::set_enabled(uint32_t vcpu, uint32_t intid, bool enabled, Kick& kick) {
+  SpinLockGuard guard(lock_);
+  Irq* q = find(vcpu, intid);
+  if (q == nullptr) return Status::kInvalidArgument;
+  q->cfg.enabled = enabled;
+  note_pending(vcpu, intid, *q, kick);
+  // Disabled while pending in an LR: its vCPU takes it out at its next flush.
+  if (!enabled && q->lr >= 0) kick.vcpus |= 1u << q->owner;
+  return Status::kOk;
+}
+
+Status Vgic::set_priority(uint32_t vcpu, uint32_t intid, uint8_t priority) {
+  SpinLockGuard guard(lock_);
+  Irq* q = find(vcpu, intid);
+  if (q == nullptr) return Status::kInvalidArgument;
+  q->cfg.priority = static_cast<uint8_t>(priority & kPriorityMask);
+  return Status::kOk;
+}
+
+Status Vgic::set_group(uint32_t vcpu, uint32_t intid, bool group1) {
+  SpinLockGuard guard(lock_);
+  Irq* q = find(vcpu, intid);
+  if (q == nullptr) return Status::kInvalidArgument;
+  q->cfg.group1 = group1;
+  return Status::kOk;
+}
+
+Status Vgic::set_trigger(uint32_t vcpu, uint32_t intid, Trigger t) {
+  SpinLockGuard guard(lock_);
+  Irq* q = find(vcpu, intid);
+  if (q == nullptr || (intid < kSgis && t != Trigger::kEdge)) return Status::kInvalidArgument;
+  q->cfg.trigger = t;
+  return Status::kOk;
+}
+
+Status Vgic::set_target(uint32_t intid, uint32_t target_vcpu) {
+  SpinLockGuard guard(lock_);
+  if (intid < kPrivate || target_vcpu >= vcpus_) return Status::kInvalidArgument;
+  Irq* q = find(0, intid);
+  if (q == nullptr) return Status::kInvalidArgument;
+  // One already in an LR stays with that vCPU until it leaves the LR.
+  q->cfg.target = static_cast<uint8_t>(target_vcpu);
+  return Status::kOk;
+}
+
+Result<Config> Vgic::config(uint32_t vcpu, uint32_t intid) {
+  SpinLockGuard guard(lock_);
+  Irq* q = find(vcpu, intid);
+  if (q == nullptr) return Status::kInvalidArgument;
+  return q->cfg;
+}
+
+Status Vgic::raise(uint32_t vcpu, uint32_t intid, Kick& kick) {
+  SpinLockGuard guard(lock_);
+  Irq* q = find(vcpu, intid);
+  if (q == nullptr) return Status::kInvalidArgument;
+  q->latch = true;
+  note_pending(vcpu, intid, *q, kick);
+  return Status::kOk;
+}
+
+Status Vgic::set_line(uint32_t vcpu, uint32_t intid, bool high, Kick& kick) {
+  SpinLockGuard guard(lock_);
+  Irq* q = find(vcpu, intid);
+  if (q == nullptr) return Status::kInvalidArgument;
+  const bool rising = high && !q->line;
+  q->line = high;
+  if (q->cfg.trigger == Trigger::kEdge) {
+    if (rising) q->latch = true;
+  } else if (!high && q->lr >= 0) {
+    // A level that falls while it is pending in an LR is taken back there.
+    kick.vcpus |= 1u << q->owner;
+  }
+  note_pending(vcpu, intid, *q, kick);
+  return Status::kOk;
+}
+
+Status Vgic::clear_pending(uint32_t vcpu, uint32_t intid) {
+  SpinLockGuard guard(lock_);
+  Irq* q = find(vcpu, intid);
+  if (q == nullptr) return Status::kInvalidArgument;
+  q->latch = false;
+  return Status::kOk;
+}
+
+Vgic::Irq* Vgic::held(uint32_t vcpu, const Lrs& lrs, uint32_t slot) {
+  const uint64_t v = lrs.lr[slot];
+  if (v == 0) return nullptr;
+  const uint64_t intid = v & lr::kIntidMask;
+  Irq* q = intid < kIntidLimit ? find(vcpu, static_cast<uint32_t>(intid)) : nullptr;
+  if (q == nullptr || q->lr != static_cast<int8_t>(slot) || q->owner != vcpu) return nullptr;
+  return q;
+}
+
+bool Vgic::has_pending(uint32_t vcpu, const Lrs& lrs) {
+  SpinLockGuard guard(lock_);
+  if (vcpu >= vcpus_) return false;
+  for (uint32_t i = 0; i < lrs_; ++i) {
+    if ((lrs.lr[i] & lr::kPending) != 0) return true;
+  }
+  for (const Irq& q : private_[vcpu]) {
+    if (q.lr < 0 && q.cfg.enabled && q.pending()) return true;
+  }
+  for (const Irq& q : spis_) {
+    if (q.lr < 0 && q.cfg.target == vcpu && q.cfg.enabled && q.pending()) return true;
+  }
+  return false;
+}
+
+void Vgic::sync(uint32_t vcpu, Lrs& lrs) {
+  SpinLockGuard guard(lock_);
+  if (vcpu >= vcpus_) return;
+  for (uint32_t i = 0; i < lrs_; ++i) {
+    if (lrs.lr[i] == 0) continue;
+    Irq* q = held(vcpu, lrs, i);
+    if (q == nullptr) {
+      lrs.lr[i] = 0;  // not ours: never loaded again
+      continue;
+    }
+    const uint64_t state = lrs.lr[i] & lr::kStateMask;
+    q->active = (state & lr::kActive) != 0;
+    if (state == 0) {
+      // Deactivated (a mapped one with its physical interrupt: a level
+      // source still asserted fires again, and is mapped again).
+      q->lr = -1;
+      q->from_latch = false;
+      if (q->hw) {
+        q->hw = false;
+        q->line = false;
+      }
+      lrs.lr[i] = 0;
+    }
+  }
+}
+
+bool Vgic::better(uint32_t a_intid, const Irq& a, uint32_t b_intid, const Irq& b) const {
+  if (a.cfg.priority != b.cfg.priority) return a.cfg.priority < b.cfg.priority;
+  return a_intid < b_intid;
+}
+
+int32_t Vgic::best_waiting(uint32_t vcpu) {
+  int32_t best = -1;
+  const Irq* best_q = nullptr;
+  auto consider = [&](uint32_t intid, const Irq& q) {
+    if (q.lr >= 0 || !q.cfg.enabled || !q.pending()) return;
+    if (best_q == nullptr || better(intid, q, static_cast<uint32_t>(best), *best_q)) {
+      best = static_cast<int32_t>(intid);
+      best_q = &q;
+    }
+  };
+  for (uint32_t i = 0; i < kPrivate; ++i) consider(i, private_[vcpu][i]);
+  for (uint32_t i = 0; i < kSpis; ++i) {
+    if (spis_[i].cfg.target == vcpu) consider(kPrivate + i, spis_[i]);
+  }
+  return best;
+}
+
+uint64_t Vgic::lr_value(uint32_t intid, const Irq& q) const {
+  uint64_t v = intid | (uint64_t{q.cfg.priority} << lr::kPriorityShift);
+  if (q.cfg.group1) v |= lr::kGroup1;
+  if (q.hw) {
+    v |= lr::kHw | (uint64_t{q.pintid} << lr::kPintidShift);
+  } else if (q.cfg.trigger == Trigger::kLevel) {
+    v |= lr::kEoi;  // its line is looked at again when it is deactivated
+  }
+  return v;
+}
+
+// Back out of an LR, pending-only: an edge is owed again; a level is still
+// whatever its line says.
+void Vgic::take_out(Lrs& lrs, uint32_t slot, Irq& q) {
+  if (q.cfg.trigger == Trigger::kEdge || q.from_latch) q.latch = true;
+  q.from_latch = false;
+  q.lr = -1;
+  lrs.lr[slot] = 0;
+}
+
+void Vgic::place(uint32_t vcpu, Lrs& lrs, uint32_t slot, uint32_t intid, Irq& q) {
+  q.from_latch = q.latch;
+  q.latch = false;
+  q.lr = static_cast<int8_t>(slot);
+  q.owner = static_cast<uint8_t>(vcpu);
+  lrs.lr[slot] = lr_value(intid, q) | lr::kPending;
+}
+
+void Vgic::flush(uint32_t vcpu, Lrs& lrs) {
+  SpinLockGuard guard(lock_);
+  if (vcpu >= vcpus_) return;
+  // What is in the LRs already: configuration changes applied, pending
+  // entries that should no longer be taken out, new edges of active ones
+  // added.
+  for (uint32_t i = 0; i < lrs_; ++i) {
+    Irq* q = held(vcpu, lrs, i);
+    if (q == nullptr) {
+      lrs.lr[i] = 0;
+      continue;
+    }
+    uint64_t state = lrs.lr[i] & lr::kStateMask;
+    const bool level_gone = q->cfg.trigger == Trigger::kLevel && !q->line && !q->from_latch && !q->hw;
+    if (state == lr::kPending && !q->hw && (!q->cfg.enabled || level_gone)) {
+      take_out(lrs, i, *q);
+      continue;
+    }
+    if (state == lr::kActive && q->latch && q->cfg.enabled) {
+      state |= lr::kPending;
+      q->latch = false;
+    }
+    const uint32_t intid = static_cast<uint32_t>(lrs.lr[i] & lr::kIntidMask);
+    lrs.lr[i] = lr_value(intid, *q) | state;
+  }
+  // Free LRs, best first; then pending-only entries worse than the best
+  // waiting one give way to it.
+  bool overflow = false;
+  for (;;) {
+    const int32_t best = best_waiting(vcpu);
+    if (best < 0) break;
+    const uint32_t intid = static_cast<uint32_t>(best);
+    Irq& q = *find(vcpu, intid);
+    int32_t slot = -1;
+    for (uint32_t i = 0; i < lrs_ && slot < 0; ++i) {
+      if (lrs.lr[i] == 0) slot = static_cast<int32_t>(i);
+    }
+    if (slot < 0) {
+      uint32_t worst_intid = 0;
+      Irq* worst = nullptr;
+      for (uint32_t i = 0; i < lrs_; ++i) {
+        if ((lrs.lr[i] & lr::kStateMask) != lr::kPending || (lrs.lr[i] & lr::kHw) != 0) continue;
+        Irq* w = held(vcpu, lrs, i);
+        const uint32_t w_intid = static_cast<uint32_t>(lrs.lr[i] & lr::kIntidMask);
+        if (w != nullptr && (worst == nullptr || better(worst_intid, *worst, w_intid, *w))) {
+          worst = w;
+          worst_intid = w_intid;
+          slot = static_cast<int32_t>(i);
+        }
+      }
+      if (worst == nullptr || !better(intid, q, worst_intid, *worst)) {
+        overflow = true;
+        break;
+      }
+      take_out(lrs, static_cast<uint32_t>(slot), *worst);
+    }
+    place(vcpu, lrs, static_cast<uint32_t>(slot), intid, q);
+  }
+  // More pending than fit: a maintenance interrupt once the guest has
+  // taken every pending entry (NPIE); if every entry is active, once one
+  // is deactivated (the EOI bit; a mapped entry cannot carry it, and its
+  // deactivation is seen at the vCPU's next exit).
+  lrs.hcr = kHcrEn;
+  if (!overflow) return;
+  bool any_pending = false;
+  for (uint32_t i = 0; i < lrs_; ++i) any_pending = any_pending || (lrs.lr[i] & lr::kPending) != 0;
+  if (any_pending) {
+    lrs.hcr |= kHcrNpie;
+    return;
+  }
+  for (uint32_t i = 0; i < lrs_; ++i) {
+    if (lrs.lr[i] != 0 && (lrs.lr[i] & lr::kHw) == 0) lrs.lr[i] |= lr::kEoi;
+  }
+}
+
+Status Vgic::inject_hw(uint32_t vcpu, uint32_t intid, uint32_t pintid, Lrs& lrs) {
+  SpinLockGuard guard(lock_);
+  if (intid < kSgis || intid >= kPrivate || vcpu >= vcpus_) return Status::kInvalidArgument;
+  Irq& q = private_[vcpu][intid];
+  q.hw = true;
+  q.pintid = static_cast<uint16_t>(pintid);
+  if (q.cfg.trigger == Trigger::kEdge && !q.line) q.latch = true;
+  q.line = true;
+  if (q.lr >= 0) {
+    // Already in an LR (a software entry since the vCPU last left its
+    // CPU): mapped in place, its state kept, pending added.
+    const uint64_t state = lrs.lr[static_cast<uint32_t>(q.lr)] & lr::kStateMask;
+    lrs.lr[static_cast<uint32_t>(q.lr)] = lr_value(intid, q) | state | lr::kPending;
+    q.from_latch = false;
+  }
+  return Status::kOk;
+}
+
+bool Vgic::unmap_hw(uint32_t vcpu, Lrs& lrs) {
+  SpinLockGuard guard(lock_);
+  if (vcpu >= vcpus_) return false;
+  bool mapped = false;
+  for (uint32_t intid = kSgis; intid < kPrivate; ++intid) {
+    Irq& q = private_[vcpu][intid];
+    if (!q.hw) continue;
+    mapped = true;
+    q.hw = false;
+    // The source is quietened by the caller and looked at again when the
+    // vCPU is back: what was signalled is owed once, as an edge.
+    q.line = false;
+    if (q.lr >= 0) {
+      const uint64_t state = lrs.lr[static_cast<uint32_t>(q.lr)] & lr::kStateMask;
+      q.from_latch = true;
+      lrs.lr[static_cast<uint32_t>(q.lr)] = lr_value(intid, q) | state;
+    } else {
+      q.latch = true;
+    }
+  }
+  return mapped;
+}
+
+}  // namespace hyp::vgic

@@ -1,0 +1,417 @@
+// List-register management and the configuration calls, on the host. The
+// test plays the guest's CPU interface by changing LR states as the
+// hardware would (acknowledge: pending to active; deactivate: to invalid).
+#include "kernel/vgic/vgic.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace hyp::vgic {
+namespace {
+
+constexpr uint32_t kLrs = 4;  // what QEMU's GICv3 has
+
+uint32_t intid_of(uint64_t v) { return static_cast<uint32_t>(v & lr::kIntidMask); }
+uint64_t state_of(uint64_t v) { return v & lr::kStateMask; }
+uint8_t priority_of(uint64_t v) { return static_cast<uint8_t>(v >> lr::kPriorityShift); }
+
+class VgicTest : public ::testing::Test {
+ protected:
+  void SetUp() override { vgic_.init(2, kLrs); }
+
+  void enable(uint32_t vcpu, uint32_t intid, uint8_t priority, Trigger t = Trigger::kEdge, uint8_t target = 0) {
+    Kick k;
+    ASSERT_EQ(vgic_.configure(vcpu, intid, {true, true, t, priority, target}, k), Status::kOk);
+  }
+  uint32_t raise(uint32_t vcpu, uint32_t intid) {
+    Kick k;
+    EXPECT_EQ(vgic_.raise(vcpu, intid, k), Status::kOk);
+    return k.vcpus;
+  }
+  // The INTIDs in the LRs, in LR order, 0 for an empty one.
+  std::vector<uint32_t> in_lrs(const Lrs& l) {
+    std::vector<uint32_t> out;
+    for (uint32_t i = 0; i < kLrs; ++i) out.push_back(l.lr[i] == 0 ? 0 : intid_of(l.lr[i]));
+    return out;
+  }
+  int slot_of(const Lrs& l, uint32_t intid) {
+    for (uint32_t i = 0; i < kLrs; ++i) {
+      if (l.lr[i] != 0 && intid_of(l.lr[i]) == intid) return static_cast<int>(i);
+    }
+    return -1;
+  }
+  // The guest acknowledges the highest-priority pending entry, as the
+  // virtual CPU interface does; returns its INTID or 1023.
+  uint32_t acknowledge(Lrs& l) {
+    int best = -1;
+    for (uint32_t i = 0; i < kLrs; ++i) {
+      if ((l.lr[i] & lr::kPending) == 0 || (l.lr[i] & lr::kActive) != 0) continue;
+      if (best < 0 || priority_of(l.lr[i]) < priority_of(l.lr[static_cast<uint32_t>(best)])) best = static_cast<int>(i);
+    }
+    if (best < 0) return 1023;
+    uint64_t& v = l.lr[static_cast<uint32_t>(best)];
+    v = (v & ~lr::kStateMask) | lr::kActive;
+    return intid_of(v);
+  }
+  void deactivate(Lrs& l, uint32_t intid) {
+    const int s = slot_of(l, intid);
+    ASSERT_GE(s, 0) << intid;
+    l.lr[static_cast<uint32_t>(s)] &= ~lr::kActive;
+  }
+  // Takes every interrupt the vCPU gets, in the order it gets them,
+  // syncing and flushing between each as maintenance interrupts would.
+  std::vector<uint32_t> drain(uint32_t vcpu, Lrs& l) {
+    std::vector<uint32_t> order;
+    for (int guard = 0; guard < 200; ++guard) {
+      vgic_.sync(vcpu, l);
+      vgic_.flush(vcpu, l);
+      const uint32_t id = acknowledge(l);
+      if (id == 1023) break;
+      order.push_back(id);
+      deactivate(l, id);
+    }
+    return order;
+  }
+
+  Vgic vgic_;
+};
+
+TEST_F(VgicTest, CallsOutOfRangeAreRefused) {
+  Kick k;
+  const Config c{true, true, Trigger::kEdge, 0x80, 0};
+  EXPECT_EQ(vgic_.configure(0, kIntidLimit, c, k), Status::kInvalidArgument);
+  EXPECT_EQ(vgic_.configure(0, 0xffff'ffff, c, k), Status::kInvalidArgument);
+  EXPECT_EQ(vgic_.configure(2, 5, c, k), Status::kInvalidArgument) << "the VM has 2 vCPUs";
+  EXPECT_EQ(vgic_.configure(kMaxVcpus + 7, 5, c, k), Status::kInvalidArgument);
+  EXPECT_EQ(vgic_.configure(0, 3, {true, true, Trigger::kLevel, 0, 0}, k), Status::kInvalidArgument)
+      << "SGIs are edge-triggered";
+  EXPECT_EQ(vgic_.configure(0, 40, {true, true, Trigger::kLevel, 0, 2}, k), Status::kInvalidArgument)
+      << "no vCPU 2 to target";
+  EXPECT_EQ(vgic_.set_target(20, 1), Status::kInvalidArgument) << "PPIs have no target";
+  EXPECT_EQ(vgic_.set_target(40, 9), Status::kInvalidArgument);
+  EXPECT_EQ(vgic_.set_trigger(0, 15, Trigger::kLevel), Status::kInvalidArgument);
+  EXPECT_EQ(vgic_.raise(0, kIntidLimit, k), Status::kInvalidArgument);
+  EXPECT_EQ(vgic_.set_line(3, 27, true, k), Status::kInvalidArgument);
+  Lrs l;
+  EXPECT_EQ(vgic_.inject_hw(0, 3, 27, l), Status::kInvalidArgument) << "only PPIs are mapped";
+  EXPECT_EQ(k.vcpus, 0u);
+  EXPECT_FALSE(vgic_.config(0, 96).ok());
+}
+
+TEST_F(VgicTest, ConfigurationReadsBackWithPriorityBitsTheGicHas) {
+  Kick k;
+  ASSERT_EQ(vgic_.configure(1, 20, {true, true, Trigger::kEdge, 0xa7, 1}, k), Status::kOk);
+  Result<Config> c = vgic_.config(1, 20);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->priority, 0xa0);
+  EXPECT_EQ(c->target, 0) << "a PPI's target is its bank";
+  EXPECT_FALSE(vgic_.config(0, 20)->enabled) << "banks are per vCPU";
+  ASSERT_EQ(vgic_.set_priority(0, 50, 0x13), Status::kOk);
+  ASSERT_EQ(vgic_.set_target(50, 1), Status::kOk);
+  ASSERT_EQ(vgic_.set_trigger(0, 50, Trigger::kEdge), Status::kOk);
+  ASSERT_EQ(vgic_.set_group(0, 50, true), Status::kOk);
+  EXPECT_EQ(vgic_.config(0, 50)->priority, 0x10);
+  EXPECT_EQ(vgic_.config(1, 50)->target, 1) << "SPIs are one, whichever bank is named";
+  EXPECT_EQ(vgic_.config(0, 50)->trigger, Trigger::kEdge);
+  EXPECT_TRUE(vgic_.config(0, 50)->group1);
+  EXPECT_EQ(vgic_.config(0, 3)->trigger, Trigger::kEdge) << "SGIs reset edge";
+  EXPECT_EQ(vgic_.config(0, 27)->trigger, Trigger::kLevel) << "PPIs reset level";
+}
+
+TEST_F(VgicTest, AnEnabledSgiGoesIntoAnLrPendingWithItsPriorityAndGroup) {
+  enable(1, 5, 0x40);
+  EXPECT_EQ(raise(1, 5), 0b10u) << "vCPU 1 is kicked";
+  Lrs l;
+  vgic_.flush(1, l);
+  ASSERT_EQ(slot_of(l, 5), 0);
+  EXPECT_EQ(state_of(l.lr[0]), lr::kPending);
+  EXPECT_EQ(priority_of(l.lr[0]), 0x40);
+  EXPECT_NE(l.lr[0] & lr::kGroup1, 0u);
+  EXPECT_EQ(l.lr[0] & lr::kHw, 0u);
+  EXPECT_EQ(l.hcr, kHcrEn);
+  Lrs other;
+  vgic_.flush(0, other);
+  EXPECT_EQ(in_lrs(other), (std::vector<uint32_t>{0, 0, 0, 0})) << "SGI banks are per vCPU";
+}
+
+TEST_F(VgicTest, ADisabledInterruptWaitsAndIsDeliveredWhenEnabled) {
+  EXPECT_EQ(raise(0, 6), 0u) << "disabled: nobody to kick";
+  Lrs l;
+  vgic_.flush(0, l);
+  EXPECT_EQ(slot_of(l, 6), -1);
+  Kick k;
+  ASSERT_EQ(vgic_.set_enabled(0, 6, true, k), Status::kOk);
+  EXPECT_EQ(k.vcpus, 0b01u);
+  vgic_.flush(0, l);
+  EXPECT_EQ(drain(0, l), (std::vector<uint32_t>{6}));
+}
+
+TEST_F(VgicTest, DisablingTakesAPendingEntryOutOfItsLrAndEnablingPutsItBack) {
+  enable(0, 7, 0x40);
+  raise(0, 7);
+  Lrs l;
+  vgic_.flush(0, l);
+  ASSERT_EQ(slot_of(l, 7), 0);
+  Kick k;
+  ASSERT_EQ(vgic_.set_enabled(0, 7, false, k), Status::kOk);
+  EXPECT_EQ(k.vcpus, 0b01u) << "its vCPU is kicked to take it out";
+  vgic_.sync(0, l);
+  vgic_.flush(0, l);
+  EXPECT_EQ(slot_of(l, 7), -1);
+  ASSERT_EQ(vgic_.set_enabled(0, 7, true, k), Status::kOk);
+  EXPECT_EQ(drain(0, l), (std::vector<uint32_t>{7})) << "still pending: delivered once";
+}
+
+// Six pending, four LRs: the four best go in, NPIE asks to be told when
+// the guest has taken them, and the rest follow in priority order.
+TEST_F(VgicTest, MorePendingThanLrsAreDeliveredInPriorityOrder) {
+  const uint32_t ids[] = {1, 2, 3, 4, 5, 6};
+  const uint8_t prios[] = {0x80, 0x20, 0xf0, 0x20, 0x10, 0x40};
+  for (int i = 0; i < 6; ++i) {
+    enable(0, ids[i], prios[i]);
+    raise(0, ids[i]);
+  }
+  Lrs l;
+  vgic_.flush(0, l);
+  std::vector<uint32_t> first = in_lrs(l);
+  std::sort(first.begin(), first.end());
+  EXPECT_EQ(first, (std::vector<uint32_t>{2, 4, 5, 6})) << "the four of highest priority";
+  EXPECT_EQ(l.hcr, kHcrEn | kHcrNpie);
+  // The guest takes all four without deactivating any: no pending entry
+  // is left, which is when NPIE's maintenance interrupt comes.
+  for (int i = 0; i < 4; ++i) EXPECT_NE(acknowledge(l), 1023u);
+  vgic_.sync(0, l);
+  vgic_.flush(0, l);
+  for (uint32_t i = 0; i < kLrs; ++i) EXPECT_EQ(state_of(l.lr[i]), lr::kActive) << "every LR holds an active one";
+  EXPECT_EQ(l.hcr & kHcrNpie, 0u) << "no pending entry: NPIE would fire at once";
+  for (uint32_t i = 0; i < kLrs; ++i) EXPECT_NE(l.lr[i] & lr::kEoi, 0u) << "a deactivation is told instead";
+  for (uint32_t id : {2u, 4u, 5u, 6u}) deactivate(l, id);
+  EXPECT_EQ(drain(0, l), (std::vector<uint32_t>{1, 3}));
+}
+
+// Twelve pending through four LRs: taken in priority order (which of
+// several of equal priority in the LRs goes first is the CPU interface's
+// choice), each once.
+TEST_F(VgicTest, TwelvePendingAreTakenInPriorityOrderEachOnce) {
+  const uint8_t prios[] = {0x60, 0x60, 0x20, 0xa0, 0x20, 0x00, 0x60, 0x30, 0xf8, 0x08, 0x60, 0x20};
+  for (uint32_t i = 0; i < 12; ++i) {
+    enable(1, i, prios[i]);
+    raise(1, i);
+  }
+  Lrs l;
+  const std::vector<uint32_t> order = drain(1, l);
+  std::vector<uint8_t> seen;
+  for (uint32_t id : order) seen.push_back(prios[id]);
+  EXPECT_EQ(seen, (std::vector<uint8_t>{0x00, 0x08, 0x20, 0x20, 0x20, 0x30, 0x60, 0x60, 0x60, 0x60, 0xa0, 0xf8}));
+  std::vector<uint32_t> sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+}
+
+// LRs full of pending entries: a better one arriving takes the place of
+// the worst, which is owed still and comes later.
+TEST_F(VgicTest, ABetterInterruptTakesThePlaceOfTheWorstPendingEntry) {
+  for (uint32_t i = 1; i <= 4; ++i) {
+    enable(0, i, static_cast<uint8_t>(0x40 + 0x10 * i));
+    raise(0, i);
+  }
+  Lrs l;
+  vgic_.flush(0, l);
+  EXPECT_EQ(l.hcr, kHcrEn);
+  enable(0, 9, 0x08);
+  raise(0, 9);
+  vgic_.sync(0, l);
+  vgic_.flush(0, l);
+  EXPECT_GE(slot_of(l, 9), 0);
+  EXPECT_EQ(slot_of(l, 4), -1) << "priority 0x80, the worst, gave way";
+  EXPECT_EQ(l.hcr, kHcrEn | kHcrNpie);
+  EXPECT_EQ(drain(0, l), (std::vector<uint32_t>{9, 1, 2, 3, 4}));
+}
+
+TEST_F(VgicTest, ActiveEntriesAreNeverTakenOut) {
+  for (uint32_t i = 1; i <= 4; ++i) {
+    enable(0, i, 0xf0);
+    raise(0, i);
+  }
+  Lrs l;
+  vgic_.flush(0, l);
+  for (int i = 0; i < 4; ++i) acknowledge(l);
+  enable(0, 12, 0x00);
+  raise(0, 12);
+  vgic_.sync(0, l);
+  vgic_.flush(0, l);
+  EXPECT_EQ(slot_of(l, 12), -1) << "no room: every entry is active";
+  deactivate(l, 3);
+  vgic_.sync(0, l);
+  vgic_.flush(0, l);
+  EXPECT_GE(slot_of(l, 12), 0);
+}
+
+TEST_F(VgicTest, AnEdgeWhileActiveMakesTheEntryPendingAndActive) {
+  enable(0, 2, 0x40);
+  raise(0, 2);
+  Lrs l;
+  vgic_.flush(0, l);
+  ASSERT_EQ(acknowledge(l), 2u);
+  EXPECT_EQ(raise(0, 2), 0b01u);
+  vgic_.sync(0, l);
+  vgic_.flush(0, l);
+  EXPECT_EQ(state_of(l.lr[static_cast<uint32_t>(slot_of(l, 2))]), lr::kPending | lr::kActive);
+  deactivate(l, 2);
+  EXPECT_EQ(drain(0, l), (std::vector<uint32_t>{2})) << "twice in all, never in two LRs";
+}
+
+TEST_F(VgicTest, ALevelInterruptIsPendingAgainWhileItsLineStaysHigh) {
+  enable(0, 40, 0x40, Trigger::kLevel, 1);
+  Kick k;
+  ASSERT_EQ(vgic_.set_line(0, 40, true, k), Status::kOk);
+  EXPECT_EQ(k.vcpus, 0b10u) << "its target is vCPU 1";
+  Lrs l;
+  vgic_.flush(1, l);
+  const int s = slot_of(l, 40);
+  ASSERT_GE(s, 0);
+  EXPECT_NE(l.lr[static_cast<uint32_t>(s)] & lr::kEoi, 0u) << "its deactivation is told";
+  ASSERT_EQ(acknowledge(l), 40u);
+  deactivate(l, 40);
+  vgic_.sync(1, l);
+  vgic_.flush(1, l);
+  EXPECT_GE(slot_of(l, 40), 0) << "the line is still high";
+  // The device lowers it before the guest took it: taken back.
+  ASSERT_EQ(vgic_.set_line(0, 40, false, k), Status::kOk);
+  vgic_.sync(1, l);
+  vgic_.flush(1, l);
+  EXPECT_EQ(slot_of(l, 40), -1);
+  EXPECT_EQ(drain(1, l), (std::vector<uint32_t>{}));
+}
+
+TEST_F(VgicTest, AnSpiGoesToItsTargetAndStaysWithItsLrOwnerWhenRetargeted) {
+  enable(0, 33, 0x40, Trigger::kEdge, 1);
+  EXPECT_EQ(raise(0, 33), 0b10u);
+  Lrs l0, l1;
+  vgic_.flush(0, l0);
+  vgic_.flush(1, l1);
+  EXPECT_EQ(slot_of(l0, 33), -1);
+  ASSERT_GE(slot_of(l1, 33), 0);
+  ASSERT_EQ(vgic_.set_target(33, 0), Status::kOk);
+  EXPECT_EQ(raise(1, 33), 0b10u) << "pending in vCPU 1's LR: that one is kicked";
+  vgic_.sync(0, l0);
+  vgic_.flush(0, l0);
+  EXPECT_EQ(slot_of(l0, 33), -1) << "never in two vCPUs' LRs";
+  ASSERT_EQ(acknowledge(l1), 33u);
+  deactivate(l1, 33);
+  vgic_.sync(1, l1);
+  vgic_.flush(1, l1);
+  vgic_.sync(0, l0);
+  vgic_.flush(0, l0);
+  EXPECT_GE(slot_of(l0, 33), -1);
+}
+
+TEST_F(VgicTest, ATimerMappedWithHwKeepsItsStateWhenItsVcpuLeavesTheCpu) {
+  enable(0, kVirtualTimerPpi, 0x20, Trigger::kLevel);
+  Lrs l;
+  ASSERT_EQ(vgic_.inject_hw(0, kVirtualTimerPpi, 27, l), Status::kOk);
+  vgic_.flush(0, l);
+  const int s = slot_of(l, kVirtualTimerPpi);
+  ASSERT_GE(s, 0);
+  const uint64_t v = l.lr[static_cast<uint32_t>(s)];
+  EXPECT_NE(v & lr::kHw, 0u);
+  EXPECT_EQ((v & lr::kPintidMask) >> lr::kPintidShift, 27u);
+  EXPECT_EQ(v & lr::kEoi, 0u) << "EOI means something else with HW = 1";
+  ASSERT_EQ(acknowledge(l), kVirtualTimerPpi);
+  // Descheduled while active: unmapped, still active.
+  EXPECT_TRUE(vgic_.unmap_hw(0, l));
+  EXPECT_EQ(l.lr[static_cast<uint32_t>(s)] & lr::kHw, 0u);
+  EXPECT_EQ(state_of(l.lr[static_cast<uint32_t>(s)]), lr::kActive);
+  EXPECT_FALSE(vgic_.unmap_hw(0, l)) << "nothing mapped any more";
+  // Back on its CPU, the timer fires again before the guest finished:
+  // mapped again in place, pending and active.
+  ASSERT_EQ(vgic_.inject_hw(0, kVirtualTimerPpi, 27, l), Status::kOk);
+  vgic_.flush(0, l);
+  EXPECT_EQ(slot_of(l, kVirtualTimerPpi), s);
+  EXPECT_NE(l.lr[static_cast<uint32_t>(s)] & lr::kHw, 0u);
+  EXPECT_EQ(state_of(l.lr[static_cast<uint32_t>(s)]), lr::kPending | lr::kActive);
+}
+
+TEST_F(VgicTest, AMappedTimerThatIsDisabledWaitsWithoutAnLr) {
+  Lrs l;
+  ASSERT_EQ(vgic_.inject_hw(0, kVirtualTimerPpi, 27, l), Status::kOk);
+  vgic_.flush(0, l);
+  EXPECT_EQ(slot_of(l, kVirtualTimerPpi), -1);
+  Kick k;
+  ASSERT_EQ(vgic_.set_enabled(0, kVirtualTimerPpi, true, k), Status::kOk);
+  EXPECT_EQ(k.vcpus, 0b01u);
+  vgic_.flush(0, l);
+  const int s = slot_of(l, kVirtualTimerPpi);
+  ASSERT_GE(s, 0);
+  EXPECT_NE(l.lr[static_cast<uint32_t>(s)] & lr::kHw, 0u) << "the physical one is still active";
+}
+
+// LR contents this code did not write (a corrupted context, a stale value)
+// are dropped, never used to index anything.
+TEST_F(VgicTest, ForeignLrContentsAreDropped) {
+  Lrs l;
+  l.lr[0] = lr::kPending | 0xffff'fff0;
+  l.lr[1] = lr::kActive | 5;  // an INTID in range that was never placed
+  l.lr[2] = lr::kPending | (uint64_t{0x1fff} << lr::kPintidShift) | lr::kHw | 27;
+  vgic_.sync(0, l);
+  EXPECT_EQ(in_lrs(l), (std::vector<uint32_t>{0, 0, 0, 0}));
+  l.lr[3] = lr::kPending | 200;
+  vgic_.flush(0, l);
+  EXPECT_EQ(l.lr[3], 0u);
+  EXPECT_FALSE(vgic_.has_pending(0, Lrs{}));
+}
+
+TEST_F(VgicTest, HasPendingSeesLrsAndWaitingInterrupts) {
+  Lrs l;
+  EXPECT_FALSE(vgic_.has_pending(0, l));
+  enable(0, 1, 0x40);
+  raise(0, 1);
+  EXPECT_TRUE(vgic_.has_pending(0, l)) << "waiting for an LR";
+  vgic_.flush(0, l);
+  EXPECT_TRUE(vgic_.has_pending(0, l)) << "pending in an LR";
+  acknowledge(l);
+  vgic_.sync(0, l);
+  EXPECT_FALSE(vgic_.has_pending(0, l)) << "active only";
+  EXPECT_FALSE(vgic_.has_pending(1, Lrs{}));
+}
+
+// Senders on other CPUs raise SGIs while the target's CPU syncs and
+// flushes: every SGI raised is delivered, none twice at once.
+TEST_F(VgicTest, SgisRaisedFromOtherCpusAreAllDelivered) {
+  for (uint32_t i = 0; i < 8; ++i) enable(1, i, static_cast<uint8_t>(0x10 * i));
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> raised{0};
+  std::thread sender([&] {
+    for (uint32_t n = 0; n < 20000; ++n) {
+      Kick k;
+      EXPECT_EQ(vgic_.raise(1, n % 8, k), Status::kOk);
+      raised.fetch_add(1);
+    }
+    stop.store(true);
+  });
+  Lrs l;
+  uint64_t taken = 0;
+  for (;;) {
+    const bool last = stop.load();
+    vgic_.sync(1, l);
+    vgic_.flush(1, l);
+    for (uint32_t id = acknowledge(l); id != 1023; id = acknowledge(l)) {
+      ++taken;
+      deactivate(l, id);
+      vgic_.sync(1, l);
+      vgic_.flush(1, l);
+    }
+    if (last) break;
+  }
+  sender.join();
+  EXPECT_GT(taken, 0u);
+  EXPECT_LE(taken, raised.load()) << "edges coalesce while pending, never multiply";
+  EXPECT_FALSE(vgic_.has_pending(1, l)) << "nothing left behind";
+}
+
+}  // namespace
+}  // namespace hyp::vgic
