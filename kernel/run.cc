@@ -9,12 +9,14 @@
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/vcpu.h"
 #include "kernel/console.h"
+#include "kernel/irq/sgi.h"
 #include "kernel/partition/loader.h"
 #include "kernel/psci/firmware.h"
 #include "kernel/psci/vcpu_power.h"
 #include "kernel/sched/scheduler.h"
 #include "kernel/trap/dispatch.h"
 #include "kernel/trap/inject.h"
+#include "kernel/vgic/vgic.h"
 
 namespace hyp {
 
@@ -300,6 +302,43 @@ VcpuContext* enter_server(Server& s, size_t cpu) {
   return &sv.ctx;
 }
 
+// ---- Virtual interrupts -----------------------------------------------------
+
+// Guest `g`, loaded here: its list registers take what changed (what the
+// guest acknowledged and deactivated, what became pending for it).
+void refresh_irqs(Vcpu& g) {
+  // Cleared before looking: a change made after this sets it again.
+  g.irqs_changed.store(false, std::memory_order_seq_cst);
+  vgic::Vgic& vg = g.partition->vgic;
+  arch::save_list_registers(g.ctx);
+  vg.sync(g.index, g.ctx.lrs);
+  vg.flush(g.index, g.ctx.lrs);
+  arch::load_list_registers(g.ctx);
+}
+
+// Interrupts became pending for the vCPUs of guest `p` in `vcpus` (bit n:
+// vCPU n): each fills its list registers again before it runs on. One in
+// WFI is woken; one running on another CPU is interrupted, so that it does
+// so now. `self`: this CPU.
+void deliver(Partition& p, uint32_t vcpus, size_t self) {
+  for (uint32_t i = 0; vcpus != 0 && i < p.vcpu_count; ++i, vcpus >>= 1) {
+    if ((vcpus & 1) == 0) continue;
+    Vcpu& v = p.vcpus[i];
+    v.irqs_changed.store(true, std::memory_order_seq_cst);
+    v.kicked.store(true, std::memory_order_seq_cst);
+    sched::kick(v, self);
+  }
+}
+
+// Guest `g`, loaded here, leaves its CPU (for a while or for good): its
+// state is saved, its timer quietened; a timer interrupt the kernel left
+// active for it (mapped with HW = 1) is ended, since the next vCPU here has
+// a timer of its own.
+void put_away(Vcpu& g) {
+  arch::vcpu_save(g.ctx);
+  if (g.partition->vgic.unmap_hw(g.index, g.ctx.lrs)) arch::deactivate_interrupt(gic::kVirtualTimerPpi);
+}
+
 // The guest vCPU `g`, picked for CPU `cpu`, goes on it.
 VcpuContext* enter_guest(Vcpu& g, size_t cpu) {
   Cpu& c = g_cpus[cpu];
@@ -314,7 +353,7 @@ VcpuContext* enter_guest(Vcpu& g, size_t cpu) {
 // Guest `g` leaves its CPU: its state is saved; the CPU runs what is next.
 VcpuContext* leave_guest(Vcpu& g) {
   const size_t cpu = g.cpu;
-  arch::vcpu_save(g.ctx);
+  put_away(g);
   g_cpus[cpu].guest = nullptr;
   return schedule(cpu);
 }
@@ -332,6 +371,7 @@ VcpuContext* park_guest(Vcpu& g) {
 // vCPUs: this one leaves for good, and tells the stopper.
 VcpuContext* leave_stopped(Vcpu& g) {
   const size_t cpu = g.cpu;
+  put_away(g);
   g_cpus[cpu].guest = nullptr;
   sched::retire(g, VcpuState::kStopped);
   arch::send_event();
@@ -523,6 +563,7 @@ VcpuContext* stop_or_reset(Vcpu& g, bool reset, const char* why) {
   if (!p.stopping.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) return leave_stopped(g);
   stop_other_vcpus(p, g);
   const size_t cpu = g.cpu;
+  put_away(g);
   g_cpus[cpu].guest = nullptr;
   sched::retire(g, VcpuState::kStopped);
   forget_waiters_of(p);
@@ -580,6 +621,7 @@ VcpuContext* continue_guest(Vcpu& g) {
     }
     finish_wait(g);
   }
+  if (g.irqs_changed.load(std::memory_order_acquire)) refresh_irqs(g);
   if (g.deferred != Vcpu::Deferred::kNothing) {
     const bool reset = g.deferred == Vcpu::Deferred::kPartitionReset;
     g.deferred = Vcpu::Deferred::kNothing;
@@ -741,10 +783,28 @@ VcpuContext* restart_call(Vcpu& g) {
       return s != nullptr ? call_server(g, *s) : continue_guest(g);
     }
     case TrapAction::kWaitForInterrupt:
+      // Not while an interrupt is pending for it (WFI ends at once, masked
+      // or not). Cleared before looking: a sender after the look sets it
+      // again, and blocking checks it under the lock the sender takes.
+      g.kicked.store(false, std::memory_order_seq_cst);
+      refresh_irqs(g);
+      if (g.partition->vgic.has_pending(g.index, g.ctx.lrs)) {
+        g.wake_at = 0;
+        return continue_guest(g);
+      }
       g.waiting = VcpuWait::kInterrupt;
       return park_guest(g);
+    case TrapAction::kSendInterrupts: {
+      const uint32_t to = g.sent_to;
+      g.sent_to = 0;
+      deliver(*g.partition, to, g.cpu);
+      return continue_guest(g);
+    }
     case TrapAction::kCpuOff: {
       const size_t cpu = g.cpu;
+      put_away(g);
+      g.partition->vgic.release_lrs(g.index, g.ctx.lrs);
+      g.irqs_changed.store(true, std::memory_order_relaxed);  // what waits is placed when it is on again
       g_cpus[cpu].guest = nullptr;
       sched::retire(g, VcpuState::kOff);
       // Only now may a CPU_ON take it: its context is no longer in use.
@@ -876,7 +936,7 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
   c.guests_first = true;
   if (Vcpu* g = c.guest; g != nullptr) {
     arch::vcpu_load(g->ctx, Scope::kServer);
-    arch::vcpu_save(g->ctx);
+    put_away(*g);
     c.guest = nullptr;
     if (!sched::block(*g, now)) sched::requeue(*g);
   }
@@ -971,6 +1031,33 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
 
 // ---- Interrupts --------------------------------------------------------------
 
+// The virtual machinery's PPIs, taken on CPU `c`, and interrupts that
+// other CPUs made pending for the guest here (their wake-up SGI is what
+// interrupted it). With a guest loaded (no server in its place), the
+// virtual timer's goes to its list registers mapped (HW = 1: it stays
+// active until the guest deactivates it), and the maintenance interrupt
+// or another CPU's news has them filled again. A server's own timer (it
+// has no virtual interrupts) is masked in its CNTV_CTL_EL0 and ended.
+void virtual_interrupts(Cpu& c, const arch::Interrupts& irqs) {
+  Vcpu* g = c.server == nullptr ? c.guest : nullptr;
+  if (irqs.vtimer) {
+    if (g != nullptr) {
+      arch::save_list_registers(g->ctx);
+      (void)g->partition->vgic.inject_hw(g->index, vgic::kVirtualTimerPpi, gic::kVirtualTimerPpi, g->ctx.lrs);
+      arch::load_list_registers(g->ctx);
+      g->irqs_changed.store(true, std::memory_order_relaxed);
+    } else {
+      if (c.server != nullptr) arch::mask_virtual_timer();
+      arch::deactivate_interrupt(gic::kVirtualTimerPpi);
+    }
+  }
+  if (irqs.maintenance) {
+    if (g != nullptr) refresh_irqs(*g);
+    arch::deactivate_interrupt(gic::kMaintenancePpi);
+  }
+  if (g != nullptr && g->irqs_changed.load(std::memory_order_relaxed)) refresh_irqs(*g);
+}
+
 // The kernel's own interrupts, taken while vCPU `v` ran on CPU `cpu`
 // (HCR_EL2.IMO routes physical IRQs to EL2 while a partition runs):
 // acknowledged; then whatever they may announce is looked at. A wake-up SGI
@@ -978,14 +1065,18 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
 // deadline passed (a slice's end, a wake-up, a server's budget), or may
 // fire early, which only makes this look again.
 [[gnu::noinline]] VcpuContext* interrupted(Vcpu& v, size_t cpu) {
-  (void)arch::acknowledge_interrupts();
+  const arch::Interrupts irqs = arch::acknowledge_interrupts();
   Cpu& c = g_cpus[cpu];
+  virtual_interrupts(c, irqs);
   const uint64_t now = arch::counter_ticks();
   // A guest whose partition is being stopped leaves, even if a server
   // stands in for it: the server goes on with its work.
   if (c.guest != nullptr && c.guest->partition->stopping.load(std::memory_order_acquire)) {
     Vcpu& g = *c.guest;
     if (c.server == nullptr) return leave_stopped(g);
+    // Its timer and list registers are not loaded (the server's are): only
+    // a timer interrupt left active for it is ended.
+    if (g.partition->vgic.unmap_hw(g.index, g.ctx.lrs)) arch::deactivate_interrupt(gic::kVirtualTimerPpi);
     c.guest = nullptr;
     sched::retire(g, VcpuState::kStopped);
     arch::send_event();
@@ -1010,7 +1101,7 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
     return &v.ctx;
   }
   if (slice_over) {
-    arch::vcpu_save(v.ctx);
+    put_away(v);
     c.guest = nullptr;
     sched::requeue(v);
     return schedule(cpu);
@@ -1174,7 +1265,7 @@ namespace {
     const TrapAction action = handle_trap(v, trap);
     if (v.partition->kind == PartitionKind::kServer) return server_exit(v, action);
     if (action == TrapAction::kResume && v.waiting == VcpuWait::kNothing &&
-        !g_log_kick.load(std::memory_order_relaxed)) {
+        !g_log_kick.load(std::memory_order_relaxed) && !v.irqs_changed.load(std::memory_order_relaxed)) {
       return &v.ctx;
     }
     return guest_exit(v, action);

@@ -38,6 +38,11 @@ TrapInfo read_trap(uint64_t ipa) {
   return {esr(Ec::kDataAbortLower, (1u << 24) | (2u << 22) | (5u << 16) | 0x07), ipa, (ipa >> 12) << 4};
 }
 TrapInfo hvc_trap() { return {esr(Ec::kHvc64, 0), 0, 0}; }
+// A write of x`rt` to system register op0 3, op1, C12, C11, op2 (the SGI
+// generation registers).
+TrapInfo sgi_write_trap(uint32_t op1, uint32_t op2, uint32_t rt) {
+  return {esr(Ec::kSysreg, (3u << 20) | (op2 << 17) | (op1 << 14) | (12u << 10) | (rt << 5) | (11u << 1)), 0, 0};
+}
 TrapInfo wfi_trap() { return {esr(Ec::kWfx, 0), 0, 0}; }
 
 // In a death test's child: the firmware's SYSTEM_OFF (the machine powering
@@ -464,6 +469,155 @@ TEST_F(RunTest, APostedWriteToAnIdleServerIsTakenUpAtTheWritersSliceEnd) {
   EXPECT_EQ(serve(), 1);
   EXPECT_EQ(server_wait(), &vcpu(0).ctx);
   EXPECT_EQ(arch::fake::timer_deadline(), 0u) << "nobody waits any more: no tick";
+}
+
+// ---- Virtual interrupts ----------------------------------------------------
+
+// The INTID in LR `i` of `l`, if that LR holds one in `state`.
+bool lr_holds(const ListRegisters& l, uint32_t intid, uint64_t state) {
+  for (uint32_t i = 0; i < arch::list_registers(); ++i) {
+    if (l.lr[i] != 0 && (l.lr[i] & vgic::lr::kIntidMask) == intid && (l.lr[i] & vgic::lr::kStateMask) == state) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void enable_irq(Partition& p, uint32_t vcpu, uint32_t intid, vgic::Trigger t = vgic::Trigger::kEdge) {
+  vgic::Kick k;
+  ASSERT_EQ(p.vgic.configure(vcpu, intid, {true, true, t, 0x80, 0}, k), Status::kOk);
+}
+
+// vCPU 0 sends SGI 5 to vCPU 1, which runs on CPU 1: CPU 1 is interrupted
+// and, at that exit, puts the SGI in vCPU 1's list registers.
+TEST_F(RunTest, AnSgiToAVcpuRunningElsewhereInterruptsItsCpuAndLandsInItsLrs) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  enable_irq(partitions_[1], 1, 5);
+  const uint64_t wakes = arch::fake::wakes_sent_to(kMpidr[1]);
+  vcpu(0).ctx.x[3] = uint64_t{5} << 24 | 0b10;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, sgi_write_trap(0, 5, 3)), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.pc, kRamIpa + 0x80 + 4) << "stepped over the MSR";
+  EXPECT_GT(arch::fake::wakes_sent_to(kMpidr[1]), wakes);
+  EXPECT_TRUE(vcpu(1).irqs_changed.load());
+  ASSERT_EQ(irq(vcpu(1)), &vcpu(1).ctx);
+  EXPECT_TRUE(lr_holds(arch::fake::hardware_lrs(), 5, vgic::lr::kPending));
+  EXPECT_FALSE(vcpu(1).irqs_changed.load());
+}
+
+TEST_F(RunTest, AnSgiWakesAVcpuInWfiAndAnSgiToNobodyChangesNothing) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  enable_irq(partitions_[1], 1, 2);
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, wfi_trap()), nullptr) << "blocked; CPU 1 sleeps";
+  EXPECT_EQ(vcpu(1).state, VcpuState::kBlocked);
+  vcpu(0).ctx.x[7] = uint64_t{2} << 24 | (uint64_t{1} << 16) | 0b10;  // Aff1 = 1: no such vCPU
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, sgi_write_trap(0, 5, 7)), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(1).state, VcpuState::kBlocked);
+  vcpu(0).ctx.x[7] = uint64_t{2} << 24 | 0b10;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, sgi_write_trap(0, 5, 7)), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(1).state, VcpuState::kRunnable);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  EXPECT_TRUE(lr_holds(arch::fake::hardware_lrs(), 2, vgic::lr::kPending));
+}
+
+// WFI with an interrupt pending returns at once; with it taken and
+// deactivated (the guest's CPU interface, played here), WFI blocks.
+TEST_F(RunTest, WfiDoesNotBlockWhileAnInterruptIsPending) {
+  enable_irq(partitions_[1], 0, 9);
+  vcpu(0).ctx.x[1] = uint64_t{9} << 24 | 0b1;  // to itself
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, sgi_write_trap(0, 5, 1)), &vcpu(0).ctx);
+  ASSERT_TRUE(lr_holds(arch::fake::hardware_lrs(), 9, vgic::lr::kPending));
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, wfi_trap()), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).state, VcpuState::kRunning);
+  for (uint64_t& lr : arch::fake::hardware_lrs().lr) {
+    if ((lr & vgic::lr::kIntidMask) == 9) lr &= ~vgic::lr::kStateMask;  // acknowledged and deactivated
+  }
+  EXPECT_EQ(on_exit(vcpu(0), ExitKind::kSync, wfi_trap()), nullptr);
+  EXPECT_EQ(vcpu(0).state, VcpuState::kBlocked);
+}
+
+TEST_F(RunTest, SgiRegistersAreWriteOnlyAndNamedByTheirGroup) {
+  enable_irq(partitions_[1], 0, 4);  // group 1
+  TrapInfo read = sgi_write_trap(0, 5, 2);
+  read.esr |= 1;  // direction: read
+  const uint64_t pc = vcpu(0).ctx.pc;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read), &vcpu(0).ctx);
+  EXPECT_NE(vcpu(0).ctx.pc, pc + 4) << "UNDEFINED: taken to the guest's vector";
+  vcpu(0).ctx.pc = pc;
+  vcpu(0).ctx.x[2] = uint64_t{4} << 24 | 0b1;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, sgi_write_trap(2, 7, 2)), &vcpu(0).ctx);  // ICC_SGI0R_EL1
+  EXPECT_FALSE(lr_holds(arch::fake::hardware_lrs(), 4, vgic::lr::kPending)) << "group 0 only";
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, sgi_write_trap(1, 6, 2)), &vcpu(0).ctx);  // ICC_ASGI1R_EL1
+  EXPECT_FALSE(lr_holds(arch::fake::hardware_lrs(), 4, vgic::lr::kPending));
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, sgi_write_trap(0, 5, 2)), &vcpu(0).ctx);  // ICC_SGI1R_EL1
+  EXPECT_TRUE(lr_holds(arch::fake::hardware_lrs(), 4, vgic::lr::kPending));
+}
+
+// The virtual timer fires while vCPU 0 runs: it goes to an LR mapped to
+// the physical PPI (HW = 1), which the kernel leaves active. When the vCPU
+// leaves its CPU, the mapping ends and the physical PPI is deactivated.
+TEST_F(RunTest, TheVirtualTimerIsMappedWhileItsVcpuRunsAndEndedWhenItLeaves) {
+  enable_irq(partitions_[1], 0, 27, vgic::Trigger::kLevel);
+  start(2);  // a second vCPU on CPU 0, so that vCPU 0 has a slice
+  arch::fake::take_interrupts({false, true, false});
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(0).ctx);
+  EXPECT_EQ(arch::fake::deactivations(27), 0) << "active until the guest deactivates it";
+  const ListRegisters& hw = arch::fake::hardware_lrs();
+  ASSERT_TRUE(lr_holds(hw, 27, vgic::lr::kPending));
+  bool mapped = false;
+  for (uint64_t lr : hw.lr) mapped = mapped || ((lr & vgic::lr::kHw) != 0 && ((lr >> 32) & 0x1fff) == 27);
+  EXPECT_TRUE(mapped);
+  arch::fake::advance_counter(kSliceTicks);
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(2).ctx) << "the slice ends";
+  EXPECT_EQ(arch::fake::deactivations(27), 1);
+  EXPECT_TRUE(lr_holds(vcpu(0).ctx.lrs, 27, vgic::lr::kPending)) << "still owed to vCPU 0";
+  for (uint64_t lr : vcpu(0).ctx.lrs.lr) EXPECT_EQ(lr & vgic::lr::kHw, 0u);
+}
+
+TEST_F(RunTest, AServersOwnTimerIsMaskedAndEnded) {
+  TrapInfo write = read_trap(kDeviceIpa);
+  write.esr |= 1u << 6;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, write), &vcpu(0).ctx);
+  ASSERT_EQ(schedule(1), &server_vcpu().ctx);
+  arch::fake::take_interrupts({false, true, false});
+  ASSERT_EQ(irq(server_vcpu()), &server_vcpu().ctx);
+  EXPECT_EQ(arch::fake::deactivations(27), 1);
+  EXPECT_NE(arch::fake::loaded_vcpu().el1.cntv_ctl_el0 & 2, 0u) << "IMASK";
+}
+
+TEST_F(RunTest, AMaintenanceInterruptFillsTheLrsAgainAndIsEnded) {
+  for (uint32_t i = 0; i < 6; ++i) enable_irq(partitions_[1], 0, i);
+  vcpu(0).ctx.x[1] = uint64_t{1} << 40;  // IRM: everyone else, nobody
+  for (uint32_t i = 0; i < 6; ++i) {
+    vcpu(0).ctx.x[1] = uint64_t{i} << 24 | 0b1;
+    ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, sgi_write_trap(0, 5, 1)), &vcpu(0).ctx);
+  }
+  ListRegisters& hw = arch::fake::hardware_lrs();
+  EXPECT_NE(arch::fake::ich_hcr() & vgic::kHcrNpie, 0u) << "six pending, four LRs";
+  for (uint64_t& lr : hw.lr) lr &= ~vgic::lr::kStateMask;  // all four taken and done
+  arch::fake::take_interrupts({false, false, true});
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(0).ctx);
+  EXPECT_EQ(arch::fake::deactivations(25), 1);
+  int pending = 0;
+  for (uint64_t lr : hw.lr) pending += (lr & vgic::lr::kPending) != 0 ? 1 : 0;
+  EXPECT_EQ(pending, 2) << "the other two";
+  EXPECT_EQ(arch::fake::ich_hcr() & vgic::kHcrNpie, 0u);
+}
+
+// A vCPU turned off with an SGI pending in its LRs gets it after it is
+// turned on again (its context is reset): the SGI waited, not lost.
+TEST_F(RunTest, AnSgiPendingAtCpuOffIsDeliveredAfterCpuOn) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  enable_irq(partitions_[1], 1, 6);
+  vcpu(1).ctx.x[1] = uint64_t{6} << 24 | 0b10;
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, sgi_write_trap(0, 5, 1)), &vcpu(1).ctx);
+  ASSERT_TRUE(lr_holds(arch::fake::hardware_lrs(), 6, vgic::lr::kPending));
+  ASSERT_EQ(call(vcpu(1), psci::kCpuOff), nullptr);
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  EXPECT_TRUE(lr_holds(arch::fake::hardware_lrs(), 6, vgic::lr::kPending));
 }
 
 // The vCPU a stopper waits for turns itself off instead of taking the

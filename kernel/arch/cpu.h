@@ -36,10 +36,22 @@ void wake_cpu(uint64_t mpidr);
 // registers on, every priority unmasked, group 1 on. After the CPU's
 // redistributor is set up (gic::init_redistributor).
 void irq_cpu_interface_init();
-// Acknowledges and ends every interrupt pending at this CPU's interface
-// (the kernel's SGIs: their work is found by looking, not by their number).
-// True if this CPU's timer was among them (it is then disarmed).
-bool acknowledge_interrupts();
+// What acknowledge_interrupts() took.
+struct Interrupts {
+  bool timer = false;        // this CPU's timer (then disarmed)
+  bool vtimer = false;       // the EL1 virtual timer's PPI: still active
+  bool maintenance = false;  // the GIC's maintenance PPI: still active
+};
+// Acknowledges every interrupt pending at this CPU's interface (the CPU
+// interface runs with EOImode 1: priority drop and deactivation apart).
+// The kernel's SGIs and its timer are ended at once (their work is found
+// by looking, not by their number). The virtual timer's and maintenance
+// PPIs are level-triggered by state the caller changes: they stay active,
+// so they do not fire again, until deactivate_interrupt() (or, for the
+// virtual timer mapped into a guest's list register with HW = 1, the
+// guest's own deactivation).
+Interrupts acknowledge_interrupts();
+void deactivate_interrupt(uint32_t intid);
 
 // This CPU's timer (the EL2 physical timer, CNTHP), which the scheduler
 // multiplexes (slice ends, wake-ups, the servers' watchdog): raises its

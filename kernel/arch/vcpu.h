@@ -42,11 +42,30 @@ void el2_controls_init();
 // they are.
 enum class Scope : bool { kServer, kAll };
 
+// How many list registers the virtual CPU interface has
+// (ICH_VTR_EL2.ListRegs + 1, at most kMaxListRegisters).
+uint32_t list_registers();
+// Moves the loaded guest vCPU's list registers between the hardware and
+// `ctx.lrs`; loading also writes ICH_HCR_EL2 (the vCPU's fixed bits with
+// `ctx.lrs.hcr`). Around the run loop's changes to them while the vCPU is
+// on this CPU.
+void save_list_registers(VcpuContext& ctx);
+void load_list_registers(const VcpuContext& ctx);
+
 // Puts a vCPU's state on this CPU: its EL2 controls (HCR_EL2, VTTBR_EL2,
 // VMPIDR_EL2, ...), its EL1 system registers and its FP/SIMD registers.
 void vcpu_load(const VcpuContext& ctx, Scope scope = Scope::kAll);
-// Takes the EL1 and FP/SIMD state of the vCPU on this CPU into `ctx`.
+// Takes the EL1 and FP/SIMD state of the vCPU on this CPU into `ctx`. A
+// guest taken off for good (kAll) also leaves its list registers in `ctx`,
+// its virtual timer quiet (CNTV_CTL_EL0 0, so that its interrupt drops)
+// and the virtual CPU interface off: nothing of it signals on this CPU
+// after it left.
 void vcpu_save(VcpuContext& ctx, Scope scope = Scope::kAll);
+
+// Masks the virtual timer's interrupt in CNTV_CTL_EL0 of the vCPU loaded
+// here (IMASK): for a device server that set its timer off, which it has
+// no use for.
+void mask_virtual_timer();
 
 // The host's MIDR_EL1, which partitions see through VPIDR_EL2.
 uint64_t host_midr();

@@ -38,11 +38,12 @@ Status init_redistributor(Pa redist, uint64_t size, uint64_t mpidr, uint32_t spi
     uint32_t i = 0;
     while (i < spins && (arch::mmio_read32(frame.offset(kGicrWaker)) & kGicrWakerChildrenAsleep) != 0) ++i;
     if (i == spins) return Status::kBusy;
-    const uint32_t mine = (1u << kWakeSgi) | (1u << kHypTimerPpi);
+    const uint32_t mine =
+        (1u << kWakeSgi) | (1u << kHypTimerPpi) | (1u << kMaintenancePpi) | (1u << kVirtualTimerPpi);
     arch::mmio_write32(frame.offset(kGicrIcenabler0), ~mine);
     arch::mmio_write32(frame.offset(kGicrIgroupr0), mine);
-    // Byte-wide priorities, four to a word: both at 0x80, mid-range.
-    for (uint32_t intid : {kWakeSgi, kHypTimerPpi}) {
+    // Byte-wide priorities, four to a word: all at 0x80, mid-range.
+    for (uint32_t intid : {kWakeSgi, kHypTimerPpi, kMaintenancePpi, kVirtualTimerPpi}) {
       const Pa prio = frame.offset(kGicrIpriorityr + (intid & ~3u));
       const uint32_t shift = 8 * (intid & 3u);
       arch::mmio_write32(prio, (arch::mmio_read32(prio) & ~(0xffu << shift)) | (0x80u << shift));

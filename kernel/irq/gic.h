@@ -38,8 +38,8 @@ Status init_distributor(Pa dist, uint32_t spins);
 
 // On each CPU: finds this CPU's redistributor in [redist, redist + size)
 // by the affinity in GICR_TYPER (`mpidr`: Aff3..Aff0 as MPIDR_EL1 holds
-// them), wakes it, and enables kWakeSgi and kHypTimerPpi in group 1 with
-// every other SGI and PPI disabled. kNotFound if no frame has this affinity.
+// them), wakes it, and enables kWakeSgi, kHypTimerPpi, kMaintenancePpi and
+// kVirtualTimerPpi in group 1 with every other SGI and PPI disabled. kNotFound if no frame has this affinity.
 Status init_redistributor(Pa redist, uint64_t size, uint64_t mpidr, uint32_t spins);
 
 }  // namespace hyp::gic

@@ -92,16 +92,21 @@ TEST_F(GicTest, ADistributorThatNeverSettlesIsReported) {
   EXPECT_EQ(init_distributor(Pa(kDist), 10), Status::kBusy);
 }
 
-TEST_F(GicTest, EachCpuWakesItsOwnRedistributorAndEnablesOnlyTheWakeSgiAndTheTimer) {
+TEST_F(GicTest, EachCpuWakesItsOwnRedistributorAndEnablesOnlyTheKernelsInterrupts) {
   GicModel gic(4);
   // MPIDR 0x101: Aff1 = 1, Aff0 = 1 -> the fourth frame.
   ASSERT_EQ(init_redistributor(Pa(kRedist), 4 * kGicrFrame, 0x101, 100), Status::kOk);
   const uint64_t mine = kRedist + 3 * kGicrFrame;
   EXPECT_EQ(gic.at(mine + kGicrWaker) & (kGicrWakerProcessorSleep | kGicrWakerChildrenAsleep), 0u);
-  EXPECT_EQ(gic.enabled(mine), (1u << kWakeSgi) | (1u << 26));
-  EXPECT_EQ(gic.at(mine + kGicrIgroupr0), (1u << kWakeSgi) | (1u << 26)) << "group 1";
+  // The wake-up SGI, the maintenance PPI (25), the EL2 timer (26), the
+  // virtual timer (27).
+  const uint32_t kernels = (1u << kWakeSgi) | (1u << 25) | (1u << 26) | (1u << 27);
+  EXPECT_EQ(gic.enabled(mine), kernels);
+  EXPECT_EQ(gic.at(mine + kGicrIgroupr0), kernels) << "group 1";
   EXPECT_EQ(gic.at(mine + kGicrIpriorityr) & 0xff, 0x80u);
-  EXPECT_EQ((gic.at(mine + kGicrIpriorityr + 24) >> 16) & 0xff, 0x80u) << "INTID 26";
+  for (uint32_t intid : {25u, 26u, 27u}) {
+    EXPECT_EQ((gic.at(mine + kGicrIpriorityr + 24) >> (8 * (intid - 24))) & 0xff, 0x80u) << intid;
+  }
   for (int other = 0; other < 3; ++other) {
     const uint64_t frame = kRedist + static_cast<uint64_t>(other) * kGicrFrame;
     EXPECT_NE(gic.at(frame + kGicrWaker) & kGicrWakerProcessorSleep, 0u) << "not another CPU's";

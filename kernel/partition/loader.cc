@@ -40,6 +40,8 @@ void reset_vcpu(Partition& p, Vcpu& v, const PackagedPartition& image) {
   v.kicked.store(false, std::memory_order_relaxed);
   v.deferred = Vcpu::Deferred::kNothing;
   v.started = nullptr;
+  v.irqs_changed.store(false, std::memory_order_relaxed);
+  v.sent_to = 0;
   if (v.index == 0) {
     v.ctx.pc = image.entry.value();
     v.ctx.x[0] = image.dtb.value();
@@ -125,6 +127,7 @@ Status create_partition(const PackagedPartition& image, uint16_t id, Partition& 
     p.vcpus[i].index = static_cast<uint16_t>(i);
     reset_vcpu(p, p.vcpus[i], image);
   }
+  p.vgic.init(static_cast<uint32_t>(p.vcpu_count), arch::list_registers());
   p.console.reset();
   return p.transition(PartitionState::kRunning);
 }
@@ -136,6 +139,8 @@ Status reload_partition(const PackagedPartition& image, Partition& p, RamOnReloa
   if (Status s = p.transition(PartitionState::kLoading); s != Status::kOk) return s;
   if (Status s = prepare_memory(image, p, ram); s != Status::kOk) return s;
   for (size_t i = 0; i < p.vcpu_count; ++i) reset_vcpu(p, p.vcpus[i], image);
+  // Every interrupt back to its reset state, as the GIC of a machine reset.
+  p.vgic.init(static_cast<uint32_t>(p.vcpu_count), arch::list_registers());
   p.console.reset();
   return p.transition(PartitionState::kRunning);
 }

@@ -54,12 +54,13 @@ inline constexpr uint64_t kServerHcr = kPartitionHcr & ~((1ull << 13) | (1ull <<
 // Device servers also trap FP/SIMD (TFP): they have no FP state, so a switch
 // between a guest and a server leaves the guest's FP/SIMD registers in place.
 inline constexpr uint64_t kServerCptr = kPartitionCptr | (1ull << 10);
-// ICH_HCR_EL2 (GICv3 12.5.x): the virtual CPU interface stays disabled (En
-// clear) until interrupts are virtualized. Servers trap every ICV_* access
-// (TC, TALL0, TALL1): they have no virtual interrupts, and a switch between
-// a guest and a server then leaves the guest's ICH_VMCR_EL2 and active
-// priorities in place.
-inline constexpr uint64_t kPartitionIchHcr = 0;
+// ICH_HCR_EL2 (GICv3 12.5.x): guests have the virtual CPU interface on
+// (En); the maintenance-interrupt bits are added as their list registers
+// need them (kernel/vgic). Servers trap every ICV_* access (TC, TALL0,
+// TALL1) and have it off: they have no virtual interrupts, and a switch
+// between a guest and a server then leaves the guest's ICH_VMCR_EL2, active
+// priorities and list registers in place, signalling nothing.
+inline constexpr uint64_t kPartitionIchHcr = 1;
 inline constexpr uint64_t kServerIchHcr = (1ull << 10) | (1ull << 11) | (1ull << 12);
 
 // Creates partition `id` in `p` (which must be kEmpty). On failure `p` is

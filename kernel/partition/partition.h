@@ -15,6 +15,7 @@
 #include "kernel/server/channel.h"
 #include "kernel/trap/mmio_access.h"
 #include "kernel/vcpu/context.h"
+#include "kernel/vgic/vgic.h"
 
 namespace hyp {
 
@@ -104,6 +105,12 @@ struct Vcpu {
   // The vCPU its last PSCI CPU_ON started (set by the dispatcher, woken by
   // the run loop).
   Vcpu* started = nullptr;
+  // An interrupt became pending for it (or one in its list registers
+  // changed): its list registers are filled again before it runs on.
+  std::atomic<bool> irqs_changed{false};
+  // vCPUs of its partition (bit n: vCPU n) an interrupt it sent (an SGI)
+  // is pending for: set by the dispatcher, told by the run loop.
+  uint32_t sent_to = 0;
 
   // Moves to `to` if the lifecycle allows it; kDenied otherwise.
   Status transition(VcpuState to);
@@ -162,6 +169,8 @@ class Partition {
   bool control = false;
   // Servers: the channel the kernel talks to it through.
   Channel* channel = nullptr;
+  // Guests: their virtual interrupts (configured by the GIC server).
+  vgic::Vgic vgic;
   // Set by the vCPU that stops or resets the partition (PSCI SYSTEM_OFF or
   // SYSTEM_RESET, a fatal error) until it is done: its other vCPUs leave
   // their CPUs, and a second such request from them gives way.

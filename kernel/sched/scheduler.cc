@@ -118,6 +118,17 @@ bool wake_blocked(Vcpu& v, const Server* server, size_t self) {
   });
 }
 
+void kick(Vcpu& v, size_t self) {
+  if (wake_if(v, self, false, [&] { return v.waiting == VcpuWait::kInterrupt; })) return;
+  RunQueue& q = g_queues[v.home];
+  bool running = false;
+  {
+    SpinLockGuard guard(q.lock);
+    running = v.state == VcpuState::kRunning;
+  }
+  if (running && v.home != self) arch::wake_cpu(q.mpidr);
+}
+
 bool wait_over(const Vcpu& v, uint64_t now) {
   if (v.partition->stopping.load(std::memory_order_acquire)) return true;
   switch (v.waiting) {

@@ -72,6 +72,11 @@ bool wake(Vcpu& v, size_t self);
 // (v.waits_on): for the CPU that took the answer. False otherwise.
 bool wake_blocked(Vcpu& v, const Server* server, size_t self);
 
+// An interrupt became pending for `v` (the caller set `v.kicked` first):
+// woken if it is blocked in WFI; its home CPU interrupted if it runs there
+// and that is not `self` (a vCPU running on `self` is the one whose exit
+// the caller handles, which looks before it resumes).
+void kick(Vcpu& v, size_t self);
 // Whether what `v` waits for has come (`now`: the counter).
 bool wait_over(const Vcpu& v, uint64_t now);
 

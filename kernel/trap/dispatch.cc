@@ -320,9 +320,32 @@ TrapAction smc(Vcpu& v, const TrapInfo& /*info*/, Esr esr) {
   return smccc_call(v);
 }
 
+// A guest's write to an SGI generation register: the SGI goes to the
+// vCPUs it names (the run loop tells them). Write-only registers; device
+// servers have no virtual interrupts.
+TrapAction send_sgi(Vcpu& v, const TrapInfo& info, Esr esr, uint64_t value, bool group1) {
+  const EsrSysreg s(esr);
+  if (s.read() || v.partition->kind != PartitionKind::kGuest) return undefined(v, info, esr);
+  vgic::Kick kick;
+  v.partition->vgic.send_sgi(v.index, value, group1, kick);
+  step_over(v.ctx, esr.il());
+  if (kick.vcpus == 0) return TrapAction::kResume;
+  v.sent_to |= kick.vcpus;
+  return TrapAction::kSendInterrupts;
+}
+
 TrapAction sysreg_access(Vcpu& v, const TrapInfo& info, Esr esr) {
   const EsrSysreg s(esr);
   const uint64_t rt = s.rt() == 31 ? 0 : v.ctx.x[s.rt()];
+  switch (s.key()) {
+    case sysreg::kIccSgi1rEl1:
+      return send_sgi(v, info, esr, rt, true);
+    case sysreg::kIccSgi0rEl1:
+    case sysreg::kIccAsgi1rEl1:  // the other Security state's group 1: group 0 here (DS = 1)
+      return send_sgi(v, info, esr, rt, false);
+    default:
+      break;
+  }
   const SysregAccess result = emulate_sysreg(s, rt);
   if (result.outcome == SysregOutcome::kUndefined) return undefined(v, info, esr);
   if (s.read() && s.rt() != 31) v.ctx.x[s.rt()] = result.read_value;

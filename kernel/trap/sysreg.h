@@ -47,6 +47,10 @@ inline constexpr uint32_t kIdAa64Mmfr1 = sysreg_key(3, 0, 0, 7, 1);
 inline constexpr uint32_t kIdAa64Mmfr3 = sysreg_key(3, 0, 0, 7, 3);
 inline constexpr uint32_t kIdAa64Mmfr4 = sysreg_key(3, 0, 0, 7, 4);
 inline constexpr uint32_t kIccSreEl1 = sysreg_key(3, 0, 12, 12, 5);
+// SGI generation (GICv3 12.2): trapped while HCR_EL2.IMO/FMO are set.
+inline constexpr uint32_t kIccSgi1rEl1 = sysreg_key(3, 0, 12, 11, 5);
+inline constexpr uint32_t kIccAsgi1rEl1 = sysreg_key(3, 1, 12, 11, 6);
+inline constexpr uint32_t kIccSgi0rEl1 = sysreg_key(3, 2, 12, 11, 7);
 inline constexpr uint32_t kErridrEl1 = sysreg_key(3, 0, 5, 3, 0);
 inline constexpr uint32_t kErxctlrEl1 = sysreg_key(3, 0, 5, 4, 1);
 inline constexpr uint32_t kLorcEl1 = sysreg_key(3, 0, 10, 4, 3);

@@ -65,6 +65,16 @@ struct VgicCpuState {
   uint64_t ap1r[4];
 };
 
+// A guest vCPU's list registers (ICH_LR<n>_EL2) and the ICH_HCR_EL2 bits
+// their management sets (kernel/vgic/vgic.h), on top of the vCPU's fixed
+// ICH_HCR_EL2 traps (El2Controls). In the hardware while the vCPU runs,
+// here otherwise.
+inline constexpr uint32_t kMaxListRegisters = 16;
+struct ListRegisters {
+  uint64_t lr[kMaxListRegisters]{};
+  uint64_t hcr = 0;
+};
+
 struct FpState {
   alignas(16) uint64_t v[32][2];  // Q0..Q31
   uint64_t fpsr;
@@ -89,6 +99,7 @@ struct VcpuContext {
   uint64_t pstate;  // SPSR_EL2 at entry
   El1Sysregs el1;
   VgicCpuState vgic;
+  ListRegisters lrs;
   FpState fp;
   El2Controls el2;
 };

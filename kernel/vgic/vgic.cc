@@ -2,6 +2,29 @@
 
 namespace hyp::vgic {
 
+uint32_t sgi_targets(uint64_t value, uint32_t self, uint32_t vcpus) {
+  const uint32_t all = vcpus >= 32 ? ~0u : (1u << vcpus) - 1;
+  if ((value & (uint64_t{1} << 40)) != 0) return all & ~(1u << self);
+  const uint64_t upper = (value >> 16 & 0xff) | (value >> 32 & 0xff) | (value >> 48 & 0xff);
+  const uint64_t rs = (value >> 44) & 0xf;
+  if (upper != 0 || rs * 16 >= vcpus) return 0;
+  const uint64_t list = (value & 0xffff) << (rs * 16);
+  return static_cast<uint32_t>(list) & all;
+}
+
+void Vgic::send_sgi(uint32_t from, uint64_t value, bool group1, Kick& kick) {
+  const uint32_t intid = sgi_intid(value);
+  SpinLockGuard guard(lock_);
+  const uint32_t targets = sgi_targets(value, from, vcpus_);
+  for (uint32_t t = 0; t < vcpus_; ++t) {
+    if ((targets & (1u << t)) == 0) continue;
+    Irq& q = private_[t][intid];
+    if (q.cfg.group1 != group1) continue;
+    q.latch = true;
+    note_pending(t, intid, q, kick);
+  }
+}
+
 void Vgic::init(uint32_t vcpus, uint32_t lrs) {
   SpinLockGuard guard(lock_);
   vcpus_ = vcpus < kMaxVcpus ? vcpus : kMaxVcpus;
@@ -344,6 +367,27 @@ bool Vgic::unmap_hw(uint32_t vcpu, Lrs& lrs) {
     }
   }
   return mapped;
+}
+
+void Vgic::release_lrs(uint32_t vcpu, Lrs& lrs) {
+  SpinLockGuard guard(lock_);
+  if (vcpu >= vcpus_) return;
+  for (uint32_t i = 0; i < lrs_; ++i) {
+    Irq* q = held(vcpu, lrs, i);
+    if (q == nullptr) {
+      lrs.lr[i] = 0;
+      continue;
+    }
+    q->active = false;
+    if ((lrs.lr[i] & lr::kPending) != 0) {
+      take_out(lrs, i, *q);
+    } else {
+      q->lr = -1;
+      q->from_latch = false;
+      lrs.lr[i] = 0;
+    }
+  }
+  lrs.hcr = 0;
 }
 
 }  // namespace hyp::vgic

@@ -24,6 +24,7 @@
 #include "base/spinlock.h"
 #include "base/status.h"
 #include "base/thread_safety.h"
+#include "kernel/vcpu/context.h"
 
 namespace hyp::vgic {
 
@@ -32,7 +33,7 @@ inline constexpr uint32_t kPrivate = 32;  // SGIs and PPIs: one bank per vCPU
 inline constexpr uint32_t kSpis = 64;     // SPIs 32..95, shared by the VM's vCPUs
 inline constexpr uint32_t kIntidLimit = kPrivate + kSpis;
 inline constexpr uint32_t kMaxVcpus = 8;
-inline constexpr uint32_t kMaxLrs = 16;
+inline constexpr uint32_t kMaxLrs = kMaxListRegisters;
 
 // PPIs the kernel itself raises for a guest (Arm BSA numbering, as QEMU's
 // virt machine and Linux's device tree for it use).
@@ -75,10 +76,14 @@ inline constexpr uint64_t kHcrEn = 1;            // the virtual CPU interface on
 inline constexpr uint64_t kHcrNpie = 1u << 3;    // maintenance while no LR is pending
 
 // One vCPU's list registers and the ICH_HCR_EL2 bits that go with them.
-struct Lrs {
-  std::array<uint64_t, kMaxLrs> lr{};
-  uint64_t hcr = kHcrEn;
-};
+using Lrs = ListRegisters;
+
+// The vCPUs (bit n: vCPU n, of `vcpus`) an ICC_SGI1R_EL1 value written by
+// vCPU `self` names: with IRM (bit 40) every vCPU but `self`; otherwise the
+// target list [15:0] at Aff3.Aff2.Aff1 [55:48, 39:32, 23:16] with Aff0
+// range RS [47:44], which names vCPUs only at affinity 0.0.0.
+uint32_t sgi_targets(uint64_t value, uint32_t self, uint32_t vcpus);
+inline uint32_t sgi_intid(uint64_t value) { return static_cast<uint32_t>((value >> 24) & 0xf); }
 
 class Vgic;
 
@@ -119,6 +124,11 @@ class Vgic {
   // A level input changes: a level-triggered interrupt is pending while the
   // line is high (and again after each deactivation while it stays high).
   [[nodiscard]] Status set_line(uint32_t vcpu, uint32_t intid, bool high, Kick& kick);
+  // A write of `value` to ICC_SGI1R_EL1 (`group1`) or ICC_SGI0R_EL1 /
+  // ICC_ASGI1R_EL1 (not) by vCPU `from`: the SGI is raised for every vCPU
+  // it names whose SGI is configured in that group (vCPU n has affinity
+  // 0.0.0.n, VMPIDR_EL2).
+  void send_sgi(uint32_t from, uint64_t value, bool group1, Kick& kick);
   // Clears a pending state that is not in a list register (GICD_ICPENDR).
   [[nodiscard]] Status clear_pending(uint32_t vcpu, uint32_t intid);
 
@@ -152,6 +162,10 @@ class Vgic {
   // one was mapped: the caller must then deactivate the physical PPI (after
   // quietening its source).
   bool unmap_hw(uint32_t vcpu, Lrs& lrs);
+  // The vCPU is turned off (PSCI CPU_OFF; its context is reset when it is
+  // turned on again): what its list registers held pending waits again for
+  // any LR; what was active is over. Call after unmap_hw().
+  void release_lrs(uint32_t vcpu, Lrs& lrs);
 
  private:
   struct Irq {

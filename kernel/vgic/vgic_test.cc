@@ -379,6 +379,36 @@ TEST_F(VgicTest, HasPendingSeesLrsAndWaitingInterrupts) {
   EXPECT_FALSE(vgic_.has_pending(1, Lrs{}));
 }
 
+TEST(SgiTargetsTest, TargetListIrmAndAffinitiesNamingNoVcpu) {
+  EXPECT_EQ(sgi_targets(0b1010, 0, 4), 0b1010u);
+  EXPECT_EQ(sgi_targets(0xffff, 0, 4), 0b1111u) << "names past the last vCPU are nobody";
+  EXPECT_EQ(sgi_targets(0b0001, 0, 4), 0b0001u) << "a vCPU may send to itself";
+  EXPECT_EQ(sgi_targets(uint64_t{1} << 40 | 0b0001, 2, 4), 0b1011u) << "IRM: all but the sender";
+  EXPECT_EQ(sgi_targets(uint64_t{1} << 16 | 0b1, 0, 4), 0u) << "Aff1 = 1";
+  EXPECT_EQ(sgi_targets(uint64_t{1} << 32 | 0b1, 0, 4), 0u) << "Aff2 = 1";
+  EXPECT_EQ(sgi_targets(uint64_t{1} << 48 | 0b1, 0, 4), 0u) << "Aff3 = 1";
+  EXPECT_EQ(sgi_targets(uint64_t{1} << 44 | 0b1, 0, 4), 0u) << "RS = 1: Aff0 16..31";
+  EXPECT_EQ(sgi_targets(uint64_t{0xf} << 44 | 0xffff, 0, 8), 0u);
+  EXPECT_EQ(sgi_targets(~uint64_t{0}, 3, 8), 0b1111'0111u) << "IRM wins over everything else";
+  EXPECT_EQ(sgi_intid(uint64_t{0xb} << 24), 11u);
+}
+
+TEST_F(VgicTest, AnSgiIsRaisedOnlyForTargetsThatHaveItInTheWrittenGroup) {
+  enable(0, 3, 0x40);  // group 1
+  enable(1, 3, 0x40);
+  Kick k;
+  ASSERT_EQ(vgic_.configure(1, 4, {true, false, Trigger::kEdge, 0x40, 0}, k), Status::kOk);  // group 0
+  vgic_.send_sgi(0, uint64_t{3} << 24 | 0b11, true, k);
+  EXPECT_EQ(k.vcpus, 0b11u);
+  Kick k0;
+  vgic_.send_sgi(0, uint64_t{4} << 24 | 0b10, true, k0);
+  EXPECT_EQ(k0.vcpus, 0u) << "SGI 4 of vCPU 1 is group 0: ICC_SGI1R_EL1 does not raise it";
+  vgic_.send_sgi(0, uint64_t{4} << 24 | 0b10, false, k0);
+  EXPECT_EQ(k0.vcpus, 0b10u);
+  Lrs l;
+  EXPECT_EQ(drain(1, l), (std::vector<uint32_t>{3, 4}));
+}
+
 // Senders on other CPUs raise SGIs while the target's CPU syncs and
 // flushes: every SGI raised is delivered, none twice at once.
 TEST_F(VgicTest, SgisRaisedFromOtherCpusAreAllDelivered) {

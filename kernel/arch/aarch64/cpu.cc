@@ -36,10 +36,20 @@ constexpr uint64_t kSpurious = 1020;  // INTIDs 1020..1023 are special
 
 }  // namespace
 
+// ICC_CTLR_EL1.EOImode (bit 1): ICC_EOIR1_EL1 drops priority only, and
+// ICC_DIR_EL1 deactivates.
+constexpr uint64_t kEoiModeSplit = 2;
+
 void irq_cpu_interface_init() {
   HYP_WRITE_SYSREG(S3_0_C4_C6_0, 0xff);    // ICC_PMR_EL1: nothing masked by priority
   HYP_WRITE_SYSREG(S3_0_C12_C12_3, 0);     // ICC_BPR1_EL1
+  HYP_WRITE_SYSREG(S3_0_C12_C12_4, kEoiModeSplit);  // ICC_CTLR_EL1
   HYP_WRITE_SYSREG(S3_0_C12_C12_7, 1);     // ICC_IGRPEN1_EL1
+  isb();
+}
+
+void deactivate_interrupt(uint32_t intid) {
+  HYP_WRITE_SYSREG(S3_0_C12_C11_1, intid);  // ICC_DIR_EL1
   isb();
 }
 
@@ -61,24 +71,38 @@ void timer_arm_at(uint64_t deadline) {
   HYP_WRITE_SYSREG(S3_4_C14_C2_1, 1);         // CNTHP_CTL_EL2: ENABLE, not masked
 }
 
-bool acknowledge_interrupts() {
-  bool timer = false;
+Interrupts acknowledge_interrupts() {
+  Interrupts seen;
   for (;;) {
     const uint64_t intid = HYP_READ_SYSREG(S3_0_C12_C12_0);  // ICC_IAR1_EL1
-    if (intid >= kSpurious) return timer;
+    if (intid >= kSpurious) return seen;
+    HYP_WRITE_SYSREG(S3_0_C12_C12_1, intid);  // ICC_EOIR1_EL1: priority drop
+    if (intid == gic::kVirtualTimerPpi) {
+      seen.vtimer = true;
+      continue;
+    }
+    if (intid == gic::kMaintenancePpi) {
+      seen.maintenance = true;
+      continue;
+    }
     if (intid == gic::kHypTimerPpi) {
       // Level-triggered: off before its end, or it is pending again at once.
       timer_disarm();
-      timer = true;
+      seen.timer = true;
     }
-    HYP_WRITE_SYSREG(S3_0_C12_C12_1, intid);  // ICC_EOIR1_EL1: priority drop and deactivation
+    HYP_WRITE_SYSREG(S3_0_C12_C11_1, intid);  // ICC_DIR_EL1
   }
 }
 
 void wait_for_event() {
   // Interrupts stay masked at EL2: a pending one still ends WFI.
   asm volatile("dsb sy\n\twfi" ::: "memory");
-  acknowledge_interrupts();
+  // No vCPU is loaded on a sleeping CPU, so whatever raised the virtual
+  // machinery's PPIs is gone (a guest's timer is quietened and its CPU
+  // interface turned off when it leaves): ended here.
+  const Interrupts seen = acknowledge_interrupts();
+  if (seen.vtimer) deactivate_interrupt(gic::kVirtualTimerPpi);
+  if (seen.maintenance) deactivate_interrupt(gic::kMaintenancePpi);
   // What the caller reads next is read after the acknowledgement, as
   // Linux's GICv3 driver orders its reads after ICC_IAR1_EL1.
   asm volatile("dsb sy" ::: "memory");

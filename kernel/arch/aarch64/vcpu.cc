@@ -85,6 +85,21 @@ void write_list_register(uint32_t n, uint64_t value) {
   }
 }
 
+uint64_t read_list_register(uint32_t n) {
+  switch (n) {
+#define HYP_LR_CASE(i, crm, op2) \
+  case i:                        \
+    return HYP_READ_SYSREG(S3_4_C12_C##crm##_##op2);
+    HYP_LR_CASE(0, 12, 0) HYP_LR_CASE(1, 12, 1) HYP_LR_CASE(2, 12, 2) HYP_LR_CASE(3, 12, 3)
+    HYP_LR_CASE(4, 12, 4) HYP_LR_CASE(5, 12, 5) HYP_LR_CASE(6, 12, 6) HYP_LR_CASE(7, 12, 7)
+    HYP_LR_CASE(8, 13, 0) HYP_LR_CASE(9, 13, 1) HYP_LR_CASE(10, 13, 2) HYP_LR_CASE(11, 13, 3)
+    HYP_LR_CASE(12, 13, 4) HYP_LR_CASE(13, 13, 5) HYP_LR_CASE(14, 13, 6) HYP_LR_CASE(15, 13, 7)
+#undef HYP_LR_CASE
+    default:
+      return 0;
+  }
+}
+
 // CNTHCTL_EL2 (non-VHE): EL1PCTEN (bit 0) lets partitions read the physical
 // counter; EL1PCEN (bit 1) clear traps the EL1 physical timer, which
 // partitions do not get: they use the virtual timer.
@@ -255,6 +270,24 @@ void el2_controls_init() {
   isb();
 }
 
+uint32_t list_registers() { return g_features.lrs; }
+
+void save_list_registers(VcpuContext& ctx) {
+  const uint32_t n = g_features.lrs;
+  for (uint32_t i = 0; i < n; ++i) ctx.lrs.lr[i] = read_list_register(i);
+}
+
+void load_list_registers(const VcpuContext& ctx) {
+  const uint32_t n = g_features.lrs;
+  for (uint32_t i = 0; i < n; ++i) write_list_register(i, ctx.lrs.lr[i]);
+  HYP_WRITE_SYSREG(S3_4_C12_C11_0, ctx.el2.ich_hcr_el2 | ctx.lrs.hcr);  // ICH_HCR_EL2
+}
+
+void mask_virtual_timer() {
+  HYP_WRITE_SYSREG(cntv_ctl_el0, HYP_READ_SYSREG(cntv_ctl_el0) | 2);  // IMASK
+  isb();
+}
+
 VirtualTimer read_virtual_timer() {
   return {HYP_READ_SYSREG(cntv_ctl_el0), HYP_READ_SYSREG(cntv_cval_el0)};
 }
@@ -309,12 +342,13 @@ void vcpu_load(const VcpuContext& ctx, Scope scope) {
   HYP_WRITE_SYSREG(cntv_cval_el0, r.cntv_cval_el0);
   HYP_WRITE_SYSREG(cntv_ctl_el0, r.cntv_ctl_el0);
   load_optional(ctx);
-  HYP_WRITE_SYSREG(S3_4_C12_C11_0, c.ich_hcr_el2);  // ICH_HCR_EL2
+  HYP_WRITE_SYSREG(S3_4_C12_C11_0, c.ich_hcr_el2 | ctx.lrs.hcr);  // ICH_HCR_EL2
   if (scope == Scope::kServer) {
     isb();
     return;
   }
   load_vgic(ctx);
+  for (uint32_t i = 0; i < g_features.lrs; ++i) write_list_register(i, ctx.lrs.lr[i]);
   // Pointer-authentication keys, by encoding (APIAKeyLo_EL1 is S3_0_C2_C1_0).
   HYP_WRITE_SYSREG(S3_0_C2_C1_0, r.apiakey_lo);
   HYP_WRITE_SYSREG(S3_0_C2_C1_1, r.apiakey_hi);
@@ -362,6 +396,10 @@ void vcpu_save(VcpuContext& ctx, Scope scope) {
   save_optional(ctx);
   if (scope == Scope::kServer) return;
   save_vgic(ctx);
+  save_list_registers(ctx);
+  HYP_WRITE_SYSREG(S3_4_C12_C11_0, 0);  // ICH_HCR_EL2: no maintenance interrupt for a vCPU gone
+  HYP_WRITE_SYSREG(cntv_ctl_el0, 0);     // its timer's interrupt drops
+  isb();
   r.apiakey_lo = HYP_READ_SYSREG(S3_0_C2_C1_0);
   r.apiakey_hi = HYP_READ_SYSREG(S3_0_C2_C1_1);
   r.apibkey_lo = HYP_READ_SYSREG(S3_0_C2_C1_2);

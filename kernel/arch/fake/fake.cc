@@ -38,12 +38,21 @@ struct State {
   VirtualTimer virtual_timer{};
   int loads = 0;
   std::function<std::optional<uint64_t>()> random;
+  uint32_t lr_count = 4;
 };
 
 State& state() {
   static State s;
   return s;
 }
+
+// Per host thread, as per physical CPU: its list registers and
+// ICH_HCR_EL2, the interrupts its next acknowledge_interrupts() takes, its
+// deactivations.
+thread_local ListRegisters t_lrs{};
+thread_local uint64_t t_ich_hcr = 0;
+thread_local Interrupts t_interrupts{};
+thread_local std::map<uint32_t, int> t_deactivated;
 
 // The event register of WFE/SEV (Arm ARM D1.6.1), one per host thread, kept
 // apart from State so that several threads may use it: SEV sets every
@@ -145,6 +154,11 @@ void reset() {
     events().limit = std::chrono::milliseconds(2000);
   }
   state().el1 = {};
+  t_lrs = {};
+  t_ich_hcr = 0;
+  t_interrupts = {};
+  t_deactivated.clear();
+  state().lr_count = 4;
   state().id_registers.clear();
   state().loads = 0;
   state().events.clear();
@@ -158,6 +172,15 @@ void reset() {
   state().counter_frequency = 62'500'000;
   state().counter_step = 1;
 }
+
+ListRegisters& hardware_lrs() { return t_lrs; }
+uint64_t ich_hcr() { return t_ich_hcr; }
+void take_interrupts(const Interrupts& irqs) { t_interrupts = irqs; }
+int deactivations(uint32_t intid) {
+  auto it = t_deactivated.find(intid);
+  return it == t_deactivated.end() ? 0 : it->second;
+}
+void set_list_registers(uint32_t count) { state().lr_count = count; }
 
 }  // namespace fake
 
@@ -342,7 +365,13 @@ void wait_for_event() {
 
 void irq_cpu_interface_init() {}
 
-bool acknowledge_interrupts() { return false; }
+Interrupts acknowledge_interrupts() {
+  const Interrupts seen = fake::t_interrupts;
+  fake::t_interrupts = {};
+  return seen;
+}
+
+void deactivate_interrupt(uint32_t intid) { ++fake::t_deactivated[intid]; }
 
 void timer_arm_at(uint64_t deadline) { fake::t_timer_deadline = deadline; }
 
@@ -404,12 +433,32 @@ void vcpu_load(const VcpuContext& ctx, Scope scope) {
   if (scope == Scope::kServer) fake::state().loaded.fp = kept;
   ++fake::state().loads;
   fake::state().el1.vbar_el1 = ctx.el1.vbar_el1;
+  if (scope == Scope::kAll) fake::t_lrs = ctx.lrs;
+  fake::t_ich_hcr = ctx.el2.ich_hcr_el2 | ctx.lrs.hcr;
 }
 
 void vcpu_save(VcpuContext& ctx, Scope scope) {
   ctx.el1 = fake::state().loaded.el1;
-  if (scope == Scope::kAll) ctx.fp = fake::state().loaded.fp;
+  if (scope == Scope::kServer) return;
+  ctx.fp = fake::state().loaded.fp;
+  for (uint32_t i = 0; i < fake::state().lr_count; ++i) ctx.lrs.lr[i] = fake::t_lrs.lr[i];
+  fake::t_ich_hcr = 0;
+  fake::state().loaded.el1.cntv_ctl_el0 = 0;
 }
+
+uint32_t list_registers() { return fake::state().lr_count; }
+
+void save_list_registers(VcpuContext& ctx) {
+  for (uint32_t i = 0; i < fake::state().lr_count; ++i) ctx.lrs.lr[i] = fake::t_lrs.lr[i];
+}
+
+void load_list_registers(const VcpuContext& ctx) {
+  for (uint32_t i = 0; i < fake::state().lr_count; ++i) fake::t_lrs.lr[i] = ctx.lrs.lr[i];
+  fake::t_lrs.hcr = ctx.lrs.hcr;
+  fake::t_ich_hcr = ctx.el2.ich_hcr_el2 | ctx.lrs.hcr;
+}
+
+void mask_virtual_timer() { fake::state().loaded.el1.cntv_ctl_el0 |= 2; }
 
 void el2_controls_init() {}
 

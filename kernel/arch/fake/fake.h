@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/addr.h"
+#include "kernel/arch/cpu.h"
 #include "kernel/arch/mm.h"
 #include "kernel/arch/smccc.h"
 #include "kernel/arch/vcpu.h"
@@ -103,6 +104,17 @@ uint64_t wakes_sent_to(uint64_t mpidr);
 uint64_t timer_deadline();
 uint64_t waits_slept_through();
 void set_wait_limit(std::chrono::milliseconds limit);
+
+// The calling thread's (CPU's) list registers as the hardware holds them,
+// for a test to act as the guest's CPU interface; ICH_HCR_EL2 as last
+// written; how many list registers there are (4 unless set).
+ListRegisters& hardware_lrs();
+uint64_t ich_hcr();
+void set_list_registers(uint32_t count);
+// What the calling thread's next acknowledge_interrupts() takes.
+void take_interrupts(const Interrupts& irqs);
+// deactivate_interrupt() calls for `intid` on the calling thread.
+int deactivations(uint32_t intid);
 
 // Clears recordings and handlers.
 void reset();
