@@ -22,6 +22,10 @@
 //           size = <hi lo>;
 //           server = <index>;          the server's position in /partitions
 //           device = <n>;              which of that server's devices
+//           irq = <intid>;             optional: the device's interrupt (an
+//                                      SPI, 32..95), which its server raises
+//           irqchip;                   optional: the guest's interrupt
+//                                      controller (at most one route)
 //         };
 //         control;                     guests: may restart servers
 //       };
@@ -65,6 +69,12 @@ inline constexpr char kPropDevice[] = "device";
 inline constexpr char kPropControl[] = "control";
 inline constexpr char kPropDeviceMemory[] = "device-memory";
 inline constexpr char kPropBootargs[] = "bootargs";
+inline constexpr char kPropIrq[] = "irq";
+inline constexpr char kPropIrqchip[] = "irqchip";
+
+// The INTIDs a route's `irq` may name: the SPIs guests have (kernel/vgic).
+inline constexpr uint32_t kFirstSpi = 32;
+inline constexpr uint32_t kSpiLimit = 96;
 
 // Partition memory starts at the same IPA as RAM on QEMU's virt machine.
 inline constexpr uint64_t kDefaultRamIpa = 0x4000'0000;

@@ -52,6 +52,11 @@ struct ServerInfo {
   uint64_t device_memory_base;  // physical device registers the server owns (IPA = PA), if any
   uint64_t device_memory_size;
   uint64_t device_base[kMaxServerDevices];  // the guest IPA of each device's window
+  uint64_t device_size[kMaxServerDevices];  // and its size
+  uint32_t device_irq[kMaxServerDevices];   // its interrupt (an SPI's INTID), 0 if none
+  uint32_t client_vcpus[kMaxServerDevices];  // how many vCPUs the guest has
+  uint32_t device_irqchip;  // bit n: device n is its guest's interrupt controller
+  uint32_t reserved2;
   char client[kMaxServerDevices][kMaxClientName + 1];  // the guest partition's name
   char bootargs[kMaxBootargs + 1];
 };

@@ -81,10 +81,41 @@ inline constexpr uint32_t kHypServerWait = 0x8600'0010;  // -> x0 = 0
 // planned restart: quiesced, rebuilt from its image, resumed with its state.
 inline constexpr uint32_t kHypServerRestart = 0x8600'0011;  // x1 = id -> x0 = 0 or error
 
+// Virtual interrupts of a server's client guests (docs/abi.md, "Virtual
+// interrupts"). x1 = the server's device number (which names the guest),
+// x2 = the vCPU whose bank INTIDs 0..31 are (ignored for SPIs), x3 = INTID.
+// Configuration and queries: the guest's interrupt controller server only.
+inline constexpr uint32_t kHypIrqConfig = 0x8600'0012;  // x4 = config word -> x0 = 0 or error
+inline constexpr uint32_t kHypIrqQuery = 0x8600'0013;   // -> x0 = 0, x1 = config word, x2 = state bits
+// Signals: a device server for its device's own INTID; the interrupt
+// controller server for any (GICD_ISPENDR, GICD_ICPENDR).
+inline constexpr uint32_t kHypIrqSignal = 0x8600'0014;  // x4 = IrqOp -> x0 = 0 or error
+
+namespace irq {
+// The config word.
+inline constexpr uint64_t kEnabled = 1u << 0;
+inline constexpr uint64_t kGroup1 = 1u << 1;
+inline constexpr uint64_t kEdge = 1u << 2;
+inline constexpr int kPriorityShift = 8;  // [15:8]
+inline constexpr int kTargetShift = 16;   // [23:16]: an SPI's target vCPU
+// The state bits.
+inline constexpr uint64_t kPending = 1u << 0;
+inline constexpr uint64_t kActive = 1u << 1;
+inline constexpr uint64_t kLineHigh = 1u << 2;
+// Signals.
+enum class Op : uint64_t {
+  kLower = 0,         // a level input goes low
+  kRaise = 1,         // a level input goes high (an edge on an edge-triggered one)
+  kSetPending = 2,    // pending until taken, whatever the trigger
+  kClearPending = 3,  // interrupt controller server only
+};
+}  // namespace irq
+
 inline constexpr uint64_t kHypDebugWriteMax = 256;
 
 // The number of calls in our range, for kVendorHypCallCount: HYP_VERSION,
-// HYP_DEBUG_PUTC, HYP_DEBUG_WRITE, HYP_SERVER_WAIT, HYP_SERVER_RESTART.
-inline constexpr uint32_t kHypCallCount = 5;
+// HYP_DEBUG_PUTC, HYP_DEBUG_WRITE, HYP_SERVER_WAIT, HYP_SERVER_RESTART,
+// HYP_IRQ_CONFIG, HYP_IRQ_QUERY, HYP_IRQ_SIGNAL.
+inline constexpr uint32_t kHypCallCount = 8;
 
 }  // namespace hyp::abi

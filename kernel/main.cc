@@ -228,7 +228,7 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
     }
     for (size_t j = 0; j < image_i.route_count; ++j) {
       const PackageRoute& r = image_i.routes[j];
-      p.routes[j] = {r.ipa, r.size, &g_partitions[r.server], r.device};
+      p.routes[j] = {r.ipa, r.size, &g_partitions[r.server], r.device, r.irq, r.irqchip};
     }
     p.route_count = image_i.route_count;
   }

@@ -330,6 +330,15 @@ void deliver(Partition& p, uint32_t vcpus, size_t self) {
   }
 }
 
+// What vCPU `v` (on its CPU) sent: an SGI, a server's signal.
+void deliver_sent(Vcpu& v) {
+  const uint32_t to = v.sent_to;
+  Partition* p = v.sent_in;
+  v.sent_to = 0;
+  v.sent_in = nullptr;
+  if (p != nullptr) deliver(*p, to, v.cpu);
+}
+
 // Guest `g`, loaded here, leaves its CPU (for a while or for good): its
 // state is saved, its timer quietened; a timer interrupt the kernel left
 // active for it (mapped with HW = 1) is ended, since the next vCPU here has
@@ -794,12 +803,9 @@ VcpuContext* restart_call(Vcpu& g) {
       }
       g.waiting = VcpuWait::kInterrupt;
       return park_guest(g);
-    case TrapAction::kSendInterrupts: {
-      const uint32_t to = g.sent_to;
-      g.sent_to = 0;
-      deliver(*g.partition, to, g.cpu);
+    case TrapAction::kSendInterrupts:
+      deliver_sent(g);
       return continue_guest(g);
-    }
     case TrapAction::kCpuOff: {
       const size_t cpu = g.cpu;
       put_away(g);
@@ -841,6 +847,10 @@ void write_info(Server& s) {
       const Route& r = p.routes[j];
       if (r.server != s.partition || r.device >= ipc::kMaxServerDevices) continue;
       info.device_base[r.device] = r.ipa.value();
+      info.device_size[r.device] = r.size;
+      info.device_irq[r.device] = r.irq;
+      info.client_vcpus[r.device] = static_cast<uint32_t>(p.vcpu_count);
+      if (r.irqchip) info.device_irqchip |= 1u << r.device;
       std::memcpy(info.client[r.device], p.name.data(), sizeof(info.client[r.device]) - 1);
       if (r.device + 1 > info.device_count) info.device_count = r.device + 1;
     }
@@ -949,6 +959,9 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
   switch (action) {
     case TrapAction::kResume:
     case TrapAction::kWaitForInterrupt:
+      return &sv.ctx;
+    case TrapAction::kSendInterrupts:
+      deliver_sent(sv);
       return &sv.ctx;
     case TrapAction::kServerWait:
       break;
@@ -1209,6 +1222,13 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
     if (p.kind == PartitionKind::kGuest) {
       ++guests;
       for (size_t j = 0; j < p.vcpu_count; ++j) sched::place(p.vcpus[j], sched::least_loaded_cpu());
+      // Each server learns which guest each of its devices serves.
+      for (size_t j = 0; j < p.route_count; ++j) {
+        const Route& r = p.routes[j];
+        if (r.server == nullptr || r.device >= r.server->clients.size()) continue;
+        r.server->clients[r.device] = &p;
+        r.server->client_routes[r.device] = &r;
+      }
       continue;
     }
     Server& s = g_servers[g_server_count++];

@@ -92,6 +92,15 @@ Status parse_route(const void* fdt, int node, PackagedPartition& p, DtbError& e)
   r.ipa = Ipa(ipa);
   r.server = fdt32_ld(server);
   r.device = fdt32_ld(device);
+  r.irqchip = fdt_getprop(fdt, node, package::kPropIrqchip, &len) != nullptr;
+  r.irq = 0;
+  if (const auto* irq = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropIrq, &len)); irq != nullptr) {
+    if (len != 4) return fail(e, Status::kInvalidArgument, "route irq is not one cell");
+    r.irq = fdt32_ld(irq);
+    if (r.irq < package::kFirstSpi || r.irq >= package::kSpiLimit || r.irqchip) {
+      return fail(e, Status::kInvalidArgument, "route irq not an SPI of 32..95, or on the interrupt controller");
+    }
+  }
   if (ipa % kPageSize != 0 || r.size % kPageSize != 0 || r.size == 0 ||
       !inside(ipa, r.size, 0, uint64_t{1} << package::kIpaBits) || overlaps(ipa, r.size, p.ram_ipa.value(), p.ram_size)) {
     return fail(e, Status::kInvalidArgument, "route not page-aligned, outside the IPA space or over RAM");
@@ -101,6 +110,8 @@ Status parse_route(const void* fdt, int node, PackagedPartition& p, DtbError& e)
     if (overlaps(ipa, r.size, p.routes[i].ipa.value(), p.routes[i].size)) {
       return fail(e, Status::kInvalidArgument, "routes overlap");
     }
+    if (r.irqchip && p.routes[i].irqchip) return fail(e, Status::kAlreadyExists, "two interrupt controllers");
+    if (r.irq != 0 && p.routes[i].irq == r.irq) return fail(e, Status::kAlreadyExists, "two devices with one irq");
   }
   ++p.route_count;
   return Status::kOk;

@@ -26,6 +26,8 @@ struct PackageRoute {
   uint64_t size = 0;
   uint32_t server = 0;  // index into Package::partitions
   uint32_t device = 0;
+  uint32_t irq = 0;      // the device's SPI, 0 if none
+  bool irqchip = false;  // the guest's interrupt controller
 };
 
 enum class PackagedKind : uint8_t { kGuest, kServer };

@@ -108,9 +108,11 @@ struct Vcpu {
   // An interrupt became pending for it (or one in its list registers
   // changed): its list registers are filled again before it runs on.
   std::atomic<bool> irqs_changed{false};
-  // vCPUs of its partition (bit n: vCPU n) an interrupt it sent (an SGI)
-  // is pending for: set by the dispatcher, told by the run loop.
+  // vCPUs (bit n: vCPU n) of guest `sent_in` that an interrupt it sent (an
+  // SGI, a server's signal) is pending for: set by the dispatcher, told by
+  // the run loop.
   uint32_t sent_to = 0;
+  Partition* sent_in = nullptr;
 
   // Moves to `to` if the lifecycle allows it; kDenied otherwise.
   Status transition(VcpuState to);
@@ -131,6 +133,8 @@ struct Route {
   uint64_t size = 0;
   Partition* server = nullptr;
   uint32_t device = 0;
+  uint32_t irq = 0;      // the device's SPI (0: none), which its server may signal
+  bool irqchip = false;  // the server is this guest's interrupt controller
 
   bool contains(Ipa a, uint64_t bytes) const {
     return a.value() >= ipa.value() && bytes <= size && a.value() - ipa.value() <= size - bytes;
@@ -167,8 +171,11 @@ class Partition {
   std::array<Route, package::kMaxRoutes> routes{};
   size_t route_count = 0;
   bool control = false;
-  // Servers: the channel the kernel talks to it through.
+  // Servers: the channel the kernel talks to it through, and for each of
+  // its devices the guest and route it serves (set once routes are known).
   Channel* channel = nullptr;
+  std::array<Partition*, package::kMaxServerDevices> clients{};
+  std::array<const Route*, package::kMaxServerDevices> client_routes{};
   // Guests: their virtual interrupts (configured by the GIC server).
   vgic::Vgic vgic;
   // Set by the vCPU that stops or resets the partition (PSCI SYSTEM_OFF or

@@ -207,6 +207,107 @@ TrapAction psci_cpu_on(Vcpu& v, bool smc32) {
   return TrapAction::kCpuOn;
 }
 
+// ---- Virtual interrupts of a server's guests ----
+
+// The guest server vCPU `v` serves as its device x1, and the route that
+// device is; null if `v` is not a server or the device serves no guest.
+Partition* client_of(const Vcpu& v, const Route*& route) {
+  const Partition& s = *v.partition;
+  const uint64_t device = v.ctx.x[1];
+  if (s.kind != PartitionKind::kServer || device >= s.clients.size()) return nullptr;
+  route = s.client_routes[device];
+  return route != nullptr ? s.clients[device] : nullptr;
+}
+
+int64_t error(Status st) { return -static_cast<int64_t>(st); }
+
+vgic::Config config_from_word(uint64_t w) {
+  vgic::Config c;
+  c.enabled = (w & abi::irq::kEnabled) != 0;
+  c.group1 = (w & abi::irq::kGroup1) != 0;
+  c.trigger = (w & abi::irq::kEdge) != 0 ? vgic::Trigger::kEdge : vgic::Trigger::kLevel;
+  c.priority = static_cast<uint8_t>(w >> abi::irq::kPriorityShift);
+  c.target = static_cast<uint8_t>(w >> abi::irq::kTargetShift);
+  return c;
+}
+
+uint64_t word_from_config(const vgic::Config& c) {
+  return (c.enabled ? abi::irq::kEnabled : 0) | (c.group1 ? abi::irq::kGroup1 : 0) |
+         (c.trigger == vgic::Trigger::kEdge ? abi::irq::kEdge : 0) |
+         (uint64_t{c.priority} << abi::irq::kPriorityShift) | (uint64_t{c.target} << abi::irq::kTargetShift);
+}
+
+// HYP_IRQ_CONFIG, HYP_IRQ_QUERY, HYP_IRQ_SIGNAL. Every argument is the
+// server's: the device must serve a guest, configuration and queries are
+// for that guest's interrupt controller only, and a device server may
+// signal its own device's interrupt and nothing else.
+TrapAction irq_call(Vcpu& v, uint32_t fid) {
+  const Route* route = nullptr;
+  Partition* guest = client_of(v, route);
+  if (guest == nullptr) {
+    set_result(v, error(Status::kInvalidArgument));
+    return TrapAction::kResume;
+  }
+  // x2, x3 are checked by the vGIC (range) after the narrowing below keeps
+  // out-of-range values out of range.
+  const uint64_t x2 = v.ctx.x[2];
+  const uint64_t x3 = v.ctx.x[3];
+  const uint32_t vcpu = x2 > 0xffff ? 0xffff : static_cast<uint32_t>(x2);
+  const uint32_t intid = x3 > 0xffff ? 0xffff : static_cast<uint32_t>(x3);
+  vgic::Vgic& vg = guest->vgic;
+  vgic::Kick kick;
+  Status st = Status::kOk;
+  if (fid == abi::kHypIrqConfig || fid == abi::kHypIrqQuery) {
+    if (!route->irqchip) {
+      set_result(v, error(Status::kDenied));
+      return TrapAction::kResume;
+    }
+    if (fid == abi::kHypIrqConfig) {
+      const uint64_t w = v.ctx.x[4];
+      st = (w >> 24) != 0 || (w & 0xf8) != 0 ? Status::kInvalidArgument
+                                             : vg.configure(vcpu, intid, config_from_word(w), kick);
+    } else {
+      const Result<vgic::Config> c = vg.config(vcpu, intid);
+      const Result<vgic::Vgic::State> s = vg.state(vcpu, intid);
+      st = c.ok() ? s.status() : c.status();
+      if (st == Status::kOk) {
+        v.ctx.x[1] = word_from_config(*c);
+        v.ctx.x[2] = (s->pending ? abi::irq::kPending : 0) | (s->active ? abi::irq::kActive : 0) |
+                     (s->line ? abi::irq::kLineHigh : 0);
+      }
+    }
+  } else {
+    const uint64_t op = v.ctx.x[4];
+    if (!route->irqchip && (intid != route->irq || route->irq == 0 ||
+                            op == static_cast<uint64_t>(abi::irq::Op::kClearPending))) {
+      set_result(v, error(Status::kDenied));
+      return TrapAction::kResume;
+    }
+    switch (static_cast<abi::irq::Op>(op)) {
+      case abi::irq::Op::kLower:
+        st = vg.set_line(vcpu, intid, false, kick);
+        break;
+      case abi::irq::Op::kRaise:
+        st = vg.set_line(vcpu, intid, true, kick);
+        break;
+      case abi::irq::Op::kSetPending:
+        st = vg.raise(vcpu, intid, kick);
+        break;
+      case abi::irq::Op::kClearPending:
+        st = vg.clear_pending(vcpu, intid);
+        break;
+      default:
+        st = Status::kInvalidArgument;
+        break;
+    }
+  }
+  set_result(v, st == Status::kOk ? 0 : error(st));
+  if (kick.vcpus == 0) return TrapAction::kResume;
+  v.sent_to = kick.vcpus;
+  v.sent_in = guest;
+  return TrapAction::kSendInterrupts;
+}
+
 // Routes an SMCCC call (HVC, or SMC trapped by HCR_EL2.TSC) by function ID.
 TrapAction smccc_call(Vcpu& v) {
   // SMC32/HVC32 IDs occupy w0; the upper half of x0 is not part of the ID.
@@ -289,6 +390,10 @@ TrapAction smccc_call(Vcpu& v) {
       if (v.partition->kind != PartitionKind::kServer) break;
       set_result(v, 0);
       return TrapAction::kServerWait;
+    case abi::kHypIrqConfig:
+    case abi::kHypIrqQuery:
+    case abi::kHypIrqSignal:
+      return irq_call(v, fid);
     case abi::kHypServerRestart:
       if (!v.partition->control) {
         set_result(v, -static_cast<int64_t>(Status::kDenied));
@@ -331,6 +436,7 @@ TrapAction send_sgi(Vcpu& v, const TrapInfo& info, Esr esr, uint64_t value, bool
   step_over(v.ctx, esr.il());
   if (kick.vcpus == 0) return TrapAction::kResume;
   v.sent_to |= kick.vcpus;
+  v.sent_in = v.partition;
   return TrapAction::kSendInterrupts;
 }
 

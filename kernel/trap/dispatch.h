@@ -27,7 +27,7 @@ enum class TrapAction : uint8_t {
   kWaitForInterrupt,  // WFI or PSCI CPU_SUSPEND: the vCPU may block (vcpu.wake_at set)
   kCpuOff,          // PSCI CPU_OFF: the vCPU leaves its CPU, off
   kCpuOn,           // PSCI CPU_ON succeeded: vcpu.started is to be made runnable
-  kSendInterrupts,  // an SGI became pending for the vCPUs in vcpu.sent_to
+  kSendInterrupts,  // an interrupt became pending for vcpu.sent_to of vcpu.sent_in
 };
 
 TrapAction handle_trap(Vcpu& vcpu, const TrapInfo& info);

@@ -251,7 +251,7 @@ TEST_F(DispatchTest, VendorHypervisorQueriesAnswerWithOurUidCallCountAndRevision
   EXPECT_EQ(vcpu_.ctx.x[3], 0x182c'0d4bu);
   EXPECT_NE(vcpu_.ctx.x[0], 0xb66f'b428u) << "KVM's first word";
   hvc(abi::kVendorHypCallCount);
-  EXPECT_EQ(vcpu_.ctx.x[0], 5u);
+  EXPECT_EQ(vcpu_.ctx.x[0], 8u);
   hvc(abi::kVendorHypRevision);
   EXPECT_EQ(vcpu_.ctx.x[0], 1u);
   EXPECT_EQ(vcpu_.ctx.x[1], 0u);
@@ -608,6 +608,137 @@ TEST_F(DispatchTest, EveryExceptionClassHasADefinedAnswer) {
     EXPECT_EQ(a, ec == static_cast<uint32_t>(Ec::kWfx) ? TrapAction::kWaitForInterrupt : TrapAction::kResume) << ec;
   }
   EXPECT_GE(trap_count(Ec::kUnknown), 1u);
+}
+
+// ---- Virtual interrupts through a server's kernel calls ----
+
+// A guest with two vCPUs, served by an interrupt controller server (its
+// device 0) and a UART server's device whose interrupt is SPI 33 (device 1
+// of the same server here, which the checks treat apart).
+class IrqCallTest : public DispatchTest {
+ protected:
+  void SetUp() override {
+    DispatchTest::SetUp();
+    partition_.kind = PartitionKind::kGuest;
+    partition_.vcpu_count = 2;
+    partition_.vgic.init(2, 4);
+    partition_.routes[0] = {Ipa(0x800'0000), 0x5'0000, &server_, 0, 0, true};
+    partition_.routes[1] = {Ipa(0x900'0000), 0x1000, &server_, 1, 33, false};
+    partition_.route_count = 2;
+    server_.kind = PartitionKind::kServer;
+    server_.clients[0] = server_.clients[1] = &partition_;
+    server_.client_routes[0] = &partition_.routes[0];
+    server_.client_routes[1] = &partition_.routes[1];
+    sv_.partition = &server_;
+  }
+  TrapAction call(Vcpu& v, uint64_t fid, uint64_t device, uint64_t vcpu, uint64_t intid, uint64_t x4) {
+    v.ctx.x[0] = fid;
+    v.ctx.x[1] = device;
+    v.ctx.x[2] = vcpu;
+    v.ctx.x[3] = intid;
+    v.ctx.x[4] = x4;
+    return handle_trap(v, {esr_of(Ec::kHvc64, 0), 0, 0});
+  }
+  int64_t result(const Vcpu& v) { return static_cast<int64_t>(v.ctx.x[0]); }
+  static constexpr int64_t kInvalid = -static_cast<int64_t>(Status::kInvalidArgument);
+  static constexpr int64_t kDenied = -static_cast<int64_t>(Status::kDenied);
+  // Enabled, group 1, level, priority 0x80, target vCPU 1.
+  static constexpr uint64_t kWord = abi::irq::kEnabled | abi::irq::kGroup1 | (0x80u << 8) | (1u << 16);
+
+  Partition server_;
+  Vcpu sv_;
+};
+
+TEST_F(IrqCallTest, AGuestOrAnUnservedDeviceCannotUseTheCalls) {
+  vcpu_.partition = &partition_;
+  EXPECT_EQ(call(vcpu_, abi::kHypIrqConfig, 0, 0, 40, kWord), TrapAction::kResume);
+  EXPECT_EQ(result(vcpu_), kInvalid) << "a guest has no devices to serve";
+  for (uint64_t device : {uint64_t{2}, uint64_t{3}, uint64_t{4}, uint64_t{1} << 40, ~uint64_t{0}}) {
+    EXPECT_EQ(call(sv_, abi::kHypIrqSignal, device, 0, 33, 1), TrapAction::kResume);
+    EXPECT_EQ(result(sv_), kInvalid) << device;
+  }
+}
+
+TEST_F(IrqCallTest, TheInterruptControllerConfiguresAndQueriesAnyInterruptOfItsGuest) {
+  ASSERT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 40, kWord), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), 0);
+  ASSERT_EQ(call(sv_, abi::kHypIrqQuery, 0, 0, 40, 0), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), 0);
+  EXPECT_EQ(sv_.ctx.x[1], kWord);
+  EXPECT_EQ(sv_.ctx.x[2], 0u) << "not pending, not active";
+  // PPI 20 of vCPU 1: its own bank.
+  ASSERT_EQ(call(sv_, abi::kHypIrqConfig, 0, 1, 20, abi::irq::kEnabled | (0x10u << 8)), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), 0);
+  ASSERT_EQ(call(sv_, abi::kHypIrqQuery, 0, 0, 20, 0), TrapAction::kResume);
+  EXPECT_EQ(sv_.ctx.x[1] & abi::irq::kEnabled, 0u) << "vCPU 0's PPI 20 is another";
+}
+
+TEST_F(IrqCallTest, OutOfRangeArgumentsAndReservedBitsAreRefused) {
+  const uint64_t huge = uint64_t{1} << 63;
+  EXPECT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 96, kWord), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kInvalid);
+  EXPECT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, huge | 40, kWord), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kInvalid) << "the upper bits are not dropped";
+  EXPECT_EQ(call(sv_, abi::kHypIrqConfig, 0, 2, 20, kWord), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kInvalid) << "no vCPU 2";
+  EXPECT_EQ(call(sv_, abi::kHypIrqConfig, 0, huge, 20, kWord), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kInvalid);
+  EXPECT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 40, kWord | (1u << 24)), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kInvalid) << "bits above the target";
+  EXPECT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 40, kWord | 0x8), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kInvalid) << "a reserved low bit";
+  EXPECT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 40, (kWord & ~(0xffu << 16)) | (2u << 16)), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kInvalid) << "target vCPU 2 of 2";
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 40, 4), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kInvalid) << "no signal 4";
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 40, huge), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kInvalid);
+}
+
+// A device server signals its own device's SPI and nothing else; it may
+// not configure, query or clear.
+TEST_F(IrqCallTest, ADeviceServerSignalsOnlyItsOwnInterrupt) {
+  ASSERT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 33, kWord), TrapAction::kResume);
+  ASSERT_EQ(result(sv_), 0);
+  EXPECT_EQ(call(sv_, abi::kHypIrqConfig, 1, 0, 33, kWord), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kDenied);
+  EXPECT_EQ(call(sv_, abi::kHypIrqQuery, 1, 0, 33, 0), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kDenied);
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 1, 0, 34, 1), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kDenied) << "another SPI";
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 1, 0, 27, 2), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kDenied) << "a PPI";
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 1, 0, 33, 3), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kDenied) << "clearing is the interrupt controller's";
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 1, 0, 33, 1), TrapAction::kSendInterrupts);
+  EXPECT_EQ(result(sv_), 0);
+  EXPECT_EQ(sv_.sent_to, 0b10u) << "SPI 33 targets vCPU 1";
+  EXPECT_EQ(sv_.sent_in, &partition_);
+  sv_.sent_to = 0;
+  ASSERT_EQ(call(sv_, abi::kHypIrqQuery, 0, 0, 33, 0), TrapAction::kResume);
+  EXPECT_EQ(sv_.ctx.x[2], abi::irq::kPending | abi::irq::kLineHigh);
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 1, 0, 33, 0), TrapAction::kResume);
+  ASSERT_EQ(call(sv_, abi::kHypIrqQuery, 0, 0, 33, 0), TrapAction::kResume);
+  EXPECT_EQ(sv_.ctx.x[2], 0u) << "a level interrupt whose line fell is not pending";
+}
+
+TEST_F(IrqCallTest, TheInterruptControllerSetsAndClearsPendingStates) {
+  ASSERT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 45, kWord & ~abi::irq::kEnabled), TrapAction::kResume);
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 45, 2), TrapAction::kResume) << "disabled: nobody to tell";
+  ASSERT_EQ(call(sv_, abi::kHypIrqQuery, 0, 0, 45, 0), TrapAction::kResume);
+  EXPECT_EQ(sv_.ctx.x[2], abi::irq::kPending);
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 45, 3), TrapAction::kResume);
+  ASSERT_EQ(call(sv_, abi::kHypIrqQuery, 0, 0, 45, 0), TrapAction::kResume);
+  EXPECT_EQ(sv_.ctx.x[2], 0u);
+}
+
+TEST_F(IrqCallTest, SgiRegistersAreUndefinedForServers) {
+  const uint32_t iss = (3u << 20) | (5u << 17) | (0u << 14) | (12u << 10) | (1u << 5) | (11u << 1);  // ICC_SGI1R_EL1, x1
+  sv_.ctx.pc = 0x4000'0100;
+  sv_.ctx.pstate = kPstateEl1h;
+  sv_.ctx.x[1] = uint64_t{1} << 40;
+  EXPECT_EQ(handle_trap(sv_, {esr_of(Ec::kSysreg, iss), 0, 0}), TrapAction::kResume);
+  EXPECT_EQ(sv_.ctx.pc, 0x4000'0800u + 0x200) << "taken to its vector as UNDEFINED";
 }
 
 }  // namespace

@@ -120,6 +120,17 @@ Result<Config> Vgic::config(uint32_t vcpu, uint32_t intid) {
   return q->cfg;
 }
 
+Result<Vgic::State> Vgic::state(uint32_t vcpu, uint32_t intid) {
+  SpinLockGuard guard(lock_);
+  Irq* q = find(vcpu, intid);
+  if (q == nullptr) return Status::kInvalidArgument;
+  State s;
+  s.active = q->active;
+  s.pending = q->pending() || (q->lr >= 0 && !q->active);
+  s.line = q->line;
+  return s;
+}
+
 Status Vgic::raise(uint32_t vcpu, uint32_t intid, Kick& kick) {
   SpinLockGuard guard(lock_);
   Irq* q = find(vcpu, intid);

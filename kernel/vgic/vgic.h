@@ -117,6 +117,15 @@ class Vgic {
   [[nodiscard]] Status set_target(uint32_t intid, uint32_t target_vcpu);
   [[nodiscard]] Result<Config> config(uint32_t vcpu, uint32_t intid);
 
+  // An interrupt's state as GICD_ISPENDR / ISACTIVER read it: as of the
+  // owning vCPU's last sync() for one in a list register.
+  struct State {
+    bool pending = false;
+    bool active = false;
+    bool line = false;
+  };
+  [[nodiscard]] Result<State> state(uint32_t vcpu, uint32_t intid);
+
   // ---- State changes ----
   // An edge (or a software set-pending): the interrupt is pending until
   // acknowledged. SGIs name their target vCPU; PPIs the vCPU whose bank.
