@@ -290,6 +290,79 @@ TEST_F(ServerPackageTest, KernelRejectsRoutesAndRightsThatDoNotFit) {
             "server bootargs not a string of at most 255 bytes");
 }
 
+// A GICv3 served by a second server: the route to it is the guest's
+// interrupt controller, sized for the guest's vCPUs; the PL011's route
+// carries its SPI; the guest's device tree has the GIC every interrupt
+// refers to.
+TEST_F(ServerPackageTest, AGicRouteIsTheInterruptControllerAndThePl011CarriesItsSpi) {
+  manifest_.vms[0].vcpus = 3;
+  manifest_.vms[0].devices.push_back({"gic", "gic", "gicv3", 0x0800'0000, 0});
+  VmSpec gic = manifest_.vms[1];
+  gic.name = "gic";
+  gic.bootargs.clear();
+  gic.device_memory_base = gic.device_memory_size = 0;
+  manifest_.vms.push_back(gic);
+  std::string blob = build();
+  DtbError error;
+  auto pkg = parse_package(blob.data(), blob.size(), error);
+  ASSERT_TRUE(pkg.ok()) << error.what;
+  const PackagedPartition& guest = pkg->partitions[0];
+  ASSERT_EQ(guest.route_count, 2u);
+  EXPECT_EQ(guest.routes[0].irq, 33u);
+  EXPECT_FALSE(guest.routes[0].irqchip);
+  EXPECT_TRUE(guest.routes[1].irqchip);
+  EXPECT_EQ(guest.routes[1].irq, 0u);
+  EXPECT_EQ(guest.routes[1].size, 0x1'0000u + 3 * 0x2'0000u);
+  EXPECT_EQ(guest.routes[1].server, 2u);
+  const PackageLoad& dtb_load = guest.loads[1];
+  std::string dtb(reinterpret_cast<const char*>(dtb_load.data), dtb_load.size);
+  const void* fdt = dtb.data();
+  const int node = fdt_path_offset(fdt, "/interrupt-controller@8000000");
+  ASSERT_GE(node, 0);
+  EXPECT_EQ(fdt_node_check_compatible(fdt, node, "arm,gic-v3"), 0);
+  int len = 0;
+  const auto* reg = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "reg", &len));
+  ASSERT_EQ(len, 32);
+  EXPECT_EQ(fdt32_ld(&reg[1]), 0x0800'0000u);
+  EXPECT_EQ(fdt32_ld(&reg[3]), 0x1'0000u);
+  EXPECT_EQ(fdt32_ld(&reg[5]), 0x0801'0000u);
+  EXPECT_EQ(fdt32_ld(&reg[7]), 3 * 0x2'0000u);
+  const auto* parent = static_cast<const fdt32_t*>(fdt_getprop(fdt, 0, "interrupt-parent", &len));
+  ASSERT_NE(parent, nullptr);
+  EXPECT_EQ(fdt_node_offset_by_phandle(fdt, fdt32_ld(parent)), node);
+}
+
+TEST_F(ServerPackageTest, KernelRejectsBadInterruptRoutes) {
+  const std::string blob = build();
+  auto route = [](void* fdt, int node) { return fdt_subnode_offset(fdt, node, "route-0"); };
+  for (uint32_t irq : {0u, 31u, 96u, 1020u, ~0u}) {
+    EXPECT_EQ(rejected(blob, "guest0", [&](void* fdt, int node) { fdt_setprop_u32(fdt, route(fdt, node), "irq", irq); }),
+              "route irq not an SPI of 32..95, or on the interrupt controller")
+        << irq;
+  }
+  EXPECT_EQ(rejected(blob, "guest0", [&](void* fdt, int node) { fdt_setprop_u64(fdt, route(fdt, node), "irq", 40); }),
+            "route irq is not one cell");
+  EXPECT_EQ(rejected(blob, "guest0",
+                     [&](void* fdt, int node) {
+                       fdt_setprop(fdt, route(fdt, node), "irqchip", nullptr, 0);
+                       fdt_setprop_u32(fdt, route(fdt, node), "irq", 40);
+                     }),
+            "route irq not an SPI of 32..95, or on the interrupt controller");
+  auto second = [](void* fdt, int node, bool irqchip, uint32_t irq) {
+    fdt_setprop(fdt, fdt_subnode_offset(fdt, node, "route-0"), "irqchip", nullptr, 0);
+    fdt_delprop(fdt, fdt_subnode_offset(fdt, node, "route-0"), "irq");
+    const int r = fdt_add_subnode(fdt, node, "route-1");
+    fdt_setprop_u64(fdt, r, "ipa", 0x0a00'0000);
+    fdt_setprop_u64(fdt, r, "size", 0x1000);
+    fdt_setprop_u32(fdt, r, "server", 1);
+    fdt_setprop_u32(fdt, r, "device", 1);
+    if (irqchip) fdt_setprop(fdt, r, "irqchip", nullptr, 0);
+    if (irq != 0) fdt_setprop_u32(fdt, r, "irq", irq);
+  };
+  EXPECT_EQ(rejected(blob, "guest0", [&](void* fdt, int node) { second(fdt, node, true, 0); }),
+            "two interrupt controllers");
+}
+
 TEST_F(ServerPackageTest, PackerChecksDevicesNameServers) {
   Manifest m = manifest_;
   m.vms[0].devices[0].device = 4;

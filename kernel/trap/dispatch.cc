@@ -221,22 +221,6 @@ Partition* client_of(const Vcpu& v, const Route*& route) {
 
 int64_t error(Status st) { return -static_cast<int64_t>(st); }
 
-vgic::Config config_from_word(uint64_t w) {
-  vgic::Config c;
-  c.enabled = (w & abi::irq::kEnabled) != 0;
-  c.group1 = (w & abi::irq::kGroup1) != 0;
-  c.trigger = (w & abi::irq::kEdge) != 0 ? vgic::Trigger::kEdge : vgic::Trigger::kLevel;
-  c.priority = static_cast<uint8_t>(w >> abi::irq::kPriorityShift);
-  c.target = static_cast<uint8_t>(w >> abi::irq::kTargetShift);
-  return c;
-}
-
-uint64_t word_from_config(const vgic::Config& c) {
-  return (c.enabled ? abi::irq::kEnabled : 0) | (c.group1 ? abi::irq::kGroup1 : 0) |
-         (c.trigger == vgic::Trigger::kEdge ? abi::irq::kEdge : 0) |
-         (uint64_t{c.priority} << abi::irq::kPriorityShift) | (uint64_t{c.target} << abi::irq::kTargetShift);
-}
-
 // HYP_IRQ_CONFIG, HYP_IRQ_QUERY, HYP_IRQ_SIGNAL. Every argument is the
 // server's: the device must serve a guest, configuration and queries are
 // for that guest's interrupt controller only, and a device server may
@@ -265,13 +249,13 @@ TrapAction irq_call(Vcpu& v, uint32_t fid) {
     if (fid == abi::kHypIrqConfig) {
       const uint64_t w = v.ctx.x[4];
       st = (w >> 24) != 0 || (w & 0xf8) != 0 ? Status::kInvalidArgument
-                                             : vg.configure(vcpu, intid, config_from_word(w), kick);
+                                             : vg.configure(vcpu, intid, vgic::config_from_word(w), kick);
     } else {
       const Result<vgic::Config> c = vg.config(vcpu, intid);
       const Result<vgic::Vgic::State> s = vg.state(vcpu, intid);
       st = c.ok() ? s.status() : c.status();
       if (st == Status::kOk) {
-        v.ctx.x[1] = word_from_config(*c);
+        v.ctx.x[1] = vgic::word_from_config(*c);
         v.ctx.x[2] = (s->pending ? abi::irq::kPending : 0) | (s->active ? abi::irq::kActive : 0) |
                      (s->line ? abi::irq::kLineHigh : 0);
       }

@@ -1,6 +1,24 @@
 #include "kernel/vgic/vgic.h"
 
+#include "ipc/hypercall.h"
+
 namespace hyp::vgic {
+
+Config config_from_word(uint64_t w) {
+  Config c;
+  c.enabled = (w & abi::irq::kEnabled) != 0;
+  c.group1 = (w & abi::irq::kGroup1) != 0;
+  c.trigger = (w & abi::irq::kEdge) != 0 ? Trigger::kEdge : Trigger::kLevel;
+  c.priority = static_cast<uint8_t>(w >> abi::irq::kPriorityShift);
+  c.target = static_cast<uint8_t>(w >> abi::irq::kTargetShift);
+  return c;
+}
+
+uint64_t word_from_config(const Config& c) {
+  return (c.enabled ? abi::irq::kEnabled : 0) | (c.group1 ? abi::irq::kGroup1 : 0) |
+         (c.trigger == Trigger::kEdge ? abi::irq::kEdge : 0) | (uint64_t{c.priority} << abi::irq::kPriorityShift) |
+         (uint64_t{c.target} << abi::irq::kTargetShift);
+}
 
 uint32_t sgi_targets(uint64_t value, uint32_t self, uint32_t vcpus) {
   const uint32_t all = vcpus >= 32 ? ~0u : (1u << vcpus) - 1;

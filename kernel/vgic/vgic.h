@@ -56,6 +56,11 @@ struct Config {
   uint8_t target = 0;  // SPIs: the vCPU it is delivered to
 };
 
+// A configuration as the kernel calls carry it (ipc/hypercall.h, the
+// config word); the word's reserved bits are the caller's to check.
+Config config_from_word(uint64_t word);
+uint64_t word_from_config(const Config& c);
+
 // ICH_LR<n>_EL2 fields.
 namespace lr {
 inline constexpr uint64_t kIntidMask = 0xffff'ffff;

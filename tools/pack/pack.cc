@@ -173,7 +173,7 @@ absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::strin
         return absl::InvalidArgumentError(
             absl::StrCat("vm '", vm.name, "': device '", dev.name, "': '", dev.server, "' is not a server"));
       }
-      if (device_window(dev.model) == 0) {
+      if (device_window(dev.model, vm.vcpus) == 0) {
         return absl::InvalidArgumentError(absl::StrCat("vm '", vm.name, "': unknown device model '", dev.model, "'"));
       }
       uint32_t used = 0;
@@ -277,7 +277,31 @@ absl::StatusOr<GuestLayout> place_kernel(const std::string& kernel, uint64_t ram
   return absl::InvalidArgumentError("kernel file is empty");
 }
 
-uint64_t device_window(const std::string& model) { return model == "pl011" ? 0x1000 : 0; }
+uint64_t device_window(const std::string& model, int vcpus) {
+  if (model == "pl011") return 0x1000;
+  // A GICv3 distributor (64 KiB) and one redistributor (RD_base and
+  // SGI_base, 128 KiB) per vCPU right after it.
+  if (model == "gicv3") return kGicDistSize + kGicRedistSize * static_cast<uint64_t>(vcpus);
+  return 0;
+}
+
+uint32_t device_irq(const VmSpec& vm, const DeviceSpec& dev) {
+  // PL011s in manifest order take SPIs 1, 2, ... (INTIDs 33, ...), the
+  // first as QEMU's virt wires its UART.
+  uint32_t spi = 1;
+  for (const DeviceSpec& d : vm.devices) {
+    if (&d == &dev) return dev.model == "pl011" ? package::kFirstSpi + spi : 0;
+    if (d.model == "pl011") ++spi;
+  }
+  return 0;
+}
+
+const DeviceSpec* interrupt_controller(const VmSpec& vm) {
+  for (const DeviceSpec& d : vm.devices) {
+    if (d.model == "gicv3") return &d;
+  }
+  return nullptr;
+}
 
 absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& l, uint64_t initrd_size) {
   Writer w(64 * 1024 + vm.bootargs.size());
@@ -289,6 +313,9 @@ absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& 
 
   // The PL011's clock (amba-pl011 reads its rate for the baud divisors).
   constexpr uint32_t kClockPhandle = 1;
+  constexpr uint32_t kGicPhandle = 2;
+  const DeviceSpec* gic = interrupt_controller(vm);
+  if (gic != nullptr) w.u32("interrupt-parent", kGicPhandle);
   std::string stdout_path;
   for (const DeviceSpec& dev : vm.devices) {
     if (dev.model == "pl011" && stdout_path.empty()) stdout_path = absl::StrCat("/pl011@", absl::Hex(dev.base));
@@ -329,19 +356,29 @@ absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& 
     w.u32("phandle", kClockPhandle);
     w.end();
   }
-  bool console_described = false;
+  if (gic != nullptr) {
+    // Linux's arm,gic-v3 binding: the distributor, then one region with
+    // every redistributor.
+    w.begin(absl::StrCat("interrupt-controller@", absl::Hex(gic->base)).c_str());
+    w.string("compatible", "arm,gic-v3");
+    w.u32("#interrupt-cells", 3);
+    w.empty("interrupt-controller");
+    std::vector<uint32_t> reg = split64(gic->base, kGicDistSize);
+    for (uint32_t c : split64(gic->base + kGicDistSize, kGicRedistSize * static_cast<uint64_t>(vm.vcpus))) {
+      reg.push_back(c);
+    }
+    w.cells("reg", reg);
+    w.u32("phandle", kGicPhandle);
+    w.end();
+  }
   for (const DeviceSpec& dev : vm.devices) {
+    if (dev.model != "pl011") continue;
     w.begin(absl::StrCat(dev.model, "@", absl::Hex(dev.base)).c_str());
     w.strings("compatible", {"arm,pl011", "arm,primecell"});
-    w.cells("reg", split64(dev.base, device_window(dev.model)));
-    if (!console_described) {
-      // The console's interrupt as QEMU's virt wires its UART (GIC SPI 1,
-      // level-high), so a guest finds the machine it expects. Guests have
-      // no interrupt controller yet, like the timer's PPIs below; other
-      // PL011s get their lines when one exists.
-      w.cells("interrupts", {0, 1, 4});
-      console_described = true;
-    }
+    w.cells("reg", split64(dev.base, device_window(dev.model, vm.vcpus)));
+    // Level-high SPI (GIC binding: 0 = SPI, numbered from INTID 32; 4 =
+    // level high), the first as QEMU's virt wires its UART.
+    w.cells("interrupts", {0, device_irq(vm, dev) - package::kFirstSpi, 4});
     w.cells("clocks", {kClockPhandle, kClockPhandle});
     w.strings("clock-names", {"uartclk", "apb_pclk"});
     w.end();
@@ -447,9 +484,11 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
       while (manifest.vms[server].name != dev.server) ++server;  // parse_manifest checked it exists
       w.begin(absl::StrCat(package::kRoutePrefix, i).c_str());
       w.u64(package::kPropIpa, dev.base);
-      w.u64(package::kPropSize, device_window(dev.model));
+      w.u64(package::kPropSize, device_window(dev.model, p.vm->vcpus));
       w.u32(package::kPropServer, server);
       w.u32(package::kPropDevice, dev.device);
+      if (dev.model == "gicv3") w.empty(package::kPropIrqchip);
+      if (const uint32_t irq = device_irq(*p.vm, dev); irq != 0) w.u32(package::kPropIrq, irq);
       w.end();
     }
     w.end();

@@ -88,7 +88,13 @@ absl::StatusOr<GuestLayout> place_kernel(const std::string& kernel, uint64_t ram
                                          uint64_t initrd_size);
 
 // The register window of a device model, or 0 for an unknown model.
-uint64_t device_window(const std::string& model);
+uint64_t device_window(const std::string& model, int vcpus);
+// The INTID of `dev` of `vm` (an SPI for a PL011), 0 if it has none.
+uint32_t device_irq(const VmSpec& vm, const DeviceSpec& dev);
+
+// A GICv3's distributor and each redistributor, as the guest sees them.
+inline constexpr uint64_t kGicDistSize = 0x1'0000;
+inline constexpr uint64_t kGicRedistSize = 0x2'0000;
 
 // The guest's device tree: memory, CPUs with PSCI (HVC), the timer, chosen,
 // and its server-emulated devices. The first PL011 is /chosen/stdout-path and
