@@ -136,6 +136,11 @@ extern "C" void partition_exception(rt::ExceptionFrame* frame) {
   }
 }
 
+extern "C" [[gnu::weak]] void partition_irq(rt::ExceptionFrame* frame) {
+  rt::print("unexpected IRQ at pc 0x%lx\n", frame->elr);
+  for (;;) asm volatile("wfi");
+}
+
 extern "C" [[noreturn]] void partition_power_off() { rt::power_off(); }
 
 extern "C" [[noreturn]] void partition_cpu_off() { rt::cpu_off(); }

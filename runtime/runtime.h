@@ -25,7 +25,7 @@ void vprint(const char* fmt, va_list args);
 struct ExceptionFrame {
   uint64_t x[31];
   uint64_t elr;
-  uint64_t pad;
+  uint64_t spsr;
 };
 
 // What the last synchronous exception at EL1 was.
@@ -75,6 +75,11 @@ uint64_t read_counter();        // CNTVCT_EL0
 uint64_t counter_frequency();   // CNTFRQ_EL0
 
 }  // namespace rt
+
+// IRQs taken at EL1 go to partition_irq(frame), which an image that unmasks
+// them defines (guests/lib/gic.h); without one, an IRQ is reported and the
+// vCPU parks.
+extern "C" void partition_irq(rt::ExceptionFrame* frame);
 
 // Each partition image defines this: called at EL1, MMU off, with x0 as the
 // kernel set it (a guest's device tree). Returning powers the partition off.

@@ -47,8 +47,9 @@ partition_secondary_entry:
   bl partition_cpu_off
 4:b 4b
 
-// Every synchronous exception at EL1h goes to partition_exception(frame), which
-// may change the frame's ELR; everything else parks.
+// Every synchronous exception at EL1h goes to partition_exception(frame), and
+// every IRQ to partition_irq(frame) (either may change the frame's ELR);
+// everything else parks.
 .macro vec handler
   .balign 0x80
   b \handler
@@ -62,7 +63,7 @@ partition_vectors:
   vec park
   vec park
   vec sync_el1h
-  vec park
+  vec irq_el1h
   vec park
   vec park
   vec park
@@ -78,7 +79,9 @@ park:
   wfi
   b park
 
-sync_el1h:
+// Saves x0..x30 and ELR_EL1 in a frame on the stack, calls `handler`
+// with it, and returns from the exception with the frame's ELR.
+.macro frame_call handler
   sub sp, sp, #272
   stp x0, x1, [sp, #0]
   stp x2, x3, [sp, #16]
@@ -97,8 +100,12 @@ sync_el1h:
   stp x28, x29, [sp, #224]
   mrs x1, elr_el1
   stp x30, x1, [sp, #240]
+  mrs x1, spsr_el1
+  str x1, [sp, #256]
   mov x0, sp
-  bl partition_exception
+  bl \handler
+  ldr x1, [sp, #256]
+  msr spsr_el1, x1
   ldr x1, [sp, #248]
   msr elr_el1, x1
   ldp x0, x1, [sp, #0]
@@ -119,3 +126,10 @@ sync_el1h:
   ldr x30, [sp, #240]
   add sp, sp, #272
   eret
+.endm
+
+sync_el1h:
+  frame_call partition_exception
+
+irq_el1h:
+  frame_call partition_irq

@@ -132,6 +132,22 @@ UART_SERVER = {
     "device_memory": (0x9000000, 0x1000),
 }
 
+# The GIC server, and the GICv3 a guest gets from it: the distributor at
+# 0x08000000, the redistributors right after (guests/lib/gic.h).
+GIC_SERVER = {
+    "name": "gic",
+    "kind": "server",
+    "image": "//servers/gic:gic_server",
+    "memory_mib": 4,
+}
+
+GICV3 = [{
+    "name": "gic",
+    "server": "gic",
+    "model": "gicv3",
+    "base": 0x8000000,
+}]
+
 PL011 = [{
     "name": "serial",
     "server": "uart",

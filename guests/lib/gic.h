@@ -1,0 +1,44 @@
+// A test guest's GICv3, as the package of the interrupt tests lays it out
+// (tests/defs.bzl, GICV3: the distributor at 0x08000000, redistributors
+// right after it) and a guest OS would drive it: the CPU interface through
+// ICC_* system registers, the distributor and redistributors through MMIO.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/runtime.h"
+
+namespace guest::gic {
+
+inline constexpr uint64_t kDist = 0x0800'0000;
+inline constexpr uint64_t kRedist = 0x0801'0000;
+inline constexpr uint64_t kRedistStride = 0x2'0000;
+
+// This vCPU's index (MPIDR_EL1.Aff0, as the kernel numbers vCPUs).
+uint32_t self();
+
+// The distributor: affinity routing is always on; group 1 enabled. Once,
+// by one vCPU.
+void init_distributor();
+// This vCPU: its redistributor woken, its CPU interface on (system
+// registers, group 1, every priority unmasked, EOI both drops and
+// deactivates). IRQs stay masked at PSTATE until irqs_on().
+void init_cpu();
+
+// SGI or PPI `intid` of this vCPU: group 1, `priority`, enabled.
+void enable_private(uint32_t intid, uint8_t priority);
+// SPI `intid`: group 1, `priority`, level or edge, to vCPU `target`, enabled.
+void enable_spi(uint32_t intid, uint8_t priority, bool edge, uint32_t target);
+
+// SGI `intid` to the vCPUs in `targets` (bit n: vCPU n).
+void send_sgi(uint32_t intid, uint16_t targets);
+
+// The CPU interface: acknowledge (1023: nothing pending) and end.
+uint32_t acknowledge();
+void end(uint32_t intid);
+uint8_t running_priority();
+
+inline void irqs_on() { asm volatile("msr daifclr, #2" ::: "memory"); }
+inline void irqs_off() { asm volatile("msr daifset, #2" ::: "memory"); }
+
+}  // namespace guest::gic
