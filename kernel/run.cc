@@ -348,12 +348,31 @@ void put_away(Vcpu& g) {
   if (g.partition->vgic.unmap_hw(g.index, g.ctx.lrs)) arch::deactivate_interrupt(gic::kVirtualTimerPpi);
 }
 
+// HCR_EL2.TWI. A guest vCPU alone on its CPU, whose virtual timer can
+// interrupt it, waits in WFI on the CPU itself: what ends the wait (its
+// timer, an interrupt sent to it, which interrupts its CPU) comes to it
+// straight, without the scheduler putting it away and back. Its WFI traps
+// while other vCPUs are queued there, which could use the CPU meanwhile,
+// and while its timer's interrupt is disabled (its WFI then waits for a
+// deadline only the kernel's own timer keeps).
+constexpr uint64_t kHcrTwi = uint64_t{1} << 13;
+
+void choose_wfi_trap(Vcpu& g, size_t cpu, bool loaded) {
+  const Result<vgic::Config> timer = g.partition->vgic.config(g.index, vgic::kVirtualTimerPpi);
+  const bool alone = !sched::has_queued(cpu) && timer.ok() && timer->enabled;
+  const uint64_t hcr = alone ? g.ctx.el2.hcr_el2 & ~kHcrTwi : g.ctx.el2.hcr_el2 | kHcrTwi;
+  if (hcr == g.ctx.el2.hcr_el2) return;
+  g.ctx.el2.hcr_el2 = hcr;
+  if (loaded) arch::write_hcr(hcr);
+}
+
 // The guest vCPU `g`, picked for CPU `cpu`, goes on it.
 VcpuContext* enter_guest(Vcpu& g, size_t cpu) {
   Cpu& c = g_cpus[cpu];
   c.guest = &g;
   c.guests_first = false;
   vpsci::mark_running(g);
+  choose_wfi_trap(g, cpu, false);
   arch::vcpu_load(g.ctx);
   rearm(cpu, arch::counter_ticks());
   return continue_guest(g);
@@ -1055,10 +1074,14 @@ void virtual_interrupts(Cpu& c, const arch::Interrupts& irqs) {
   Vcpu* g = c.server == nullptr ? c.guest : nullptr;
   if (irqs.vtimer) {
     if (g != nullptr) {
+      // Mapped, and placed with whatever else changed, in one refresh.
+      g->irqs_changed.store(false, std::memory_order_seq_cst);
+      vgic::Vgic& vg = g->partition->vgic;
       arch::save_list_registers(g->ctx);
-      (void)g->partition->vgic.inject_hw(g->index, vgic::kVirtualTimerPpi, gic::kVirtualTimerPpi, g->ctx.lrs);
+      (void)vg.inject_hw(g->index, vgic::kVirtualTimerPpi, gic::kVirtualTimerPpi, g->ctx.lrs);
+      vg.sync(g->index, g->ctx.lrs);
+      vg.flush(g->index, g->ctx.lrs);
       arch::load_list_registers(g->ctx);
-      g->irqs_changed.store(true, std::memory_order_relaxed);
     } else {
       if (c.server != nullptr) arch::mask_virtual_timer();
       arch::deactivate_interrupt(gic::kVirtualTimerPpi);
@@ -1119,6 +1142,7 @@ void virtual_interrupts(Cpu& c, const arch::Interrupts& irqs) {
     sched::requeue(v);
     return schedule(cpu);
   }
+  choose_wfi_trap(v, cpu, true);
   arch::timer_arm_at(c.deadline);
   return &v.ctx;
 }

@@ -62,6 +62,9 @@ void vcpu_load(const VcpuContext& ctx, Scope scope = Scope::kAll);
 // after it left.
 void vcpu_save(VcpuContext& ctx, Scope scope = Scope::kAll);
 
+// Writes HCR_EL2 for the vCPU loaded here (its traps changed).
+void write_hcr(uint64_t hcr);
+
 // Masks the virtual timer's interrupt in CNTV_CTL_EL0 of the vCPU loaded
 // here (IMASK): for a device server that set its timer off, which it has
 // no use for.

@@ -54,6 +54,8 @@ void Vgic::init(uint32_t vcpus, uint32_t lrs) {
     }
   }
   for (Irq& q : spis_) q = Irq{};
+  maybe_private_ = {};
+  maybe_spi_ = 0;
 }
 
 Vgic::Irq* Vgic::find(uint32_t vcpu, uint32_t intid) {
@@ -68,7 +70,16 @@ uint32_t Vgic::target_of(uint32_t vcpu, uint32_t intid, const Irq& q) const {
 
 // Pending and enabled: the vCPU that has it in an LR (its state may need
 // updating) or would get it.
+void Vgic::mark(uint32_t vcpu, uint32_t intid) {
+  if (intid < kPrivate) {
+    maybe_private_[vcpu] |= 1u << intid;
+  } else {
+    maybe_spi_ |= uint64_t{1} << (intid - kPrivate);
+  }
+}
+
 void Vgic::note_pending(uint32_t vcpu, uint32_t intid, Irq& q, Kick& kick) {
+  mark(vcpu, intid);
   if (!q.cfg.enabled || !q.pending()) return;
   kick.vcpus |= 1u << (q.lr >= 0 ? q.owner : target_of(vcpu, intid, q));
 }
@@ -118,6 +129,7 @@ Status Vgic::set_trigger(uint32_t vcpu, uint32_t intid, Trigger t) {
   Irq* q = find(vcpu, intid);
   if (q == nullptr || (intid < kSgis && t != Trigger::kEdge)) return Status::kInvalidArgument;
   q->cfg.trigger = t;
+  mark(vcpu, intid);
   return Status::kOk;
 }
 
@@ -221,6 +233,7 @@ void Vgic::sync(uint32_t vcpu, Lrs& lrs) {
     if (state == 0) {
       // Deactivated (a mapped one with its physical interrupt: a level
       // source still asserted fires again, and is mapped again).
+      mark(vcpu, static_cast<uint32_t>(lrs.lr[i] & lr::kIntidMask));
       q->lr = -1;
       q->from_latch = false;
       if (q->hw) {
@@ -240,16 +253,30 @@ bool Vgic::better(uint32_t a_intid, const Irq& a, uint32_t b_intid, const Irq& b
 int32_t Vgic::best_waiting(uint32_t vcpu) {
   int32_t best = -1;
   const Irq* best_q = nullptr;
+  auto waiting = [](const Irq& q) { return q.lr < 0 && q.cfg.enabled && q.pending(); };
   auto consider = [&](uint32_t intid, const Irq& q) {
-    if (q.lr >= 0 || !q.cfg.enabled || !q.pending()) return;
     if (best_q == nullptr || better(intid, q, static_cast<uint32_t>(best), *best_q)) {
       best = static_cast<int32_t>(intid);
       best_q = &q;
     }
   };
-  for (uint32_t i = 0; i < kPrivate; ++i) consider(i, private_[vcpu][i]);
-  for (uint32_t i = 0; i < kSpis; ++i) {
-    if (spis_[i].cfg.target == vcpu) consider(kPrivate + i, spis_[i]);
+  for (uint32_t bits = maybe_private_[vcpu]; bits != 0; bits &= bits - 1) {
+    const auto i = static_cast<uint32_t>(__builtin_ctz(bits));
+    const Irq& q = private_[vcpu][i];
+    if (waiting(q)) {
+      consider(i, q);
+    } else {
+      maybe_private_[vcpu] &= ~(1u << i);
+    }
+  }
+  for (uint64_t bits = maybe_spi_; bits != 0; bits &= bits - 1) {
+    const auto i = static_cast<uint32_t>(__builtin_ctzll(bits));
+    const Irq& q = spis_[i];
+    if (!waiting(q)) {
+      maybe_spi_ &= ~(uint64_t{1} << i);
+    } else if (q.cfg.target == vcpu) {
+      consider(kPrivate + i, q);
+    }
   }
   return best;
 }
@@ -268,6 +295,7 @@ uint64_t Vgic::lr_value(uint32_t intid, const Irq& q) const {
 // Back out of an LR, pending-only: an edge is owed again; a level is still
 // whatever its line says.
 void Vgic::take_out(Lrs& lrs, uint32_t slot, Irq& q) {
+  mark(q.owner, static_cast<uint32_t>(lrs.lr[slot] & lr::kIntidMask));
   if (q.cfg.trigger == Trigger::kEdge || q.from_latch) q.latch = true;
   q.from_latch = false;
   q.lr = -1;
@@ -365,6 +393,7 @@ Status Vgic::inject_hw(uint32_t vcpu, uint32_t intid, uint32_t pintid, Lrs& lrs)
   q.pintid = static_cast<uint16_t>(pintid);
   if (q.cfg.trigger == Trigger::kEdge && !q.line) q.latch = true;
   q.line = true;
+  mark(vcpu, intid);
   if (q.lr >= 0) {
     // Already in an LR (a software entry since the vCPU last left its
     // CPU): mapped in place, its state kept, pending added.
@@ -393,6 +422,7 @@ bool Vgic::unmap_hw(uint32_t vcpu, Lrs& lrs) {
       lrs.lr[static_cast<uint32_t>(q.lr)] = lr_value(intid, q) | state;
     } else {
       q.latch = true;
+      mark(vcpu, intid);
     }
   }
   return mapped;
@@ -411,6 +441,7 @@ void Vgic::release_lrs(uint32_t vcpu, Lrs& lrs) {
     if ((lrs.lr[i] & lr::kPending) != 0) {
       take_out(lrs, i, *q);
     } else {
+      mark(vcpu, static_cast<uint32_t>(lrs.lr[i] & lr::kIntidMask));
       q->lr = -1;
       q->from_latch = false;
       lrs.lr[i] = 0;

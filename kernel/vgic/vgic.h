@@ -210,9 +210,16 @@ class Vgic {
   // not hold what this code put there.
   Irq* held(uint32_t vcpu, const Lrs& lrs, uint32_t slot) HYP_REQUIRES(lock_);
 
+  // Marks an interrupt that may now wait for an LR (it became pending,
+  // enabled, or left an LR): flush() looks only at marked ones, and
+  // unmarks those it finds not waiting.
+  void mark(uint32_t vcpu, uint32_t intid) HYP_REQUIRES(lock_);
+
   SpinLock lock_;
   uint32_t vcpus_ = 0;
   uint32_t lrs_ = 0;
+  std::array<uint32_t, kMaxVcpus> maybe_private_ HYP_GUARDED_BY(lock_){};
+  uint64_t maybe_spi_ HYP_GUARDED_BY(lock_) = 0;
   std::array<std::array<Irq, kPrivate>, kMaxVcpus> private_ HYP_GUARDED_BY(lock_){};
   std::array<Irq, kSpis> spis_ HYP_GUARDED_BY(lock_){};
 };

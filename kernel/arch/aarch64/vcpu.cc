@@ -283,6 +283,8 @@ void load_list_registers(const VcpuContext& ctx) {
   HYP_WRITE_SYSREG(S3_4_C12_C11_0, ctx.el2.ich_hcr_el2 | ctx.lrs.hcr);  // ICH_HCR_EL2
 }
 
+void write_hcr(uint64_t hcr) { HYP_WRITE_SYSREG(hcr_el2, hcr); }
+
 void mask_virtual_timer() {
   HYP_WRITE_SYSREG(cntv_ctl_el0, HYP_READ_SYSREG(cntv_ctl_el0) | 2);  // IMASK
   isb();

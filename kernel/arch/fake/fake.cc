@@ -460,6 +460,8 @@ void load_list_registers(const VcpuContext& ctx) {
 
 void mask_virtual_timer() { fake::state().loaded.el1.cntv_ctl_el0 |= 2; }
 
+void write_hcr(uint64_t hcr) { fake::state().loaded.el2.hcr_el2 = hcr; }
+
 void el2_controls_init() {}
 
 VirtualTimer read_virtual_timer() { return fake::state().virtual_timer; }

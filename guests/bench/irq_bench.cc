@@ -1,0 +1,154 @@
+// Interrupt benchmarks, under QEMU's -icount shift=0,sleep=off (see
+// bench.cc) on two CPUs, with the GIC server as the guest's GICv3:
+// - eoi: the guest's end of an interrupt (ICC_EOIR1_EL1, which the virtual
+//   CPU interface handles without an exit), timed around the instruction
+//   (minus the same timing around nothing): 1 on bare metal;
+// - timer_irq: vCPU 0 waits in WFI for its virtual timer; from the timer's
+//   deadline until its handler runs;
+// - vipi: vCPU 0 sends an SGI to vCPU 1, which waits in WFI on the other
+//   CPU, and waits in WFI itself until vCPU 1's handler answers with an SGI
+//   back: from the send until vCPU 0's handler sees the answer.
+// Instructions of both CPUs count (QEMU runs them in turn under -icount,
+// switching only when one sleeps or after 100 ms of virtual time), so a
+// vCPU waiting must sleep, never spin.
+#include <atomic>
+#include <cstdint>
+
+#include "guests/lib/gic.h"
+#include "runtime/runtime.h"
+
+namespace {
+
+namespace gic = guest::gic;
+
+constexpr uint64_t kEoiIterations = 20000;
+constexpr uint64_t kTimerIterations = 2000;
+constexpr uint64_t kIpiIterations = 2000;
+constexpr uint32_t kPing = 1;
+constexpr uint32_t kPong = 2;
+constexpr uint32_t kSelf = 3;
+constexpr uint32_t kTimer = 27;
+
+alignas(16) uint8_t g_stack[16384];
+rt::SecondaryStart g_start;
+
+std::atomic<uint64_t> g_fired{0};  // counter value at the timer handler
+std::atomic<uint32_t> g_pongs{0};
+std::atomic<uint32_t> g_timers{0};
+std::atomic<bool> g_ready{false};
+std::atomic<bool> g_stop{false};
+
+uint64_t to_ns(uint64_t ticks) { return ticks * 1'000'000'000 / rt::counter_frequency(); }
+
+uint64_t counter() {
+  uint64_t v;
+  asm volatile("isb\n\tmrs %0, cntvct_el0" : "=r"(v)::"memory");
+  return v;
+}
+
+void wfi() { asm volatile("wfi" ::: "memory"); }
+
+// WFI until `done()`, looking with IRQs masked (see guests/irq/irq.cc).
+template <typename Done>
+void sleep_until_done(Done done) {
+  for (;;) {
+    gic::irqs_off();
+    if (done()) break;
+    wfi();
+    gic::irqs_on();
+  }
+  gic::irqs_on();
+}
+
+void report(const char* name, uint64_t total_ns, uint64_t iterations) {
+  rt::print("figure %s: %lu instructions\n", name, (total_ns + iterations / 2) / iterations);
+}
+
+void secondary(uint64_t /*index*/) {
+  gic::init_cpu();
+  gic::enable_private(kPing, 0x80);
+  gic::enable_private(kTimer, 0x40);  // as an OS does on every CPU
+  gic::irqs_on();
+  g_ready.store(true);
+  gic::send_sgi(kPong, 1);  // vCPU 0 waits for this in WFI
+  while (!g_stop.load()) {
+    gic::irqs_off();
+    if (!g_stop.load()) wfi();
+    gic::irqs_on();
+  }
+}
+
+}  // namespace
+
+extern "C" void partition_irq(rt::ExceptionFrame* /*frame*/) {
+  for (;;) {
+    const uint32_t id = gic::acknowledge();
+    if (id >= 1020) break;
+    if (id == kTimer) {
+      g_fired.store(counter());
+      asm volatile("msr cntv_ctl_el0, %0\n\tisb" : : "r"(uint64_t{2}));  // masked: the line drops
+      g_timers.fetch_add(1);
+    } else if (id == kPing) {
+      gic::send_sgi(kPong, 1);  // answer vCPU 0
+    } else if (id == kPong) {
+      g_pongs.fetch_add(1);
+    }
+    gic::end(id);
+  }
+}
+
+void partition_main(uint64_t /*dtb*/) {
+  gic::init_distributor();
+  gic::init_cpu();
+  gic::enable_private(kPong, 0x80);
+  gic::enable_private(kSelf, 0x80);
+  gic::enable_private(kTimer, 0x40);
+  g_start = {reinterpret_cast<uint64_t>(&g_stack[sizeof(g_stack)]), secondary, 1};
+  if (rt::cpu_on(1, &g_start) != 0) rt::print("irq bench: vCPU 1 did not start\n");
+  gic::irqs_on();
+  sleep_until_done([] { return g_ready.load(); });
+
+  // eoi: one SGI to itself at a time, taken by hand with IRQs masked; only
+  // the EOI is timed.
+  gic::irqs_off();
+  uint64_t with = 0;
+  uint64_t without = 0;
+  for (uint64_t i = 0; i < kEoiIterations; ++i) {
+    gic::send_sgi(kSelf, 1);
+    const uint32_t id = gic::acknowledge();
+    const uint64_t t0 = counter();
+    gic::end(id);
+    const uint64_t t1 = counter();
+    const uint64_t t2 = counter();
+    with += t1 - t0;
+    without += t2 - t1;
+  }
+  gic::irqs_on();
+  report("eoi", to_ns(with > without ? with - without : 0), kEoiIterations);
+
+  // timer_irq: the deadline a little ahead, WFI until the handler ran.
+  uint64_t late = 0;
+  for (uint64_t i = 0; i < kTimerIterations; ++i) {
+    const uint32_t before = g_timers.load();
+    const uint64_t deadline = counter() + rt::counter_frequency() / 100'000;  // 10 us
+    asm volatile("msr cntv_cval_el0, %0\n\tmsr cntv_ctl_el0, %1\n\tisb" : : "r"(deadline), "r"(uint64_t{1}));
+    sleep_until_done([&] { return g_timers.load() != before; });
+    late += g_fired.load() - deadline;
+  }
+  report("timer_irq", to_ns(late), kTimerIterations);
+
+  // vipi: ping vCPU 1, sleep until its pong.
+  uint64_t total = 0;
+  for (uint64_t i = 0; i < kIpiIterations; ++i) {
+    const uint32_t before = g_pongs.load();
+    const uint64_t t0 = counter();
+    gic::send_sgi(kPing, 0b10);
+    sleep_until_done([&] { return g_pongs.load() != before; });
+    total += counter() - t0;
+  }
+  report("vipi", to_ns(total), kIpiIterations);
+
+  g_stop.store(true);
+  gic::send_sgi(kPing, 0b10);
+  rt::print("irq bench: done\n");
+}
