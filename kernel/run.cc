@@ -324,8 +324,9 @@ void deliver(Partition& p, uint32_t vcpus, size_t self) {
   for (uint32_t i = 0; vcpus != 0 && i < p.vcpu_count; ++i, vcpus >>= 1) {
     if ((vcpus & 1) == 0) continue;
     Vcpu& v = p.vcpus[i];
-    v.irqs_changed.store(true, std::memory_order_seq_cst);
-    v.kicked.store(true, std::memory_order_seq_cst);
+    // Both before the run queue's lock, which the vCPU's blocking takes.
+    v.irqs_changed.store(true, std::memory_order_release);
+    v.kicked.store(true, std::memory_order_release);
     sched::kick(v, self);
   }
 }

@@ -119,14 +119,19 @@ bool wake_blocked(Vcpu& v, const Server* server, size_t self) {
 }
 
 void kick(Vcpu& v, size_t self) {
-  if (wake_if(v, self, false, [&] { return v.waiting == VcpuWait::kInterrupt; })) return;
   RunQueue& q = g_queues[v.home];
-  bool running = false;
+  bool interrupt = false;
   {
     SpinLockGuard guard(q.lock);
-    running = v.state == VcpuState::kRunning;
+    if (v.state == VcpuState::kBlocked && v.waiting == VcpuWait::kInterrupt) {
+      move(v, VcpuState::kRunnable);
+      enqueue(q, v);
+      interrupt = true;  // as wake_if(): even `self`, for the slice
+    } else {
+      interrupt = v.state == VcpuState::kRunning && v.home != self;
+    }
   }
-  if (running && v.home != self) arch::wake_cpu(q.mpidr);
+  if (interrupt) arch::wake_cpu(q.mpidr);
 }
 
 bool wait_over(const Vcpu& v, uint64_t now) {
