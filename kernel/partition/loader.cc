@@ -139,8 +139,9 @@ Status reload_partition(const PackagedPartition& image, Partition& p, RamOnReloa
   if (Status s = p.transition(PartitionState::kLoading); s != Status::kOk) return s;
   if (Status s = prepare_memory(image, p, ram); s != Status::kOk) return s;
   for (size_t i = 0; i < p.vcpu_count; ++i) reset_vcpu(p, p.vcpus[i], image);
-  // Every interrupt back to its reset state, as the GIC of a machine reset.
-  p.vgic.init(static_cast<uint32_t>(p.vcpu_count), arch::list_registers());
+  // A guest's interrupts back to their reset state, as the GIC of a machine
+  // reset (servers have none).
+  if (p.kind == PartitionKind::kGuest) p.vgic.init(static_cast<uint32_t>(p.vcpu_count), arch::list_registers());
   p.console.reset();
   return p.transition(PartitionState::kRunning);
 }
