@@ -83,6 +83,10 @@ struct Cpu {
   // go first next time, so that a busy server cannot take the CPU back at once.
   bool guests_first = false;
   size_t last_server = 0;  // index of the server this CPU took up last
+  // What interrupted() saw at its last full look: broadcasts made so far
+  // (arch::events_sent_count) and vCPUs queued here so far.
+  uint64_t seen_events = 0;
+  uint64_t seen_enqueued = 0;
 };
 
 constinit Partition* g_partitions = nullptr;
@@ -309,10 +313,8 @@ VcpuContext* enter_server(Server& s, size_t cpu) {
 void refresh_irqs(Vcpu& g) {
   // Cleared before looking: a change made after this sets it again.
   g.irqs_changed.store(false, std::memory_order_seq_cst);
-  vgic::Vgic& vg = g.partition->vgic;
   arch::save_list_registers(g.ctx);
-  vg.sync(g.index, g.ctx.lrs);
-  vg.flush(g.index, g.ctx.lrs);
+  g.partition->vgic.refresh(g.index, g.ctx.lrs);
   arch::load_list_registers(g.ctx);
 }
 
@@ -1080,8 +1082,7 @@ void virtual_interrupts(Cpu& c, const arch::Interrupts& irqs) {
       vgic::Vgic& vg = g->partition->vgic;
       arch::save_list_registers(g->ctx);
       (void)vg.inject_hw(g->index, vgic::kVirtualTimerPpi, gic::kVirtualTimerPpi, g->ctx.lrs);
-      vg.sync(g->index, g->ctx.lrs);
-      vg.flush(g->index, g->ctx.lrs);
+      vg.refresh(g->index, g->ctx.lrs);
       arch::load_list_registers(g->ctx);
     } else {
       if (c.server != nullptr) arch::mask_virtual_timer();
@@ -1104,6 +1105,21 @@ void virtual_interrupts(Cpu& c, const arch::Interrupts& irqs) {
 [[gnu::noinline]] VcpuContext* interrupted(Vcpu& v, size_t cpu) {
   const arch::Interrupts irqs = arch::acknowledge_interrupts();
   Cpu& c = g_cpus[cpu];
+  // The common wake-up of a running guest: another CPU made an interrupt
+  // pending for it. Only a wake-up SGI came, for the guest that runs here,
+  // and since the last full look nothing was queued here and nobody asked
+  // every CPU to look again: nothing but its list registers can need this
+  // CPU's attention (a partition being stopped is checked too).
+  if (!irqs.timer && !irqs.vtimer && !irqs.maintenance && c.server == nullptr && c.guest == &v &&
+      c.seen_events == arch::events_sent_count() &&
+      c.seen_enqueued == sched::queue(cpu).enqueued.load(std::memory_order_acquire) &&
+      !v.partition->stopping.load(std::memory_order_acquire)) [[likely]] {
+    if (v.irqs_changed.load(std::memory_order_acquire)) refresh_irqs(v);
+    return &v.ctx;
+  }
+  // Read before looking: what comes after is seen at the next interrupt.
+  c.seen_events = arch::events_sent_count();
+  c.seen_enqueued = sched::queue(cpu).enqueued.load(std::memory_order_acquire);
   virtual_interrupts(c, irqs);
   const uint64_t now = arch::counter_ticks();
   // A guest whose partition is being stopped leaves, even if a server

@@ -605,6 +605,39 @@ TEST_F(RunTest, AMaintenanceInterruptFillsTheLrsAgainAndIsEnded) {
   EXPECT_EQ(arch::fake::ich_hcr() & vgic::kHcrNpie, 0u);
 }
 
+// A wake-up of a running guest takes the short way (only its list
+// registers are refilled) unless something else may need the CPU: a vCPU
+// queued there, or a broadcast asking every CPU to look, since the CPU's
+// last full look.
+TEST_F(RunTest, AWakeUpTakesTheShortWayOnlyWhenNothingElseCameMeanwhile) {
+  enable_irq(partitions_[1], 0, 3);
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(0).ctx);  // a full look
+  EXPECT_EQ(arch::fake::timer_deadline(), 0u) << "alone: no slice";
+  // An SGI to itself, told as another CPU would tell it: refilled.
+  vgic::Kick k;
+  ASSERT_EQ(partitions_[1].vgic.raise(0, 3, k), Status::kOk);
+  vcpu(0).irqs_changed.store(true);
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(0).ctx);
+  EXPECT_TRUE(lr_holds(arch::fake::hardware_lrs(), 3, vgic::lr::kPending));
+  // vCPU 2 queued on this CPU: the next wake-up looks in full and starts a slice.
+  start(2);
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(0).ctx);
+  EXPECT_NE(arch::fake::timer_deadline(), 0u) << "vCPU 2 waits: a slice";
+  EXPECT_EQ(vcpu(0).ctx.el2.hcr_el2 & (uint64_t{1} << 13), uint64_t{1} << 13) << "and WFI traps again";
+}
+
+TEST_F(RunTest, AWakeUpAfterABroadcastLooksInFull) {
+  TrapInfo write = read_trap(kDeviceIpa);
+  write.esr |= 1u << 6;
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(0).ctx);  // a full look
+  // The server gets work nobody runs, and every CPU is asked to look.
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, write), &vcpu(0).ctx);
+  arch::timer_arm_at(0);
+  arch::send_event();
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(0).ctx);
+  EXPECT_NE(arch::fake::timer_deadline(), 0u) << "a server waits: this CPU keeps a slice to take it up";
+}
+
 // A vCPU turned off with an SGI pending in its LRs gets it after it is
 // turned on again (its context is reset): the SGI waited, not lost.
 TEST_F(RunTest, AnSgiPendingAtCpuOffIsDeliveredAfterCpuOn) {

@@ -28,6 +28,10 @@ void cpu_relax();
 // last look stays pending and ends the next WFI at once.
 void wait_for_event();
 void send_event();
+// How many send_event() calls this machine has made so far (any CPU): a
+// CPU that saw the same count before and after some work knows nobody
+// asked every CPU to look again meanwhile.
+uint64_t events_sent_count();
 // Interrupts the CPU with affinity `mpidr` (the kernel's wake-up SGI): it
 // leaves a partition for EL2, or stops sleeping, and looks at its queue.
 void wake_cpu(uint64_t mpidr);

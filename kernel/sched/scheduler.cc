@@ -18,6 +18,7 @@ void enqueue(RunQueue& q, Vcpu& v) HYP_REQUIRES(q.lock) {
     q.tail->next_queued = &v;
   }
   q.tail = &v;
+  q.enqueued.fetch_add(1, std::memory_order_release);
 }
 
 void unlink(RunQueue& q, Vcpu& v) HYP_REQUIRES(q.lock) {

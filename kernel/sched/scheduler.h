@@ -48,6 +48,9 @@ struct RunQueue {
   uint64_t slice_end = 0;
   Vcpu* homed = nullptr;  // every vCPU placed here (fixed once running)
   uint64_t mpidr = 0;     // where wake_cpu() sends the wake-up
+  // vCPUs queued here so far: the CPU compares it with what it saw last
+  // to know whether anything was queued meanwhile, without the lock.
+  std::atomic<uint64_t> enqueued{0};
 };
 
 // Sets up `cpus` queues; `mpidr[i]` addresses CPU i's wake-ups, and only

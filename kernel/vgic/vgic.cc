@@ -220,7 +220,22 @@ bool Vgic::has_pending(uint32_t vcpu, const Lrs& lrs) {
 
 void Vgic::sync(uint32_t vcpu, Lrs& lrs) {
   SpinLockGuard guard(lock_);
+  if (vcpu < vcpus_) sync_locked(vcpu, lrs);
+}
+
+void Vgic::flush(uint32_t vcpu, Lrs& lrs) {
+  SpinLockGuard guard(lock_);
+  if (vcpu < vcpus_) flush_locked(vcpu, lrs);
+}
+
+void Vgic::refresh(uint32_t vcpu, Lrs& lrs) {
+  SpinLockGuard guard(lock_);
   if (vcpu >= vcpus_) return;
+  sync_locked(vcpu, lrs);
+  flush_locked(vcpu, lrs);
+}
+
+void Vgic::sync_locked(uint32_t vcpu, Lrs& lrs) {
   for (uint32_t i = 0; i < lrs_; ++i) {
     if (lrs.lr[i] == 0) continue;
     Irq* q = held(vcpu, lrs, i);
@@ -310,13 +325,12 @@ void Vgic::place(uint32_t vcpu, Lrs& lrs, uint32_t slot, uint32_t intid, Irq& q)
   lrs.lr[slot] = lr_value(intid, q) | lr::kPending;
 }
 
-void Vgic::flush(uint32_t vcpu, Lrs& lrs) {
-  SpinLockGuard guard(lock_);
-  if (vcpu >= vcpus_) return;
+void Vgic::flush_locked(uint32_t vcpu, Lrs& lrs) {
   // What is in the LRs already: configuration changes applied, pending
   // entries that should no longer be taken out, new edges of active ones
   // added.
   for (uint32_t i = 0; i < lrs_; ++i) {
+    if (lrs.lr[i] == 0) continue;
     Irq* q = held(vcpu, lrs, i);
     if (q == nullptr) {
       lrs.lr[i] = 0;

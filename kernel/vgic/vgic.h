@@ -161,6 +161,8 @@ class Vgic {
   // for it. With more pending than fit, asks for a maintenance interrupt
   // (NPIE) once the guest has taken every pending entry, to fill again.
   void flush(uint32_t vcpu, Lrs& lrs);
+  // sync() then flush(), under one taking of the lock.
+  void refresh(uint32_t vcpu, Lrs& lrs);
 
   // The physical PPI `pintid` (level: a timer), mapped to PPI `intid` of
   // `vcpu`, fired while the vCPU ran, and the kernel only dropped its
@@ -209,6 +211,8 @@ class Vgic {
   // The interrupt in `vcpu`'s LR `slot`, or null if the LR is empty or does
   // not hold what this code put there.
   Irq* held(uint32_t vcpu, const Lrs& lrs, uint32_t slot) HYP_REQUIRES(lock_);
+  void sync_locked(uint32_t vcpu, Lrs& lrs) HYP_REQUIRES(lock_);
+  void flush_locked(uint32_t vcpu, Lrs& lrs) HYP_REQUIRES(lock_);
 
   // Marks an interrupt that may now wait for an LR (it became pending,
   // enabled, or left an LR): flush() looks only at marked ones, and

@@ -1,5 +1,7 @@
 #include "kernel/arch/cpu.h"
 
+#include <atomic>
+
 #include "kernel/arch/aarch64/boot_layout.h"
 #include "kernel/arch/aarch64/sysreg.h"
 #include "kernel/irq/sgi.h"
@@ -108,7 +110,14 @@ void wait_for_event() {
   asm volatile("dsb sy" ::: "memory");
 }
 
+namespace {
+constinit std::atomic<uint64_t> g_events_sent{0};
+}  // namespace
+
+uint64_t events_sent_count() { return g_events_sent.load(std::memory_order_acquire); }
+
 void send_event() {
+  g_events_sent.fetch_add(1, std::memory_order_acq_rel);
   asm volatile("dsb ish" ::: "memory");
   HYP_WRITE_SYSREG(S3_0_C12_C11_5, kSgiToOthers | (uint64_t{gic::kWakeSgi} << 24));  // ICC_SGI1R_EL1
   isb();

@@ -85,21 +85,6 @@ void write_list_register(uint32_t n, uint64_t value) {
   }
 }
 
-uint64_t read_list_register(uint32_t n) {
-  switch (n) {
-#define HYP_LR_CASE(i, crm, op2) \
-  case i:                        \
-    return HYP_READ_SYSREG(S3_4_C12_C##crm##_##op2);
-    HYP_LR_CASE(0, 12, 0) HYP_LR_CASE(1, 12, 1) HYP_LR_CASE(2, 12, 2) HYP_LR_CASE(3, 12, 3)
-    HYP_LR_CASE(4, 12, 4) HYP_LR_CASE(5, 12, 5) HYP_LR_CASE(6, 12, 6) HYP_LR_CASE(7, 12, 7)
-    HYP_LR_CASE(8, 13, 0) HYP_LR_CASE(9, 13, 1) HYP_LR_CASE(10, 13, 2) HYP_LR_CASE(11, 13, 3)
-    HYP_LR_CASE(12, 13, 4) HYP_LR_CASE(13, 13, 5) HYP_LR_CASE(14, 13, 6) HYP_LR_CASE(15, 13, 7)
-#undef HYP_LR_CASE
-    default:
-      return 0;
-  }
-}
-
 // CNTHCTL_EL2 (non-VHE): EL1PCTEN (bit 0) lets partitions read the physical
 // counter; EL1PCEN (bit 1) clear traps the EL1 physical timer, which
 // partitions do not get: they use the virtual timer.
@@ -272,14 +257,40 @@ void el2_controls_init() {
 
 uint32_t list_registers() { return g_features.lrs; }
 
+// The first `n` list registers, straight-line (on the path of every
+// interrupt a guest is given).
 void save_list_registers(VcpuContext& ctx) {
-  const uint32_t n = g_features.lrs;
-  for (uint32_t i = 0; i < n; ++i) ctx.lrs.lr[i] = read_list_register(i);
+  uint64_t* lr = ctx.lrs.lr;
+  switch (g_features.lrs) {
+#define HYP_LR_SAVE(i, crm, op2) \
+  case (i) + 1:                  \
+    lr[i] = HYP_READ_SYSREG(S3_4_C12_C##crm##_##op2); \
+    [[fallthrough]];
+    HYP_LR_SAVE(15, 13, 7) HYP_LR_SAVE(14, 13, 6) HYP_LR_SAVE(13, 13, 5) HYP_LR_SAVE(12, 13, 4)
+    HYP_LR_SAVE(11, 13, 3) HYP_LR_SAVE(10, 13, 2) HYP_LR_SAVE(9, 13, 1) HYP_LR_SAVE(8, 13, 0)
+    HYP_LR_SAVE(7, 12, 7) HYP_LR_SAVE(6, 12, 6) HYP_LR_SAVE(5, 12, 5) HYP_LR_SAVE(4, 12, 4)
+    HYP_LR_SAVE(3, 12, 3) HYP_LR_SAVE(2, 12, 2) HYP_LR_SAVE(1, 12, 1) HYP_LR_SAVE(0, 12, 0)
+#undef HYP_LR_SAVE
+    default:
+      break;
+  }
 }
 
 void load_list_registers(const VcpuContext& ctx) {
-  const uint32_t n = g_features.lrs;
-  for (uint32_t i = 0; i < n; ++i) write_list_register(i, ctx.lrs.lr[i]);
+  const uint64_t* lr = ctx.lrs.lr;
+  switch (g_features.lrs) {
+#define HYP_LR_LOAD(i, crm, op2) \
+  case (i) + 1:                  \
+    HYP_WRITE_SYSREG(S3_4_C12_C##crm##_##op2, lr[i]); \
+    [[fallthrough]];
+    HYP_LR_LOAD(15, 13, 7) HYP_LR_LOAD(14, 13, 6) HYP_LR_LOAD(13, 13, 5) HYP_LR_LOAD(12, 13, 4)
+    HYP_LR_LOAD(11, 13, 3) HYP_LR_LOAD(10, 13, 2) HYP_LR_LOAD(9, 13, 1) HYP_LR_LOAD(8, 13, 0)
+    HYP_LR_LOAD(7, 12, 7) HYP_LR_LOAD(6, 12, 6) HYP_LR_LOAD(5, 12, 5) HYP_LR_LOAD(4, 12, 4)
+    HYP_LR_LOAD(3, 12, 3) HYP_LR_LOAD(2, 12, 2) HYP_LR_LOAD(1, 12, 1) HYP_LR_LOAD(0, 12, 0)
+#undef HYP_LR_LOAD
+    default:
+      break;
+  }
   HYP_WRITE_SYSREG(S3_4_C12_C11_0, ctx.el2.ich_hcr_el2 | ctx.lrs.hcr);  // ICH_HCR_EL2
 }
 
@@ -350,7 +361,7 @@ void vcpu_load(const VcpuContext& ctx, Scope scope) {
     return;
   }
   load_vgic(ctx);
-  for (uint32_t i = 0; i < g_features.lrs; ++i) write_list_register(i, ctx.lrs.lr[i]);
+  load_list_registers(ctx);
   // Pointer-authentication keys, by encoding (APIAKeyLo_EL1 is S3_0_C2_C1_0).
   HYP_WRITE_SYSREG(S3_0_C2_C1_0, r.apiakey_lo);
   HYP_WRITE_SYSREG(S3_0_C2_C1_1, r.apiakey_hi);

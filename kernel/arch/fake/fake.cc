@@ -64,6 +64,7 @@ struct Events {
   std::condition_variable sent;
   uint64_t generation = 0;  // SEVs so far
   uint64_t sends = 0;
+  uint64_t broadcasts = 0;  // send_event() only
   uint64_t slept_through = 0;
   std::map<uint64_t, uint64_t> wakes;  // wake_cpu() calls by target MPIDR
   std::chrono::milliseconds limit{2000};
@@ -149,6 +150,7 @@ void reset() {
   {
     std::lock_guard<std::mutex> guard(events().lock);
     events().sends = 0;
+    events().broadcasts = 0;
     events().slept_through = 0;
     events().wakes.clear();
     events().limit = std::chrono::milliseconds(2000);
@@ -366,8 +368,14 @@ void wait_for_event() {
 void irq_cpu_interface_init() {}
 
 Interrupts acknowledge_interrupts() {
-  const Interrupts seen = fake::t_interrupts;
+  Interrupts seen = fake::t_interrupts;
   fake::t_interrupts = {};
+  // The CPU's timer has fired if its deadline has passed, and is disarmed
+  // as the hardware's handling does.
+  if (fake::t_timer_deadline != 0 && fake::state().counter >= fake::t_timer_deadline) {
+    seen.timer = true;
+    fake::t_timer_deadline = 0;
+  }
   return seen;
 }
 
@@ -377,24 +385,36 @@ void timer_arm_at(uint64_t deadline) { fake::t_timer_deadline = deadline; }
 
 uint64_t counter_ticks_fast() { return counter_ticks(); }
 
-void send_event() {
+uint64_t events_sent_count() {
+  fake::Events& e = fake::events();
+  std::lock_guard<std::mutex> guard(e.lock);
+  return e.broadcasts;
+}
+
+namespace {
+
+// Every thread's event register is set (a wake-up SGI, as SEV, ends any
+// CPU's WFI in the fake: threads are not addressed one by one).
+void notify(bool broadcast, uint64_t mpidr) {
   fake::Events& e = fake::events();
   {
     std::lock_guard<std::mutex> guard(e.lock);
     ++e.generation;
     ++e.sends;
+    if (broadcast) {
+      ++e.broadcasts;
+    } else {
+      ++e.wakes[mpidr];
+    }
   }
   e.sent.notify_all();
 }
 
-void wake_cpu(uint64_t mpidr) {
-  {
-    fake::Events& e = fake::events();
-    std::lock_guard<std::mutex> guard(e.lock);
-    ++e.wakes[mpidr];
-  }
-  send_event();
-}
+}  // namespace
+
+void send_event() { notify(true, 0); }
+
+void wake_cpu(uint64_t mpidr) { notify(false, mpidr); }
 
 bool random64(uint64_t& out) {
   if (!fake::state().random) return false;
