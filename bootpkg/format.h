@@ -33,6 +33,8 @@
 //         kind = "server";
 //         device-memory = <pa-hi pa-lo size-hi size-lo>;   optional: physical
 //                                      device registers mapped at IPA = PA
+//         device-irq = <intid>;        optional: that device's physical SPI
+//                                      (32..1019), which the server gets
 //         bootargs = "...";            optional: the server's command line
 //       };
 //     };
@@ -70,6 +72,7 @@ inline constexpr char kPropControl[] = "control";
 inline constexpr char kPropDeviceMemory[] = "device-memory";
 inline constexpr char kPropBootargs[] = "bootargs";
 inline constexpr char kPropIrq[] = "irq";
+inline constexpr char kPropDeviceIrq[] = "device-irq";
 inline constexpr char kPropIrqchip[] = "irqchip";
 
 // The INTIDs a route's `irq` may name: the SPIs guests have (kernel/vgic).

@@ -249,6 +249,15 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
     for (size_t j = 0; j < p.vcpu_count; ++j) console::print("%s%zu", j == 0 ? " " : ",", home_of(p.vcpus[j]));
     console::print("\n");
   }
+  // Devices' interrupts for the servers that own them, taken by CPU 0.
+  run_set_interrupt_controller(g_boot_info.gic_dist.base);
+  for (size_t i = 0; i < g_package.count; ++i) {
+    const uint32_t irq = g_package.partitions[i].device_irq;
+    if (irq == 0) continue;
+    if (gic::enable_spi(g_boot_info.gic_dist.base, irq, g_cpus.mpidr[0]) != Status::kOk) {
+      console::print("hyp: server %s: device interrupt %u refused\n", g_partitions[i].name.data(), irq);
+    }
+  }
   run_start(0);
   cpu_loop(0);
 }

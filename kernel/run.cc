@@ -9,6 +9,7 @@
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/vcpu.h"
 #include "kernel/console.h"
+#include "kernel/irq/gic.h"
 #include "kernel/irq/sgi.h"
 #include "kernel/partition/loader.h"
 #include "kernel/psci/firmware.h"
@@ -35,6 +36,9 @@ struct Server {
   // A guest found the server claimed and is about to block on it: whoever
   // lets go of the server next looks for work (see call_server()).
   std::atomic<bool> wanted{false};
+  // Its device's interrupt (image->device_irq) fired and is still active:
+  // the server runs, and its next wait ends the interrupt.
+  std::atomic<bool> irq_pending{false};
   // Taken off a CPU in the middle of a run (at a slice's end): it must go
   // on somewhere, whatever its rings say (the request it works on is
   // taken already).
@@ -506,7 +510,30 @@ bool has_work(Server& s) {
 // Whether server `s`, which no CPU runs, needs one: it has never run, it
 // was taken off in the middle of a run, or it has work queued.
 bool needs_cpu(Server& s) {
-  return !s.up.load(std::memory_order_acquire) || s.preempted.load(std::memory_order_acquire) || has_work(s);
+  return !s.up.load(std::memory_order_acquire) || s.preempted.load(std::memory_order_acquire) ||
+         s.irq_pending.load(std::memory_order_acquire) || has_work(s);
+}
+
+// The physical GIC's distributor, for ending devices' interrupts (none in
+// host tests).
+constinit Pa g_gic_dist{};
+
+// Devices' interrupts taken on any CPU go to the servers that own them:
+// each such server needs a CPU, and idle ones are told.
+void take_device_interrupts() {
+  uint32_t intid = 0;
+  while (arch::take_device_interrupt(intid)) {
+    Server* owner = nullptr;
+    for (size_t i = 0; i < g_server_count && owner == nullptr; ++i) {
+      if (g_servers[i].image->device_irq == intid) owner = &g_servers[i];
+    }
+    if (owner == nullptr || owner->failed.load(std::memory_order_acquire)) {
+      if (g_gic_dist.value() != 0) gic::deactivate_spi(g_gic_dist, intid);
+      continue;
+    }
+    owner->irq_pending.store(true, std::memory_order_seq_cst);
+    arch::send_event();
+  }
 }
 
 // Whether a server needs a CPU and no CPU runs it: CPUs that are busy then
@@ -1002,6 +1029,12 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
   // resumes; anyone else answered now is blocked, here or on another CPU.
   // take_responses() counts reads answered and the quiesce of a planned
   // restart (which only makes this look); a restart call is answered apart.
+  // The server has seen to its device since its interrupt came (it polls
+  // before it waits): the interrupt ends, and fires again if the device
+  // still asks.
+  if (s.irq_pending.exchange(false, std::memory_order_acq_rel) && g_gic_dist.value() != 0) {
+    gic::deactivate_spi(g_gic_dist, s.image->device_irq);
+  }
   const Vcpu* g = g_cpus[cpu].guest;
   bool donor_waits = false;
   {
@@ -1110,7 +1143,7 @@ void virtual_interrupts(Cpu& c, const arch::Interrupts& irqs) {
   // and since the last full look nothing was queued here and nobody asked
   // every CPU to look again: nothing but its list registers can need this
   // CPU's attention (a partition being stopped is checked too).
-  if (!irqs.timer && !irqs.vtimer && !irqs.maintenance && c.server == nullptr && c.guest == &v &&
+  if (!irqs.timer && !irqs.vtimer && !irqs.maintenance && !irqs.device && c.server == nullptr && c.guest == &v &&
       c.seen_events == arch::events_sent_count() &&
       c.seen_enqueued == sched::queue(cpu).enqueued.load(std::memory_order_acquire) &&
       !v.partition->stopping.load(std::memory_order_acquire)) [[likely]] {
@@ -1120,6 +1153,7 @@ void virtual_interrupts(Cpu& c, const arch::Interrupts& irqs) {
   // Read before looking: what comes after is seen at the next interrupt.
   c.seen_events = arch::events_sent_count();
   c.seen_enqueued = sched::queue(cpu).enqueued.load(std::memory_order_acquire);
+  if (irqs.device) take_device_interrupts();
   virtual_interrupts(c, irqs);
   const uint64_t now = arch::counter_ticks();
   // A guest whose partition is being stopped leaves, even if a server
@@ -1208,6 +1242,7 @@ VcpuContext* schedule(size_t cpu) {
       !g_power_off_started.exchange(true, std::memory_order_acq_rel)) {
     power_off_machine();
   }
+  take_device_interrupts();
   Cpu& c = g_cpus[cpu];
   const uint64_t now = arch::counter_ticks();
   (void)sched::wake_due(cpu, now);
@@ -1232,6 +1267,7 @@ VcpuContext* schedule(size_t cpu) {
 
 Status run_init(Partition* partitions, size_t count, const Package* package, LoaderEnv& env, const uint64_t* mpidr,
                 const bool* online, size_t cpus, Partition*& failed) {
+  g_gic_dist = Pa{};  // until run_set_interrupt_controller()
   g_partitions = partitions;
   g_partition_count = count;
   g_run_budget = arch::counter_frequency() / 1000 * kServerRunBudgetMs;
@@ -1249,6 +1285,7 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
     s.up.store(false, std::memory_order_relaxed);
     s.failed.store(false, std::memory_order_relaxed);
     s.wanted.store(false, std::memory_order_relaxed);
+    s.irq_pending.store(false, std::memory_order_relaxed);
     s.preempted.store(false, std::memory_order_relaxed);
     s.restarts = s.crashes_without_progress = 0;
     s.done_at_last_crash = s.run_ticks = s.entered_at = s.progress_at_wait = 0;
@@ -1290,6 +1327,8 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
 }
 
 size_t home_of(const Vcpu& v) { return v.home; }
+
+void run_set_interrupt_controller(Pa dist) { g_gic_dist = dist; }
 
 void run_start(size_t self) {
   for (size_t i = 0; i < g_partition_count; ++i) {

@@ -33,6 +33,9 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
 
 // Turns on vCPU 0 of every guest and lets the CPUs look for work.
 void run_start(size_t self);
+// The physical distributor, through which devices' interrupts that servers
+// own are ended (main.cc enables them).
+void run_set_interrupt_controller(Pa dist);
 
 // The CPU placed for guest vCPU `v` (after run_init).
 size_t home_of(const Vcpu& v);

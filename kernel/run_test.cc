@@ -12,6 +12,8 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "ipc/hypercall.h"
 #include "ipc/psci.h"
@@ -636,6 +638,33 @@ TEST_F(RunTest, AWakeUpAfterABroadcastLooksInFull) {
   arch::send_event();
   ASSERT_EQ(irq(vcpu(0)), &vcpu(0).ctx);
   EXPECT_NE(arch::fake::timer_deadline(), 0u) << "a server waits: this CPU keeps a slice to take it up";
+}
+
+// A device's interrupt (an SPI a server owns) makes its server run on a
+// CPU that looks for work; the server's next wait ends the interrupt at the
+// distributor. One nobody owns is ended at once.
+TEST_F(RunTest, ADevicesInterruptRunsItsServerWhoseWaitEndsIt) {
+  constexpr uint64_t kDist = 0x800'0000;
+  std::vector<std::pair<uint64_t, uint32_t>> writes;
+  arch::fake::set_mmio([](Pa) -> uint32_t { return 0; },
+                       [&](Pa reg, uint32_t value) {
+                         if (reg.value() >= kDist && reg.value() < kDist + 0x1'0000) writes.push_back({reg.value(), value});
+                       });
+  run_set_interrupt_controller(Pa(kDist));
+  package_.partitions[0].device_irq = 40;
+  EXPECT_EQ(schedule(1), nullptr) << "nothing to do yet";
+  arch::fake::take_device_interrupt(40);
+  ASSERT_EQ(schedule(1), &server_vcpu().ctx) << "its server runs";
+  EXPECT_TRUE(writes.empty()) << "not ended before the server has seen to it";
+  EXPECT_EQ(server_wait(), nullptr);
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_EQ(writes[0], (std::pair<uint64_t, uint32_t>{kDist + 0x380 + 4, 1u << 8})) << "GICD_ICACTIVER1, INTID 40";
+  EXPECT_EQ(schedule(1), nullptr);
+  arch::fake::take_device_interrupt(77);  // nobody's
+  EXPECT_EQ(schedule(1), nullptr);
+  ASSERT_EQ(writes.size(), 2u);
+  EXPECT_EQ(writes[1], (std::pair<uint64_t, uint32_t>{kDist + 0x380 + 8, 1u << 13}));
+  run_set_interrupt_controller(Pa(0));
 }
 
 // A vCPU turned off with an SGI pending in its LRs gets it after it is

@@ -45,6 +45,7 @@ struct Interrupts {
   bool timer = false;        // this CPU's timer (then disarmed)
   bool vtimer = false;       // the EL1 virtual timer's PPI: still active
   bool maintenance = false;  // the GIC's maintenance PPI: still active
+  bool device = false;       // SPIs: still active, see take_device_interrupt()
 };
 // Acknowledges every interrupt pending at this CPU's interface (the CPU
 // interface runs with EOImode 1: priority drop and deactivation apart).
@@ -56,6 +57,10 @@ struct Interrupts {
 // guest's own deactivation).
 Interrupts acknowledge_interrupts();
 void deactivate_interrupt(uint32_t intid);
+// SPIs (devices' interrupts, for their servers) taken by any CPU, whose
+// priority was dropped: one at a time, true while there are any. The
+// caller ends each (gic::deactivate_spi) once its server has seen to it.
+bool take_device_interrupt(uint32_t& intid);
 
 // This CPU's timer (the EL2 physical timer, CNTHP), which the scheduler
 // multiplexes (slice ends, wake-ups, the servers' watchdog): raises its

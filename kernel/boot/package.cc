@@ -48,12 +48,23 @@ Status parse_device_access(const void* fdt, int node, PackagedPartition& p, DtbE
   const auto* dev = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropDeviceMemory, &dev_len));
   int args_len = 0;
   const char* args = static_cast<const char*>(fdt_getprop(fdt, node, package::kPropBootargs, &args_len));
+  int irq_len = 0;
+  const auto* irq = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropDeviceIrq, &irq_len));
   if (p.kind == PackagedKind::kGuest) {
-    if (dev != nullptr || args != nullptr) return fail(e, Status::kInvalidArgument, "guest with server properties");
+    if (dev != nullptr || args != nullptr || irq != nullptr) {
+      return fail(e, Status::kInvalidArgument, "guest with server properties");
+    }
     p.control = control;
     return Status::kOk;
   }
   if (control) return fail(e, Status::kInvalidArgument, "server with the control right");
+  if (irq != nullptr) {
+    if (irq_len != 4) return fail(e, Status::kInvalidArgument, "device-irq is not one cell");
+    p.device_irq = fdt32_ld(irq);
+    if (p.device_irq < package::kFirstSpi || p.device_irq >= 1020) {
+      return fail(e, Status::kInvalidArgument, "device-irq not an SPI");
+    }
+  }
   if (dev != nullptr) {
     if (dev_len != 16) {
       return fail(e, Status::kInvalidArgument, "device-memory is not one range");
@@ -122,6 +133,11 @@ Status check_routes(const Package& pkg, DtbError& e) {
   bool used[package::kMaxPartitions][package::kMaxServerDevices] = {};
   for (size_t i = 0; i < pkg.count; ++i) {
     const PackagedPartition& p = pkg.partitions[i];
+    for (size_t j = 0; j < i; ++j) {
+      if (p.device_irq != 0 && pkg.partitions[j].device_irq == p.device_irq) {
+        return fail(e, Status::kAlreadyExists, "two servers with one device-irq");
+      }
+    }
     for (size_t j = 0; j < p.route_count; ++j) {
       const PackageRoute& r = p.routes[j];
       if (r.server >= pkg.count || pkg.partitions[r.server].kind != PackagedKind::kServer) {

@@ -47,6 +47,7 @@ struct PackagedPartition {
   bool control = false;                                      // guests only
   Pa device_base;                                            // servers only
   uint64_t device_size = 0;
+  uint32_t device_irq = 0;                                   // servers only: a physical SPI
   std::array<char, package::kMaxBootargs + 1> bootargs{};   // servers only
 };
 

@@ -24,6 +24,28 @@ Status init_distributor(Pa dist, uint32_t spins) {
   return Status::kBusy;
 }
 
+Status enable_spi(Pa dist, uint32_t intid, uint64_t mpidr) {
+  if (intid < 32 || intid >= 1020) return Status::kInvalidArgument;
+  const uint64_t word = 4 * (intid / 32);
+  const uint32_t bit = 1u << (intid % 32);
+  arch::mmio_write32(dist.offset(kGicdIgroupr + word), arch::mmio_read32(dist.offset(kGicdIgroupr + word)) | bit);
+  const Pa prio = dist.offset(kGicdIpriorityr + (intid & ~3u));
+  const uint32_t shift = 8 * (intid & 3u);
+  arch::mmio_write32(prio, (arch::mmio_read32(prio) & ~(0xffu << shift)) | (0x80u << shift));
+  // GICD_IROUTER<n>: Aff3 [39:32], Aff2..Aff0 [23:0] as MPIDR has them; 64
+  // bits, written as two halves.
+  const Pa router = dist.offset(kGicdIrouter + 8 * uint64_t{intid});
+  arch::mmio_write32(router, static_cast<uint32_t>(mpidr & 0xff'ffff));
+  arch::mmio_write32(router.offset(4), static_cast<uint32_t>((mpidr >> 32) & 0xff));
+  arch::mmio_write32(dist.offset(kGicdIsenabler + word), bit);
+  return Status::kOk;
+}
+
+void deactivate_spi(Pa dist, uint32_t intid) {
+  if (intid < 32 || intid >= 1020) return;
+  arch::mmio_write32(dist.offset(kGicdIcactiver + 4 * (intid / 32)), 1u << (intid % 32));
+}
+
 Status init_redistributor(Pa redist, uint64_t size, uint64_t mpidr, uint32_t spins) {
   const uint64_t want = packed_affinity(mpidr);
   for (uint64_t off = 0; off + kGicrFrame <= size; off += kGicrFrame) {

@@ -66,6 +66,11 @@ class ConsoleMux {
 
   // The PL011 of client `index`, or null.
   MmioDevice* device(uint32_t index);
+  const Pl011* uart(uint32_t index) const {
+    return index < info_->device_count && index < ipc::kMaxServerDevices ? &state_->uarts[index] : nullptr;
+  }
+  // Whether input would be taken now (the first client's UART has room).
+  bool wants_input() const { return info_->device_count != 0 && state_->uarts[0].receive_space() > 0; }
 
   // Moves input from the wire to the first client's UART while it has room.
   // (Output needs no polling: it goes out as DR writes are applied.)

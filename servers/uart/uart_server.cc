@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ipc/hypercall.h"
 #include "runtime/runtime.h"
 #include "servers/lib/runtime.h"
 #include "servers/uart/console_mux.h"
@@ -11,11 +12,22 @@
 namespace hyp::server {
 namespace {
 
-// The physical PL011, polled. A server given no device memory has no
-// console: its output goes nowhere and no input comes.
+// The physical PL011: output polled, input read when its interrupt (which
+// the kernel hands this server) says so, and at every turn. A server given
+// no device memory has no console: its output goes nowhere and no input
+// comes.
 class PhysicalUart final : public Wire {
  public:
   void attach(uint64_t base) { regs_ = reinterpret_cast<volatile uint32_t*>(base); }
+
+  // Receive interrupts on while input can be taken, off while it cannot
+  // (its line would stay up, and this server would run for nothing).
+  void listen(bool on) {
+    if (regs_ == nullptr) return;
+    constexpr uint32_t kRx = Pl011::kIntRx | Pl011::kIntRxTimeout;
+    regs_[Pl011::kIcr / 4] = kRx;
+    regs_[Pl011::kImsc / 4] = on ? kRx : 0;
+  }
 
   void put(char c) override {
     if (regs_ == nullptr) return;
@@ -41,16 +53,34 @@ class UartServer final : public Server {
     if (state_size < sizeof(ConsoleState)) rt::power_off();
     if (info.device_memory_size != 0) uart_.attach(info.device_memory_base);
     mux_.start(info, static_cast<ConsoleState*>(state), resumed, &uart_);
+    info_ = &info;
+    for (int8_t& l : line_) l = -1;  // told again at the first turn
     log("%s (%u clients)", resumed ? "resumed" : "started", info.device_count);
   }
 
   MmioDevice* device(uint32_t index) override { return mux_.device(index); }
-  void poll() override { mux_.poll(); }
+
+  // Input moved; then each guest's PL011 interrupt line, where the guest's
+  // device has one, told to the kernel when it changed.
+  void poll() override {
+    mux_.poll();
+    uart_.listen(mux_.wants_input());
+    for (uint32_t d = 0; d < info_->device_count && d < ipc::kMaxServerDevices; ++d) {
+      const Pl011* u = mux_.uart(d);
+      if (info_->device_irq[d] == 0 || u == nullptr) continue;
+      const int8_t level = u->interrupt() ? 1 : 0;
+      if (level == line_[d]) continue;
+      const auto op = level != 0 ? abi::irq::Op::kRaise : abi::irq::Op::kLower;
+      if (rt::hvc5(abi::kHypIrqSignal, d, 0, info_->device_irq[d], static_cast<uint64_t>(op)).x0 == 0) line_[d] = level;
+    }
+  }
   void log_line(const char* text, size_t length) override { mux_.log_line(text, length); }
 
  private:
   PhysicalUart uart_;
   ConsoleMux mux_;
+  const ipc::ServerInfo* info_ = nullptr;
+  int8_t line_[ipc::kMaxServerDevices] = {};  // the level last told, -1 none
 };
 
 UartServer g_server;

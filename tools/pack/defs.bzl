@@ -8,7 +8,8 @@ def hyp_package(name, vms, **kwargs):
       vms: list of dicts with keys name, image (a label of an arm64 Image,
         or of a flat binary without the header, which is placed at RAM +
         0x80000 as QEMU's -kernel places one), and optionally vcpus, memory_mib, bootargs; for a device
-        server kind = "server" and device_memory = (base, size); for a guest
+        server kind = "server", device_memory = (base, size) and device_irq
+        (the physical SPI of that device, which the server gets); for a guest
         control = True and devices = [{name, server, model, base}].
       **kwargs: passed to the genrule.
     """
@@ -30,6 +31,8 @@ def hyp_package(name, vms, **kwargs):
         if vm.get("device_memory"):
             base, size = vm["device_memory"]
             lines.append("      device-memory = <0x0 %d 0x0 %d>;" % (base, size))
+        if vm.get("device_irq"):
+            lines.append("      device-irq = <%d>;" % vm["device_irq"])
         if vm.get("devices"):
             lines.append("      devices {")
             for dev in vm["devices"]:

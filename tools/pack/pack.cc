@@ -131,6 +131,10 @@ absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::strin
       return absl::InvalidArgumentError(absl::StrCat(where, "kind must be \"guest\" or \"server\""));
     }
     vm.control = fdt_getprop(fdt, node, "control", nullptr) != nullptr;
+    if (const auto* irq = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "device-irq", &len)); irq != nullptr) {
+      if (len != 4) return absl::InvalidArgumentError(absl::StrCat(where, "device-irq must be one cell"));
+      vm.device_irq = fdt32_ld(irq);
+    }
     if (const auto* dev = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "device-memory", &len)); dev != nullptr) {
       if (len != 16) return absl::InvalidArgumentError(absl::StrCat(where, "device-memory must be <hi lo size-hi size-lo>"));
       vm.device_memory_base = uint64_t{fdt32_ld(&dev[0])} << 32 | fdt32_ld(&dev[1]);
@@ -463,6 +467,7 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     if (p.vm->device_memory_size != 0) {
       w.cells(package::kPropDeviceMemory, split64(p.vm->device_memory_base, p.vm->device_memory_size));
     }
+    if (p.vm->device_irq != 0) w.u32(package::kPropDeviceIrq, p.vm->device_irq);
     if (p.vm->server && !p.vm->bootargs.empty()) w.string(package::kPropBootargs, p.vm->bootargs);
     w.u32(package::kPropVcpus, static_cast<uint32_t>(p.vm->vcpus));
     w.cells(package::kPropMemory, split64(p.layout.ram_ipa, p.layout.ram_size));

@@ -27,6 +27,7 @@ struct VmSpec {
   bool control = false; // may restart servers
   uint64_t device_memory_base = 0;  // servers: physical registers they own
   uint64_t device_memory_size = 0;
+  uint32_t device_irq = 0;  // servers: the physical SPI of that device, 0 if none
   std::vector<DeviceSpec> devices;  // guests
   int vcpus = 1;
   uint64_t memory = 256ull << 20;

@@ -1,5 +1,6 @@
 #include "kernel/arch/cpu.h"
 
+#include <array>
 #include <atomic>
 
 #include "kernel/arch/aarch64/boot_layout.h"
@@ -35,6 +36,9 @@ namespace {
 // ICC_SGI1R_EL1 (GICv3 12.2.x): IRM (bit 40) sends to every PE but this one.
 constexpr uint64_t kSgiToOthers = uint64_t{1} << 40;
 constexpr uint64_t kSpurious = 1020;  // INTIDs 1020..1023 are special
+
+// SPIs taken and not yet handed out, by INTID (32..1019).
+constinit std::array<std::atomic<uint64_t>, 16> g_device_spis{};
 
 }  // namespace
 
@@ -87,6 +91,11 @@ Interrupts acknowledge_interrupts() {
       seen.maintenance = true;
       continue;
     }
+    if (intid >= 32) {
+      g_device_spis[intid / 64].fetch_or(uint64_t{1} << (intid % 64), std::memory_order_acq_rel);
+      seen.device = true;
+      continue;
+    }
     if (intid == gic::kHypTimerPpi) {
       // Level-triggered: off before its end, or it is pending again at once.
       timer_disarm();
@@ -115,6 +124,22 @@ constinit std::atomic<uint64_t> g_events_sent{0};
 }  // namespace
 
 uint64_t events_sent_count() { return g_events_sent.load(std::memory_order_acquire); }
+
+bool take_device_interrupt(uint32_t& intid) {
+  for (size_t w = 0; w < g_device_spis.size(); ++w) {
+    uint64_t bits = g_device_spis[w].load(std::memory_order_acquire);
+    while (bits != 0) {
+      const auto b = static_cast<uint32_t>(__builtin_ctzll(bits));
+      const uint64_t mask = uint64_t{1} << b;
+      if ((g_device_spis[w].fetch_and(~mask, std::memory_order_acq_rel) & mask) != 0) {
+        intid = static_cast<uint32_t>(64 * w) + b;
+        return true;
+      }
+      bits = g_device_spis[w].load(std::memory_order_acquire);
+    }
+  }
+  return false;
+}
 
 void send_event() {
   g_events_sent.fetch_add(1, std::memory_order_acq_rel);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <mutex>
 
 #include "kernel/arch/cpu.h"
@@ -53,6 +54,15 @@ thread_local ListRegisters t_lrs{};
 thread_local uint64_t t_ich_hcr = 0;
 thread_local Interrupts t_interrupts{};
 thread_local std::map<uint32_t, int> t_deactivated;
+
+std::mutex& device_lock() {
+  static std::mutex m;
+  return m;
+}
+std::set<uint32_t>& device_interrupts() {
+  static std::set<uint32_t> s;
+  return s;
+}
 
 // The event register of WFE/SEV (Arm ARM D1.6.1), one per host thread, kept
 // apart from State so that several threads may use it: SEV sets every
@@ -160,6 +170,10 @@ void reset() {
   t_ich_hcr = 0;
   t_interrupts = {};
   t_deactivated.clear();
+  {
+    std::lock_guard<std::mutex> guard(device_lock());
+    device_interrupts().clear();
+  }
   state().lr_count = 4;
   state().id_registers.clear();
   state().loads = 0;
@@ -183,6 +197,13 @@ int deactivations(uint32_t intid) {
   return it == t_deactivated.end() ? 0 : it->second;
 }
 void set_list_registers(uint32_t count) { state().lr_count = count; }
+void take_device_interrupt(uint32_t intid) {
+  {
+    std::lock_guard<std::mutex> guard(device_lock());
+    device_interrupts().insert(intid);
+  }
+  t_interrupts.device = true;
+}
 
 }  // namespace fake
 
@@ -380,6 +401,15 @@ Interrupts acknowledge_interrupts() {
 }
 
 void deactivate_interrupt(uint32_t intid) { ++fake::t_deactivated[intid]; }
+
+bool take_device_interrupt(uint32_t& intid) {
+  std::lock_guard<std::mutex> guard(fake::device_lock());
+  auto& pending = fake::device_interrupts();
+  if (pending.empty()) return false;
+  intid = *pending.begin();
+  pending.erase(pending.begin());
+  return true;
+}
 
 void timer_arm_at(uint64_t deadline) { fake::t_timer_deadline = deadline; }
 

@@ -113,6 +113,8 @@ uint64_t ich_hcr();
 void set_list_registers(uint32_t count);
 // What the calling thread's next acknowledge_interrupts() takes.
 void take_interrupts(const Interrupts& irqs);
+// The calling thread's CPU takes SPI `intid` (for take_device_interrupt()).
+void take_device_interrupt(uint32_t intid);
 // deactivate_interrupt() calls for `intid` on the calling thread.
 int deactivations(uint32_t intid);
 
