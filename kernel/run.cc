@@ -18,6 +18,7 @@
 #include "kernel/trap/dispatch.h"
 #include "kernel/trap/inject.h"
 #include "kernel/vgic/vgic.h"
+#include "kernel/vtimer/ptimer.h"
 
 namespace hyp {
 
@@ -277,6 +278,8 @@ void watch(Server& s, Cpu& c) {
 
 bool server_waits();
 
+void arm_for_guest(const Cpu& c, const Vcpu& g, uint64_t now);
+
 // Recomputes CPU `cpu`'s deadline (waking vCPUs whose time has come) and
 // arms its timer for it.
 void rearm(size_t cpu, uint64_t now) {
@@ -285,6 +288,8 @@ void rearm(size_t cpu, uint64_t now) {
   if (c.server != nullptr) {
     c.server->run_ticks += now - c.server->entered_at;
     watch(*c.server, c);
+  } else if (c.guest != nullptr) {
+    arm_for_guest(c, *c.guest, now);
   } else {
     arch::timer_arm_at(c.deadline);
   }
@@ -335,6 +340,24 @@ void deliver(Partition& p, uint32_t vcpus, size_t self) {
     v.kicked.store(true, std::memory_order_release);
     sched::kick(v, self);
   }
+}
+
+// Guest `g`'s EL1 physical timer at `now`: the level of its PPI 30 as the
+// timer's condition says, given to the vGIC when it changed.
+void physical_timer_level(Vcpu& g, uint64_t now) {
+  const bool level = ptimer::level(g.ctx.ptimer, now);
+  if (level == g.ctx.ptimer.line) return;
+  g.ctx.ptimer.line = level;
+  vgic::Kick kick;
+  (void)g.partition->vgic.set_line(g.index, vgic::kPhysicalTimerPpi, level, kick);
+  // Pending for `g` itself, which runs here: refilled before it resumes.
+  if (kick.vcpus != 0) g.irqs_changed.store(true, std::memory_order_relaxed);
+}
+
+// The CPU's timer for guest `g` running on `c`: the CPU's own deadline or
+// the guest's physical timer's, whichever is sooner.
+void arm_for_guest(const Cpu& c, const Vcpu& g, uint64_t now) {
+  arch::timer_arm_at(earliest(c.deadline, ptimer::deadline(g.ctx.ptimer, now)));
 }
 
 // What vCPU `v` (on its CPU) sent: an SGI, a server's signal.
@@ -679,6 +702,9 @@ VcpuContext* continue_guest(Vcpu& g) {
     }
     finish_wait(g);
   }
+  if ((g.ctx.ptimer.ctl & ptimer::kEnable) != 0 || g.ctx.ptimer.line) {
+    physical_timer_level(g, arch::counter_ticks_fast());
+  }
   if (g.irqs_changed.load(std::memory_order_acquire)) refresh_irqs(g);
   if (g.deferred != Vcpu::Deferred::kNothing) {
     const bool reset = g.deferred == Vcpu::Deferred::kPartitionReset;
@@ -855,6 +881,12 @@ VcpuContext* restart_call(Vcpu& g) {
     case TrapAction::kSendInterrupts:
       deliver_sent(g);
       return continue_guest(g);
+    case TrapAction::kTimerChanged: {
+      const uint64_t now = arch::counter_ticks();
+      physical_timer_level(g, now);
+      if (g_cpus[g.cpu].server == nullptr) arm_for_guest(g_cpus[g.cpu], g, now);
+      return continue_guest(g);
+    }
     case TrapAction::kCpuOff: {
       const size_t cpu = g.cpu;
       put_away(g);
@@ -1194,7 +1226,9 @@ void virtual_interrupts(Cpu& c, const arch::Interrupts& irqs) {
     return schedule(cpu);
   }
   choose_wfi_trap(v, cpu, true);
-  arch::timer_arm_at(c.deadline);
+  physical_timer_level(v, now);
+  if (v.irqs_changed.load(std::memory_order_relaxed)) refresh_irqs(v);
+  arm_for_guest(c, v, now);
   return &v.ctx;
 }
 

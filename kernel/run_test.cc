@@ -667,6 +667,61 @@ TEST_F(RunTest, ADevicesInterruptRunsItsServerWhoseWaitEndsIt) {
   run_set_interrupt_controller(Pa(0));
 }
 
+// CNTP_<reg>_EL0 (op0 3, op1 3, CRn 14, CRm 2, op2) with x`rt`.
+TrapInfo cntp_trap(uint32_t op2, uint32_t rt, bool read) {
+  return {esr(Ec::kSysreg, (3u << 20) | (op2 << 17) | (3u << 14) | (14u << 10) | (rt << 5) | (2u << 1) | (read ? 1 : 0)),
+          0, 0};
+}
+
+// The EL1 physical timer, emulated: armed through its registers, it arms
+// the CPU's timer; when that fires, PPI 30 is pending for the guest; the
+// guest turning it off lowers the line.
+TEST_F(RunTest, TheEmulatedPhysicalTimerRaisesPpi30AtItsDeadline) {
+  enable_irq(partitions_[1], 0, 30, vgic::Trigger::kLevel);
+  const uint64_t now = arch::counter_ticks();
+  vcpu(0).ctx.x[4] = now + 5000;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, cntp_trap(2, 4, false)), &vcpu(0).ctx);  // CVAL
+  vcpu(0).ctx.x[4] = 1;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, cntp_trap(1, 4, false)), &vcpu(0).ctx);  // CTL: enable
+  EXPECT_EQ(arch::fake::timer_deadline(), now + 5000) << "the CPU's timer, for the guest's";
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, cntp_trap(1, 6, true)), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[6], 1u) << "enabled, not yet due";
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, cntp_trap(0, 6, true)), &vcpu(0).ctx);  // TVAL
+  EXPECT_GT(static_cast<int64_t>(vcpu(0).ctx.x[6]), 0);
+  EXPECT_FALSE(lr_holds(arch::fake::hardware_lrs(), 30, vgic::lr::kPending));
+  arch::fake::advance_counter(5000);
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(0).ctx);
+  EXPECT_TRUE(lr_holds(arch::fake::hardware_lrs(), 30, vgic::lr::kPending)) << "due: PPI 30 pending";
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, cntp_trap(1, 6, true)), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[6], 1u | 4u) << "ISTATUS";
+  vcpu(0).ctx.x[4] = 0;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, cntp_trap(1, 4, false)), &vcpu(0).ctx);  // off
+  EXPECT_FALSE(lr_holds(arch::fake::hardware_lrs(), 30, vgic::lr::kPending)) << "its line fell: taken back";
+}
+
+TEST_F(RunTest, AVcpuInWfiIsWokenByItsPhysicalTimer) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  const uint64_t now = arch::counter_ticks();
+  vcpu(1).ctx.x[2] = 3000;
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, cntp_trap(0, 2, false)), &vcpu(1).ctx);  // TVAL
+  vcpu(1).ctx.x[2] = 1;
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, cntp_trap(1, 2, false)), &vcpu(1).ctx);
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, wfi_trap()), nullptr);
+  EXPECT_EQ(vcpu(1).state, VcpuState::kBlocked);
+  EXPECT_GE(vcpu(1).wake_at, now + 3000);
+  EXPECT_LE(vcpu(1).wake_at, now + 3100);
+  EXPECT_EQ(arch::fake::timer_deadline(), vcpu(1).wake_at) << "CPU 1 sleeps until then";
+}
+
+TEST_F(RunTest, ServersHaveNoPhysicalTimer) {
+  const uint64_t pc = server_vcpu().ctx.pc;
+  (void)schedule(1);  // nothing: the server waits
+  server_vcpu().ctx.x[1] = 1;
+  (void)on_exit(server_vcpu(), ExitKind::kSync, cntp_trap(1, 1, false));
+  EXPECT_NE(server_vcpu().ctx.pc, pc + 4) << "UNDEFINED, not emulated";
+}
+
 // A vCPU turned off with an SGI pending in its LRs gets it after it is
 // turned on again (its context is reset): the SGI waited, not lost.
 TEST_F(RunTest, AnSgiPendingAtCpuOffIsDeliveredAfterCpuOn) {

@@ -22,7 +22,8 @@ namespace gic = guest::gic;
 
 constexpr size_t kVcpus = 4;
 constexpr uint32_t kIpi = 1;
-constexpr uint32_t kTimer = 27;  // the virtual timer's PPI
+constexpr uint32_t kTimer = 27;   // the virtual timer's PPI
+constexpr uint32_t kPTimer = 30;  // the EL1 physical timer's (emulated)
 constexpr uint64_t kPeriodsUs[] = {500, 2000, 7000};
 constexpr int kTimerRounds = 4;
 constexpr uint32_t kOrderFirst = 2;  // SGIs 2..9 for the priority phase
@@ -34,6 +35,10 @@ rt::SecondaryStart g_start[kVcpus];
 std::atomic<uint32_t> g_ipis[kVcpus];    // SGI kIpi taken, per receiver
 std::atomic<uint32_t> g_timers[kVcpus];  // timer interrupts taken
 std::atomic<uint32_t> g_early[kVcpus];   // ... that came before their deadline
+std::atomic<uint32_t> g_ptimers[kVcpus];
+std::atomic<uint32_t> g_pearly[kVcpus];
+uint64_t g_pdeadline[kVcpus];
+std::atomic<uint32_t> g_ptimers_done{0};
 std::atomic<uint32_t> g_spurious[kVcpus];
 uint64_t g_deadline[kVcpus];
 std::atomic<int> g_phase{0};  // 0 IPIs, 1 timers, 2 done
@@ -49,6 +54,17 @@ uint64_t us(uint64_t n) { return rt::counter_frequency() / 1'000'000 * n; }
 
 void set_timer(uint64_t cval, uint64_t ctl) {
   asm volatile("msr cntv_cval_el0, %0\n\tmsr cntv_ctl_el0, %1\n\tisb" : : "r"(cval), "r"(ctl));
+}
+
+// The physical timer, through TVAL (a distance) then CTL.
+void set_ptimer(uint64_t tval, uint64_t ctl) {
+  asm volatile("msr cntp_tval_el0, %0\n\tmsr cntp_ctl_el0, %1\n\tisb" : : "r"(tval), "r"(ctl));
+}
+
+uint64_t physical_count() {
+  uint64_t v;
+  asm volatile("isb\n\tmrs %0, cntpct_el0" : "=r"(v));
+  return v;
 }
 
 void wfi() { asm volatile("wfi" ::: "memory"); }
@@ -89,6 +105,7 @@ void setup_cpu() {
   gic::init_cpu();
   for (uint32_t i = 0; i < 16; ++i) gic::enable_private(i, 0x80);
   gic::enable_private(kTimer, 0x40);
+  gic::enable_private(kPTimer, 0x40);
 }
 
 // Every vCPU in turn sends to every other and waits for it to have taken
@@ -124,6 +141,22 @@ void timer_phase(uint32_t self) {
   }
 }
 
+// The same with the physical timer (PPI 30), its deadline on the
+// physical count.
+void ptimer_phase(uint32_t self) {
+  for (uint64_t period : kPeriodsUs) {
+    for (int round = 0; round < kTimerRounds; ++round) {
+      const uint32_t before = g_ptimers[self].load();
+      g_pdeadline[self] = physical_count() + us(period);
+      set_ptimer(g_pdeadline[self] - physical_count(), 1);
+      if (!sleep_for([&] { return g_ptimers[self].load() != before; }, 200'000)) {
+        rt::print("irq: vCPU %u: physical timer of %lu us not taken\n", self, period);
+        return;
+      }
+    }
+  }
+}
+
 void secondary(uint64_t index) {
   const auto self = static_cast<uint32_t>(index);
   setup_cpu();
@@ -138,6 +171,8 @@ void secondary(uint64_t index) {
   }
   timer_phase(self);
   g_timers_done.fetch_add(1);
+  ptimer_phase(self);
+  g_ptimers_done.fetch_add(1);
   (void)sleep_for([] { return g_phase.load() == 2; }, 5'000'000);
 }
 
@@ -154,6 +189,10 @@ extern "C" void partition_irq(rt::ExceptionFrame* /*frame*/) {
       if (now < g_deadline[self]) g_early[self].fetch_add(1);
       set_timer(0, 2);  // masked and off: the line drops before the end
       g_timers[self].fetch_add(1);
+    } else if (id == kPTimer) {
+      if (physical_count() < g_pdeadline[self]) g_pearly[self].fetch_add(1);
+      set_ptimer(0, 2);  // masked: its line falls
+      g_ptimers[self].fetch_add(1);
     } else if (id == kIpi) {
       g_ipis[self].fetch_add(1);
     } else if (id >= kOrderFirst && id < kOrderFirst + kOrderCount) {
@@ -206,6 +245,19 @@ void partition_main(uint64_t /*dtb*/) {
     }
   }
   check(wrong == 0, "virtual_timer_on_every_vcpu_never_early", "%u vCPUs wrong", wrong);
+  ptimer_phase(0);
+  const bool ptimers_done = spin_for([] { return g_ptimers_done.load() == kVcpus - 1; }, 2'000'000);
+  check(ptimers_done, "physical_timers_done_on_every_vcpu", "%u", g_ptimers_done.load());
+  uint32_t pwrong = 0;
+  for (uint32_t i = 0; i < kVcpus; ++i) {
+    const uint32_t want = kTimerRounds * (sizeof(kPeriodsUs) / sizeof(kPeriodsUs[0]));
+    if (g_ptimers[i].load() != want || g_pearly[i].load() != 0) {
+      ++pwrong;
+      rt::print("irq: vCPU %u: %u physical timer interrupts (%u early), wanted %u\n", i, g_ptimers[i].load(),
+                g_pearly[i].load(), want);
+    }
+  }
+  check(pwrong == 0, "physical_timer_on_every_vcpu_never_early", "%u vCPUs wrong", pwrong);
 
   // More pending than list registers, in priority order: SGI 2 lowest
   // priority ... SGI 9 highest.

@@ -14,6 +14,7 @@
 #include "kernel/trap/inject.h"
 #include "kernel/trap/mmio_access.h"
 #include "kernel/trap/sysreg.h"
+#include "kernel/vtimer/ptimer.h"
 
 namespace hyp {
 namespace {
@@ -191,6 +192,10 @@ TrapAction wait_for_interrupt(Vcpu& v) {
   if ((timer.ctl & (kTimerEnable | kTimerMasked)) == kTimerEnable) {
     const uint64_t at = timer.cval + v.ctx.el2.cntvoff_el2;
     v.wake_at = at == 0 ? 1 : at;
+  }
+  // Its physical timer's deadline (the physical count: no offset), if sooner.
+  if (const uint64_t p = ptimer::deadline(v.ctx.ptimer, arch::counter_ticks()); p != 0) {
+    if (v.wake_at == 0 || p < v.wake_at) v.wake_at = p;
   }
   return TrapAction::kWaitForInterrupt;
 }
@@ -424,10 +429,32 @@ TrapAction send_sgi(Vcpu& v, const TrapInfo& info, Esr esr, uint64_t value, bool
   return TrapAction::kSendInterrupts;
 }
 
+// A guest's access to its EL1 physical timer, emulated (kernel/vtimer).
+// A write may change its interrupt's level or deadline: the run loop looks.
+TrapAction physical_timer(Vcpu& v, const TrapInfo& info, Esr esr, ptimer::Register r) {
+  const EsrSysreg s(esr);
+  if (v.partition->kind != PartitionKind::kGuest) return undefined(v, info, esr);
+  const uint64_t now = arch::counter_ticks();
+  if (s.read()) {
+    if (s.rt() != 31) v.ctx.x[s.rt()] = ptimer::read(v.ctx.ptimer, r, now);
+    step_over(v.ctx, esr.il());
+    return TrapAction::kResume;
+  }
+  ptimer::write(v.ctx.ptimer, r, s.rt() == 31 ? 0 : v.ctx.x[s.rt()], now);
+  step_over(v.ctx, esr.il());
+  return TrapAction::kTimerChanged;
+}
+
 TrapAction sysreg_access(Vcpu& v, const TrapInfo& info, Esr esr) {
   const EsrSysreg s(esr);
   const uint64_t rt = s.rt() == 31 ? 0 : v.ctx.x[s.rt()];
   switch (s.key()) {
+    case sysreg::kCntpCtlEl0:
+      return physical_timer(v, info, esr, ptimer::Register::kCtl);
+    case sysreg::kCntpCvalEl0:
+      return physical_timer(v, info, esr, ptimer::Register::kCval);
+    case sysreg::kCntpTvalEl0:
+      return physical_timer(v, info, esr, ptimer::Register::kTval);
     case sysreg::kIccSgi1rEl1:
       return send_sgi(v, info, esr, rt, true);
     case sysreg::kIccSgi0rEl1:

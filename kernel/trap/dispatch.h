@@ -28,6 +28,7 @@ enum class TrapAction : uint8_t {
   kCpuOff,          // PSCI CPU_OFF: the vCPU leaves its CPU, off
   kCpuOn,           // PSCI CPU_ON succeeded: vcpu.started is to be made runnable
   kSendInterrupts,  // an interrupt became pending for vcpu.sent_to of vcpu.sent_in
+  kTimerChanged,    // the guest wrote its EL1 physical timer: its level and deadline
 };
 
 TrapAction handle_trap(Vcpu& vcpu, const TrapInfo& info);

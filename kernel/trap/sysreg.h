@@ -51,6 +51,10 @@ inline constexpr uint32_t kIccSreEl1 = sysreg_key(3, 0, 12, 12, 5);
 inline constexpr uint32_t kIccSgi1rEl1 = sysreg_key(3, 0, 12, 11, 5);
 inline constexpr uint32_t kIccAsgi1rEl1 = sysreg_key(3, 1, 12, 11, 6);
 inline constexpr uint32_t kIccSgi0rEl1 = sysreg_key(3, 2, 12, 11, 7);
+// The EL1 physical timer (CNTHCTL_EL2.EL1PCEN clear: trapped, emulated).
+inline constexpr uint32_t kCntpTvalEl0 = sysreg_key(3, 3, 14, 2, 0);
+inline constexpr uint32_t kCntpCtlEl0 = sysreg_key(3, 3, 14, 2, 1);
+inline constexpr uint32_t kCntpCvalEl0 = sysreg_key(3, 3, 14, 2, 2);
 inline constexpr uint32_t kErridrEl1 = sysreg_key(3, 0, 5, 3, 0);
 inline constexpr uint32_t kErxctlrEl1 = sysreg_key(3, 0, 5, 4, 1);
 inline constexpr uint32_t kLorcEl1 = sysreg_key(3, 0, 10, 4, 3);

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernel/vcpu/context_offsets.h"
+#include "kernel/vtimer/ptimer.h"
 
 namespace hyp {
 
@@ -102,6 +103,7 @@ struct VcpuContext {
   ListRegisters lrs;
   FpState fp;
   El2Controls el2;
+  ptimer::State ptimer;  // the emulated EL1 physical timer (CNTP_*)
 };
 
 static_assert(offsetof(VcpuContext, x) == VCPU_CONTEXT_X0);
