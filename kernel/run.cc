@@ -1064,7 +1064,8 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
   // The server has seen to its device since its interrupt came (it polls
   // before it waits): the interrupt ends, and fires again if the device
   // still asks.
-  if (s.irq_pending.exchange(false, std::memory_order_acq_rel) && g_gic_dist.value() != 0) {
+  if (s.irq_pending.load(std::memory_order_relaxed) && s.irq_pending.exchange(false, std::memory_order_acq_rel) &&
+      g_gic_dist.value() != 0) {
     gic::deactivate_spi(g_gic_dist, s.image->device_irq);
   }
   const Vcpu* g = g_cpus[cpu].guest;

@@ -21,12 +21,19 @@ class PhysicalUart final : public Wire {
   void attach(uint64_t base) { regs_ = reinterpret_cast<volatile uint32_t*>(base); }
 
   // Receive interrupts on while input can be taken, off while it cannot
-  // (its line would stay up, and this server would run for nothing).
-  void listen(bool on) {
-    if (regs_ == nullptr) return;
+  // (its line would stay up, and this server would run for nothing); the
+  // receive timeout's interrupt cleared once bytes were taken. Only bytes
+  // taken can end the room there was, so while listening with none taken
+  // there is nothing to do.
+  template <typename Room>
+  void listen(Room room) {
+    if (regs_ == nullptr || (listening_ && !took_)) return;
     constexpr uint32_t kRx = Pl011::kIntRx | Pl011::kIntRxTimeout;
-    regs_[Pl011::kIcr / 4] = kRx;
-    regs_[Pl011::kImsc / 4] = on ? kRx : 0;
+    if (took_) regs_[Pl011::kIcr / 4] = kRx;
+    took_ = false;
+    const bool on = room();
+    if (on != listening_) regs_[Pl011::kImsc / 4] = on ? kRx : 0;
+    listening_ = on;
   }
 
   void put(char c) override {
@@ -39,11 +46,14 @@ class PhysicalUart final : public Wire {
   bool get(uint8_t& byte) override {
     if (regs_ == nullptr || (regs_[Pl011::kFr / 4] & Pl011::kFrRxfe) != 0) return false;
     byte = static_cast<uint8_t>(regs_[Pl011::kDr / 4]);
+    took_ = true;
     return true;
   }
 
  private:
   volatile uint32_t* regs_ = nullptr;
+  bool listening_ = false;
+  bool took_ = true;  // clear whatever an earlier instance left
 };
 
 class UartServer final : public Server {
@@ -53,8 +63,12 @@ class UartServer final : public Server {
     if (state_size < sizeof(ConsoleState)) rt::power_off();
     if (info.device_memory_size != 0) uart_.attach(info.device_memory_base);
     mux_.start(info, static_cast<ConsoleState*>(state), resumed, &uart_);
-    info_ = &info;
-    for (int8_t& l : line_) l = -1;  // told again at the first turn
+    // The devices with an interrupt line: told again at the first turn.
+    lines_ = 0;
+    for (uint32_t d = 0; d < info.device_count && d < ipc::kMaxServerDevices; ++d) {
+      const Pl011* u = mux_.uart(d);
+      if (info.device_irq[d] != 0 && u != nullptr) line_[lines_++] = {u, d, info.device_irq[d], false, false};
+    }
     log("%s (%u clients)", resumed ? "resumed" : "started", info.device_count);
   }
 
@@ -64,14 +78,16 @@ class UartServer final : public Server {
   // device has one, told to the kernel when it changed.
   void poll() override {
     mux_.poll();
-    uart_.listen(mux_.wants_input());
-    for (uint32_t d = 0; d < info_->device_count && d < ipc::kMaxServerDevices; ++d) {
-      const Pl011* u = mux_.uart(d);
-      if (info_->device_irq[d] == 0 || u == nullptr) continue;
-      const int8_t level = u->interrupt() ? 1 : 0;
-      if (level == line_[d]) continue;
-      const auto op = level != 0 ? abi::irq::Op::kRaise : abi::irq::Op::kLower;
-      if (rt::hvc5(abi::kHypIrqSignal, d, 0, info_->device_irq[d], static_cast<uint64_t>(op)).x0 == 0) line_[d] = level;
+    uart_.listen([this] { return mux_.wants_input(); });
+    for (uint32_t i = 0; i < lines_; ++i) {
+      Line& l = line_[i];
+      const bool level = l.uart->interrupt();
+      if (level == l.level && l.told) continue;
+      const auto op = level ? abi::irq::Op::kRaise : abi::irq::Op::kLower;
+      if (rt::hvc5(abi::kHypIrqSignal, l.device, 0, l.irq, static_cast<uint64_t>(op)).x0 == 0) {
+        l.level = level;
+        l.told = true;
+      }
     }
   }
   void log_line(const char* text, size_t length) override { mux_.log_line(text, length); }
@@ -79,8 +95,15 @@ class UartServer final : public Server {
  private:
   PhysicalUart uart_;
   ConsoleMux mux_;
-  const ipc::ServerInfo* info_ = nullptr;
-  int8_t line_[ipc::kMaxServerDevices] = {};  // the level last told, -1 none
+  struct Line {
+    const Pl011* uart;
+    uint32_t device;
+    uint32_t irq;
+    bool level;  // as last told
+    bool told;
+  };
+  Line line_[ipc::kMaxServerDevices] = {};
+  uint32_t lines_ = 0;
 };
 
 UartServer g_server;

@@ -37,8 +37,10 @@ namespace {
 constexpr uint64_t kSgiToOthers = uint64_t{1} << 40;
 constexpr uint64_t kSpurious = 1020;  // INTIDs 1020..1023 are special
 
-// SPIs taken and not yet handed out, by INTID (32..1019).
+// SPIs taken and not yet handed out, by INTID (32..1019), and whether any
+// may be (set before a bit, cleared before the bits are looked through).
 constinit std::array<std::atomic<uint64_t>, 16> g_device_spis{};
+constinit std::atomic<bool> g_device_any{false};
 
 }  // namespace
 
@@ -93,6 +95,7 @@ Interrupts acknowledge_interrupts() {
     }
     if (intid >= 32) {
       g_device_spis[intid / 64].fetch_or(uint64_t{1} << (intid % 64), std::memory_order_acq_rel);
+      g_device_any.store(true, std::memory_order_seq_cst);
       seen.device = true;
       continue;
     }
@@ -126,6 +129,8 @@ constinit std::atomic<uint64_t> g_events_sent{0};
 uint64_t events_sent_count() { return g_events_sent.load(std::memory_order_acquire); }
 
 bool take_device_interrupt(uint32_t& intid) {
+  if (!g_device_any.load(std::memory_order_acquire)) return false;  // the common case, at every schedule()
+  g_device_any.store(false, std::memory_order_seq_cst);
   for (size_t w = 0; w < g_device_spis.size(); ++w) {
     uint64_t bits = g_device_spis[w].load(std::memory_order_acquire);
     while (bits != 0) {
@@ -133,6 +138,7 @@ bool take_device_interrupt(uint32_t& intid) {
       const uint64_t mask = uint64_t{1} << b;
       if ((g_device_spis[w].fetch_and(~mask, std::memory_order_acq_rel) & mask) != 0) {
         intid = static_cast<uint32_t>(64 * w) + b;
+        g_device_any.store(true, std::memory_order_release);  // others may remain: look again next call
         return true;
       }
       bits = g_device_spis[w].load(std::memory_order_acquire);
