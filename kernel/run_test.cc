@@ -218,9 +218,29 @@ TEST_F(RunTest, CpuOffFreesTheCpuAndTheVcpuCanBeStartedAgain) {
   EXPECT_EQ(schedule(1), &vcpu(1).ctx);
 }
 
+// A guest's virtual counter starts at zero when it is built, the same on
+// all its vCPUs (one CNTVOFF_EL2 per guest), and again when it is reset;
+// a server's is the physical count.
+TEST_F(RunTest, AGuestsVcpusShareOneVirtualCounterOffsetANewOneAtReset) {
+  const uint64_t built = vcpu(0).ctx.el2.cntvoff_el2;
+  EXPECT_NE(built, 0u);
+  for (size_t i = 1; i < 3; ++i) EXPECT_EQ(vcpu(i).ctx.el2.cntvoff_el2, built) << i;
+  EXPECT_EQ(server_vcpu().ctx.el2.cntvoff_el2, 0u);
+  arch::fake::advance_counter(1000);
+  VcpuContext* next = call(vcpu(0), psci::kSystemReset);
+  if (next == &server_vcpu().ctx) {  // the device reset first
+    serve();
+    next = server_wait();
+  }
+  ASSERT_EQ(next, &vcpu(0).ctx);
+  EXPECT_GT(vcpu(0).ctx.el2.cntvoff_el2, built + 1000);
+  EXPECT_EQ(vcpu(2).ctx.el2.cntvoff_el2, vcpu(0).ctx.el2.cntvoff_el2);
+}
+
 TEST_F(RunTest, WfiBlocksTheVcpuUntilItsTimerAndTheCpuSleepsMeanwhile) {
   const uint64_t now = arch::counter_ticks();
-  arch::fake::set_virtual_timer(1, now + 5000);  // enabled, not masked, cntvoff 0
+  // Enabled, not masked, due 5000 ticks from now in the guest's virtual time.
+  arch::fake::set_virtual_timer(1, now - vcpu(0).ctx.el2.cntvoff_el2 + 5000);
   const uint64_t pc = vcpu(0).ctx.pc;
   EXPECT_EQ(on_exit(vcpu(0), ExitKind::kSync, wfi_trap()), nullptr);
   EXPECT_EQ(vcpu(0).state, VcpuState::kBlocked);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernel/arch/mm.h"
+#include "kernel/arch/cpu.h"
 #include "kernel/arch/vcpu.h"
 #include "ipc/channel.h"
 
@@ -14,7 +15,17 @@ namespace mm = arch::mm;
 
 constexpr uint64_t k2M = 2ull << 20;
 
-void reset_vcpu(Partition& p, Vcpu& v, const PackagedPartition& image) {
+// A guest's virtual counter starts from zero when it is built or reset, as
+// a machine's does at power-on, and reads the same on all its vCPUs: one
+// CNTVOFF_EL2 per guest, the physical count at that moment. Servers keep
+// the physical count (their runs are timed on it).
+uint64_t virtual_counter_offset(const Partition& p) {
+  return p.kind == PartitionKind::kGuest ? arch::counter_ticks() : 0;
+}
+
+// `cntvoff`: the partition's virtual counter offset (CNTVOFF_EL2), one for
+// all its vCPUs.
+void reset_vcpu(Partition& p, Vcpu& v, const PackagedPartition& image, uint64_t cntvoff) {
   v.ctx = VcpuContext{};
   v.faults_logged = 0;
   v.ctx.pstate = kPstateEl1h | kPstateDaif;
@@ -26,7 +37,7 @@ void reset_vcpu(Partition& p, Vcpu& v, const PackagedPartition& image) {
   // is RES1.
   c.vmpidr_el2 = (uint64_t{1} << 31) | v.index;
   c.vpidr_el2 = arch::host_midr();
-  c.cntvoff_el2 = 0;
+  c.cntvoff_el2 = cntvoff;
   c.mdcr_el2 = kPartitionMdcrTraps | arch::host_pmu_counters();
   c.cptr_el2 = p.kind == PartitionKind::kServer ? kServerCptr : kPartitionCptr;
   c.ich_hcr_el2 = p.kind == PartitionKind::kServer ? kServerIchHcr : kPartitionIchHcr;
@@ -122,10 +133,11 @@ Status create_partition(const PackagedPartition& image, uint16_t id, Partition& 
   p.memory_count = 1;
   if (Status s = prepare_memory(image, p, RamOnReload::kClear); s != Status::kOk) return fail(s, "copying images");
   p.vcpu_count = image.vcpus;
+  const uint64_t cntvoff = virtual_counter_offset(p);
   for (size_t i = 0; i < p.vcpu_count; ++i) {
     p.vcpus[i].partition = &p;
     p.vcpus[i].index = static_cast<uint16_t>(i);
-    reset_vcpu(p, p.vcpus[i], image);
+    reset_vcpu(p, p.vcpus[i], image, cntvoff);
   }
   p.vgic.init(static_cast<uint32_t>(p.vcpu_count), arch::list_registers());
   p.console.reset();
@@ -138,7 +150,8 @@ Status reload_partition(const PackagedPartition& image, Partition& p, RamOnReloa
   }
   if (Status s = p.transition(PartitionState::kLoading); s != Status::kOk) return s;
   if (Status s = prepare_memory(image, p, ram); s != Status::kOk) return s;
-  for (size_t i = 0; i < p.vcpu_count; ++i) reset_vcpu(p, p.vcpus[i], image);
+  const uint64_t cntvoff = virtual_counter_offset(p);
+  for (size_t i = 0; i < p.vcpu_count; ++i) reset_vcpu(p, p.vcpus[i], image, cntvoff);
   // A guest's interrupts back to their reset state, as the GIC of a machine
   // reset (servers have none).
   if (p.kind == PartitionKind::kGuest) p.vgic.init(static_cast<uint32_t>(p.vcpu_count), arch::list_registers());
