@@ -886,18 +886,29 @@ TEST_F(RunTest, SystemResetStopsEveryVcpuEvenOneRunningOnAnotherCpu) {
   vcpu(0).ctx.el1.ttbr0_el1 = 0x1234;  // state that a reset must not keep
   arch::fake::set_wait_limit(std::chrono::milliseconds(5000));
   std::atomic<bool> done{false};
+  std::atomic<int> served{0};
   // CPU 1: interrupted by the stopper's wake-up, as the hardware would do.
+  // Once vCPU 1 has left, CPU 1 is idle and may take up the server for the
+  // device reset the stopper queues (or CPU 0 does, whichever comes first).
   std::thread cpu1([&] {
     while (arch::fake::wakes_sent_to(kMpidr[1]) < 2 && !done.load()) std::this_thread::yield();
-    EXPECT_EQ(irq(vcpu(1)), nullptr) << "it leaves, and CPU 1 has nothing else";
+    VcpuContext* next1 = irq(vcpu(1));
+    if (next1 == &server_vcpu().ctx) {
+      served.fetch_add(serve());
+      next1 = server_wait();
+    }
+    EXPECT_EQ(next1, nullptr) << "vCPU 1 left, and CPU 1 has nothing else";
   });
   VcpuContext* next = call(vcpu(0), psci::kSystemReset);
   done.store(true);
   cpu1.join();
-  // The server takes the device reset queued for it first, here.
-  ASSERT_EQ(next, &server_vcpu().ctx);
-  EXPECT_EQ(serve(), 1);
-  ASSERT_EQ(server_wait(), &vcpu(0).ctx) << "then vCPU 0 starts again on its CPU";
+  if (next == &server_vcpu().ctx) {  // the device reset, here
+    served.fetch_add(serve());
+    next = server_wait();
+  }
+  if (next == nullptr) next = schedule(0);  // CPU 0 slept while CPU 1 ran the server
+  EXPECT_EQ(served.load(), 1) << "the device reset, served once";
+  ASSERT_EQ(next, &vcpu(0).ctx) << "then vCPU 0 starts again on its CPU";
   EXPECT_EQ(vcpu(0).ctx.pc, kRamIpa + 0x80);
   EXPECT_EQ(vcpu(0).ctx.el1.ttbr0_el1, 0u);
   for (size_t i = 1; i < 3; ++i) {
