@@ -134,8 +134,9 @@ UART_SERVER = {
     "device_irq": 33,
 }
 
-# The GIC server, and the GICv3 a guest gets from it: the distributor at
-# 0x08000000, the redistributors right after (guests/lib/gic.h).
+# The GIC server, and the GICv3 a guest gets from it, where QEMU's virt has
+# its own: the distributor at 0x08000000, the redistributors at 0x080a0000
+# (guests/lib/gic.h).
 GIC_SERVER = {
     "name": "gic",
     "kind": "server",

@@ -5,6 +5,8 @@
 //   (minus the same timing around nothing): 1 on bare metal;
 // - timer_irq: vCPU 0 waits in WFI for its virtual timer; from the timer's
 //   deadline until its handler runs;
+// - mmio_read_gicd: a read of GICD_IIDR, forwarded to the GIC server,
+//   which answers it from its own state (minus the same loop without it);
 // - vipi: vCPU 0 sends an SGI to vCPU 1, which waits in WFI on the other
 //   CPU, and waits in WFI itself until vCPU 1's handler answers with an SGI
 //   back: from the send until vCPU 0's handler sees the answer.
@@ -125,6 +127,19 @@ void partition_main(uint64_t /*dtb*/) {
   }
   gic::irqs_on();
   report("eoi", to_ns(with > without ? with - without : 0), kEoiIterations);
+
+  // mmio_read_gicd.
+  {
+    constexpr uint64_t kReads = 20000;
+    const uint64_t t0 = counter();
+    for (uint64_t i = 0; i < kReads; ++i) asm volatile("" ::: "memory");
+    const uint64_t t1 = counter();
+    for (uint64_t i = 0; i < kReads; ++i) (void)*reinterpret_cast<volatile uint32_t*>(gic::kDist + 0x8);
+    const uint64_t t2 = counter();
+    const uint64_t empty = t1 - t0;
+    const uint64_t reads = t2 - t1;
+    report("mmio_read_gicd", to_ns(reads > empty ? reads - empty : 0), kReads);
+  }
 
   // timer_irq: the deadline a little ahead, WFI until the handler ran.
   uint64_t late = 0;

@@ -1,6 +1,6 @@
 // A test guest's GICv3, as the package of the interrupt tests lays it out
-// (tests/defs.bzl, GICV3: the distributor at 0x08000000, redistributors
-// right after it) and a guest OS would drive it: the CPU interface through
+// (tests/defs.bzl, GICV3: the distributor at 0x08000000, redistributors at
+// 0x080a0000, as on QEMU's virt) and a guest OS would drive it: the CPU interface through
 // ICC_* system registers, the distributor and redistributors through MMIO.
 #pragma once
 
@@ -11,7 +11,7 @@
 namespace guest::gic {
 
 inline constexpr uint64_t kDist = 0x0800'0000;
-inline constexpr uint64_t kRedist = 0x0801'0000;
+inline constexpr uint64_t kRedist = 0x080a'0000;
 inline constexpr uint64_t kRedistStride = 0x2'0000;
 
 // This vCPU's index (MPIDR_EL1.Aff0, as the kernel numbers vCPUs).

@@ -312,7 +312,7 @@ TEST_F(ServerPackageTest, AGicRouteIsTheInterruptControllerAndThePl011CarriesIts
   EXPECT_FALSE(guest.routes[0].irqchip);
   EXPECT_TRUE(guest.routes[1].irqchip);
   EXPECT_EQ(guest.routes[1].irq, 0u);
-  EXPECT_EQ(guest.routes[1].size, 0x1'0000u + 3 * 0x2'0000u);
+  EXPECT_EQ(guest.routes[1].size, 0xa'0000u + 3 * 0x2'0000u);
   EXPECT_EQ(guest.routes[1].server, 2u);
   const PackageLoad& dtb_load = guest.loads[1];
   std::string dtb(reinterpret_cast<const char*>(dtb_load.data), dtb_load.size);
@@ -325,7 +325,7 @@ TEST_F(ServerPackageTest, AGicRouteIsTheInterruptControllerAndThePl011CarriesIts
   ASSERT_EQ(len, 32);
   EXPECT_EQ(fdt32_ld(&reg[1]), 0x0800'0000u);
   EXPECT_EQ(fdt32_ld(&reg[3]), 0x1'0000u);
-  EXPECT_EQ(fdt32_ld(&reg[5]), 0x0801'0000u);
+  EXPECT_EQ(fdt32_ld(&reg[5]), 0x080a'0000u);
   EXPECT_EQ(fdt32_ld(&reg[7]), 3 * 0x2'0000u);
   const auto* parent = static_cast<const fdt32_t*>(fdt_getprop(fdt, 0, "interrupt-parent", &len));
   ASSERT_NE(parent, nullptr);

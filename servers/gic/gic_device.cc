@@ -76,7 +76,8 @@ void GicDevice::reset() {
 uint64_t GicDevice::read(uint64_t offset, unsigned width) {
   if (kernel_ == nullptr || state_ == nullptr) return 0;
   if (offset < kDistSize) return read_dist(offset, width);
-  const uint64_t r = offset - kDistSize;
+  if (offset < kRedistBase) return 0;  // where virt has its ITS: none here
+  const uint64_t r = offset - kRedistBase;
   const auto vcpu = static_cast<uint32_t>(r / kRedistSize);
   if (vcpu >= vcpus_) return 0;
   return read_redist(vcpu, r % kRedistSize, width);
@@ -88,7 +89,8 @@ void GicDevice::write(uint64_t offset, unsigned width, uint64_t value) {
     write_dist(offset, width, value);
     return;
   }
-  const uint64_t r = offset - kDistSize;
+  if (offset < kRedistBase) return;
+  const uint64_t r = offset - kRedistBase;
   const auto vcpu = static_cast<uint32_t>(r / kRedistSize);
   if (vcpu < vcpus_) write_redist(vcpu, r % kRedistSize, width, value);
 }

@@ -1,6 +1,8 @@
 // One guest's GICv3 distributor and redistributors (IHI 0069, chapter 12)
-// as the guest sees them, in one register window: GICD_* in the first
-// 64 KiB, then one 128 KiB redistributor (RD_base, SGI_base) per vCPU.
+// as the guest sees them, in one register window laid out as QEMU's virt
+// machine lays out its own: GICD_* in the first 64 KiB, nothing where virt
+// has its ITS, and from 0xa0000 one 128 KiB redistributor (RD_base,
+// SGI_base) per vCPU.
 //
 // The kernel holds every interrupt's configuration and state
 // (kernel/vgic); this model owns only the register interface: a write is
@@ -46,13 +48,14 @@ struct GicState {
 class GicDevice final : public MmioDevice {
  public:
   static constexpr uint64_t kDistSize = 0x1'0000;
+  static constexpr uint64_t kRedistBase = 0xa'0000;  // virt: GICD 0x08000000, GICR 0x080a0000
   static constexpr uint64_t kRedistSize = 0x2'0000;
   static constexpr uint32_t kSpis = 64;
   static constexpr uint32_t kIntidLimit = 32 + kSpis;
   static constexpr uint32_t kMaxVcpus = 8;
 
   // The window for a guest with `vcpus` vCPUs.
-  static constexpr uint64_t window_for(uint32_t vcpus) { return kDistSize + kRedistSize * vcpus; }
+  static constexpr uint64_t window_for(uint32_t vcpus) { return kRedistBase + kRedistSize * vcpus; }
 
   void attach(IrqKernel* kernel, uint32_t vcpus, GicState* state) {
     kernel_ = kernel;

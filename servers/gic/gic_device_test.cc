@@ -14,7 +14,7 @@ namespace {
 namespace irq = abi::irq;
 
 constexpr uint64_t kDist = 0;
-constexpr uint64_t kRedist = GicDevice::kDistSize;
+constexpr uint64_t kRedist = GicDevice::kRedistBase;
 constexpr uint64_t kSgi = 0x1'0000;  // SGI_base within a redistributor
 
 // The kernel's side of HYP_IRQ_CONFIG / QUERY / SIGNAL for one guest.
@@ -80,7 +80,8 @@ class GicDeviceTest : public ::testing::Test {
 };
 
 TEST_F(GicDeviceTest, IdentifiesAsAGicV3WithOneSecurityStateAnd64Spis) {
-  EXPECT_EQ(gic_.window(), 0x1'0000u + 2 * 0x2'0000u);
+  EXPECT_EQ(gic_.window(), 0xa'0000u + 2 * 0x2'0000u) << "laid out as QEMU's virt";
+  EXPECT_EQ(gic_.read(0x8'0000 + 0x4, 4), 0u) << "no ITS where virt has one";
   EXPECT_EQ(gic_.read(kDist + 0xffe8, 4), 0x3bu) << "PIDR2: ArchRev 3";
   EXPECT_EQ(gic_.read(kDist + 0x0, 4), (1u << 6) | (1u << 4)) << "CTLR: DS, ARE, groups off";
   const uint64_t typer = gic_.read(kDist + 0x4, 4);

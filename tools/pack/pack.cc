@@ -285,7 +285,7 @@ uint64_t device_window(const std::string& model, int vcpus) {
   if (model == "pl011") return 0x1000;
   // A GICv3 distributor (64 KiB) and one redistributor (RD_base and
   // SGI_base, 128 KiB) per vCPU right after it.
-  if (model == "gicv3") return kGicDistSize + kGicRedistSize * static_cast<uint64_t>(vcpus);
+  if (model == "gicv3") return kGicRedistOffset + kGicRedistSize * static_cast<uint64_t>(vcpus);
   return 0;
 }
 
@@ -368,7 +368,7 @@ absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& 
     w.u32("#interrupt-cells", 3);
     w.empty("interrupt-controller");
     std::vector<uint32_t> reg = split64(gic->base, kGicDistSize);
-    for (uint32_t c : split64(gic->base + kGicDistSize, kGicRedistSize * static_cast<uint64_t>(vm.vcpus))) {
+    for (uint32_t c : split64(gic->base + kGicRedistOffset, kGicRedistSize * static_cast<uint64_t>(vm.vcpus))) {
       reg.push_back(c);
     }
     w.cells("reg", reg);

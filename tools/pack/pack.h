@@ -93,8 +93,11 @@ uint64_t device_window(const std::string& model, int vcpus);
 // The INTID of `dev` of `vm` (an SPI for a PL011), 0 if it has none.
 uint32_t device_irq(const VmSpec& vm, const DeviceSpec& dev);
 
-// A GICv3's distributor and each redistributor, as the guest sees them.
+// A GICv3's distributor and each redistributor, as the guest sees them,
+// laid out as on QEMU's virt (the redistributors 0xa0000 after the
+// distributor, past where virt has its ITS).
 inline constexpr uint64_t kGicDistSize = 0x1'0000;
+inline constexpr uint64_t kGicRedistOffset = 0xa'0000;
 inline constexpr uint64_t kGicRedistSize = 0x2'0000;
 
 // The guest's device tree: memory, CPUs with PSCI (HVC), the timer, chosen,
