@@ -53,6 +53,13 @@ uint64_t pending_of(uint64_t, uint64_t state) { return (state & irq::kPending) !
 uint64_t active_of(uint64_t, uint64_t state) { return (state & irq::kActive) != 0 ? 1 : 0; }
 uint64_t edge_of(uint64_t word, uint64_t) { return (word & irq::kEdge) != 0 ? 2 : 0; }
 
+// The one rule for accesses the GIC does not define (IHI 0069, 12.1.3 and
+// 12.1.6): a register is reached at the widths the architecture gives it
+// (IPRIORITYR by byte or word, IROUTER and GICR_TYPER by doubleword or
+// either word, everything else by word); any other width, and any offset
+// with no register, reads as zero and ignores writes. Nothing aborts.
+bool priority_width(unsigned width) { return width == 1 || width == 4; }
+
 uint64_t with_priority(uint64_t word, uint8_t p) {
   return (word & ~(uint64_t{0xff} << irq::kPriorityShift)) | (uint64_t{p} << irq::kPriorityShift);
 }
@@ -220,7 +227,7 @@ uint64_t GicDevice::read_dist(uint64_t offset, unsigned width) {
     return 0;
   }
   if (offset >= kIpriorityr + 32 && offset < kIpriorityr + kIntidLimit) {
-    return width <= 4 ? read_priorities(0, static_cast<uint32_t>(offset - kIpriorityr), width) : 0;
+    return priority_width(width) ? read_priorities(0, static_cast<uint32_t>(offset - kIpriorityr), width) : 0;
   }
   if (width != 4) return 0;
   switch (offset) {
@@ -265,7 +272,7 @@ void GicDevice::write_dist(uint64_t offset, unsigned width, uint64_t value) {
     return;
   }
   if (offset >= kIpriorityr + 32 && offset < kIpriorityr + kIntidLimit) {
-    if (width <= 4) write_priorities(0, static_cast<uint32_t>(offset - kIpriorityr), width, value);
+    if (priority_width(width)) write_priorities(0, static_cast<uint32_t>(offset - kIpriorityr), width, value);
     return;
   }
   if (width != 4) return;
@@ -293,7 +300,8 @@ uint64_t GicDevice::read_redist(uint32_t vcpu, uint64_t offset, unsigned width) 
     return uint64_t{vcpu} << 32 | uint64_t{vcpu} << 8 | last;
   }
   if (offset >= kSgiBase + kIpriorityr && offset < kSgiBase + kIpriorityr + 32) {
-    return width <= 4 ? read_priorities(vcpu, static_cast<uint32_t>(offset - kSgiBase - kIpriorityr), width) : 0;
+    return priority_width(width) ? read_priorities(vcpu, static_cast<uint32_t>(offset - kSgiBase - kIpriorityr), width)
+                                 : 0;
   }
   if (width != 4) return 0;
   switch (offset) {
@@ -331,7 +339,9 @@ uint64_t GicDevice::read_redist(uint32_t vcpu, uint64_t offset, unsigned width) 
 
 void GicDevice::write_redist(uint32_t vcpu, uint64_t offset, unsigned width, uint64_t value) {
   if (offset >= kSgiBase + kIpriorityr && offset < kSgiBase + kIpriorityr + 32) {
-    if (width <= 4) write_priorities(vcpu, static_cast<uint32_t>(offset - kSgiBase - kIpriorityr), width, value);
+    if (priority_width(width)) {
+      write_priorities(vcpu, static_cast<uint32_t>(offset - kSgiBase - kIpriorityr), width, value);
+    }
     return;
   }
   if (width != 4) return;

@@ -166,6 +166,26 @@ TEST_F(GicDeviceTest, PendingStateIsSetClearedAndReadThroughTheKernel) {
   EXPECT_EQ(gic_.read(rd(1) + kSgi + 0x200, 4), 0u);
 }
 
+// Widths the architecture does not give a register read as zero and write
+// nothing.
+TEST_F(GicDeviceTest, RegistersAnswerOnlyAtTheirWidths) {
+  gic_.write(kDist + 0x400 + 40, 2, 0x4040);  // IPRIORITYR by halfword: not allowed
+  EXPECT_EQ(config(0, 40).priority, 0);
+  EXPECT_EQ(gic_.read(kDist + 0x400 + 40, 2), 0u);
+  gic_.write(kDist + 0x400 + 40, 1, 0x48);
+  EXPECT_EQ(gic_.read(kDist + 0x400 + 40, 1), 0x48u);
+  EXPECT_EQ(gic_.read(kDist + 0x400 + 40, 2), 0u);
+  gic_.write(kDist + 0x104, 1, 0xff);  // ISENABLER by byte
+  EXPECT_FALSE(config(0, 32).enabled);
+  EXPECT_EQ(gic_.read(kDist + 0x4, 2), 0u) << "TYPER by halfword";
+  EXPECT_EQ(gic_.read(kDist + 0x4, 8), 0u) << "TYPER by doubleword";
+  gic_.write(kDist + 0x6000 + 8 * 40, 2, 1);  // IROUTER by halfword
+  EXPECT_EQ(config(0, 40).target, 0);
+  EXPECT_EQ(gic_.read(rd(1) + 0x8, 4), (1u << 8) | (1u << 4)) << "GICR_TYPER's low word";
+  EXPECT_EQ(gic_.read(rd(1) + 0x8, 2), 0u);
+  EXPECT_EQ(kernel_.errors, 0);
+}
+
 // Every offset of the window at every width, read and written with
 // all-ones: nothing outside the guest's interrupts is touched, no call the
 // kernel refuses is made but for INTIDs the register names past the last.
