@@ -496,6 +496,8 @@ void finish_wait(Vcpu& g) {
     case VcpuWait::kRead:
       if (failed) {
         abort_access(g);
+      } else if (g.forwarded.write) {
+        complete_mmio_write(g.ctx, g.forwarded);
       } else {
         complete_mmio_read(g.ctx, g.forwarded, g.pending.value);
       }
@@ -757,16 +759,19 @@ VcpuContext* forward(Vcpu& g) {
   r.width = a.bytes;
   r.device = static_cast<uint8_t>(route->device);
   r.vcpu = g.index;
-  if (a.write) {
-    r.data = mmio_write_value(g.ctx, a);
-    r.flags = ipc::kRequestPosted;
-  }
+  // Writes are posted (the guest goes on at once), but those to its
+  // interrupt controller: they are applied in order with what the guest
+  // does next (an SGI it sends, an interrupt it expects enabled), as a
+  // GIC's are, so the guest waits for them like for a read.
+  const bool posted_write = a.write && !route->irqchip;
+  if (a.write) r.data = mmio_write_value(g.ctx, a);
+  if (posted_write) r.flags = ipc::kRequestPosted;
   Status st;
   bool busy = false;
   uint32_t answered = 0;
   {
     SpinLockGuard guard(s->channel.lock);
-    st = s->channel.push(r, a.write ? nullptr : &g.pending);
+    st = s->channel.push(r, posted_write ? nullptr : &g.pending);
     busy = st == Status::kOk && s->channel.outstanding() >= Channel::kEntries / 2;
     answered = s->channel.take_completed_by_push();
   }
@@ -786,7 +791,7 @@ VcpuContext* forward(Vcpu& g) {
     }
     return &g.ctx;
   }
-  if (a.write) {
+  if (posted_write) {
     complete_mmio_write(g.ctx, a);
     if (busy) return call_server(g, *s);
     posted(*s, g.cpu);

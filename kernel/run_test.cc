@@ -742,6 +742,28 @@ TEST_F(RunTest, ServersHaveNoPhysicalTimer) {
   EXPECT_NE(server_vcpu().ctx.pc, pc + 4) << "UNDEFINED, not emulated";
 }
 
+// A write to the guest's interrupt controller is not posted: the guest
+// waits for the server to have applied it (here, on its CPU), and only
+// then goes past the store.
+TEST_F(RunTest, AWriteToTheInterruptControllerWaitsForItsAnswer) {
+  partitions_[1].routes[0].irqchip = true;
+  TrapInfo write = read_trap(kDeviceIpa + 0x100);
+  write.esr |= 1u << 6;
+  vcpu(0).ctx.x[5] = 0x20;
+  const uint64_t pc = vcpu(0).ctx.pc;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, write), &server_vcpu().ctx) << "switched to the server";
+  EXPECT_EQ(vcpu(0).ctx.pc, pc) << "not past the store yet";
+  const ipc::Request r = take();
+  EXPECT_EQ(r.kind, ipc::RequestKind::kWrite);
+  EXPECT_EQ(r.flags & ipc::kRequestPosted, 0) << "an answer is waited for";
+  EXPECT_EQ(r.data, 0x20u);
+  answer(r);
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.pc, pc + 4);
+  EXPECT_EQ(vcpu(0).ctx.x[5], 0x20u) << "a write changes no register";
+  partitions_[1].routes[0].irqchip = false;
+}
+
 // A vCPU turned off with an SGI pending in its LRs gets it after it is
 // turned on again (its context is reset): the SGI waited, not lost.
 TEST_F(RunTest, AnSgiPendingAtCpuOffIsDeliveredAfterCpuOn) {

@@ -68,7 +68,8 @@ enum class VcpuPower : uint8_t {
 // the physical CPU it was on is free to run something else meanwhile.
 enum class VcpuWait : uint8_t {
   kNothing,
-  kRead,       // a forwarded read: `pending` is answered by server `waits_on`
+  kRead,       // a forwarded read, or a write to its interrupt controller: `pending`
+               // is answered by server `waits_on`
   kRestart,    // a server restart it asked for: `pending` is answered once done
   kInterrupt,  // WFI or PSCI CPU_SUSPEND: until `wake_at`, or woken
 };
