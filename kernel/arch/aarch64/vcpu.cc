@@ -225,6 +225,8 @@ void el2_controls_init() {
   isb();
   HYP_WRITE_SYSREG(S3_4_C12_C11_0, 0);  // ICH_HCR_EL2 until a vCPU loads its own
   for (uint32_t i = 0; i < f.lrs; ++i) write_list_register(i, 0);
+  HYP_WRITE_SYSREG(vtcr_el2, vtcr());
+  HYP_WRITE_SYSREG(cnthctl_el2, kCnthctl);
   HYP_WRITE_SYSREG(S3_4_C1_C1_3, 0);  // HSTR_EL2: no AArch32 CP15 traps
   HYP_WRITE_SYSREG(S3_4_C1_C1_7, 0);  // HACR_EL2: no IMPLEMENTATION DEFINED traps
   if (f.ras) HYP_WRITE_SYSREG(S3_4_C5_C2_3, 0);  // VSESR_EL2
@@ -315,8 +317,8 @@ TrapSyndrome read_trap_syndrome() {
 
 void vcpu_load(const VcpuContext& ctx, Scope scope) {
   const El2Controls& c = ctx.el2;
-  HYP_WRITE_SYSREG(vtcr_el2, vtcr());
-  HYP_WRITE_SYSREG(cnthctl_el2, kCnthctl);
+  // VTCR_EL2 and CNTHCTL_EL2 are the same for every partition: written
+  // once per CPU (el2_controls_init()).
   HYP_WRITE_SYSREG(hcr_el2, c.hcr_el2);
   HYP_WRITE_SYSREG(vttbr_el2, c.vttbr_el2);
   HYP_WRITE_SYSREG(vmpidr_el2, c.vmpidr_el2);
@@ -324,7 +326,9 @@ void vcpu_load(const VcpuContext& ctx, Scope scope) {
   HYP_WRITE_SYSREG(cntvoff_el2, c.cntvoff_el2);
   HYP_WRITE_SYSREG(mdcr_el2, c.mdcr_el2);
   HYP_WRITE_SYSREG(cptr_el2, c.cptr_el2);
-  isb();
+  // No ISB here: writing EL1's registers from EL2 does not depend on these
+  // controls, and the ISB at the end (or the ERET) orders it all before
+  // the partition runs.
 
   const El1Sysregs& r = ctx.el1;
   HYP_WRITE_SYSREG(sctlr_el1, r.sctlr_el1);
