@@ -1,18 +1,21 @@
 """The command line behind //:qemu_guest, shared with the tests that run it."""
 
 # Arguments to tools/qemu/run.sh: the launcher, the hypervisor, the UART
-# server that gives the guest its console, and the guest's defaults (flags
+# server that gives the guest its console, the GIC server that gives it its
+# GICv3, and the guest's defaults (flags
 # given after `bazel run //:qemu_guest --` come later and win).
 QEMU_GUEST_ARGS = [
     "$(rootpath //tools/qemu:launch)",
     "--hyp=$(rootpath //kernel)",
     "--uart_server=$(rootpath //servers/uart:uart_server)",
+    "--gic_server=$(rootpath //servers/gic:gic_server)",
     "--smp=1",
     "--mem=256M",
 ]
 
 QEMU_GUEST_DATA = [
     "//kernel",
+    "//servers/gic:gic_server",
     "//servers/uart:uart_server",
     "//tools/qemu:launch",
 ]

@@ -31,10 +31,20 @@ Manifest guest_manifest(const GuestOptions& o) {
     uart.kernel = o.uart_server;
     uart.device_memory_base = kVirtPl011Base;
     uart.device_memory_size = kVirtPl011Size;
+    uart.device_irq = kVirtPl011Irq;
     // The server comes first: it is partition 1, and owns the console
     // before the guest prints.
     m.vms.push_back(uart);
     guest.devices.push_back({"serial", uart.name, "pl011", kVirtPl011Base, 0});
+  }
+  if (!o.gic_server.empty()) {
+    VmSpec gic;
+    gic.name = "gic";
+    gic.server = true;
+    gic.memory = kGicServerMemory;
+    gic.kernel = o.gic_server;
+    m.vms.push_back(gic);
+    guest.devices.push_back({"gic", gic.name, "gicv3", kVirtGicBase, 0});
   }
   m.vms.push_back(guest);
   return m;

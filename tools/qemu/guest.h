@@ -19,6 +19,11 @@ inline constexpr uint64_t kVirtPl011Base = 0x0900'0000;
 inline constexpr uint64_t kVirtPl011Size = 0x1000;
 // The UART server's RAM (tests/defs.bzl's UART_SERVER uses the same).
 inline constexpr uint64_t kUartServerMemory = 4ull << 20;
+// QEMU virt's UART interrupt (SPI 1) and its GICv3 distributor, where the
+// guest finds them too.
+inline constexpr uint32_t kVirtPl011Irq = 33;
+inline constexpr uint64_t kVirtGicBase = 0x0800'0000;
+inline constexpr uint64_t kGicServerMemory = 4ull << 20;
 
 struct GuestOptions {
   std::string kernel;  // an arm64 Image or a flat binary
@@ -29,10 +34,15 @@ struct GuestOptions {
   // The UART server's image: the guest gets its console from it. Empty:
   // the guest runs alone, without devices.
   std::string uart_server;
+  // The GIC server's image: the guest gets a GICv3 (and its console its
+  // interrupt) from it. Empty: no interrupt controller.
+  std::string gic_server;
 };
 
-// The manifest: the UART server (if any) first, then the guest, named
-// "guest", with a PL011 "serial" routed to the server.
+// The manifest: the UART server (if any) first, the GIC server (if any)
+// next, then the guest, named "guest", with a PL011 "serial" routed to the
+// UART server and a GICv3 "gic" to the GIC server, both where QEMU's virt
+// has them.
 Manifest guest_manifest(const GuestOptions& options);
 
 // A directory of this process's own under $TMPDIR (or /tmp), made by

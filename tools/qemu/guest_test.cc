@@ -62,6 +62,28 @@ TEST(GuestManifest, GuestGetsTheUartServersPl011ByDefault) {
   EXPECT_EQ(guest.devices[0].device, 0u);
 }
 
+// With the GIC server, the guest also gets a GICv3 where QEMU's virt has
+// its own, and the UART server the UART's interrupt (SPI 1).
+TEST(GuestManifest, TheGicServerGivesTheGuestAGicWhereVirtHasIt) {
+  GuestOptions o;
+  o.kernel = "k.bin";
+  o.memory = 64ull << 20;
+  o.uart_server = "uart_server.bin";
+  o.gic_server = "gic_server.bin";
+  const Manifest m = guest_manifest(o);
+  ASSERT_EQ(m.vms.size(), 3u);
+  EXPECT_EQ(m.vms[0].device_irq, 33u);
+  const VmSpec& gic = m.vms[1];
+  EXPECT_EQ(gic.name, "gic");
+  EXPECT_TRUE(gic.server);
+  EXPECT_EQ(gic.kernel, "gic_server.bin");
+  const VmSpec& guest = m.vms[2];
+  ASSERT_EQ(guest.devices.size(), 2u);
+  EXPECT_EQ(guest.devices[1].server, "gic");
+  EXPECT_EQ(guest.devices[1].model, "gicv3");
+  EXPECT_EQ(guest.devices[1].base, 0x0800'0000u);
+}
+
 TEST(GuestManifest, WithoutAServerTheGuestRunsAlone) {
   GuestOptions o;
   o.kernel = "k.bin";

@@ -55,6 +55,7 @@ ABSL_FLAG(std::string, append, "", "guest command line");
 ABSL_FLAG(bool, print_cmd, false, "print the QEMU command line and exit");
 ABSL_FLAG(std::string, notice, "", "a line to print before starting");
 ABSL_FLAG(std::string, uart_server, "", "the UART server's image, which gives the guest its console");
+ABSL_FLAG(std::string, gic_server, "", "the GIC server's image, which gives the guest its GICv3 (none if empty)");
 ABSL_FLAG(bool, no_console, false, "give the guest no console (no UART server, no PL011)");
 
 namespace {
@@ -180,6 +181,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "launch: --mem must be a size such as 512M or 2G\n");
       return 2;
     }
+    vm.gic_server = absl::GetFlag(FLAGS_gic_server);
     if (!absl::GetFlag(FLAGS_no_console)) {
       vm.uart_server = absl::GetFlag(FLAGS_uart_server);
       if (vm.uart_server.empty()) {
