@@ -48,6 +48,7 @@
 #include <cstdint>
 
 #include "ipc/channel.h"
+#include "ipc/hypercall.h"
 
 namespace hyp::package {
 
@@ -75,9 +76,9 @@ inline constexpr char kPropIrq[] = "irq";
 inline constexpr char kPropDeviceIrq[] = "device-irq";
 inline constexpr char kPropIrqchip[] = "irqchip";
 
-// The INTIDs a route's `irq` may name: the SPIs guests have (kernel/vgic).
-inline constexpr uint32_t kFirstSpi = 32;
-inline constexpr uint32_t kSpiLimit = 96;
+// The INTIDs a route's `irq` may name: the SPIs guests have.
+inline constexpr uint32_t kFirstSpi = abi::irq::kFirstSpi;
+inline constexpr uint32_t kSpiLimit = abi::irq::kIntidLimit;
 
 // Partition memory starts at the same IPA as RAM on QEMU's virt machine.
 inline constexpr uint64_t kDefaultRamIpa = 0x4000'0000;

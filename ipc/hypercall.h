@@ -92,6 +92,10 @@ inline constexpr uint32_t kHypIrqQuery = 0x8600'0013;   // -> x0 = 0, x1 = confi
 inline constexpr uint32_t kHypIrqSignal = 0x8600'0014;  // x4 = IrqOp -> x0 = 0 or error
 
 namespace irq {
+// A guest's INTIDs: SGIs and PPIs 0..31 (a bank per vCPU), then its SPIs.
+inline constexpr uint32_t kFirstSpi = 32;
+inline constexpr uint32_t kSpiCount = 64;
+inline constexpr uint32_t kIntidLimit = kFirstSpi + kSpiCount;  // SPIs 32..95
 // The config word.
 inline constexpr uint64_t kEnabled = 1u << 0;
 inline constexpr uint64_t kGroup1 = 1u << 1;

@@ -94,52 +94,10 @@ Status Vgic::configure(uint32_t vcpu, uint32_t intid, const Config& c, Kick& kic
   q->cfg.priority = static_cast<uint8_t>(c.priority & kPriorityMask);
   if (intid < kPrivate) q->cfg.target = 0;
   note_pending(vcpu, intid, *q, kick);
-  return Status::kOk;
-}
-
-Status Vgic::set_enabled(uint32_t vcpu, uint32_t intid, bool enabled, Kick& kick) {
-  SpinLockGuard guard(lock_);
-  Irq* q = find(vcpu, intid);
-  if (q == nullptr) return Status::kInvalidArgument;
-  q->cfg.enabled = enabled;
-  note_pending(vcpu, intid, *q, kick);
-  // Disabled while pending in an LR: its vCPU takes it out at its next flush.
-  if (!enabled && q->lr >= 0) kick.vcpus |= 1u << q->owner;
-  return Status::kOk;
-}
-
-Status Vgic::set_priority(uint32_t vcpu, uint32_t intid, uint8_t priority) {
-  SpinLockGuard guard(lock_);
-  Irq* q = find(vcpu, intid);
-  if (q == nullptr) return Status::kInvalidArgument;
-  q->cfg.priority = static_cast<uint8_t>(priority & kPriorityMask);
-  return Status::kOk;
-}
-
-Status Vgic::set_group(uint32_t vcpu, uint32_t intid, bool group1) {
-  SpinLockGuard guard(lock_);
-  Irq* q = find(vcpu, intid);
-  if (q == nullptr) return Status::kInvalidArgument;
-  q->cfg.group1 = group1;
-  return Status::kOk;
-}
-
-Status Vgic::set_trigger(uint32_t vcpu, uint32_t intid, Trigger t) {
-  SpinLockGuard guard(lock_);
-  Irq* q = find(vcpu, intid);
-  if (q == nullptr || (intid < kSgis && t != Trigger::kEdge)) return Status::kInvalidArgument;
-  q->cfg.trigger = t;
-  mark(vcpu, intid);
-  return Status::kOk;
-}
-
-Status Vgic::set_target(uint32_t intid, uint32_t target_vcpu) {
-  SpinLockGuard guard(lock_);
-  if (intid < kPrivate || target_vcpu >= vcpus_) return Status::kInvalidArgument;
-  Irq* q = find(0, intid);
-  if (q == nullptr) return Status::kInvalidArgument;
-  // One already in an LR stays with that vCPU until it leaves the LR.
-  q->cfg.target = static_cast<uint8_t>(target_vcpu);
+  // In an LR: its vCPU applies the change at its next refill (a disabled
+  // pending entry is taken out, a new priority or group written), so it is
+  // told now. A new target applies once the interrupt leaves that LR.
+  if (q->lr >= 0) kick.vcpus |= 1u << q->owner;
   return Status::kOk;
 }
 

@@ -24,14 +24,15 @@
 #include "base/spinlock.h"
 #include "base/status.h"
 #include "base/thread_safety.h"
+#include "ipc/hypercall.h"
 #include "kernel/vcpu/context.h"
 
 namespace hyp::vgic {
 
 inline constexpr uint32_t kSgis = 16;
-inline constexpr uint32_t kPrivate = 32;  // SGIs and PPIs: one bank per vCPU
-inline constexpr uint32_t kSpis = 64;     // SPIs 32..95, shared by the VM's vCPUs
-inline constexpr uint32_t kIntidLimit = kPrivate + kSpis;
+inline constexpr uint32_t kPrivate = abi::irq::kFirstSpi;  // SGIs and PPIs: one bank per vCPU
+inline constexpr uint32_t kSpis = abi::irq::kSpiCount;     // shared by the VM's vCPUs
+inline constexpr uint32_t kIntidLimit = abi::irq::kIntidLimit;
 inline constexpr uint32_t kMaxVcpus = 8;
 inline constexpr uint32_t kMaxLrs = kMaxListRegisters;
 
@@ -111,15 +112,11 @@ class Vgic {
   uint32_t vcpus() const { return vcpus_; }
 
   // ---- Configuration (the GIC server's kernel calls) ----
-  // `vcpu` selects the bank of an SGI or PPI and is ignored for SPIs.
-  // kInvalidArgument: an INTID, vCPU or target out of range.
+  // The whole configuration at once (what HYP_IRQ_CONFIG carries). `vcpu`
+  // selects the bank of an SGI or PPI and is ignored for SPIs, whose target
+  // it is not (a PPI's target reads as 0). kInvalidArgument: an INTID,
+  // vCPU or target out of range, a level-triggered SGI.
   [[nodiscard]] Status configure(uint32_t vcpu, uint32_t intid, const Config& c, Kick& kick);
-  [[nodiscard]] Status set_enabled(uint32_t vcpu, uint32_t intid, bool enabled, Kick& kick);
-  [[nodiscard]] Status set_priority(uint32_t vcpu, uint32_t intid, uint8_t priority);
-  [[nodiscard]] Status set_group(uint32_t vcpu, uint32_t intid, bool group1);
-  // SGIs are always edge-triggered: kInvalidArgument for them.
-  [[nodiscard]] Status set_trigger(uint32_t vcpu, uint32_t intid, Trigger t);
-  [[nodiscard]] Status set_target(uint32_t intid, uint32_t target_vcpu);
   [[nodiscard]] Result<Config> config(uint32_t vcpu, uint32_t intid);
 
   // An interrupt's state as GICD_ISPENDR / ISACTIVER read it: as of the

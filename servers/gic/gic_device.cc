@@ -36,9 +36,9 @@ constexpr uint32_t kWakerChildrenAsleep = 1u << 2;
 constexpr uint32_t kIidrValue = 0x43b;
 constexpr uint32_t kPidr2Value = 0x3b;  // ArchRev 3: GICv3
 
-// GICD_TYPER: ITLinesNumber 2 (INTIDs up to 95), IDbits 9 (10 bits of
-// INTID), No1N; no LPIs, no security extension (DS).
-constexpr uint32_t kTyperValue = 2 | (9u << 19) | (1u << 25);
+// GICD_TYPER: ITLinesNumber (32 INTIDs each, up to the last SPI), IDbits 9
+// (10 bits of INTID), No1N; no LPIs, no security extension (DS).
+constexpr uint32_t kTyperValue = (abi::irq::kIntidLimit / 32 - 1) | (9u << 19) | (1u << 25);
 
 // A bank register at `offset` from `base`, 4 bytes each, and which of them.
 bool in_bank(uint64_t offset, uint64_t base, uint32_t regs, uint32_t& n) {
@@ -295,10 +295,9 @@ void GicDevice::write_dist(uint64_t offset, unsigned width, uint64_t value) {
 // ---- A redistributor ----
 
 uint64_t GicDevice::read_redist(uint32_t vcpu, uint64_t offset, unsigned width) {
-  if (offset == kRdTyper && width == 8) {
-    const uint64_t last = vcpu + 1 == vcpus_ ? 1u << 4 : 0;
-    return uint64_t{vcpu} << 32 | uint64_t{vcpu} << 8 | last;
-  }
+  // GICR_TYPER: affinity 0.0.0.vcpu [63:32], processor number [23:8], Last.
+  const uint64_t typer = uint64_t{vcpu} << 32 | uint64_t{vcpu} << 8 | (vcpu + 1 == vcpus_ ? 1u << 4 : 0);
+  if (offset == kRdTyper && width == 8) return typer;
   if (offset >= kSgiBase + kIpriorityr && offset < kSgiBase + kIpriorityr + 32) {
     return priority_width(width) ? read_priorities(vcpu, static_cast<uint32_t>(offset - kSgiBase - kIpriorityr), width)
                                  : 0;
@@ -310,9 +309,9 @@ uint64_t GicDevice::read_redist(uint32_t vcpu, uint64_t offset, unsigned width) 
     case kRdIidr:
       return kIidrValue;
     case kRdTyper:
-      return (vcpu + 1 == vcpus_ ? 1u << 4 : 0) | (vcpu << 8);
+      return typer & 0xffff'ffff;
     case kRdTyper + 4:
-      return vcpu;
+      return typer >> 32;
     case kRdWaker:
       return (state_->awake >> vcpu & 1) != 0 ? 0 : kWakerProcessorSleep | kWakerChildrenAsleep;
     case kPidr2:

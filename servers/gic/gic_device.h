@@ -42,7 +42,7 @@ struct GicState {
   uint32_t awake;         // bit n: redistributor n's ProcessorSleep is clear
   uint64_t unrouted;      // bit n: SPI 32 + n routed to no vCPU (kept disabled in the kernel)
   uint64_t want_enabled;  // bit n: enabled by the guest while unrouted
-  uint64_t unrouted_to[64];  // what GICD_IROUTER<32 + n> says while it names no vCPU
+  uint64_t unrouted_to[abi::irq::kSpiCount];  // what GICD_IROUTER<32 + n> says while it names no vCPU
 };
 
 class GicDevice final : public MmioDevice {
@@ -50,8 +50,8 @@ class GicDevice final : public MmioDevice {
   static constexpr uint64_t kDistSize = 0x1'0000;
   static constexpr uint64_t kRedistBase = 0xa'0000;  // virt: GICD 0x08000000, GICR 0x080a0000
   static constexpr uint64_t kRedistSize = 0x2'0000;
-  static constexpr uint32_t kSpis = 64;
-  static constexpr uint32_t kIntidLimit = 32 + kSpis;
+  static constexpr uint32_t kSpis = abi::irq::kSpiCount;
+  static constexpr uint32_t kIntidLimit = abi::irq::kIntidLimit;
   static constexpr uint32_t kMaxVcpus = 8;
 
   // The window for a guest with `vcpus` vCPUs.
