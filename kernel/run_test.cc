@@ -505,6 +505,12 @@ bool lr_holds(const ListRegisters& l, uint32_t intid, uint64_t state) {
   return false;
 }
 
+// Whether SGI 5 of vCPU `vcpu` is still owed to it (pending, in an LR or not).
+bool vgic_pending(Partition& p, uint32_t vcpu) {
+  const Result<vgic::Vgic::State> st = p.vgic.state(vcpu, 5);
+  return st.ok() && st->pending;
+}
+
 void enable_irq(Partition& p, uint32_t vcpu, uint32_t intid, vgic::Trigger t = vgic::Trigger::kEdge) {
   vgic::Kick k;
   ASSERT_EQ(p.vgic.configure(vcpu, intid, {true, true, t, 0x80, 0}, k), Status::kOk);
@@ -762,6 +768,58 @@ TEST_F(RunTest, AWriteToTheInterruptControllerWaitsForItsAnswer) {
   EXPECT_EQ(vcpu(0).ctx.pc, pc + 4);
   EXPECT_EQ(vcpu(0).ctx.x[5], 0x20u) << "a write changes no register";
   partitions_[1].routes[0].irqchip = false;
+}
+
+// A sender on CPU 0 sends SGIs, one at a time, to vCPU 1 while vCPU 1, on
+// CPU 1, takes them and waits in WFI again and again: each is taken, none
+// is left pending while vCPU 1 sleeps (a CPU sleeps only until it is
+// woken, and a wait nothing ends is counted).
+TEST_F(RunTest, SgisRacingAVcpuGoingInAndOutOfWfiNeverLeaveItAsleep) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  enable_irq(partitions_[1], 1, 5);
+  arch::fake::set_wait_limit(std::chrono::milliseconds(1000));
+  std::atomic<bool> stop{false};
+  std::atomic<int> taken{0};
+  std::thread cpu1([&] {
+    uint64_t wakes = arch::fake::wakes_sent_to(kMpidr[1]);
+    while (!stop.load()) {
+      for (uint64_t& lr : arch::fake::hardware_lrs().lr) {  // the guest takes and ends SGI 5
+        if ((lr & vgic::lr::kIntidMask) == 5 && (lr & vgic::lr::kPending) != 0) {
+          lr &= ~vgic::lr::kStateMask;
+          taken.fetch_add(1);
+        }
+      }
+      VcpuContext* next = on_exit(vcpu(1), ExitKind::kSync, wfi_trap());
+      while (next == nullptr && !stop.load()) {  // blocked: CPU 1 sleeps until woken, as cpu_loop() does
+        arch::wait_for_event();
+        next = schedule(1);
+      }
+      if (next == nullptr) break;
+      ASSERT_EQ(next, &vcpu(1).ctx);
+      if (arch::fake::wakes_sent_to(kMpidr[1]) != wakes) {  // the wake-up SGI, taken
+        wakes = arch::fake::wakes_sent_to(kMpidr[1]);
+        ASSERT_EQ(irq(vcpu(1)), &vcpu(1).ctx);
+      }
+    }
+  });
+  // One SGI at a time, each sent whenever vCPU 1 happens to be (going
+  // into WFI, blocked, waking, running), and each must be taken.
+  int lost = 0;
+  for (int i = 0; i < 1000 && lost == 0; ++i) {
+    const int before = taken.load();
+    vcpu(0).ctx.x[1] = uint64_t{5} << 24 | 0b10;
+    ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, sgi_write_trap(0, 5, 1)), &vcpu(0).ctx);
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    while (taken.load() == before && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+    if (taken.load() == before) ++lost;
+  }
+  stop.store(true);
+  arch::send_event();
+  cpu1.join();
+  EXPECT_EQ(lost, 0) << "an SGI left pending while vCPU 1 slept";
+  EXPECT_FALSE(vgic_pending(partitions_[1], 1));
+  EXPECT_EQ(arch::fake::waits_slept_through(), 0u) << "a wait no SGI ended: a wake-up lost";
 }
 
 // A vCPU turned off with an SGI pending in its LRs gets it after it is
