@@ -48,19 +48,7 @@ uint64_t counter() {
   return v;
 }
 
-void wfi() { asm volatile("wfi" ::: "memory"); }
 
-// WFI until `done()`, looking with IRQs masked (see guests/irq/irq.cc).
-template <typename Done>
-void sleep_until_done(Done done) {
-  for (;;) {
-    gic::irqs_off();
-    if (done()) break;
-    wfi();
-    gic::irqs_on();
-  }
-  gic::irqs_on();
-}
 
 void report(const char* name, uint64_t total_ns, uint64_t iterations) {
   rt::print("figure %s: %lu instructions\n", name, (total_ns + iterations / 2) / iterations);
@@ -73,19 +61,13 @@ void secondary(uint64_t /*index*/) {
   gic::irqs_on();
   g_ready.store(true);
   gic::send_sgi(kPong, 1);  // vCPU 0 waits for this in WFI
-  while (!g_stop.load()) {
-    gic::irqs_off();
-    if (!g_stop.load()) wfi();
-    gic::irqs_on();
-  }
+  (void)gic::sleep_until([] { return g_stop.load(); });
 }
 
 }  // namespace
 
 extern "C" void partition_irq(rt::ExceptionFrame* /*frame*/) {
-  for (;;) {
-    const uint32_t id = gic::acknowledge();
-    if (id >= 1020) break;
+  gic::take_all([&](uint32_t id) {
     if (id == kTimer) {
       g_fired.store(counter());
       asm volatile("msr cntv_ctl_el0, %0\n\tisb" : : "r"(uint64_t{2}));  // masked: the line drops
@@ -95,8 +77,7 @@ extern "C" void partition_irq(rt::ExceptionFrame* /*frame*/) {
     } else if (id == kPong) {
       g_pongs.fetch_add(1);
     }
-    gic::end(id);
-  }
+  });
 }
 
 void partition_main(uint64_t /*dtb*/) {
@@ -108,7 +89,7 @@ void partition_main(uint64_t /*dtb*/) {
   g_start = {reinterpret_cast<uint64_t>(&g_stack[sizeof(g_stack)]), secondary, 1};
   if (rt::cpu_on(1, &g_start) != 0) rt::print("irq bench: vCPU 1 did not start\n");
   gic::irqs_on();
-  sleep_until_done([] { return g_ready.load(); });
+  (void)gic::sleep_until([] { return g_ready.load(); });
 
   // eoi: one SGI to itself at a time, taken by hand with IRQs masked; only
   // the EOI is timed.
@@ -147,7 +128,7 @@ void partition_main(uint64_t /*dtb*/) {
     const uint32_t before = g_timers.load();
     const uint64_t deadline = counter() + rt::counter_frequency() / 100'000;  // 10 us
     asm volatile("msr cntv_cval_el0, %0\n\tmsr cntv_ctl_el0, %1\n\tisb" : : "r"(deadline), "r"(uint64_t{1}));
-    sleep_until_done([&] { return g_timers.load() != before; });
+    (void)gic::sleep_until([&] { return g_timers.load() != before; });
     late += g_fired.load() - deadline;
   }
   report("timer_irq", to_ns(late), kTimerIterations);
@@ -158,7 +139,7 @@ void partition_main(uint64_t /*dtb*/) {
     const uint32_t before = g_pongs.load();
     const uint64_t t0 = counter();
     gic::send_sgi(kPing, 0b10);
-    sleep_until_done([&] { return g_pongs.load() != before; });
+    (void)gic::sleep_until([&] { return g_pongs.load() != before; });
     total += counter() - t0;
   }
   report("vipi", to_ns(total), kIpiIterations);

@@ -32,16 +32,13 @@ volatile uint8_t& priority(uint32_t intid) {
 }  // namespace
 
 extern "C" void partition_irq(rt::ExceptionFrame* /*frame*/) {
-  for (;;) {
-    const uint32_t id = gic::acknowledge();
-    if (id >= 1020) break;
+  gic::take_all([&](uint32_t id) {
     if (id < 16) {
       g_taken[id].fetch_add(1);
     } else {
       g_other.fetch_add(1);
     }
-    gic::end(id);
-  }
+  });
 }
 
 void partition_main(uint64_t /*dtb*/) {

@@ -67,28 +67,11 @@ uint64_t physical_count() {
   return v;
 }
 
-void wfi() { asm volatile("wfi" ::: "memory"); }
 
-// Waits in WFI until `done()`, for what an interrupt to this vCPU
-// announces; true if done. Looks with IRQs masked, so that an interrupt
-// that comes after the look still ends the WFI (it is pending), and is
-// taken once they are unmasked again.
+// Waits in WFI until `done()` (gic::sleep_until), at most `timeout_us`.
 template <typename Done>
 bool sleep_for(Done done, uint64_t timeout_us) {
-  const uint64_t end = rt::read_counter() + us(timeout_us);
-  for (;;) {
-    gic::irqs_off();
-    if (done()) {
-      gic::irqs_on();
-      return true;
-    }
-    if (rt::read_counter() >= end) {
-      gic::irqs_on();
-      return false;
-    }
-    wfi();
-    gic::irqs_on();
-  }
+  return gic::sleep_until(done, rt::read_counter() + us(timeout_us));
 }
 
 // Spins until `done()`, for what another vCPU only writes to memory.
@@ -180,9 +163,7 @@ void secondary(uint64_t index) {
 
 extern "C" void partition_irq(rt::ExceptionFrame* /*frame*/) {
   const uint32_t self = gic::self();
-  for (;;) {
-    const uint32_t id = gic::acknowledge();
-    if (id >= 1020) break;
+  gic::take_all([&](uint32_t id) {
     if (id == kTimer) {
       uint64_t now;
       asm volatile("mrs %0, cntvct_el0" : "=r"(now));
@@ -201,8 +182,7 @@ extern "C" void partition_irq(rt::ExceptionFrame* /*frame*/) {
     } else {
       g_spurious[self].fetch_add(1);
     }
-    gic::end(id);
-  }
+  });
 }
 
 void partition_main(uint64_t /*dtb*/) {

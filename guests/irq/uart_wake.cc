@@ -29,9 +29,7 @@ std::atomic<uint32_t> g_other{0};
 }  // namespace
 
 extern "C" void partition_irq(rt::ExceptionFrame* /*frame*/) {
-  for (;;) {
-    const uint32_t id = gic::acknowledge();
-    if (id >= 1020) break;
+  gic::take_all([&](uint32_t id) {
     if (id == kUartSpi) {
       g_interrupts.fetch_add(1);
       while ((uart::read(uart::Regs::kFr) & uart::Regs::kFrRxfe) == 0) {
@@ -46,8 +44,7 @@ extern "C" void partition_irq(rt::ExceptionFrame* /*frame*/) {
     } else {
       g_other.fetch_add(1);
     }
-    gic::end(id);
-  }
+  });
 }
 
 void partition_main(uint64_t /*dtb*/) {
@@ -57,15 +54,12 @@ void partition_main(uint64_t /*dtb*/) {
   uart::write(uart::Regs::kImsc, uart::Regs::kIntRx | uart::Regs::kIntRxTimeout);
   rt::print("uart_wake: waiting in WFI for a line\n");
   const uint64_t start = rt::read_counter();
-  uint32_t wakes = 0;
-  for (;;) {
-    gic::irqs_off();
-    if (g_newline.load()) break;
-    asm volatile("wfi" ::: "memory");
-    ++wakes;
-    gic::irqs_on();
-  }
-  gic::irqs_on();
+  uint32_t looks = 0;
+  (void)gic::sleep_until([&] {
+    ++looks;
+    return g_newline.load();
+  });
+  const uint32_t wakes = looks - 1;
   const uint64_t waited_ms = (rt::read_counter() - start) * 1000 / rt::counter_frequency();
   g_line[g_length.load()] = '\0';
   rt::print("uart_wake: got \"%s\" after %lu ms, %u interrupts, %u wake-ups\n", g_line, waited_ms,

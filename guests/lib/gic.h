@@ -41,4 +41,35 @@ uint8_t running_priority();
 inline void irqs_on() { asm volatile("msr daifclr, #2" ::: "memory"); }
 inline void irqs_off() { asm volatile("msr daifset, #2" ::: "memory"); }
 
+// In an IRQ handler: every interrupt pending at the CPU interface, highest
+// priority first, each passed to `handle` and then ended.
+template <typename Handle>
+void take_all(Handle handle) {
+  for (uint32_t id = acknowledge(); id < 1020; id = acknowledge()) {
+    handle(id);
+    end(id);
+  }
+}
+
+// Waits in WFI until `done()`, for something an interrupt to this vCPU
+// brings. Looks with IRQs masked, so that an interrupt that comes after
+// the look still ends the WFI (it is pending) and is taken once they are
+// unmasked again. `give_up`: a virtual count that ends the wait too (0:
+// none). Returns whether `done()`.
+template <typename Done>
+bool sleep_until(Done done, uint64_t give_up = 0) {
+  for (;;) {
+    irqs_off();
+    if (done()) break;
+    if (give_up != 0 && rt::read_counter() >= give_up) {
+      irqs_on();
+      return false;
+    }
+    asm volatile("wfi" ::: "memory");
+    irqs_on();
+  }
+  irqs_on();
+  return true;
+}
+
 }  // namespace guest::gic
