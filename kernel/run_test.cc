@@ -740,6 +740,24 @@ TEST_F(RunTest, AVcpuInWfiIsWokenByItsPhysicalTimer) {
   EXPECT_EQ(arch::fake::timer_deadline(), vcpu(1).wake_at) << "CPU 1 sleeps until then";
 }
 
+// A vCPU turned off with its physical timer's line high: turned on again
+// (its context, timer included, reset), its PPI 30 is not left pending.
+TEST_F(RunTest, TurningOffDropsThePhysicalTimersLine) {
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  enable_irq(partitions_[1], 1, 30, vgic::Trigger::kLevel);
+  vcpu(1).ctx.x[2] = 0;
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, cntp_trap(0, 2, false)), &vcpu(1).ctx);  // TVAL 0: due now
+  vcpu(1).ctx.x[2] = 1;
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, cntp_trap(1, 2, false)), &vcpu(1).ctx);
+  ASSERT_TRUE(partitions_[1].vgic.state(1, 30)->line);
+  ASSERT_EQ(call(vcpu(1), psci::kCpuOff), nullptr);
+  EXPECT_FALSE(partitions_[1].vgic.state(1, 30)->line);
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  EXPECT_FALSE(partitions_[1].vgic.state(1, 30)->pending);
+}
+
 TEST_F(RunTest, ServersHaveNoPhysicalTimer) {
   const uint64_t pc = server_vcpu().ctx.pc;
   (void)schedule(1);  // nothing: the server waits
