@@ -896,10 +896,12 @@ VcpuContext* restart_call(Vcpu& g) {
       const size_t cpu = g.cpu;
       put_away(g);
       g.partition->vgic.release_lrs(g.index, g.ctx.lrs);
-      // Its physical timer goes with its context (reset by the next
-      // CPU_ON): the line it drove falls.
+      // Its timers go with its context (reset by the next CPU_ON): what
+      // they signalled is owed no more. (Its SGIs stay pending, as in a
+      // powered-down CPU's redistributor.)
       g.ctx.ptimer.ctl = 0;
       physical_timer_level(g, arch::counter_ticks());
+      (void)g.partition->vgic.clear_pending(g.index, vgic::kVirtualTimerPpi);
       g.irqs_changed.store(true, std::memory_order_relaxed);  // what waits is placed when it is on again
       g_cpus[cpu].guest = nullptr;
       sched::retire(g, VcpuState::kOff);

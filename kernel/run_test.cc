@@ -740,12 +740,17 @@ TEST_F(RunTest, AVcpuInWfiIsWokenByItsPhysicalTimer) {
   EXPECT_EQ(arch::fake::timer_deadline(), vcpu(1).wake_at) << "CPU 1 sleeps until then";
 }
 
-// A vCPU turned off with its physical timer's line high: turned on again
-// (its context, timer included, reset), its PPI 30 is not left pending.
+// A vCPU turned off with its timers' interrupts up: turned on again (its
+// context, timers included, reset), neither PPI 30 nor PPI 27 is left
+// pending.
 TEST_F(RunTest, TurningOffDropsThePhysicalTimersLine) {
   start(1);
   ASSERT_EQ(schedule(1), &vcpu(1).ctx);
   enable_irq(partitions_[1], 1, 30, vgic::Trigger::kLevel);
+  enable_irq(partitions_[1], 1, 27, vgic::Trigger::kLevel);
+  arch::fake::take_interrupts({false, true, false});  // its virtual timer fires
+  ASSERT_EQ(irq(vcpu(1)), &vcpu(1).ctx);
+  ASSERT_TRUE(partitions_[1].vgic.state(1, 27)->pending);
   vcpu(1).ctx.x[2] = 0;
   ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, cntp_trap(0, 2, false)), &vcpu(1).ctx);  // TVAL 0: due now
   vcpu(1).ctx.x[2] = 1;
@@ -756,6 +761,7 @@ TEST_F(RunTest, TurningOffDropsThePhysicalTimersLine) {
   start(1);
   ASSERT_EQ(schedule(1), &vcpu(1).ctx);
   EXPECT_FALSE(partitions_[1].vgic.state(1, 30)->pending);
+  EXPECT_FALSE(partitions_[1].vgic.state(1, 27)->pending) << "no virtual timer behind it any more";
 }
 
 TEST_F(RunTest, ServersHaveNoPhysicalTimer) {
