@@ -87,8 +87,9 @@ inline constexpr uint32_t kHypServerRestart = 0x8600'0011;  // x1 = id -> x0 = 0
 // Configuration and queries: the guest's interrupt controller server only.
 inline constexpr uint32_t kHypIrqConfig = 0x8600'0012;  // x4 = config word -> x0 = 0 or error
 inline constexpr uint32_t kHypIrqQuery = 0x8600'0013;   // -> x0 = 0, x1 = config word, x2 = state bits
-// Signals: a device server for its device's own INTID; the interrupt
-// controller server for any (GICD_ISPENDR, GICD_ICPENDR).
+// Signals: a device server for its device's own INTID (kLower, kRaise,
+// kSetPending); the interrupt controller server any op for any INTID
+// (GICD_ISPENDR, GICD_ICPENDR, GICD_ISACTIVER, GICD_ICACTIVER).
 inline constexpr uint32_t kHypIrqSignal = 0x8600'0014;  // x4 = IrqOp -> x0 = 0 or error
 
 namespace irq {
@@ -112,6 +113,8 @@ enum class Op : uint64_t {
   kRaise = 1,         // a level input goes high (an edge on an edge-triggered one)
   kSetPending = 2,    // pending until taken, whatever the trigger
   kClearPending = 3,  // interrupt controller server only
+  kSetActive = 4,     // interrupt controller server only
+  kClearActive = 5,   // interrupt controller server only
 };
 }  // namespace irq
 

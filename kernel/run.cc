@@ -301,12 +301,39 @@ VcpuContext* continue_guest(Vcpu& g);
 VcpuContext* call_server(Vcpu& g, Server& s);
 VcpuContext* server_failed(Server& s, size_t cpu, const char* why);
 
+// The virtual timer's output, as CNTV_CTL_EL0 `ctl` says: enabled, its
+// condition met (ISTATUS), not masked.
+constexpr bool timer_output(uint64_t ctl) { return (ctl & 0b111) == 0b101; }
+
+// Guest `g`, whose list registers are in its context and whose virtual
+// timer's control reads `ctl`: if the line the run loop raised for the
+// timer is low now, the vGIC is told (an entry the guest has not taken is
+// withdrawn) and a physical PPI left active for it is ended. Only on the
+// CPU the guest is (or was just) loaded on.
+void sample_timer(Vcpu& g, uint64_t ctl) {
+  if (!g.vtimer_raised || timer_output(ctl)) return;
+  g.vtimer_raised = false;
+  if (g.partition->vgic.source_low(g.index, vgic::kVirtualTimerPpi, g.ctx.lrs)) {
+    arch::deactivate_interrupt(gic::kVirtualTimerPpi);
+  }
+}
+
 // Puts the claimed server on CPU `cpu`, in place of the guest there (if
 // any), whose FP/SIMD registers stay in place.
 VcpuContext* enter_server(Server& s, size_t cpu) {
   Cpu& c = g_cpus[cpu];
   s.preempted.store(false, std::memory_order_relaxed);
-  if (c.guest != nullptr) arch::vcpu_save(c.guest->ctx, Scope::kServer);
+  if (c.guest != nullptr) {
+    Vcpu& g = *c.guest;
+    arch::vcpu_save(g.ctx, Scope::kServer);
+    // What the server may ask of the guest's interrupts (its device's, or
+    // a GIC register) sees its timer's line as it is now.
+    if (g.vtimer_raised && !timer_output(g.ctx.el1.cntv_ctl_el0)) {
+      arch::save_list_registers(g.ctx);
+      sample_timer(g, g.ctx.el1.cntv_ctl_el0);
+      arch::load_list_registers(g.ctx);
+    }
+  }
   c.server = &s;
   Vcpu& sv = s.vcpu();
   sv.cpu = static_cast<uint16_t>(cpu);
@@ -323,7 +350,8 @@ void refresh_irqs(Vcpu& g) {
   // Cleared before looking: a change made after this sets it again.
   g.irqs_changed.store(false, std::memory_order_seq_cst);
   arch::save_list_registers(g.ctx);
-  g.partition->vgic.refresh(g.index, g.ctx.lrs);
+  if (g.vtimer_raised) sample_timer(g, arch::read_virtual_timer().ctl);
+  if (g.partition->vgic.refresh(g.index, g.ctx.lrs)) arch::deactivate_interrupt(gic::kVirtualTimerPpi);
   arch::load_list_registers(g.ctx);
 }
 
@@ -375,6 +403,7 @@ void deliver_sent(Vcpu& v) {
 // a timer of its own.
 void put_away(Vcpu& g) {
   arch::vcpu_save(g.ctx);
+  sample_timer(g, g.ctx.el1.cntv_ctl_el0);
   if (g.partition->vgic.unmap_hw(g.index, g.ctx.lrs)) arch::deactivate_interrupt(gic::kVirtualTimerPpi);
 }
 
@@ -901,7 +930,8 @@ VcpuContext* restart_call(Vcpu& g) {
       // powered-down CPU's redistributor.)
       g.ctx.ptimer.ctl = 0;
       physical_timer_level(g, arch::counter_ticks());
-      (void)g.partition->vgic.clear_pending(g.index, vgic::kVirtualTimerPpi);
+      g.vtimer_raised = false;
+      (void)g.partition->vgic.source_low(g.index, vgic::kVirtualTimerPpi, g.ctx.lrs);
       g.irqs_changed.store(true, std::memory_order_relaxed);  // what waits is placed when it is on again
       g_cpus[cpu].guest = nullptr;
       sched::retire(g, VcpuState::kOff);
@@ -1159,7 +1189,8 @@ void virtual_interrupts(Cpu& c, const arch::Interrupts& irqs) {
       vgic::Vgic& vg = g->partition->vgic;
       arch::save_list_registers(g->ctx);
       (void)vg.inject_hw(g->index, vgic::kVirtualTimerPpi, gic::kVirtualTimerPpi, g->ctx.lrs);
-      vg.refresh(g->index, g->ctx.lrs);
+      g->vtimer_raised = true;
+      if (vg.refresh(g->index, g->ctx.lrs)) arch::deactivate_interrupt(gic::kVirtualTimerPpi);
       arch::load_list_registers(g->ctx);
     } else {
       if (c.server != nullptr) arch::mask_virtual_timer();

@@ -589,6 +589,7 @@ TEST_F(RunTest, TheVirtualTimerIsMappedWhileItsVcpuRunsAndEndedWhenItLeaves) {
   enable_irq(partitions_[1], 0, 27, vgic::Trigger::kLevel);
   start(2);  // a second vCPU on CPU 0, so that vCPU 0 has a slice
   arch::fake::take_interrupts({false, true, false});
+  arch::fake::set_virtual_timer(0b101, 0);  // enabled, condition met: its output is high
   ASSERT_EQ(irq(vcpu(0)), &vcpu(0).ctx);
   EXPECT_EQ(arch::fake::deactivations(27), 0) << "active until the guest deactivates it";
   const ListRegisters& hw = arch::fake::hardware_lrs();
@@ -601,6 +602,46 @@ TEST_F(RunTest, TheVirtualTimerIsMappedWhileItsVcpuRunsAndEndedWhenItLeaves) {
   EXPECT_EQ(arch::fake::deactivations(27), 1);
   EXPECT_TRUE(lr_holds(vcpu(0).ctx.lrs, 27, vgic::lr::kPending)) << "still owed to vCPU 0";
   for (uint64_t lr : vcpu(0).ctx.lrs.lr) EXPECT_EQ(lr & vgic::lr::kHw, 0u);
+}
+
+// The guest turns its timer off without an exit (CNTV_CTL_EL0): an
+// injection it has not taken is withdrawn at its next refill, and the
+// physical PPI ended, so that it neither takes a stale interrupt nor reads
+// one as pending (GICR_ISPENDR0).
+TEST_F(RunTest, AVirtualTimerTurnedOffBeforeTheGuestTookItsInterruptIsWithdrawn) {
+  enable_irq(partitions_[1], 0, 27, vgic::Trigger::kLevel);
+  start(1);
+  arch::fake::set_virtual_timer(0b101, 0);
+  arch::fake::take_interrupts({false, true, false});
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(0).ctx);
+  ASSERT_TRUE(lr_holds(arch::fake::hardware_lrs(), 27, vgic::lr::kPending));
+  arch::fake::set_virtual_timer(0, 0);  // the guest's write
+  // Any refill looks at the timer again: here, an SGI the guest sends itself.
+  enable_irq(partitions_[1], 0, 1);
+  vcpu(0).ctx.x[1] = uint64_t{1} << 24 | 0b1;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, sgi_write_trap(0, 5, 1)), &vcpu(0).ctx);
+  EXPECT_FALSE(lr_holds(arch::fake::hardware_lrs(), 27, vgic::lr::kPending));
+  EXPECT_EQ(arch::fake::deactivations(27), 1) << "the physical PPI is free to fire again";
+  const Result<vgic::Vgic::State> st = partitions_[1].vgic.state(0, 27);
+  ASSERT_TRUE(st.ok());
+  EXPECT_FALSE(st->pending);
+}
+
+// The same, seen when the vCPU leaves its CPU with the timer's interrupt
+// still waiting while disabled in the vGIC.
+TEST_F(RunTest, AVirtualTimerLowWhenItsVcpuLeavesIsNotOwedAfterwards) {
+  start(2);
+  arch::fake::set_virtual_timer(0b101, 0);
+  arch::fake::take_interrupts({false, true, false});
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(0).ctx);
+  EXPECT_EQ(arch::fake::deactivations(27), 0) << "disabled: waits with the physical PPI active";
+  arch::fake::set_virtual_timer(0b111, 0);  // masked by the guest
+  arch::fake::advance_counter(kSliceTicks);
+  ASSERT_EQ(irq(vcpu(0)), &vcpu(2).ctx);
+  EXPECT_EQ(arch::fake::deactivations(27), 1);
+  Result<vgic::Vgic::State> st = partitions_[1].vgic.state(0, 27);
+  ASSERT_TRUE(st.ok());
+  EXPECT_FALSE(st->pending) << "nothing owed: enabling it now delivers nothing";
 }
 
 TEST_F(RunTest, AServersOwnTimerIsMaskedAndEnded) {

@@ -109,6 +109,11 @@ struct Vcpu {
   // An interrupt became pending for it (or one in its list registers
   // changed): its list registers are filled again before it runs on.
   std::atomic<bool> irqs_changed{false};
+  // The run loop raised its virtual timer's PPI (a mapped injection) and
+  // has not seen the timer's output low since: the guest lowers it without
+  // an exit (CNTV_CTL_EL0, CNTV_CVAL_EL0), so the timer is looked at again
+  // whenever the list registers are, and when the vCPU leaves its CPU.
+  bool vtimer_raised = false;
   // vCPUs (bit n: vCPU n) of guest `sent_in` that an interrupt it sent (an
   // SGI, a server's signal) is pending for: set by the dispatcher, told by
   // the run loop.

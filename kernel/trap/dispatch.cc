@@ -268,7 +268,7 @@ TrapAction irq_call(Vcpu& v, uint32_t fid) {
   } else {
     const uint64_t op = v.ctx.x[4];
     if (!route->irqchip && (intid != route->irq || route->irq == 0 ||
-                            op == static_cast<uint64_t>(abi::irq::Op::kClearPending))) {
+                            op > static_cast<uint64_t>(abi::irq::Op::kSetPending))) {
       set_result(v, error(Status::kDenied));
       return TrapAction::kResume;
     }
@@ -283,7 +283,11 @@ TrapAction irq_call(Vcpu& v, uint32_t fid) {
         st = vg.raise(vcpu, intid, kick);
         break;
       case abi::irq::Op::kClearPending:
-        st = vg.clear_pending(vcpu, intid);
+        st = vg.clear_pending(vcpu, intid, kick);
+        break;
+      case abi::irq::Op::kSetActive:
+      case abi::irq::Op::kClearActive:
+        st = vg.set_active(vcpu, intid, op == static_cast<uint64_t>(abi::irq::Op::kSetActive), kick);
         break;
       default:
         st = Status::kInvalidArgument;

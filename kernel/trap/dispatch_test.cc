@@ -689,8 +689,8 @@ TEST_F(IrqCallTest, OutOfRangeArgumentsAndReservedBitsAreRefused) {
   EXPECT_EQ(result(sv_), kInvalid) << "a reserved low bit";
   EXPECT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 40, (kWord & ~(0xffu << 16)) | (2u << 16)), TrapAction::kResume);
   EXPECT_EQ(result(sv_), kInvalid) << "target vCPU 2 of 2";
-  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 40, 4), TrapAction::kResume);
-  EXPECT_EQ(result(sv_), kInvalid) << "no signal 4";
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 40, 6), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kInvalid) << "no signal 6";
   EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 40, huge), TrapAction::kResume);
   EXPECT_EQ(result(sv_), kInvalid);
 }
@@ -710,6 +710,10 @@ TEST_F(IrqCallTest, ADeviceServerSignalsOnlyItsOwnInterrupt) {
   EXPECT_EQ(result(sv_), kDenied) << "a PPI";
   EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 1, 0, 33, 3), TrapAction::kResume);
   EXPECT_EQ(result(sv_), kDenied) << "clearing is the interrupt controller's";
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 1, 0, 33, 4), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kDenied) << "so is the active state";
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 1, 0, 33, 5), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), kDenied);
   EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 1, 0, 33, 1), TrapAction::kSendInterrupts);
   EXPECT_EQ(result(sv_), 0);
   EXPECT_EQ(sv_.sent_to, 0b10u) << "SPI 33 targets vCPU 1";
@@ -730,6 +734,18 @@ TEST_F(IrqCallTest, TheInterruptControllerSetsAndClearsPendingStates) {
   EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 45, 3), TrapAction::kResume);
   ASSERT_EQ(call(sv_, abi::kHypIrqQuery, 0, 0, 45, 0), TrapAction::kResume);
   EXPECT_EQ(sv_.ctx.x[2], 0u);
+}
+
+TEST_F(IrqCallTest, TheInterruptControllerSetsAndClearsActiveStates) {
+  ASSERT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 46, kWord), TrapAction::kResume);
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 46, 4), TrapAction::kResume) << "active: nothing to deliver";
+  ASSERT_EQ(call(sv_, abi::kHypIrqQuery, 0, 0, 46, 0), TrapAction::kResume);
+  EXPECT_EQ(sv_.ctx.x[2], abi::irq::kActive);
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 46, 2), TrapAction::kResume) << "pending and active: still nothing";
+  EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 46, 5), TrapAction::kSendInterrupts) << "deactivated: delivered";
+  EXPECT_EQ(sv_.sent_to, 0b10u) << "to its target, vCPU 1";
+  ASSERT_EQ(call(sv_, abi::kHypIrqQuery, 0, 0, 46, 0), TrapAction::kResume);
+  EXPECT_EQ(sv_.ctx.x[2], abi::irq::kPending);
 }
 
 TEST_F(IrqCallTest, SgiRegistersAreUndefinedForServers) {

@@ -80,7 +80,7 @@ void Vgic::mark(uint32_t vcpu, uint32_t intid) {
 
 void Vgic::note_pending(uint32_t vcpu, uint32_t intid, Irq& q, Kick& kick) {
   mark(vcpu, intid);
-  if (!q.cfg.enabled || !q.pending()) return;
+  if (!q.cfg.enabled || !q.pending() || (q.lr < 0 && q.active)) return;
   kick.vcpus |= 1u << (q.lr >= 0 ? q.owner : target_of(vcpu, intid, q));
 }
 
@@ -114,7 +114,10 @@ Result<Vgic::State> Vgic::state(uint32_t vcpu, uint32_t intid) {
   if (q == nullptr) return Status::kInvalidArgument;
   State s;
   s.active = q->active;
-  s.pending = q->pending() || (q->lr >= 0 && !q->active);
+  if ((q->ask & kAskSetActive) != 0) s.active = true;
+  if ((q->ask & kAskClearActive) != 0) s.active = false;
+  const bool in_lr = q->lr >= 0 && q->lr_pending && (q->ask & kAskClearPending) == 0;
+  s.pending = q->pending() || in_lr;
   s.line = q->line;
   return s;
 }
@@ -144,11 +147,33 @@ Status Vgic::set_line(uint32_t vcpu, uint32_t intid, bool high, Kick& kick) {
   return Status::kOk;
 }
 
-Status Vgic::clear_pending(uint32_t vcpu, uint32_t intid) {
+void Vgic::ask(Irq& q, uint8_t what, Kick& kick) {
+  if (what == kAskSetActive) q.ask &= static_cast<uint8_t>(~kAskClearActive);
+  if (what == kAskClearActive) q.ask &= static_cast<uint8_t>(~kAskSetActive);
+  q.ask |= what;
+  kick.vcpus |= 1u << q.owner;
+}
+
+Status Vgic::clear_pending(uint32_t vcpu, uint32_t intid, Kick& kick) {
   SpinLockGuard guard(lock_);
   Irq* q = find(vcpu, intid);
   if (q == nullptr) return Status::kInvalidArgument;
   q->latch = false;
+  if (q->lr >= 0) ask(*q, kAskClearPending, kick);
+  return Status::kOk;
+}
+
+Status Vgic::set_active(uint32_t vcpu, uint32_t intid, bool active, Kick& kick) {
+  SpinLockGuard guard(lock_);
+  Irq* q = find(vcpu, intid);
+  if (q == nullptr) return Status::kInvalidArgument;
+  if (q->lr >= 0) {
+    ask(*q, active ? kAskSetActive : kAskClearActive, kick);
+    return Status::kOk;
+  }
+  q->active = active;
+  // Ended: what is pending meanwhile is delivered now.
+  if (!active) note_pending(vcpu, intid, *q, kick);
   return Status::kOk;
 }
 
@@ -168,10 +193,10 @@ bool Vgic::has_pending(uint32_t vcpu, const Lrs& lrs) {
     if ((lrs.lr[i] & lr::kPending) != 0) return true;
   }
   for (const Irq& q : private_[vcpu]) {
-    if (q.lr < 0 && q.cfg.enabled && q.pending()) return true;
+    if (q.lr < 0 && !q.active && q.cfg.enabled && q.pending()) return true;
   }
   for (const Irq& q : spis_) {
-    if (q.lr < 0 && q.cfg.target == vcpu && q.cfg.enabled && q.pending()) return true;
+    if (q.lr < 0 && !q.active && q.cfg.target == vcpu && q.cfg.enabled && q.pending()) return true;
   }
   return false;
 }
@@ -181,16 +206,25 @@ void Vgic::sync(uint32_t vcpu, Lrs& lrs) {
   if (vcpu < vcpus_) sync_locked(vcpu, lrs);
 }
 
-void Vgic::flush(uint32_t vcpu, Lrs& lrs) {
+bool Vgic::flush(uint32_t vcpu, Lrs& lrs) {
   SpinLockGuard guard(lock_);
-  if (vcpu < vcpus_) flush_locked(vcpu, lrs);
+  return vcpu < vcpus_ && flush_locked(vcpu, lrs);
 }
 
-void Vgic::refresh(uint32_t vcpu, Lrs& lrs) {
+bool Vgic::refresh(uint32_t vcpu, Lrs& lrs) {
   SpinLockGuard guard(lock_);
-  if (vcpu >= vcpus_) return;
+  if (vcpu >= vcpus_) return false;
   sync_locked(vcpu, lrs);
-  flush_locked(vcpu, lrs);
+  return flush_locked(vcpu, lrs);
+}
+
+void Vgic::vacate(uint32_t vcpu, Lrs& lrs, uint32_t slot, Irq& q) {
+  mark(vcpu, static_cast<uint32_t>(lrs.lr[slot] & lr::kIntidMask));
+  q.lr = -1;
+  q.from_latch = false;
+  q.lr_pending = false;
+  q.ask = 0;
+  lrs.lr[slot] = 0;
 }
 
 void Vgic::sync_locked(uint32_t vcpu, Lrs& lrs) {
@@ -203,17 +237,15 @@ void Vgic::sync_locked(uint32_t vcpu, Lrs& lrs) {
     }
     const uint64_t state = lrs.lr[i] & lr::kStateMask;
     q->active = (state & lr::kActive) != 0;
+    q->lr_pending = (state & lr::kPending) != 0;
     if (state == 0) {
       // Deactivated (a mapped one with its physical interrupt: a level
       // source still asserted fires again, and is mapped again).
-      mark(vcpu, static_cast<uint32_t>(lrs.lr[i] & lr::kIntidMask));
-      q->lr = -1;
-      q->from_latch = false;
       if (q->hw) {
         q->hw = false;
         q->line = false;
       }
-      lrs.lr[i] = 0;
+      vacate(vcpu, lrs, i, *q);
     }
   }
 }
@@ -226,7 +258,7 @@ bool Vgic::better(uint32_t a_intid, const Irq& a, uint32_t b_intid, const Irq& b
 int32_t Vgic::best_waiting(uint32_t vcpu) {
   int32_t best = -1;
   const Irq* best_q = nullptr;
-  auto waiting = [](const Irq& q) { return q.lr < 0 && q.cfg.enabled && q.pending(); };
+  auto waiting = [](const Irq& q) { return q.lr < 0 && !q.active && q.cfg.enabled && q.pending(); };
   auto consider = [&](uint32_t intid, const Irq& q) {
     if (best_q == nullptr || better(intid, q, static_cast<uint32_t>(best), *best_q)) {
       best = static_cast<int32_t>(intid);
@@ -268,11 +300,8 @@ uint64_t Vgic::lr_value(uint32_t intid, const Irq& q) const {
 // Back out of an LR, pending-only: an edge is owed again; a level is still
 // whatever its line says.
 void Vgic::take_out(Lrs& lrs, uint32_t slot, Irq& q) {
-  mark(q.owner, static_cast<uint32_t>(lrs.lr[slot] & lr::kIntidMask));
   if (q.cfg.trigger == Trigger::kEdge || q.from_latch) q.latch = true;
-  q.from_latch = false;
-  q.lr = -1;
-  lrs.lr[slot] = 0;
+  vacate(q.owner, lrs, slot, q);
 }
 
 void Vgic::place(uint32_t vcpu, Lrs& lrs, uint32_t slot, uint32_t intid, Irq& q) {
@@ -280,13 +309,16 @@ void Vgic::place(uint32_t vcpu, Lrs& lrs, uint32_t slot, uint32_t intid, Irq& q)
   q.latch = false;
   q.lr = static_cast<int8_t>(slot);
   q.owner = static_cast<uint8_t>(vcpu);
+  q.lr_pending = true;
+  q.ask = 0;
   lrs.lr[slot] = lr_value(intid, q) | lr::kPending;
 }
 
-void Vgic::flush_locked(uint32_t vcpu, Lrs& lrs) {
-  // What is in the LRs already: configuration changes applied, pending
-  // entries that should no longer be taken out, new edges of active ones
-  // added.
+bool Vgic::flush_locked(uint32_t vcpu, Lrs& lrs) {
+  bool unmapped = false;
+  // What is in the LRs already: the changes asked for applied,
+  // configuration changes applied, pending entries that should no longer
+  // be taken out, new edges of active ones added.
   for (uint32_t i = 0; i < lrs_; ++i) {
     if (lrs.lr[i] == 0) continue;
     Irq* q = held(vcpu, lrs, i);
@@ -295,6 +327,30 @@ void Vgic::flush_locked(uint32_t vcpu, Lrs& lrs) {
       continue;
     }
     uint64_t state = lrs.lr[i] & lr::kStateMask;
+    if (q->ask != 0) {
+      // A level line still high keeps the entry pending.
+      const bool held_high = q->cfg.trigger == Trigger::kLevel && q->line;
+      if ((q->ask & kAskClearPending) != 0 && !held_high) {
+        state &= ~lr::kPending;
+        q->from_latch = false;
+      }
+      if ((q->ask & kAskSetActive) != 0) state |= lr::kActive;
+      if ((q->ask & kAskClearActive) != 0) state &= ~lr::kActive;
+      q->ask = 0;
+      q->active = (state & lr::kActive) != 0;
+      q->lr_pending = (state & lr::kPending) != 0;
+      if (state == 0) {
+        // Over without the guest: a mapped one's physical interrupt is
+        // ended by the caller (a source still asserted fires again).
+        if (q->hw) {
+          q->hw = false;
+          q->line = false;
+          unmapped = true;
+        }
+        vacate(vcpu, lrs, i, *q);
+        continue;
+      }
+    }
     const bool level_gone = q->cfg.trigger == Trigger::kLevel && !q->line && !q->from_latch && !q->hw;
     if (state == lr::kPending && !q->hw && (!q->cfg.enabled || level_gone)) {
       take_out(lrs, i, *q);
@@ -305,6 +361,7 @@ void Vgic::flush_locked(uint32_t vcpu, Lrs& lrs) {
       q->latch = false;
     }
     const uint32_t intid = static_cast<uint32_t>(lrs.lr[i] & lr::kIntidMask);
+    q->lr_pending = (state & lr::kPending) != 0;
     lrs.lr[i] = lr_value(intid, *q) | state;
   }
   // Free LRs, best first; then pending-only entries worse than the best
@@ -345,16 +402,17 @@ void Vgic::flush_locked(uint32_t vcpu, Lrs& lrs) {
   // is deactivated (the EOI bit; a mapped entry cannot carry it, and its
   // deactivation is seen at the vCPU's next exit).
   lrs.hcr = kHcrEn;
-  if (!overflow) return;
+  if (!overflow) return unmapped;
   bool any_pending = false;
   for (uint32_t i = 0; i < lrs_; ++i) any_pending = any_pending || (lrs.lr[i] & lr::kPending) != 0;
   if (any_pending) {
     lrs.hcr |= kHcrNpie;
-    return;
+    return unmapped;
   }
   for (uint32_t i = 0; i < lrs_; ++i) {
     if (lrs.lr[i] != 0 && (lrs.lr[i] & lr::kHw) == 0) lrs.lr[i] |= lr::kEoi;
   }
+  return unmapped;
 }
 
 Status Vgic::inject_hw(uint32_t vcpu, uint32_t intid, uint32_t pintid, Lrs& lrs) {
@@ -372,8 +430,35 @@ Status Vgic::inject_hw(uint32_t vcpu, uint32_t intid, uint32_t pintid, Lrs& lrs)
     const uint64_t state = lrs.lr[static_cast<uint32_t>(q.lr)] & lr::kStateMask;
     lrs.lr[static_cast<uint32_t>(q.lr)] = lr_value(intid, q) | state | lr::kPending;
     q.from_latch = false;
+    q.lr_pending = true;
   }
   return Status::kOk;
+}
+
+bool Vgic::source_low(uint32_t vcpu, uint32_t intid, Lrs& lrs) {
+  SpinLockGuard guard(lock_);
+  if (intid < kSgis || intid >= kPrivate || vcpu >= vcpus_) return false;
+  Irq& q = private_[vcpu][intid];
+  q.line = false;
+  const bool was_mapped = q.hw;
+  if (q.lr < 0) {
+    // Waiting (disabled, or no LR free) with the physical one active.
+    q.hw = false;
+    return was_mapped;
+  }
+  const auto slot = static_cast<uint32_t>(q.lr);
+  const uint64_t state = lrs.lr[slot] & lr::kStateMask;
+  if (q.from_latch || q.latch || (state & lr::kPending) == 0) return false;
+  if (state == lr::kPending) {
+    // Not taken: withdrawn, as a level interrupt whose line fell is.
+    q.hw = false;
+    vacate(vcpu, lrs, slot, q);
+    return was_mapped;
+  }
+  // Active and pending again: the guest finishes the one it took.
+  lrs.lr[slot] &= ~lr::kPending;
+  q.lr_pending = false;
+  return false;
 }
 
 bool Vgic::unmap_hw(uint32_t vcpu, Lrs& lrs) {
@@ -385,15 +470,14 @@ bool Vgic::unmap_hw(uint32_t vcpu, Lrs& lrs) {
     if (!q.hw) continue;
     mapped = true;
     q.hw = false;
-    // The source is quietened by the caller and looked at again when the
-    // vCPU is back: what was signalled is owed once, as an edge.
-    q.line = false;
+    // The line stays as the source left it (the run loop lowered it if the
+    // source was found low): while the vCPU is away its timer cannot
+    // change, and when it is back a source still high fires again and is
+    // mapped again.
     if (q.lr >= 0) {
       const uint64_t state = lrs.lr[static_cast<uint32_t>(q.lr)] & lr::kStateMask;
-      q.from_latch = true;
       lrs.lr[static_cast<uint32_t>(q.lr)] = lr_value(intid, q) | state;
     } else {
-      q.latch = true;
       mark(vcpu, intid);
     }
   }
@@ -413,10 +497,7 @@ void Vgic::release_lrs(uint32_t vcpu, Lrs& lrs) {
     if ((lrs.lr[i] & lr::kPending) != 0) {
       take_out(lrs, i, *q);
     } else {
-      mark(vcpu, static_cast<uint32_t>(lrs.lr[i] & lr::kIntidMask));
-      q->lr = -1;
-      q->from_latch = false;
-      lrs.lr[i] = 0;
+      vacate(vcpu, lrs, i, *q);
     }
   }
   lrs.hcr = 0;

@@ -140,8 +140,17 @@ class Vgic {
   // it names whose SGI is configured in that group (vCPU n has affinity
   // 0.0.0.n, VMPIDR_EL2).
   void send_sgi(uint32_t from, uint64_t value, bool group1, Kick& kick);
-  // Clears a pending state that is not in a list register (GICD_ICPENDR).
-  [[nodiscard]] Status clear_pending(uint32_t vcpu, uint32_t intid);
+  // GICD_ICPENDR: the pending state ends, except what a level line still
+  // high keeps. For an interrupt in a list register the owner's next
+  // refill applies it (the owner is told through `kick`); until then
+  // state() reads as if done.
+  [[nodiscard]] Status clear_pending(uint32_t vcpu, uint32_t intid, Kick& kick);
+  // GICD_ISACTIVER / GICD_ICACTIVER: the active state set or cleared. An
+  // active interrupt is not delivered again until it is deactivated. One
+  // in a list register changes there at the owner's next refill (as for
+  // clear_pending); one that is not stays out of the list registers while
+  // active, so the guest can end it only through GICD_ICACTIVER.
+  [[nodiscard]] Status set_active(uint32_t vcpu, uint32_t intid, bool active, Kick& kick);
 
   // Whether an interrupt is pending and enabled for the vCPU, in its list
   // registers `lrs` (as synced) or waiting for one: WFI does not block then.
@@ -157,9 +166,13 @@ class Vgic {
   // a pending-only entry of lower priority than one waiting is taken out
   // for it. With more pending than fit, asks for a maintenance interrupt
   // (NPIE) once the guest has taken every pending entry, to fill again.
-  void flush(uint32_t vcpu, Lrs& lrs);
-  // sync() then flush(), under one taking of the lock.
-  void refresh(uint32_t vcpu, Lrs& lrs);
+  // Returns what refresh() does.
+  bool flush(uint32_t vcpu, Lrs& lrs);
+  // sync() then flush(), under one taking of the lock. Returns whether an
+  // interrupt mapped by inject_hw() had its active state cleared by
+  // set_active() and so was unmapped: the caller deactivates the physical
+  // one.
+  [[nodiscard]] bool refresh(uint32_t vcpu, Lrs& lrs);
 
   // The physical PPI `pintid` (level: a timer), mapped to PPI `intid` of
   // `vcpu`, fired while the vCPU ran, and the kernel only dropped its
@@ -169,11 +182,18 @@ class Vgic {
   // pending with the physical one still active, until flush() places it).
   // The caller flushes afterwards.
   [[nodiscard]] Status inject_hw(uint32_t vcpu, uint32_t intid, uint32_t pintid, Lrs& lrs);
+  // The level source of PPI `intid` (the virtual timer) is found low: its
+  // line falls. An entry the guest has not taken is withdrawn, and a
+  // mapping by inject_hw() that was only waiting for the guest ends.
+  // Returns whether one did: the caller deactivates the physical PPI. The
+  // run loop samples the timer whenever it last raised the line, since
+  // the guest lowers it without an exit (CNTV_CTL_EL0).
+  [[nodiscard]] bool source_low(uint32_t vcpu, uint32_t intid, Lrs& lrs);
   // The vCPU leaves its CPU: an interrupt mapped by inject_hw() is unmapped
-  // (an LR with HW = 1 becomes a software entry, its state kept), since the
-  // physical one is deactivated for the next vCPU there. Returns whether
-  // one was mapped: the caller must then deactivate the physical PPI (after
-  // quietening its source).
+  // (an LR with HW = 1 becomes a software entry, its state kept, its line
+  // as the source left it), since the physical one is deactivated for the
+  // next vCPU there. Returns whether one was mapped: the caller must then
+  // deactivate the physical PPI (after quietening its source).
   bool unmap_hw(uint32_t vcpu, Lrs& lrs);
   // The vCPU is turned off (PSCI CPU_OFF; its context is reset when it is
   // turned on again): what its list registers held pending waits again for
@@ -185,15 +205,21 @@ class Vgic {
     Config cfg;
     bool latch = false;       // edge seen (or set-pending), not yet in an LR
     bool line = false;        // level input
-    bool active = false;      // as of the last sync()
+    bool active = false;      // in an LR: as of the last sync(); otherwise set by set_active()
     bool from_latch = false;  // in an LR: its pending state came from `latch`
+    bool lr_pending = false;  // in an LR: its pending bit, as of the last sync() or flush()
     bool hw = false;          // mapped to physical `pintid`, which is active
+    uint8_t ask = 0;          // in an LR: kAsk* changes for the owner's next flush()
     int8_t lr = -1;           // the LR of `owner` that holds it, or -1
     uint8_t owner = 0;
     uint16_t pintid = 0;
 
     bool pending() const { return latch || (cfg.trigger == Trigger::kLevel && line); }
   };
+
+  static constexpr uint8_t kAskClearPending = 1;
+  static constexpr uint8_t kAskSetActive = 2;
+  static constexpr uint8_t kAskClearActive = 4;
 
   Irq* find(uint32_t vcpu, uint32_t intid) HYP_REQUIRES(lock_);
   // The vCPU whose list registers an interrupt goes to.
@@ -209,7 +235,12 @@ class Vgic {
   // not hold what this code put there.
   Irq* held(uint32_t vcpu, const Lrs& lrs, uint32_t slot) HYP_REQUIRES(lock_);
   void sync_locked(uint32_t vcpu, Lrs& lrs) HYP_REQUIRES(lock_);
-  void flush_locked(uint32_t vcpu, Lrs& lrs) HYP_REQUIRES(lock_);
+  // Returns whether a mapped interrupt was unmapped (refresh()).
+  bool flush_locked(uint32_t vcpu, Lrs& lrs) HYP_REQUIRES(lock_);
+  // An LR's state has become invalid: the interrupt leaves it.
+  void vacate(uint32_t vcpu, Lrs& lrs, uint32_t slot, Irq& q) HYP_REQUIRES(lock_);
+  // Asks for a change of an interrupt in an LR, for its owner's flush().
+  static void ask(Irq& q, uint8_t what, Kick& kick);
 
   // Marks an interrupt that may now wait for an LR (it became pending,
   // enabled, or left an LR): flush() looks only at marked ones, and

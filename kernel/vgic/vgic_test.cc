@@ -365,6 +365,131 @@ TEST_F(VgicTest, AMappedTimerThatIsDisabledWaitsWithoutAnLr) {
   EXPECT_NE(l.lr[static_cast<uint32_t>(s)] & lr::kHw, 0u) << "the physical one is still active";
 }
 
+// GICR_ICACTIVER0 written in the handler instead of an EOI: the entry the
+// guest acknowledged is over at its next refill, and not delivered again.
+TEST_F(VgicTest, ClearingTheActiveStateOfAnAcknowledgedSgiEndsIt) {
+  enable(0, 1, 0x40);
+  raise(0, 1);
+  Lrs l;
+  vgic_.flush(0, l);
+  ASSERT_EQ(acknowledge(l), 1u);
+  vgic_.sync(0, l);
+  ASSERT_TRUE(vgic_.state(0, 1)->active);
+  Kick k;
+  ASSERT_EQ(vgic_.set_active(0, 1, false, k), Status::kOk);
+  EXPECT_EQ(k.vcpus, 0b01u) << "its LR owner refills";
+  EXPECT_FALSE(vgic_.state(0, 1)->active) << "reads as done before the refill";
+  EXPECT_FALSE(vgic_.refresh(0, l));
+  EXPECT_EQ(slot_of(l, 1), -1);
+  EXPECT_FALSE(vgic_.state(0, 1)->active);
+  EXPECT_FALSE(vgic_.state(0, 1)->pending);
+  EXPECT_FALSE(vgic_.has_pending(0, l));
+}
+
+// GICD_ISACTIVER: an active interrupt is not delivered, however pending,
+// until GICD_ICACTIVER; one in an LR becomes active there.
+TEST_F(VgicTest, SettingTheActiveStateHoldsAnInterruptBack) {
+  enable(0, 40, 0x40, Trigger::kEdge, 1);
+  Kick k;
+  ASSERT_EQ(vgic_.set_active(0, 40, true, k), Status::kOk);
+  raise(0, 40);
+  Lrs l1;
+  vgic_.flush(1, l1);
+  EXPECT_EQ(slot_of(l1, 40), -1);
+  EXPECT_FALSE(vgic_.has_pending(1, l1));
+  EXPECT_TRUE(vgic_.state(0, 40)->active);
+  EXPECT_TRUE(vgic_.state(0, 40)->pending);
+  k = {};
+  ASSERT_EQ(vgic_.set_active(0, 40, false, k), Status::kOk);
+  EXPECT_EQ(k.vcpus, 0b10u);
+  vgic_.flush(1, l1);
+  ASSERT_GE(slot_of(l1, 40), 0);
+  EXPECT_EQ(state_of(l1.lr[static_cast<uint32_t>(slot_of(l1, 40))]), lr::kPending);
+  // In an LR, pending: set active there (pending and active: not taken).
+  k = {};
+  ASSERT_EQ(vgic_.set_active(1, 40, true, k), Status::kOk);
+  EXPECT_EQ(k.vcpus, 0b10u);
+  EXPECT_FALSE(vgic_.refresh(1, l1));
+  EXPECT_EQ(state_of(l1.lr[static_cast<uint32_t>(slot_of(l1, 40))]), lr::kPending | lr::kActive);
+  EXPECT_EQ(acknowledge(l1), 1023u);
+}
+
+// GICD_ICPENDR for an interrupt pending in an LR withdraws it there; a
+// level line still high keeps it pending.
+TEST_F(VgicTest, ClearingPendingWithdrawsAnLrEntryUnlessItsLevelIsHigh) {
+  enable(0, 3, 0x40);
+  enable(0, 20, 0x40, Trigger::kLevel);
+  raise(0, 3);
+  Kick k;
+  ASSERT_EQ(vgic_.set_line(0, 20, true, k), Status::kOk);
+  Lrs l;
+  vgic_.flush(0, l);
+  ASSERT_GE(slot_of(l, 3), 0);
+  ASSERT_GE(slot_of(l, 20), 0);
+  k = {};
+  ASSERT_EQ(vgic_.clear_pending(0, 3, k), Status::kOk);
+  ASSERT_EQ(vgic_.clear_pending(0, 20, k), Status::kOk);
+  EXPECT_EQ(k.vcpus, 0b01u);
+  EXPECT_FALSE(vgic_.state(0, 3)->pending);
+  EXPECT_TRUE(vgic_.state(0, 20)->pending) << "its line is high";
+  EXPECT_FALSE(vgic_.refresh(0, l));
+  EXPECT_EQ(slot_of(l, 3), -1);
+  ASSERT_GE(slot_of(l, 20), 0);
+  EXPECT_EQ(acknowledge(l), 20u);
+  EXPECT_EQ(acknowledge(l), 1023u) << "SGI 3 is not delivered";
+}
+
+// A mapped timer whose output the run loop finds low: withdrawn if the
+// guest had not taken it (the physical PPI to be ended), left to finish if
+// it had.
+TEST_F(VgicTest, AMappedTimerFoundLowIsWithdrawnUnlessTaken) {
+  enable(0, kVirtualTimerPpi, 0x20, Trigger::kLevel);
+  Lrs l;
+  ASSERT_EQ(vgic_.inject_hw(0, kVirtualTimerPpi, 27, l), Status::kOk);
+  vgic_.flush(0, l);
+  ASSERT_GE(slot_of(l, kVirtualTimerPpi), 0);
+  EXPECT_TRUE(vgic_.source_low(0, kVirtualTimerPpi, l)) << "mapped and not taken: the physical one is ended";
+  EXPECT_EQ(slot_of(l, kVirtualTimerPpi), -1);
+  EXPECT_FALSE(vgic_.state(0, kVirtualTimerPpi)->pending);
+  EXPECT_FALSE(vgic_.unmap_hw(0, l)) << "no mapping left";
+  // Taken, then found low: the guest deactivates it, through the hardware.
+  ASSERT_EQ(vgic_.inject_hw(0, kVirtualTimerPpi, 27, l), Status::kOk);
+  vgic_.flush(0, l);
+  ASSERT_EQ(acknowledge(l), kVirtualTimerPpi);
+  EXPECT_FALSE(vgic_.source_low(0, kVirtualTimerPpi, l));
+  const int s = slot_of(l, kVirtualTimerPpi);
+  ASSERT_GE(s, 0);
+  EXPECT_EQ(state_of(l.lr[static_cast<uint32_t>(s)]), lr::kActive);
+  EXPECT_NE(l.lr[static_cast<uint32_t>(s)] & lr::kHw, 0u);
+  // Disabled in the vGIC: it waits with the physical one active; found
+  // low, nothing is owed and the physical one is ended.
+  Lrs l2;
+  Kick k;
+  ASSERT_EQ(set_enabled(1, kVirtualTimerPpi, false, k), Status::kOk);
+  ASSERT_EQ(vgic_.inject_hw(1, kVirtualTimerPpi, 27, l2), Status::kOk);
+  EXPECT_TRUE(vgic_.state(1, kVirtualTimerPpi)->pending) << "pending while disabled";
+  EXPECT_TRUE(vgic_.source_low(1, kVirtualTimerPpi, l2));
+  EXPECT_FALSE(vgic_.state(1, kVirtualTimerPpi)->pending);
+  ASSERT_EQ(set_enabled(1, kVirtualTimerPpi, true, k), Status::kOk);
+  vgic_.flush(1, l2);
+  EXPECT_EQ(slot_of(l2, kVirtualTimerPpi), -1) << "enabling it delivers nothing";
+}
+
+// Clearing the active state of a mapped entry ends the mapping: the caller
+// deactivates the physical PPI.
+TEST_F(VgicTest, ClearingTheActiveStateOfAMappedTimerUnmapsIt) {
+  enable(0, kVirtualTimerPpi, 0x20, Trigger::kLevel);
+  Lrs l;
+  ASSERT_EQ(vgic_.inject_hw(0, kVirtualTimerPpi, 27, l), Status::kOk);
+  vgic_.flush(0, l);
+  ASSERT_EQ(acknowledge(l), kVirtualTimerPpi);
+  Kick k;
+  ASSERT_EQ(vgic_.set_active(0, kVirtualTimerPpi, false, k), Status::kOk);
+  EXPECT_TRUE(vgic_.refresh(0, l));
+  EXPECT_EQ(slot_of(l, kVirtualTimerPpi), -1);
+  EXPECT_FALSE(vgic_.unmap_hw(0, l));
+}
+
 // LR contents this code did not write (a corrupted context, a stale value)
 // are dropped, never used to index anything.
 TEST_F(VgicTest, ForeignLrContentsAreDropped) {

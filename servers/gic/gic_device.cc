@@ -142,7 +142,7 @@ void GicDevice::write_group(uint32_t vcpu, uint32_t first, uint32_t bits) {
   }
 }
 
-void GicDevice::write_pending(uint32_t vcpu, uint32_t first, uint32_t bits, irq::Op op) {
+void GicDevice::write_state(uint32_t vcpu, uint32_t first, uint32_t bits, irq::Op op) {
   for (uint32_t i = 0; i < 32; ++i) {
     if ((bits >> i & 1) != 0) (void)kernel_->signal(vcpu, first + i, op);
   }
@@ -285,10 +285,10 @@ void GicDevice::write_dist(uint64_t offset, unsigned width, uint64_t value) {
   if (in_bank(offset, kIgroupr, regs, n) && n != 0) write_group(0, 32 * n, v);
   if (in_bank(offset, kIsenabler, regs, n) && n != 0) write_enable(0, 32 * n, v, true);
   if (in_bank(offset, kIcenabler, regs, n) && n != 0) write_enable(0, 32 * n, v, false);
-  if (in_bank(offset, kIspendr, regs, n) && n != 0) write_pending(0, 32 * n, v, irq::Op::kSetPending);
-  if (in_bank(offset, kIcpendr, regs, n) && n != 0) write_pending(0, 32 * n, v, irq::Op::kClearPending);
-  // GICD_ISACTIVER/ICACTIVER writes are ignored: the active state is the
-  // guest CPU interface's (a guest saving and restoring it is not served).
+  if (in_bank(offset, kIspendr, regs, n) && n != 0) write_state(0, 32 * n, v, irq::Op::kSetPending);
+  if (in_bank(offset, kIcpendr, regs, n) && n != 0) write_state(0, 32 * n, v, irq::Op::kClearPending);
+  if (in_bank(offset, kIsactiver, regs, n) && n != 0) write_state(0, 32 * n, v, irq::Op::kSetActive);
+  if (in_bank(offset, kIcactiver, regs, n) && n != 0) write_state(0, 32 * n, v, irq::Op::kClearActive);
   if (in_bank(offset, kIcfgr, kIntidLimit / 16, n) && n >= 2) write_config(0, 16 * n, v);
 }
 
@@ -360,10 +360,16 @@ void GicDevice::write_redist(uint32_t vcpu, uint64_t offset, unsigned width, uin
       write_enable(vcpu, 0, v, false);
       return;
     case kSgiBase + kIspendr:
-      write_pending(vcpu, 0, v, irq::Op::kSetPending);
+      write_state(vcpu, 0, v, irq::Op::kSetPending);
       return;
     case kSgiBase + kIcpendr:
-      write_pending(vcpu, 0, v, irq::Op::kClearPending);
+      write_state(vcpu, 0, v, irq::Op::kClearPending);
+      return;
+    case kSgiBase + kIsactiver:
+      write_state(vcpu, 0, v, irq::Op::kSetActive);
+      return;
+    case kSgiBase + kIcactiver:
+      write_state(vcpu, 0, v, irq::Op::kClearActive);
       return;
     case kSgiBase + kIcfgr + 4:
       write_config(vcpu, 16, v);

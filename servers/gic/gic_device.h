@@ -82,7 +82,8 @@ class GicDevice final : public MmioDevice {
   uint32_t read_bits(uint32_t vcpu, uint32_t first, unsigned per, uint64_t (*field)(uint64_t word, uint64_t state));
   void write_enable(uint32_t vcpu, uint32_t first, uint32_t bits, bool enable);
   void write_group(uint32_t vcpu, uint32_t first, uint32_t bits);
-  void write_pending(uint32_t vcpu, uint32_t first, uint32_t bits, abi::irq::Op op);
+  // ISPENDR, ICPENDR, ISACTIVER, ICACTIVER: `op` for each INTID set in `bits`.
+  void write_state(uint32_t vcpu, uint32_t first, uint32_t bits, abi::irq::Op op);
   uint64_t read_priorities(uint32_t vcpu, uint32_t first, unsigned width);
   void write_priorities(uint32_t vcpu, uint32_t first, unsigned width, uint64_t value);
   void write_config(uint32_t vcpu, uint32_t first, uint32_t value);

@@ -44,7 +44,11 @@ class VgicKernel final : public IrqKernel {
       case irq::Op::kSetPending:
         return result(vgic.raise(vcpu, intid, k));
       case irq::Op::kClearPending:
-        return result(vgic.clear_pending(vcpu, intid));
+        return result(vgic.clear_pending(vcpu, intid, k));
+      case irq::Op::kSetActive:
+        return result(vgic.set_active(vcpu, intid, true, k));
+      case irq::Op::kClearActive:
+        return result(vgic.set_active(vcpu, intid, false, k));
       case irq::Op::kRaise:
         return result(vgic.set_line(vcpu, intid, true, k));
       case irq::Op::kLower:

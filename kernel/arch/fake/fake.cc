@@ -36,7 +36,6 @@ struct State {
   El1ExceptionRegs el1{};
   std::map<uint32_t, uint64_t> id_registers;
   VcpuContext loaded{};
-  VirtualTimer virtual_timer{};
   int loads = 0;
   std::function<std::optional<uint64_t>()> random;
   uint32_t lr_count = 4;
@@ -114,7 +113,10 @@ void set_smc_handler(std::function<SmcResult(const SmcArgs&)> handler) { state()
 
 void set_mpidr(uint64_t mpidr) { state().mpidr = mpidr; }
 
-void set_virtual_timer(uint64_t ctl, uint64_t cval) { state().virtual_timer = {ctl, cval}; }
+void set_virtual_timer(uint64_t ctl, uint64_t cval) {
+  state().loaded.el1.cntv_ctl_el0 = ctl;
+  state().loaded.el1.cntv_cval_el0 = cval;
+}
 
 void advance_counter(uint64_t ticks) { state().counter += ticks; }
 
@@ -183,7 +185,6 @@ void reset() {
   state().smc = nullptr;
   state().random = nullptr;
   state().mpidr = 0;
-  state().virtual_timer = {};
   state().counter = 0;
   state().counter_frequency = 62'500'000;
   state().counter_step = 1;
@@ -514,7 +515,9 @@ void write_hcr(uint64_t hcr) { fake::state().loaded.el2.hcr_el2 = hcr; }
 
 void el2_controls_init() {}
 
-VirtualTimer read_virtual_timer() { return fake::state().virtual_timer; }
+VirtualTimer read_virtual_timer() {
+  return {fake::state().loaded.el1.cntv_ctl_el0, fake::state().loaded.el1.cntv_cval_el0};
+}
 
 uint64_t host_midr() { return 0x410f'd070; }
 

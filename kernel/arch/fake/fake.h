@@ -72,7 +72,8 @@ void set_smc_handler(std::function<SmcResult(const SmcArgs&)> handler);
 
 void set_mpidr(uint64_t mpidr);
 
-// What read_virtual_timer() returns (CNTV_CTL_EL0, CNTV_CVAL_EL0).
+// The loaded vCPU's virtual timer (CNTV_CTL_EL0, CNTV_CVAL_EL0), as
+// read_virtual_timer() and vcpu_save() see it.
 void set_virtual_timer(uint64_t ctl, uint64_t cval);
 
 // The counter advances by `step` ticks on every read (and cpu_relax()).
