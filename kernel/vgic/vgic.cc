@@ -208,14 +208,12 @@ void Vgic::sync(uint32_t vcpu, Lrs& lrs) {
 
 bool Vgic::flush(uint32_t vcpu, Lrs& lrs) {
   SpinLockGuard guard(lock_);
-  return vcpu < vcpus_ && flush_locked(vcpu, lrs);
+  return vcpu < vcpus_ && flush_locked(vcpu, lrs, false);
 }
 
 bool Vgic::refresh(uint32_t vcpu, Lrs& lrs) {
   SpinLockGuard guard(lock_);
-  if (vcpu >= vcpus_) return false;
-  sync_locked(vcpu, lrs);
-  return flush_locked(vcpu, lrs);
+  return vcpu < vcpus_ && flush_locked(vcpu, lrs, true);
 }
 
 void Vgic::vacate(uint32_t vcpu, Lrs& lrs, uint32_t slot, Irq& q) {
@@ -227,6 +225,21 @@ void Vgic::vacate(uint32_t vcpu, Lrs& lrs, uint32_t slot, Irq& q) {
   lrs.lr[slot] = 0;
 }
 
+bool Vgic::sync_entry(uint32_t vcpu, Lrs& lrs, uint32_t slot, Irq& q) {
+  const uint64_t state = lrs.lr[slot] & lr::kStateMask;
+  q.active = (state & lr::kActive) != 0;
+  q.lr_pending = (state & lr::kPending) != 0;
+  if (state != 0) return true;
+  // Deactivated (a mapped one with its physical interrupt: a level source
+  // still asserted fires again, and is mapped again).
+  if (q.hw) {
+    q.hw = false;
+    q.line = false;
+  }
+  vacate(vcpu, lrs, slot, q);
+  return false;
+}
+
 void Vgic::sync_locked(uint32_t vcpu, Lrs& lrs) {
   for (uint32_t i = 0; i < lrs_; ++i) {
     if (lrs.lr[i] == 0) continue;
@@ -235,18 +248,7 @@ void Vgic::sync_locked(uint32_t vcpu, Lrs& lrs) {
       lrs.lr[i] = 0;  // not ours: never loaded again
       continue;
     }
-    const uint64_t state = lrs.lr[i] & lr::kStateMask;
-    q->active = (state & lr::kActive) != 0;
-    q->lr_pending = (state & lr::kPending) != 0;
-    if (state == 0) {
-      // Deactivated (a mapped one with its physical interrupt: a level
-      // source still asserted fires again, and is mapped again).
-      if (q->hw) {
-        q->hw = false;
-        q->line = false;
-      }
-      vacate(vcpu, lrs, i, *q);
-    }
+    (void)sync_entry(vcpu, lrs, i, *q);
   }
 }
 
@@ -314,11 +316,12 @@ void Vgic::place(uint32_t vcpu, Lrs& lrs, uint32_t slot, uint32_t intid, Irq& q)
   lrs.lr[slot] = lr_value(intid, q) | lr::kPending;
 }
 
-bool Vgic::flush_locked(uint32_t vcpu, Lrs& lrs) {
+bool Vgic::flush_locked(uint32_t vcpu, Lrs& lrs, bool sync_first) {
   bool unmapped = false;
-  // What is in the LRs already: the changes asked for applied,
-  // configuration changes applied, pending entries that should no longer
-  // be taken out, new edges of active ones added.
+  // What is in the LRs already: synced first if asked (one pass for
+  // both), then the changes asked for applied, configuration changes
+  // applied, pending entries that should no longer be taken out, new edges
+  // of active ones added.
   for (uint32_t i = 0; i < lrs_; ++i) {
     if (lrs.lr[i] == 0) continue;
     Irq* q = held(vcpu, lrs, i);
@@ -326,6 +329,7 @@ bool Vgic::flush_locked(uint32_t vcpu, Lrs& lrs) {
       lrs.lr[i] = 0;
       continue;
     }
+    if (sync_first && !sync_entry(vcpu, lrs, i, *q)) continue;
     uint64_t state = lrs.lr[i] & lr::kStateMask;
     if (q->ask != 0) {
       // A level line still high keeps the entry pending.

@@ -235,8 +235,12 @@ class Vgic {
   // not hold what this code put there.
   Irq* held(uint32_t vcpu, const Lrs& lrs, uint32_t slot) HYP_REQUIRES(lock_);
   void sync_locked(uint32_t vcpu, Lrs& lrs) HYP_REQUIRES(lock_);
+  // Takes back LR `slot`'s state into `q`; returns whether the interrupt
+  // is still in the LR.
+  bool sync_entry(uint32_t vcpu, Lrs& lrs, uint32_t slot, Irq& q) HYP_REQUIRES(lock_);
+  // flush(), after sync() in the same pass over the LRs if `sync_first`.
   // Returns whether a mapped interrupt was unmapped (refresh()).
-  bool flush_locked(uint32_t vcpu, Lrs& lrs) HYP_REQUIRES(lock_);
+  bool flush_locked(uint32_t vcpu, Lrs& lrs, bool sync_first) HYP_REQUIRES(lock_);
   // An LR's state has become invalid: the interrupt leaves it.
   void vacate(uint32_t vcpu, Lrs& lrs, uint32_t slot, Irq& q) HYP_REQUIRES(lock_);
   // Asks for a change of an interrupt in an LR, for its owner's flush().

@@ -165,6 +165,9 @@ bool bootarg(const ipc::ServerInfo& info, const char* key, uint64_t& value) {
   ipc::RingConsumer<ipc::Request, ipc::kRingEntries> in(requests, requests->head.load(std::memory_order_relaxed));
   ipc::RingProducer<ipc::Response, ipc::kRingEntries> out(responses, responses->tail.load(std::memory_order_relaxed));
   ipc::RingConsumer<ipc::LogLine, ipc::kLogEntries> log_in(logs, logs->head.load(std::memory_order_relaxed));
+  // Filled by each pop before it is read (a log line is 128 bytes, not
+  // cleared on every turn of the loop).
+  ipc::LogLine line;
   for (;;) {
     ipc::Request r{};
     bool quiesced = false;
@@ -179,7 +182,6 @@ bool bootarg(const ipc::ServerInfo& info, const char* key, uint64_t& value) {
       quiesced = r.kind == ipc::RequestKind::kQuiesce;
     }
     server.poll();
-    ipc::LogLine line{};
     while (log_in.pop(line) == ipc::RingStatus::kOk) {
       server.log_line(line.text, line.length < sizeof(line.text) ? line.length : sizeof(line.text));
     }

@@ -3,6 +3,23 @@
 #include "kernel/arch/aarch64/sysreg.h"
 #include "kernel/vcpu/context.h"
 
+// Two registers at a time, next to each other in the context, so that the
+// compiler moves both with one load or store pair.
+#define HYP_SAVE_PAIR(ctx, a, b)                  \
+  do {                                            \
+    const uint64_t hyp_first_ = HYP_READ_SYSREG(a);  \
+    const uint64_t hyp_second_ = HYP_READ_SYSREG(b); \
+    (ctx).a = hyp_first_;                         \
+    (ctx).b = hyp_second_;                        \
+  } while (0)
+#define HYP_LOAD_PAIR(ctx, a, b)          \
+  do {                                    \
+    const uint64_t hyp_first_ = (ctx).a;  \
+    const uint64_t hyp_second_ = (ctx).b; \
+    HYP_WRITE_SYSREG(a, hyp_first_);      \
+    HYP_WRITE_SYSREG(b, hyp_second_);     \
+  } while (0)
+
 namespace hyp::arch {
 
 El1ExceptionRegs read_el1_exception_regs() {
@@ -319,45 +336,30 @@ void vcpu_load(const VcpuContext& ctx, Scope scope) {
   const El2Controls& c = ctx.el2;
   // VTCR_EL2 and CNTHCTL_EL2 are the same for every partition: written
   // once per CPU (el2_controls_init()).
-  HYP_WRITE_SYSREG(hcr_el2, c.hcr_el2);
+  HYP_LOAD_PAIR(c, hcr_el2, vmpidr_el2);
+  HYP_LOAD_PAIR(c, vpidr_el2, cntvoff_el2);
+  HYP_LOAD_PAIR(c, mdcr_el2, cptr_el2);
   HYP_WRITE_SYSREG(vttbr_el2, c.vttbr_el2);
-  HYP_WRITE_SYSREG(vmpidr_el2, c.vmpidr_el2);
-  HYP_WRITE_SYSREG(vpidr_el2, c.vpidr_el2);
-  HYP_WRITE_SYSREG(cntvoff_el2, c.cntvoff_el2);
-  HYP_WRITE_SYSREG(mdcr_el2, c.mdcr_el2);
-  HYP_WRITE_SYSREG(cptr_el2, c.cptr_el2);
   // No ISB here: writing EL1's registers from EL2 does not depend on these
   // controls, and the ISB at the end (or the ERET) orders it all before
   // the partition runs.
 
   const El1Sysregs& r = ctx.el1;
-  HYP_WRITE_SYSREG(sctlr_el1, r.sctlr_el1);
-  HYP_WRITE_SYSREG(actlr_el1, r.actlr_el1);
-  HYP_WRITE_SYSREG(cpacr_el1, r.cpacr_el1);
-  HYP_WRITE_SYSREG(ttbr0_el1, r.ttbr0_el1);
-  HYP_WRITE_SYSREG(ttbr1_el1, r.ttbr1_el1);
-  HYP_WRITE_SYSREG(tcr_el1, r.tcr_el1);
-  HYP_WRITE_SYSREG(mair_el1, r.mair_el1);
-  HYP_WRITE_SYSREG(amair_el1, r.amair_el1);
-  HYP_WRITE_SYSREG(vbar_el1, r.vbar_el1);
-  HYP_WRITE_SYSREG(contextidr_el1, r.contextidr_el1);
-  HYP_WRITE_SYSREG(tpidr_el0, r.tpidr_el0);
-  HYP_WRITE_SYSREG(tpidrro_el0, r.tpidrro_el0);
-  HYP_WRITE_SYSREG(tpidr_el1, r.tpidr_el1);
-  HYP_WRITE_SYSREG(sp_el0, r.sp_el0);
-  HYP_WRITE_SYSREG(sp_el1, r.sp_el1);
-  HYP_WRITE_SYSREG(elr_el1, r.elr_el1);
-  HYP_WRITE_SYSREG(spsr_el1, r.spsr_el1);
-  HYP_WRITE_SYSREG(esr_el1, r.esr_el1);
-  HYP_WRITE_SYSREG(far_el1, r.far_el1);
-  HYP_WRITE_SYSREG(afsr0_el1, r.afsr0_el1);
-  HYP_WRITE_SYSREG(afsr1_el1, r.afsr1_el1);
-  HYP_WRITE_SYSREG(par_el1, r.par_el1);
-  HYP_WRITE_SYSREG(csselr_el1, r.csselr_el1);
-  HYP_WRITE_SYSREG(mdscr_el1, r.mdscr_el1);
+  HYP_LOAD_PAIR(r, sctlr_el1, actlr_el1);
+  HYP_LOAD_PAIR(r, cpacr_el1, ttbr0_el1);
+  HYP_LOAD_PAIR(r, ttbr1_el1, tcr_el1);
+  HYP_LOAD_PAIR(r, mair_el1, amair_el1);
+  HYP_LOAD_PAIR(r, vbar_el1, contextidr_el1);
+  HYP_LOAD_PAIR(r, tpidr_el0, tpidrro_el0);
+  HYP_LOAD_PAIR(r, tpidr_el1, sp_el0);
+  HYP_LOAD_PAIR(r, sp_el1, elr_el1);
+  HYP_LOAD_PAIR(r, spsr_el1, esr_el1);
+  HYP_LOAD_PAIR(r, far_el1, afsr0_el1);
+  HYP_LOAD_PAIR(r, afsr1_el1, par_el1);
+  HYP_LOAD_PAIR(r, csselr_el1, mdscr_el1);
   HYP_WRITE_SYSREG(cntkctl_el1, r.cntkctl_el1);
-  HYP_WRITE_SYSREG(cntv_cval_el0, r.cntv_cval_el0);
-  HYP_WRITE_SYSREG(cntv_ctl_el0, r.cntv_ctl_el0);
+  // The compare value before the control that may enable the timer.
+  HYP_LOAD_PAIR(r, cntv_cval_el0, cntv_ctl_el0);
   load_optional(ctx);
   HYP_WRITE_SYSREG(S3_4_C12_C11_0, c.ich_hcr_el2 | ctx.lrs.hcr);  // ICH_HCR_EL2
   if (scope == Scope::kServer) {
@@ -383,33 +385,20 @@ void vcpu_load(const VcpuContext& ctx, Scope scope) {
 
 void vcpu_save(VcpuContext& ctx, Scope scope) {
   El1Sysregs& r = ctx.el1;
-  r.sctlr_el1 = HYP_READ_SYSREG(sctlr_el1);
-  r.actlr_el1 = HYP_READ_SYSREG(actlr_el1);
-  r.cpacr_el1 = HYP_READ_SYSREG(cpacr_el1);
-  r.ttbr0_el1 = HYP_READ_SYSREG(ttbr0_el1);
-  r.ttbr1_el1 = HYP_READ_SYSREG(ttbr1_el1);
-  r.tcr_el1 = HYP_READ_SYSREG(tcr_el1);
-  r.mair_el1 = HYP_READ_SYSREG(mair_el1);
-  r.amair_el1 = HYP_READ_SYSREG(amair_el1);
-  r.vbar_el1 = HYP_READ_SYSREG(vbar_el1);
-  r.contextidr_el1 = HYP_READ_SYSREG(contextidr_el1);
-  r.tpidr_el0 = HYP_READ_SYSREG(tpidr_el0);
-  r.tpidrro_el0 = HYP_READ_SYSREG(tpidrro_el0);
-  r.tpidr_el1 = HYP_READ_SYSREG(tpidr_el1);
-  r.sp_el0 = HYP_READ_SYSREG(sp_el0);
-  r.sp_el1 = HYP_READ_SYSREG(sp_el1);
-  r.elr_el1 = HYP_READ_SYSREG(elr_el1);
-  r.spsr_el1 = HYP_READ_SYSREG(spsr_el1);
-  r.esr_el1 = HYP_READ_SYSREG(esr_el1);
-  r.far_el1 = HYP_READ_SYSREG(far_el1);
-  r.afsr0_el1 = HYP_READ_SYSREG(afsr0_el1);
-  r.afsr1_el1 = HYP_READ_SYSREG(afsr1_el1);
-  r.par_el1 = HYP_READ_SYSREG(par_el1);
-  r.csselr_el1 = HYP_READ_SYSREG(csselr_el1);
-  r.mdscr_el1 = HYP_READ_SYSREG(mdscr_el1);
+  HYP_SAVE_PAIR(r, sctlr_el1, actlr_el1);
+  HYP_SAVE_PAIR(r, cpacr_el1, ttbr0_el1);
+  HYP_SAVE_PAIR(r, ttbr1_el1, tcr_el1);
+  HYP_SAVE_PAIR(r, mair_el1, amair_el1);
+  HYP_SAVE_PAIR(r, vbar_el1, contextidr_el1);
+  HYP_SAVE_PAIR(r, tpidr_el0, tpidrro_el0);
+  HYP_SAVE_PAIR(r, tpidr_el1, sp_el0);
+  HYP_SAVE_PAIR(r, sp_el1, elr_el1);
+  HYP_SAVE_PAIR(r, spsr_el1, esr_el1);
+  HYP_SAVE_PAIR(r, far_el1, afsr0_el1);
+  HYP_SAVE_PAIR(r, afsr1_el1, par_el1);
+  HYP_SAVE_PAIR(r, csselr_el1, mdscr_el1);
   r.cntkctl_el1 = HYP_READ_SYSREG(cntkctl_el1);
-  r.cntv_cval_el0 = HYP_READ_SYSREG(cntv_cval_el0);
-  r.cntv_ctl_el0 = HYP_READ_SYSREG(cntv_ctl_el0);
+  HYP_SAVE_PAIR(r, cntv_ctl_el0, cntv_cval_el0);
   save_optional(ctx);
   if (scope == Scope::kServer) return;
   save_vgic(ctx);
