@@ -205,6 +205,136 @@ TEST_F(GicDeviceTest, EveryOffsetAndWidthIsAnswered) {
   EXPECT_EQ(kernel_.errors, 0);
 }
 
+// The register map of a 2-vCPU guest, register by register: the widths
+// each answers at, its value at reset and after all ones are written at its
+// widest width. Every other offset, and every other width, reads as zero
+// and ignores writes (the model's one rule).
+struct Reg {
+  const char* name;
+  uint64_t offset;
+  uint32_t count;   // registers in the bank
+  uint32_t stride;  // bytes from one to the next
+  uint32_t widths;  // bit n: 1 << n bytes answered
+  uint64_t reset;
+  uint64_t ones;  // read back after all ones are written
+};
+
+constexpr uint32_t kW4 = 1u << 2;
+constexpr uint32_t kW14 = (1u << 0) | (1u << 2);
+constexpr uint32_t kW48 = (1u << 2) | (1u << 3);
+constexpr uint64_t kRd1 = GicDevice::kRedistBase + GicDevice::kRedistSize;
+
+const Reg kRegs[] = {
+    {"GICD_CTLR", 0x0, 1, 4, kW4, 0x50, 0x53},  // DS, ARE fixed; RWP never set
+    {"GICD_TYPER", 0x4, 1, 4, kW4, 0x2 | (9u << 19) | (1u << 25), 0x2 | (9u << 19) | (1u << 25)},
+    {"GICD_IIDR", 0x8, 1, 4, kW4, 0x43b, 0x43b},
+    {"GICD_IGROUPR1-2", 0x84, 2, 4, kW4, 0, 0xffff'ffff},
+    {"GICD_ISENABLER1-2", 0x104, 2, 4, kW4, 0, 0xffff'ffff},
+    {"GICD_ISPENDR1-2", 0x204, 2, 4, kW4, 0, 0xffff'ffff},
+    {"GICD_ISACTIVER1-2", 0x304, 2, 4, kW4, 0, 0xffff'ffff},
+    {"GICD_IPRIORITYR32-95", 0x420, 16, 4, kW14, 0, 0xf8f8'f8f8},
+    {"GICD_ICFGR2-5", 0xc08, 4, 4, kW4, 0, 0xaaaa'aaaa},
+    {"GICD_IROUTER32-95", 0x6100, 64, 8, kW48, 0, 0xff'00ff'ffff},  // names nobody: kept as written
+    {"GICD_PIDR2", 0xffe8, 1, 4, kW4, 0x3b, 0x3b},
+    {"GICR_CTLR", kRd1 + 0x0, 1, 4, kW4, 0, 0},
+    {"GICR_IIDR", kRd1 + 0x4, 1, 4, kW4, 0x43b, 0x43b},
+    {"GICR_TYPER", kRd1 + 0x8, 1, 8, kW48, (uint64_t{1} << 32) | (1u << 8) | (1u << 4),
+     (uint64_t{1} << 32) | (1u << 8) | (1u << 4)},
+    {"GICR_WAKER", kRd1 + 0x14, 1, 4, kW4, 0b110, 0b110},
+    {"GICR_PIDR2", kRd1 + 0xffe8, 1, 4, kW4, 0x3b, 0x3b},
+    {"GICR_IGROUPR0", kRd1 + 0x1'0080, 1, 4, kW4, 0, 0xffff'ffff},
+    {"GICR_ISENABLER0", kRd1 + 0x1'0100, 1, 4, kW4, 0, 0xffff'ffff},
+    {"GICR_ISPENDR0", kRd1 + 0x1'0200, 1, 4, kW4, 0, 0xffff'ffff},
+    {"GICR_ISACTIVER0", kRd1 + 0x1'0300, 1, 4, kW4, 0, 0xffff'ffff},
+    {"GICR_IPRIORITYR0-31", kRd1 + 0x1'0400, 8, 4, kW14, 0, 0xf8f8'f8f8},
+    {"GICR_ICFGR0", kRd1 + 0x1'0c00, 1, 4, kW4, 0xaaaa'aaaa, 0xaaaa'aaaa},  // SGIs: edge, fixed
+    {"GICR_ICFGR1", kRd1 + 0x1'0c04, 1, 4, kW4, 0, 0xaaaa'aaaa},
+};
+
+// The registers that clear what their twin at -0x80 sets (ICENABLER,
+// ICPENDR, ICACTIVER) read as the twin does.
+const Reg* reg_at(uint64_t offset) {
+  for (const Reg& r : kRegs) {
+    if (offset >= r.offset && offset < r.offset + uint64_t{r.count} * r.stride) return &r;
+  }
+  return nullptr;
+}
+
+bool clear_twin(uint64_t offset) {
+  const uint64_t o = offset >= kRd1 ? offset - kRd1 - 0x1'0000 : offset;
+  return (o >= 0x180 && o < 0x1c0) || (o >= 0x280 && o < 0x2c0) || (o >= 0x380 && o < 0x3c0);
+}
+
+class GicRegisterMapTest : public GicDeviceTest {
+ protected:
+  uint64_t widest(const Reg& r, uint64_t off) { return gic_.read(off, r.stride == 8 ? 8 : 4); }
+  // Everything the guest can read back, for "nothing changed".
+  std::vector<uint64_t> snapshot() {
+    std::vector<uint64_t> all;
+    for (const Reg& r : kRegs) {
+      for (uint32_t i = 0; i < r.count; ++i) all.push_back(widest(r, r.offset + uint64_t{i} * r.stride));
+    }
+    for (uint32_t v = 0; v < 2; ++v) {
+      for (uint64_t base : {rd(v) + kSgi + 0x100, rd(v) + kSgi + 0x200, rd(v) + kSgi + 0x300}) {
+        all.push_back(gic_.read(base, 4));
+      }
+    }
+    return all;
+  }
+};
+
+TEST_F(GicRegisterMapTest, EachRegisterResetsAndTakesAllOnesAsTheArchitectureSays) {
+  for (const Reg& r : kRegs) {
+    for (uint32_t i = 0; i < r.count; ++i) {
+      const uint64_t off = r.offset + uint64_t{i} * r.stride;
+      EXPECT_EQ(widest(r, off), r.reset) << r.name << " #" << i << " at reset";
+      gic_.write(off, r.stride == 8 ? 8 : 4, ~uint64_t{0});
+      EXPECT_EQ(widest(r, off), r.ones) << r.name << " #" << i << " after all ones";
+    }
+  }
+  // The clearing twins take everything back.
+  for (uint64_t off : {uint64_t{0x184}, uint64_t{0x188}, uint64_t{0x284}, uint64_t{0x288}, uint64_t{0x384},
+                       uint64_t{0x388}, kRd1 + 0x1'0180, kRd1 + 0x1'0280, kRd1 + 0x1'0380}) {
+    EXPECT_NE(gic_.read(off, 4), 0u) << std::hex << off << " reads its twin's bits";
+    gic_.write(off, 4, ~uint64_t{0});
+    EXPECT_EQ(gic_.read(off, 4), 0u) << std::hex << off;
+    EXPECT_EQ(gic_.read(off - 0x80, 4), 0u) << std::hex << off - 0x80;
+  }
+  EXPECT_EQ(kernel_.errors, 0);
+}
+
+TEST_F(GicRegisterMapTest, EveryOtherOffsetAndWidthReadsZeroAndIgnoresWrites) {
+  // Something in every register, so that a stray write would show.
+  gic_.write(kDist + 0x104, 4, 0x0f0f'0f0f);
+  gic_.write(kDist + 0x420, 4, 0x4080'c0f8);
+  gic_.write(rd(1) + kSgi + 0x100, 4, 0x00ff'00ff);
+  gic_.write(rd(0) + 0x14, 4, 0);
+  const std::vector<uint64_t> before = snapshot();
+  int unlisted = 0;
+  for (uint64_t off = 0; off < gic_.window(); off += 1) {
+    for (unsigned w : {1u, 2u, 4u, 8u}) {
+      if (off % w != 0) continue;
+      const uint64_t base = off & ~uint64_t{7};
+      const Reg* r = reg_at(off);
+      const bool twin = clear_twin(off) || clear_twin(base);
+      if (twin || (r != nullptr && (r->widths >> __builtin_ctz(w) & 1) != 0 && (off - r->offset) % w == 0 &&
+                   (w >= 4 || r->widths & 1))) {
+        continue;  // a register at a width it answers (its own test)
+      }
+      if (r == nullptr && rd(0) <= off && off < rd(1)) {
+        // vCPU 0's redistributor: the same map as vCPU 1's.
+        if (reg_at(off + GicDevice::kRedistSize) != nullptr || clear_twin(off + GicDevice::kRedistSize)) continue;
+      }
+      ++unlisted;
+      ASSERT_EQ(gic_.read(off, w), 0u) << std::hex << "offset 0x" << off << " width " << w;
+      gic_.write(off, w, ~uint64_t{0});
+    }
+  }
+  EXPECT_GT(unlisted, 1000);
+  EXPECT_EQ(snapshot(), before) << "a write nothing answers changed something";
+  EXPECT_EQ(kernel_.errors, 0);
+}
+
 TEST_F(GicDeviceTest, TheDistributorsGroupEnablesSurviveARestart) {
   gic_.write(kDist + 0x0, 4, 0b10);
   gic_.write(rd(1) + 0x14, 4, 0);
