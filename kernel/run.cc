@@ -301,6 +301,25 @@ VcpuContext* continue_guest(Vcpu& g);
 VcpuContext* call_server(Vcpu& g, Server& s);
 VcpuContext* server_failed(Server& s, size_t cpu, const char* why);
 
+// Whether list registers as last loaded (or saved) may hold interrupts.
+bool lrs_in_use(const ListRegisters& lrs) {
+  const uint32_t n = arch::list_registers();
+  for (uint32_t i = 0; i < n; ++i) {
+    if (lrs.lr[i] != 0) return true;
+  }
+  return false;
+}
+
+// Guest `g`, whose list registers are in its context: what its CPU
+// interface did is taken into the vGIC, so that its interrupts read as
+// they are while it does not run (a server answering for it, another vCPU
+// reading them). It refills before it runs again.
+void sync_irqs(Vcpu& g) {
+  if (!lrs_in_use(g.ctx.lrs)) return;
+  g.partition->vgic.sync(g.index, g.ctx.lrs);
+  g.irqs_changed.store(true, std::memory_order_relaxed);
+}
+
 // The virtual timer's output, as CNTV_CTL_EL0 `ctl` says: enabled, its
 // condition met (ISTATUS), not masked.
 constexpr bool timer_output(uint64_t ctl) { return (ctl & 0b111) == 0b101; }
@@ -403,6 +422,7 @@ void deliver_sent(Vcpu& v) {
 // a timer of its own.
 void put_away(Vcpu& g) {
   arch::vcpu_save(g.ctx);
+  sync_irqs(g);
   sample_timer(g, g.ctx.el1.cntv_ctl_el0);
   if (g.partition->vgic.unmap_hw(g.index, g.ctx.lrs)) arch::deactivate_interrupt(gic::kVirtualTimerPpi);
 }

@@ -135,6 +135,13 @@ void kick(Vcpu& v, size_t self) {
   if (interrupt) arch::wake_cpu(q.mpidr);
 }
 
+bool running_here(const Vcpu& v, size_t cpu) {
+  if (v.home != cpu) return false;
+  RunQueue& q = g_queues[v.home];
+  SpinLockGuard guard(q.lock);
+  return v.state == VcpuState::kRunning;
+}
+
 bool wait_over(const Vcpu& v, uint64_t now) {
   if (v.partition->stopping.load(std::memory_order_acquire)) return true;
   switch (v.waiting) {

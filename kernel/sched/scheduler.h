@@ -102,6 +102,10 @@ Vcpu* pick(size_t cpu, uint64_t now);
 // Whether CPU `cpu` has vCPUs queued.
 bool has_queued(size_t cpu);
 
+// Whether `v` is the vCPU running on CPU `cpu`, the caller's (its state
+// loaded there, or a server standing in for it).
+bool running_here(const Vcpu& v, size_t cpu);
+
 // Takes `v` off any CPU it is not running on: queued or blocked vCPUs are
 // kStopped at once. False if `v` is running (on its home CPU, which must
 // then be asked to let go of it: see kernel/run.cc).

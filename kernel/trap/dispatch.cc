@@ -10,6 +10,7 @@
 #include "kernel/console.h"
 #include "ipc/psci.h"
 #include "kernel/psci/vcpu_power.h"
+#include "kernel/sched/scheduler.h"
 #include "kernel/trap/esr.h"
 #include "kernel/trap/inject.h"
 #include "kernel/trap/mmio_access.h"
@@ -226,6 +227,26 @@ Partition* client_of(const Vcpu& v, const Route*& route) {
 
 int64_t error(Status st) { return -static_cast<int64_t>(st); }
 
+// A query from server `sv` found an interrupt in the list registers of a
+// vCPU of `guest` in `owners`. If one of them is the vCPU this server
+// stands in for on its CPU, its list registers are live here: what its
+// CPU interface did is taken into the vGIC now (it refills before it runs
+// on), so that a vCPU reading its own interrupts through the server reads
+// them exactly. Returns whether it did.
+bool sync_stood_in(const Vcpu& sv, Partition& guest, uint32_t owners) {
+  for (uint32_t i = 0; owners != 0 && i < guest.vcpu_count; ++i, owners >>= 1) {
+    if ((owners & 1) == 0) continue;
+    Vcpu& o = guest.vcpus[i];
+    if (!sched::running_here(o, sv.cpu)) continue;
+    arch::save_list_registers(o.ctx);
+    guest.vgic.sync(o.index, o.ctx.lrs);
+    arch::load_list_registers(o.ctx);
+    o.irqs_changed.store(true, std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
 // HYP_IRQ_CONFIG, HYP_IRQ_QUERY, HYP_IRQ_SIGNAL. Every argument is the
 // server's: the device must serve a guest, configuration and queries are
 // for that guest's interrupt controller only, and a device server may
@@ -257,7 +278,8 @@ TrapAction irq_call(Vcpu& v, uint32_t fid) {
                                              : vg.configure(vcpu, intid, vgic::config_from_word(w), kick);
     } else {
       const Result<vgic::Config> c = vg.config(vcpu, intid);
-      const Result<vgic::Vgic::State> s = vg.state(vcpu, intid);
+      Result<vgic::Vgic::State> s = vg.state(vcpu, intid, kick);
+      if (s.ok() && kick.vcpus != 0 && sync_stood_in(v, *guest, kick.vcpus)) s = vg.state(vcpu, intid, kick);
       st = c.ok() ? s.status() : c.status();
       if (st == Status::kOk) {
         v.ctx.x[1] = vgic::word_from_config(*c);

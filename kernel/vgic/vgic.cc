@@ -108,10 +108,11 @@ Result<Config> Vgic::config(uint32_t vcpu, uint32_t intid) {
   return q->cfg;
 }
 
-Result<Vgic::State> Vgic::state(uint32_t vcpu, uint32_t intid) {
+Result<Vgic::State> Vgic::state(uint32_t vcpu, uint32_t intid, Kick& kick) {
   SpinLockGuard guard(lock_);
   Irq* q = find(vcpu, intid);
   if (q == nullptr) return Status::kInvalidArgument;
+  if (q->lr >= 0) kick.vcpus |= 1u << q->owner;
   State s;
   s.active = q->active;
   if ((q->ask & kAskSetActive) != 0) s.active = true;

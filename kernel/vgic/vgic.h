@@ -120,13 +120,21 @@ class Vgic {
   [[nodiscard]] Result<Config> config(uint32_t vcpu, uint32_t intid);
 
   // An interrupt's state as GICD_ISPENDR / ISACTIVER read it: as of the
-  // owning vCPU's last sync() for one in a list register.
+  // owning vCPU's last sync() for one in a list register. The run loop
+  // syncs a vCPU whenever it leaves its CPU or a server stands in for it,
+  // so a vCPU reading its own interrupts reads them exactly; one running
+  // on another CPU is named in `kick`, so that it syncs at once and a
+  // read after this one sees what it did meanwhile.
   struct State {
     bool pending = false;
     bool active = false;
     bool line = false;
   };
-  [[nodiscard]] Result<State> state(uint32_t vcpu, uint32_t intid);
+  [[nodiscard]] Result<State> state(uint32_t vcpu, uint32_t intid, Kick& kick);
+  [[nodiscard]] Result<State> state(uint32_t vcpu, uint32_t intid) {
+    Kick ignored;
+    return state(vcpu, intid, ignored);
+  }
 
   // ---- State changes ----
   // An edge (or a software set-pending): the interrupt is pending until
