@@ -13,7 +13,11 @@
 //   once vCPU 1 has ended it;
 // - vCPU 0 configures vCPU 1's SGI through vCPU 1's redistributor: vCPU 1
 //   reads the same and takes it;
-// - GICD_IROUTER moves an SPI between the vCPUs.
+// - GICD_IROUTER moves an SPI between the vCPUs;
+// - each timer's output, read through GICR_ISPENDR0 while its PPI is
+//   disabled: pending while it fires, not once the guest turned the timer
+//   off or masked it (no exit tells the kernel), and no interrupt when the
+//   PPI is enabled after the timer was turned off.
 // Every vCPU takes its interrupts in partition_irq(); a handler that must
 // not end its interrupt yet waits with IRQs masked.
 #include <atomic>
@@ -32,6 +36,7 @@ namespace gic = guest::gic;
 constexpr uint32_t kVcpus = 2;
 constexpr uint32_t kWake = 0;         // an SGI that only ends a WFI
 constexpr uint32_t kTimer = 27;       // the virtual timer: ends the WFI of a timed wait
+constexpr uint32_t kPTimer = 30;      // the EL1 physical timer (emulated)
 constexpr uint32_t kSelfActive = 3;   // read as active in its own handler
 constexpr uint32_t kClearActive = 4;  // ended by GICR_ICACTIVER0 in its handler
 constexpr uint32_t kWithdrawn = 5;    // withdrawn by GICR_ICPENDR0
@@ -77,6 +82,33 @@ uint32_t taken(uint32_t vcpu, uint32_t intid) { return g_taken[vcpu][intid].load
 
 void set_timer(uint64_t cval, uint64_t ctl) {
   asm volatile("msr cntv_cval_el0, %0\n\tmsr cntv_ctl_el0, %1\n\tisb" : : "r"(cval), "r"(ctl));
+}
+
+void set_ptimer(uint64_t cval, uint64_t ctl) {
+  asm volatile("msr cntp_cval_el0, %0\n\tmsr cntp_ctl_el0, %1\n\tisb" : : "r"(cval), "r"(ctl));
+}
+
+uint64_t physical_count() {
+  uint64_t v;
+  asm volatile("isb\n\tmrs %0, cntpct_el0" : "=r"(v));
+  return v;
+}
+
+uint64_t timer_ctl(uint32_t ppi) {
+  uint64_t v;
+  if (ppi == kTimer) {
+    asm volatile("mrs %0, cntv_ctl_el0" : "=r"(v));
+  } else {
+    asm volatile("mrs %0, cntp_ctl_el0" : "=r"(v));
+  }
+  return v;
+}
+
+// Spins for `n` microseconds (the virtual timer is under test meanwhile).
+void spin_us(uint64_t n) {
+  const uint64_t end = rt::read_counter() + us(n);
+  while (rt::read_counter() < end) {
+  }
 }
 
 // Waits in WFI until `done()` or `timeout_us` passed: the virtual timer,
@@ -132,6 +164,8 @@ extern "C" void partition_irq(rt::ExceptionFrame* /*frame*/) {
     const uint64_t s = sgi_base(self);
     if (id == kTimer) {
       set_timer(0, 2);  // masked: its line falls before the end
+    } else if (id == kPTimer) {
+      set_ptimer(0, 2);
     } else if (id == kSelfActive) {
       g_self_active.store(reg32(s + kIsactiver));
       g_self_pending.store(reg32(s + kIspendr));
@@ -143,13 +177,63 @@ extern "C" void partition_irq(rt::ExceptionFrame* /*frame*/) {
       // wake-up SGI ends the WFI and waits).
       g_remote_in_handler.store(true);
       while (!g_remote_release.load()) asm volatile("wfi" ::: "memory");
-    } else if (id >= 64 || (id != kWake && id != kTimer && id != kWithdrawn && id != kConfigured && id != kDisabledSpi &&
+    } else if (id >= 64 || (id != kWake && id != kTimer && id != kPTimer && id != kWithdrawn && id != kConfigured && id != kDisabledSpi &&
                             id != kHeldSpi && id != kRoutedSpi)) {
       g_unexpected.fetch_add(1);
     }
     gic::end(id);
   }
 }
+
+namespace {
+
+bool ppi_bit(uint64_t reg, uint32_t ppi) { return (reg32(sgi_base(0) + reg) >> ppi & 1) != 0; }
+
+// One timer of vCPU 0 (the virtual one, PPI 27, or the emulated physical
+// one, PPI 30), its PPI disabled while its output is looked at through the
+// GIC, as timer test software does it.
+void timer_output_phase(uint32_t ppi, const char* name) {
+  const bool virt = ppi == kTimer;
+  auto now = [&] { return virt ? rt::read_counter() : physical_count(); };
+  auto set = [&](uint64_t cval, uint64_t ctl) { virt ? set_timer(cval, ctl) : set_ptimer(cval, ctl); };
+  auto pending = [&] { return ppi_bit(kIspendr, ppi); };
+  gic::enable_private(ppi, 0x40);  // group 1, its priority
+  reg32(sgi_base(0) + kIcenabler) = 1u << ppi;
+  set(now() + us(10'000'000), 1);
+  const bool quiet_before = !pending() && !ppi_bit(kIsactiver, ppi);
+  set(now() - 1, 1);
+  bool fired = false;
+  for (int i = 0; i < 100 && !fired; ++i) {
+    fired = pending();
+    if (!fired) spin_us(20);
+  }
+  const bool not_active = !ppi_bit(kIsactiver, ppi);
+  check(quiet_before && fired && not_active, virt ? "virtual_timer_output_reads_pending_while_disabled"
+                                                  : "physical_timer_output_reads_pending_while_disabled",
+        "%s: quiet before %d, pending %d, not active %d", name, quiet_before, fired, not_active);
+  // Turned off by the guest, then the PPI enabled: nothing comes, nothing
+  // reads pending.
+  const uint32_t before = taken(0, ppi);
+  set(0, 0);
+  const bool off_at_once = !pending();  // the first read after, with nothing between
+  reg32(sgi_base(0) + kIsenabler) = 1u << ppi;
+  spin_us(500);
+  const bool none = off_at_once && taken(0, ppi) == before && !pending();
+  // Masked at the timer: its condition met (ISTATUS), its output low.
+  set(now() - 1, 0b11);
+  spin_us(200);
+  const bool masked_quiet = (timer_ctl(ppi) & 0b100) != 0 && !pending() && taken(0, ppi) == before;
+  // Unmasked: taken once (the handler masks it).
+  set(now() - 1, 0b01);
+  for (int i = 0; i < 500 && taken(0, ppi) == before; ++i) spin_us(20);
+  const bool once = taken(0, ppi) == before + 1;
+  set(0, 0);
+  check(none && masked_quiet && once, virt ? "virtual_timer_turned_off_or_masked_owes_nothing"
+                                           : "physical_timer_turned_off_or_masked_owes_nothing",
+        "%s: nothing after off %d, quiet masked %d, taken once unmasked %d", name, none, masked_quiet, once);
+}
+
+}  // namespace
 
 void partition_main(uint64_t /*dtb*/) {
   gic::init_distributor();
@@ -256,6 +340,9 @@ void partition_main(uint64_t /*dtb*/) {
   settle(500);
   check(routed_reads && taken(1, kRoutedSpi) == 1 && taken(0, kRoutedSpi) == 1, "irouter_moves_an_spi",
         "taken %u/%u", taken(0, kRoutedSpi), taken(1, kRoutedSpi));
+
+  timer_output_phase(kTimer, "virtual");
+  timer_output_phase(kPTimer, "physical");
 
   check(g_unexpected.load() == 0, "no_unexpected_interrupts", "%u", g_unexpected.load());
   g_done.store(true);

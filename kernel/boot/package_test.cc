@@ -104,9 +104,13 @@ TEST_F(PackageTest, GuestDeviceTreeDescribesThePartition) {
   EXPECT_STREQ(static_cast<const char*>(fdt_getprop(fdt, fdt_path_offset(fdt, "/psci"), "method", nullptr)), "hvc");
   const int chosen = fdt_path_offset(fdt, "/chosen");
   EXPECT_STREQ(static_cast<const char*>(fdt_getprop(fdt, chosen, "bootargs", nullptr)), "console=hvc0 quiet");
-  const auto* start = static_cast<const fdt64_t*>(fdt_getprop(fdt, chosen, "linux,initrd-start", &len));
-  ASSERT_EQ(len, 8);
-  EXPECT_EQ(fdt64_ld(start), pkg->partitions[0].loads[2].ipa.value());
+  // One cell below 4 GiB, as QEMU's -initrd writes it.
+  const auto* start = static_cast<const fdt32_t*>(fdt_getprop(fdt, chosen, "linux,initrd-start", &len));
+  ASSERT_EQ(len, 4);
+  EXPECT_EQ(fdt32_ld(start), pkg->partitions[0].loads[2].ipa.value());
+  const auto* end = static_cast<const fdt32_t*>(fdt_getprop(fdt, chosen, "linux,initrd-end", &len));
+  ASSERT_EQ(len, 4);
+  EXPECT_EQ(fdt32_ld(end), pkg->partitions[0].loads[2].ipa.value() + pkg->partitions[0].loads[2].size);
 }
 
 TEST(PlaceGuest, FollowsTheArm64ImageHeader) {
@@ -330,6 +334,17 @@ TEST_F(ServerPackageTest, AGicRouteIsTheInterruptControllerAndThePl011CarriesIts
   const auto* parent = static_cast<const fdt32_t*>(fdt_getprop(fdt, 0, "interrupt-parent", &len));
   ASSERT_NE(parent, nullptr);
   EXPECT_EQ(fdt_node_offset_by_phandle(fdt, fdt32_ld(parent)), node);
+  // No maintenance interrupt (the guest has no EL2) and no ITS (no LPIs).
+  EXPECT_EQ(fdt_getprop(fdt, node, "interrupts", &len), nullptr);
+  EXPECT_LT(fdt_node_offset_by_compatible(fdt, -1, "arm,gic-v3-its"), 0);
+  // The timer's PPIs as QEMU's virt gives them with a GICv3: secure and
+  // non-secure physical, virtual, hypervisor; level, active high.
+  const int timer = fdt_node_offset_by_compatible(fdt, -1, "arm,armv8-timer");
+  ASSERT_GE(timer, 0);
+  const auto* irqs = static_cast<const fdt32_t*>(fdt_getprop(fdt, timer, "interrupts", &len));
+  ASSERT_EQ(len, 12 * 4);
+  const uint32_t want[12] = {1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4};
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(fdt32_ld(&irqs[i]), want[i]) << "cell " << i;
 }
 
 TEST_F(ServerPackageTest, KernelRejectsBadInterruptRoutes) {

@@ -42,8 +42,12 @@ psci::Ret cpu_on(Vcpu& caller, uint64_t target, uint64_t entry, uint64_t context
   VcpuPower expected = VcpuPower::kOff;
   // The one caller that moves kOff to kOnPending owns the target's context
   // until it makes the target runnable; everyone else only reads `power`.
+  // A target another caller has started counts as on, whether it has run
+  // yet or not, as KVM answers: callers racing to start one CPU hear
+  // SUCCESS once and ALREADY_ON otherwise, which is what test software
+  // for this race checks (AFFINITY_INFO still tells ON_PENDING apart).
   if (!t->power.compare_exchange_strong(expected, VcpuPower::kOnPending, std::memory_order_acq_rel)) {
-    return expected == VcpuPower::kOnPending ? psci::Ret::kOnPending : psci::Ret::kAlreadyOn;
+    return psci::Ret::kAlreadyOn;
   }
   // Everything but the EL2 controls, which are the vCPU's for good (and
   // which other callers read, for its MPIDR, while this one writes).

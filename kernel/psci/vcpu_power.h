@@ -26,9 +26,9 @@ Vcpu* find(Partition& p, uint64_t target);
 // state PSCI gives a CPU coming out of reset (EL1h, interrupts masked, MMU
 // and caches off, the caller's data endianness). On kSuccess `started` is
 // the target, now kOnPending, for the caller to make runnable; every other
-// answer changes nothing. A target that is on is kAlreadyOn, one already
-// being started kOnPending, an unknown one kInvalidParameters, and an
-// entry point outside the partition's memory kInvalidAddress.
+// answer changes nothing. A target that is on, or already being started
+// by another caller, is kAlreadyOn; an unknown one kInvalidParameters, and
+// an entry point outside the partition's memory kInvalidAddress.
 psci::Ret cpu_on(Vcpu& caller, uint64_t target, uint64_t entry, uint64_t context, Vcpu*& started);
 
 // The vCPU has run: kOnPending becomes kOn (AFFINITY_INFO says ON from now).

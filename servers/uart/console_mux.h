@@ -9,6 +9,14 @@
 // "NAME| "; when another source prints while a guest's line is open, that
 // line is ended first and continues later under its prefix again. Carriage
 // returns from guests are dropped (every line ends with CR LF on the wire).
+// In raw mode (the server's boot argument console-raw=1, which
+// `bazel run //:qemu_guest` gives it for its sole guest) guests' bytes go
+// out exactly as written, as on QEMU's own UART: no prefix, carriage
+// returns kept. There a kernel line waits while a guest's line is open (up
+// to kHeldLines of them, kept in the state page) and follows the guest's
+// next line end, so that a guest's lines reach the console whole, as test
+// software reading them expects; past that many the guest's line is ended
+// for them, as in the other mode.
 //
 // Output: each client's UART is attached to the console (Pl011::attach),
 // so a byte a guest writes to DR is on the wire, in order with everything
@@ -46,10 +54,13 @@ class Wire {
 };
 
 // What survives a restart of the server: it lives in the state page.
+inline constexpr uint32_t kHeldLines = 6;
+
 struct ConsoleState {
   Pl011 uarts[ipc::kMaxServerDevices];
   int32_t open_line;  // the device whose line is open on the console, or -1
-  uint32_t reserved;
+  uint32_t held_count;  // raw mode: kernel lines waiting for the open line's end
+  ipc::LogLine held[kHeldLines];
 };
 
 class ConsoleMux {
@@ -62,7 +73,7 @@ class ConsoleMux {
   // At each start of the server. `state` is zeroed at the first start and
   // as the last instance left it after a restart (`resumed`): the same image
   // runs again, so the objects there are valid as they are.
-  void start(const ipc::ServerInfo& info, ConsoleState* state, bool resumed, Wire* wire);
+  void start(const ipc::ServerInfo& info, ConsoleState* state, bool resumed, Wire* wire, bool raw = false);
 
   // The PL011 of client `index`, or null.
   MmioDevice* device(uint32_t index);
@@ -90,11 +101,15 @@ class ConsoleMux {
 
   void put(char c) { wire_->put(c); }
   void end_open_line();
+  // Raw mode: prints the kernel lines held back (ending the open line).
+  void print_held();
+  void print_line(const char* text, size_t length);
   void guest_byte(uint32_t device, uint8_t byte);
 
   const ipc::ServerInfo* info_ = nullptr;
   ConsoleState* state_ = nullptr;
   Wire* wire_ = nullptr;
+  bool raw_ = false;
   Port ports_[ipc::kMaxServerDevices];
 };
 

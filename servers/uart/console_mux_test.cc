@@ -29,13 +29,13 @@ class ConsoleMuxTest : public ::testing::Test {
  protected:
   void SetUp() override { start({"con"}, false); }
 
-  void start(std::initializer_list<const char*> clients, bool resumed) {
+  void start(std::initializer_list<const char*> clients, bool resumed, bool raw = false) {
     info_ = ipc::ServerInfo{};
     info_.magic = ipc::kInfoMagic;
     for (const char* name : clients) std::strncpy(info_.client[info_.device_count++], name, ipc::kMaxClientName);
     // A new instance of the server, on the same state page.
     mux_.emplace();
-    mux_->start(info_, state(), resumed, &wire_);
+    mux_->start(info_, state(), resumed, &wire_, raw);
   }
 
   ConsoleState* state() { return reinterpret_cast<ConsoleState*>(page_); }
@@ -98,6 +98,39 @@ TEST_F(ConsoleMuxTest, TransmitFlagsStayTruthfulWhileBytesGoOutAsTheyAreWritten)
 TEST_F(ConsoleMuxTest, GuestLinesArePrefixedAndEndWithCrLf) {
   write_without_polling("one\r\ntwo\n\nthree");
   EXPECT_EQ(wire_.out, "con| one\r\ncon| two\r\ncon| \r\ncon| three");
+}
+
+// A sole guest's console under //:qemu_guest: its bytes exactly as
+// written, as QEMU's own UART gives them; a kernel line still ends an open
+// guest line before it.
+TEST_F(ConsoleMuxTest, RawModeWritesTheGuestsBytesAsTheyAre) {
+  start({"con"}, false, true);
+  write_without_polling("PASS: one\r\ntwo\n\nthree");
+  EXPECT_EQ(wire_.out, "PASS: one\r\ntwo\n\nthree");
+  // A kernel line waits for the guest's line to end.
+  mux_->log_line("hyp: x", 6);
+  EXPECT_EQ(wire_.out, "PASS: one\r\ntwo\n\nthree");
+  write_without_polling(" four\n");
+  EXPECT_EQ(wire_.out, "PASS: one\r\ntwo\n\nthree four\nhyp: x\r\n");
+  // With no guest line open, at once.
+  mux_->log_line("hyp: y", 6);
+  EXPECT_EQ(wire_.out, "PASS: one\r\ntwo\n\nthree four\nhyp: x\r\nhyp: y\r\n");
+}
+
+// A guest that keeps its line open does not hold the kernel's lines back
+// for ever: past kHeldLines its line is ended for them, in order.
+TEST_F(ConsoleMuxTest, RawModeHoldsOnlySoManyKernelLines) {
+  start({"con"}, false, true);
+  write_without_polling("# ");
+  std::string want = "# \r\n";
+  for (uint32_t i = 0; i <= kHeldLines; ++i) {
+    const std::string line = "hyp: " + std::to_string(i);
+    mux_->log_line(line.data(), line.size());
+    want += line + "\r\n";
+  }
+  EXPECT_EQ(wire_.out, want);
+  write_without_polling("ls\n");
+  EXPECT_EQ(wire_.out, want + "ls\n");
 }
 
 TEST_F(ConsoleMuxTest, AnotherSourceEndsAnOpenLineWhichContinuesUnderItsPrefix) {

@@ -62,7 +62,9 @@ class UartServer final : public Server {
     static_assert(sizeof(ConsoleState) <= ipc::kChannelPageSize - sizeof(ipc::StateHeader));
     if (state_size < sizeof(ConsoleState)) rt::power_off();
     if (info.device_memory_size != 0) uart_.attach(info.device_memory_base);
-    mux_.start(info, static_cast<ConsoleState*>(state), resumed, &uart_);
+    uint64_t raw = 0;
+    (void)bootarg(info, "console-raw", raw);
+    mux_.start(info, static_cast<ConsoleState*>(state), resumed, &uart_, raw != 0);
     // The devices with an interrupt line: told again at the first turn.
     lines_ = 0;
     for (uint32_t d = 0; d < info.device_count && d < ipc::kMaxServerDevices; ++d) {

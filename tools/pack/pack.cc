@@ -328,8 +328,16 @@ absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& 
   if (!vm.bootargs.empty()) w.string("bootargs", vm.bootargs);
   if (!stdout_path.empty()) w.string("stdout-path", stdout_path);
   if (initrd_size != 0) {
-    w.u64("linux,initrd-start", l.initrd_ipa);
-    w.u64("linux,initrd-end", l.initrd_ipa + initrd_size);
+    // One cell while it fits, as QEMU's -initrd writes it: test kernels
+    // that read only the first cell find it too (Linux reads either).
+    const uint64_t end = l.initrd_ipa + initrd_size;
+    if (end <= 0xffff'ffff) {
+      w.u32("linux,initrd-start", static_cast<uint32_t>(l.initrd_ipa));
+      w.u32("linux,initrd-end", static_cast<uint32_t>(end));
+    } else {
+      w.u64("linux,initrd-start", l.initrd_ipa);
+      w.u64("linux,initrd-end", end);
+    }
   }
   w.end();
 
@@ -394,10 +402,12 @@ absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& 
   w.end();
 
   // The architected timer's PPIs (secure, non-secure physical, virtual,
-  // hypervisor), level-triggered (GIC binding: 1 = PPI, 0xf08 = all CPUs, level high).
+  // hypervisor), as QEMU's virt describes them with a GICv3 (GIC binding:
+  // 1 = PPI, 4 = level-triggered, active high; no CPU mask, which is
+  // GICv2's).
   w.begin("timer");
-  w.strings("compatible", {"arm,armv8-timer"});
-  w.cells("interrupts", {1, 13, 0xf08, 1, 14, 0xf08, 1, 11, 0xf08, 1, 10, 0xf08});
+  w.strings("compatible", {"arm,armv8-timer", "arm,armv7-timer"});
+  w.cells("interrupts", {1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4});
   w.empty("always-on");
   w.end();
 

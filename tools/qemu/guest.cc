@@ -32,6 +32,8 @@ Manifest guest_manifest(const GuestOptions& o) {
     uart.device_memory_base = kVirtPl011Base;
     uart.device_memory_size = kVirtPl011Size;
     uart.device_irq = kVirtPl011Irq;
+    // The guest's output as it writes it, as on QEMU's own UART.
+    uart.bootargs = "console-raw=1";
     // The server comes first: it is partition 1, and owns the console
     // before the guest prints.
     m.vms.push_back(uart);
