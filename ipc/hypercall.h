@@ -90,7 +90,11 @@ inline constexpr uint32_t kHypIrqQuery = 0x8600'0013;   // -> x0 = 0, x1 = confi
 // Signals: a device server for its device's own INTID (kLower, kRaise,
 // kSetPending); the interrupt controller server any op for any INTID
 // (GICD_ISPENDR, GICD_ICPENDR, GICD_ISACTIVER, GICD_ICACTIVER).
-inline constexpr uint32_t kHypIrqSignal = 0x8600'0014;  // x4 = IrqOp -> x0 = 0 or error
+// x5: the number of the request being served (0: none). A signal carrying
+// the same non-zero number as the last one applied to that interrupt is the
+// same request served again by a restarted instance: answered 0, not
+// applied a second time.
+inline constexpr uint32_t kHypIrqSignal = 0x8600'0014;  // x4 = IrqOp, x5 = request -> x0 = 0 or error
 
 namespace irq {
 // A guest's INTIDs: SGIs and PPIs 0..31 (a bank per vCPU), then its SPIs.

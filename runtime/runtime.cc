@@ -50,12 +50,16 @@ void vprint(const char* fmt, va_list args) {
 
 CallResult hvc(uint64_t x0, uint64_t x1, uint64_t x2, uint64_t x3) { return call(false, x0, x1, x2, x3); }
 CallResult hvc5(uint64_t x0, uint64_t x1, uint64_t x2, uint64_t x3, uint64_t x4) {
+  return hvc6(x0, x1, x2, x3, x4, 0);
+}
+CallResult hvc6(uint64_t x0, uint64_t x1, uint64_t x2, uint64_t x3, uint64_t x4, uint64_t x5) {
   register uint64_t r0 asm("x0") = x0;
   register uint64_t r1 asm("x1") = x1;
   register uint64_t r2 asm("x2") = x2;
   register uint64_t r3 asm("x3") = x3;
   register uint64_t r4 asm("x4") = x4;
-  asm volatile("hvc #0" : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r4) : : "memory");
+  register uint64_t r5 asm("x5") = x5;
+  asm volatile("hvc #0" : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r4), "+r"(r5) : : "memory");
   return {r0, r1, r2, r3};
 }
 CallResult smc(uint64_t x0, uint64_t x1, uint64_t x2, uint64_t x3) { return call(true, x0, x1, x2, x3); }

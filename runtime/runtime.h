@@ -14,8 +14,9 @@ struct CallResult {
 };
 
 CallResult hvc(uint64_t x0, uint64_t x1 = 0, uint64_t x2 = 0, uint64_t x3 = 0);
-// With a fifth argument register (x4).
+// With a fifth argument register (x4), and a sixth (x5).
 CallResult hvc5(uint64_t x0, uint64_t x1, uint64_t x2, uint64_t x3, uint64_t x4);
+CallResult hvc6(uint64_t x0, uint64_t x1, uint64_t x2, uint64_t x3, uint64_t x4, uint64_t x5);
 CallResult smc(uint64_t x0, uint64_t x1 = 0, uint64_t x2 = 0, uint64_t x3 = 0);
 
 void print(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

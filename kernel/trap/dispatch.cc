@@ -294,6 +294,11 @@ TrapAction irq_call(Vcpu& v, uint32_t fid) {
       set_result(v, error(Status::kDenied));
       return TrapAction::kResume;
     }
+    // The same request served again by a restarted server: done already.
+    if (op <= static_cast<uint64_t>(abi::irq::Op::kClearActive) && vg.replayed(vcpu, intid, v.ctx.x[5])) {
+      set_result(v, 0);
+      return TrapAction::kResume;
+    }
     switch (static_cast<abi::irq::Op>(op)) {
       case abi::irq::Op::kLower:
         st = vg.set_line(vcpu, intid, false, kick);

@@ -736,6 +736,38 @@ TEST_F(IrqCallTest, TheInterruptControllerSetsAndClearsPendingStates) {
   EXPECT_EQ(sv_.ctx.x[2], 0u);
 }
 
+// A restarted GIC server serves the request in flight again: its signals
+// carry the request's number (x5), and one already applied is not applied
+// twice (an SPI set pending once, and taken meanwhile, is not owed again).
+TEST_F(IrqCallTest, ASignalOfARequestServedAgainIsNotAppliedTwice) {
+  ASSERT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 47, kWord & ~abi::irq::kEnabled), TrapAction::kResume);
+  auto signal = [&](uint64_t op, uint64_t request) {
+    sv_.ctx.x[5] = request;
+    const TrapAction a = call(sv_, abi::kHypIrqSignal, 0, 0, 47, op);
+    sv_.ctx.x[5] = 0;
+    return a;
+  };
+  auto pending = [&] {
+    EXPECT_EQ(call(sv_, abi::kHypIrqQuery, 0, 0, 47, 0), TrapAction::kResume);
+    return (sv_.ctx.x[2] & abi::irq::kPending) != 0;
+  };
+  signal(2, 7);
+  EXPECT_TRUE(pending());
+  vgic::Kick taken;  // the guest took it meanwhile
+  ASSERT_EQ(partition_.vgic.clear_pending(0, 47, taken), Status::kOk);
+  EXPECT_FALSE(pending());
+  EXPECT_EQ(signal(2, 7), TrapAction::kResume);
+  EXPECT_EQ(result(sv_), 0) << "answered as done";
+  EXPECT_FALSE(pending()) << "request 7 served again: not applied twice";
+  signal(2, 9);
+  EXPECT_TRUE(pending()) << "a new request is";
+  signal(3, 0);
+  signal(2, 0);
+  signal(3, 0);
+  signal(2, 0);
+  EXPECT_TRUE(pending()) << "without a number, every signal applies";
+}
+
 TEST_F(IrqCallTest, TheInterruptControllerSetsAndClearsActiveStates) {
   ASSERT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 46, kWord), TrapAction::kResume);
   EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 46, 4), TrapAction::kResume) << "active: nothing to deliver";

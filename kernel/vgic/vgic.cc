@@ -178,6 +178,15 @@ Status Vgic::set_active(uint32_t vcpu, uint32_t intid, bool active, Kick& kick) 
   return Status::kOk;
 }
 
+bool Vgic::replayed(uint32_t vcpu, uint32_t intid, uint64_t request) {
+  SpinLockGuard guard(lock_);
+  Irq* q = find(vcpu, intid);
+  if (q == nullptr || request == 0) return false;
+  if (q->last_request == request) return true;
+  q->last_request = request;
+  return false;
+}
+
 Vgic::Irq* Vgic::held(uint32_t vcpu, const Lrs& lrs, uint32_t slot) {
   const uint64_t v = lrs.lr[slot];
   if (v == 0) return nullptr;

@@ -160,6 +160,12 @@ class Vgic {
   // active, so the guest can end it only through GICD_ICACTIVER.
   [[nodiscard]] Status set_active(uint32_t vcpu, uint32_t intid, bool active, Kick& kick);
 
+  // A signal from a server's request `request` (its sequence number on the
+  // channel; 0: none) for this interrupt: true if the last one applied to
+  // it came from the same request (served again after the server's
+  // restart: not to be applied twice); otherwise records it, false.
+  [[nodiscard]] bool replayed(uint32_t vcpu, uint32_t intid, uint64_t request);
+
   // Whether an interrupt is pending and enabled for the vCPU, in its list
   // registers `lrs` (as synced) or waiting for one: WFI does not block then.
   bool has_pending(uint32_t vcpu, const Lrs& lrs);
@@ -221,6 +227,7 @@ class Vgic {
     int8_t lr = -1;           // the LR of `owner` that holds it, or -1
     uint8_t owner = 0;
     uint16_t pintid = 0;
+    uint64_t last_request = 0;  // the request of the last signal applied (replayed())
 
     bool pending() const { return latch || (cfg.trigger == Trigger::kLevel && line); }
   };

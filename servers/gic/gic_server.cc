@@ -27,7 +27,10 @@ class DeviceCalls final : public IrqKernel {
     return static_cast<int64_t>(r.x0);
   }
   int64_t signal(uint32_t vcpu, uint32_t intid, abi::irq::Op op) override {
-    return static_cast<int64_t>(rt::hvc5(abi::kHypIrqSignal, device_, vcpu, intid, static_cast<uint64_t>(op)).x0);
+    // The request's number: served again after a crash, it is not applied
+    // twice (an SGI set pending once by the guest is taken once).
+    return static_cast<int64_t>(
+        rt::hvc6(abi::kHypIrqSignal, device_, vcpu, intid, static_cast<uint64_t>(op), current_request()).x0);
   }
 
  private:

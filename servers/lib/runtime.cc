@@ -71,6 +71,8 @@ void wait_for_work() { rt::hvc(abi::kHypServerWait); }
   for (;;) asm volatile("wfi");
 }
 
+uint64_t g_current_request = 0;
+
 ipc::Response serve(Server& server, const ipc::Request& r) {
   ipc::Response resp{};
   resp.seq = r.seq;
@@ -110,6 +112,8 @@ ipc::Response serve(Server& server, const ipc::Request& r) {
 }
 
 }  // namespace
+
+uint64_t current_request() { return g_current_request; }
 
 void log(const char* fmt, ...) {
   char buf[200];
@@ -172,7 +176,9 @@ bool bootarg(const ipc::ServerInfo& info, const char* key, uint64_t& value) {
     ipc::Request r{};
     bool quiesced = false;
     while (!quiesced && in.pop(r) == ipc::RingStatus::kOk) {
+      g_current_request = r.seq;
       const ipc::Response resp = serve(server, r);
+      g_current_request = 0;
       if ((r.flags & ipc::kRequestPosted) == 0) {
         // A full response ring empties when the kernel runs.
         while (out.push(resp) == ipc::RingStatus::kFull) wait_for_work();

@@ -39,6 +39,11 @@ class Server {
 // Serves the channel forever. `name` is for the server's own log lines.
 [[noreturn]] void run(Server& server);
 
+// The sequence number of the request being served (0 between requests).
+// A kernel call whose effect must not be doubled when a restarted instance
+// serves the same request again passes it (HYP_IRQ_SIGNAL's x5).
+uint64_t current_request();
+
 // A line for the console, through the kernel (prefixed with the server's name).
 void log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
