@@ -47,7 +47,6 @@ bool in_bank(uint64_t offset, uint64_t base, uint32_t regs, uint32_t& n) {
   return true;
 }
 
-uint64_t enabled_of(uint64_t word, uint64_t) { return (word & irq::kEnabled) != 0 ? 1 : 0; }
 uint64_t group_of(uint64_t word, uint64_t) { return (word & irq::kGroup1) != 0 ? 1 : 0; }
 uint64_t pending_of(uint64_t, uint64_t state) { return (state & irq::kPending) != 0 ? 1 : 0; }
 uint64_t active_of(uint64_t, uint64_t state) { return (state & irq::kActive) != 0 ? 1 : 0; }
@@ -66,13 +65,37 @@ uint64_t with_priority(uint64_t word, uint8_t p) {
 
 }  // namespace
 
+bool GicDevice::guest_enabled(uint32_t vcpu, uint32_t intid) const {
+  if (intid < 32) return vcpu < kMaxVcpus && (state_->enabled_private[vcpu] >> intid & 1) != 0;
+  return intid < kIntidLimit && (state_->enabled_spi >> (intid - 32) & 1) != 0;
+}
+
+bool GicDevice::forwarded(uint32_t vcpu, uint32_t intid, uint64_t word) const {
+  const uint32_t group_enable = (word & irq::kGroup1) != 0 ? 0b10 : 0b01;
+  if ((state_->ctlr & group_enable) == 0 || !guest_enabled(vcpu, intid)) return false;
+  return intid < 32 || (state_->unrouted >> (intid - 32) & 1) == 0;
+}
+
 template <typename Change>
 void GicDevice::update(uint32_t vcpu, uint32_t intid, Change change) {
   uint64_t word = 0;
   uint64_t state = 0;
   if (kernel_->query(vcpu, intid, word, state) != 0) return;
-  const uint64_t next = change(word);
+  uint64_t next = change(word) & ~irq::kEnabled;
+  if (forwarded(vcpu, intid, next)) next |= irq::kEnabled;
   if (next != word) (void)kernel_->configure(vcpu, intid, next);
+}
+
+void GicDevice::reapply_enables() {
+  auto same = [](uint64_t w) { return w; };
+  for (uint32_t v = 0; v < vcpus_; ++v) {
+    for (uint32_t bits = state_->enabled_private[v]; bits != 0; bits &= bits - 1) {
+      update(v, static_cast<uint32_t>(__builtin_ctz(bits)), same);
+    }
+  }
+  for (uint64_t bits = state_->enabled_spi; bits != 0; bits &= bits - 1) {
+    update(0, 32 + static_cast<uint32_t>(__builtin_ctzll(bits)), same);
+  }
 }
 
 void GicDevice::reset() {
@@ -113,25 +136,32 @@ uint32_t GicDevice::read_bits(uint32_t vcpu, uint32_t first, unsigned per,
     uint64_t word = 0;
     uint64_t state = 0;
     if (kernel_->query(vcpu, intid, word, state) != 0) continue;
-    uint64_t v = field(word, state);
-    if (field == enabled_of && intid >= 32 && (state_->unrouted >> (intid - 32) & 1) != 0) {
-      v = state_->want_enabled >> (intid - 32) & 1;
-    }
-    out |= static_cast<uint32_t>(v) << (i * per);
+    out |= static_cast<uint32_t>(field(word, state)) << (i * per);
   }
   return out;
+}
+
+// The guest's enables: one bit per INTID of a bank (`first` 0 for a
+// redistributor's SGIs and PPIs, 32 * n for the distributor's register n).
+uint32_t GicDevice::read_enables(uint32_t vcpu, uint32_t first) const {
+  if (first == 0) return vcpu < kMaxVcpus ? state_->enabled_private[vcpu] : 0;
+  const uint32_t n = first - 32;
+  return n < kSpis ? static_cast<uint32_t>(state_->enabled_spi >> n) : 0;
 }
 
 void GicDevice::write_enable(uint32_t vcpu, uint32_t first, uint32_t bits, bool enable) {
   for (uint32_t i = 0; i < 32; ++i) {
     if ((bits >> i & 1) == 0) continue;
     const uint32_t intid = first + i;
-    if (intid >= 32 && (state_->unrouted >> (intid - 32) & 1) != 0) {
+    if (intid >= kIntidLimit) break;
+    if (intid < 32) {
+      uint32_t& mine = state_->enabled_private[vcpu];
+      mine = enable ? mine | (1u << intid) : mine & ~(1u << intid);
+    } else {
       const uint64_t bit = uint64_t{1} << (intid - 32);
-      state_->want_enabled = enable ? state_->want_enabled | bit : state_->want_enabled & ~bit;
-      continue;
+      state_->enabled_spi = enable ? state_->enabled_spi | bit : state_->enabled_spi & ~bit;
     }
-    update(vcpu, intid, [enable](uint64_t w) { return enable ? w | irq::kEnabled : w & ~irq::kEnabled; });
+    update(vcpu, intid, [](uint64_t w) { return w; });
   }
 }
 
@@ -195,24 +225,16 @@ void GicDevice::write_router(uint32_t spi, uint64_t value) {
   value &= 0xff'00ff'ffff;  // IRM (bit 31) is RES0 with No1N; other bits RES0
   const uint64_t aff0 = value & 0xff;
   const bool routed = (value >> 8) == 0 && aff0 < vcpus_;
-  uint64_t word = 0;
-  uint64_t state = 0;
-  if (kernel_->query(0, spi, word, state) != 0) return;
-  const bool was_unrouted = (state_->unrouted & bit) != 0;
-  const bool enabled = was_unrouted ? (state_->want_enabled & bit) != 0 : (word & irq::kEnabled) != 0;
   if (!routed) {
     state_->unrouted |= bit;
     state_->unrouted_to[n] = value;
-    state_->want_enabled = enabled ? state_->want_enabled | bit : state_->want_enabled & ~bit;
-    (void)kernel_->configure(0, spi, word & ~irq::kEnabled);
+    update(0, spi, [](uint64_t w) { return w; });  // kept from every vCPU
     return;
   }
   state_->unrouted &= ~bit;
-  state_->want_enabled &= ~bit;
-  word &= ~(uint64_t{0xff} << irq::kTargetShift);
-  word |= aff0 << irq::kTargetShift;
-  word = enabled ? word | irq::kEnabled : word & ~irq::kEnabled;
-  (void)kernel_->configure(0, spi, word);
+  update(0, spi, [aff0](uint64_t w) {
+    return (w & ~(uint64_t{0xff} << irq::kTargetShift)) | (aff0 << irq::kTargetShift);
+  });
 }
 
 // ---- The distributor ----
@@ -247,7 +269,7 @@ uint64_t GicDevice::read_dist(uint64_t offset, unsigned width) {
   const uint32_t regs = kIntidLimit / 32;
   if (in_bank(offset, kIgroupr, regs, n)) return n == 0 ? 0 : read_bits(0, 32 * n, 1, group_of);
   if (in_bank(offset, kIsenabler, regs, n) || in_bank(offset, kIcenabler, regs, n)) {
-    return n == 0 ? 0 : read_bits(0, 32 * n, 1, enabled_of);
+    return n == 0 ? 0 : read_enables(0, 32 * n);
   }
   if (in_bank(offset, kIspendr, regs, n) || in_bank(offset, kIcpendr, regs, n)) {
     return n == 0 ? 0 : read_bits(0, 32 * n, 1, pending_of);
@@ -278,7 +300,9 @@ void GicDevice::write_dist(uint64_t offset, unsigned width, uint64_t value) {
   if (width != 4) return;
   const auto v = static_cast<uint32_t>(value);
   if (offset == kCtlr) {
+    const uint32_t before = state_->ctlr;
     state_->ctlr = v & kCtlrGroups;
+    if (state_->ctlr != before) reapply_enables();
     return;
   }
   const uint32_t regs = kIntidLimit / 32;
@@ -320,7 +344,7 @@ uint64_t GicDevice::read_redist(uint32_t vcpu, uint64_t offset, unsigned width) 
       return read_bits(vcpu, 0, 1, group_of);
     case kSgiBase + kIsenabler:
     case kSgiBase + kIcenabler:
-      return read_bits(vcpu, 0, 1, enabled_of);
+      return read_enables(vcpu, 0);
     case kSgiBase + kIspendr:
     case kSgiBase + kIcpendr:
       return read_bits(vcpu, 0, 1, pending_of);

@@ -9,8 +9,14 @@
 // turned into the kernel calls that change what it names (docs/abi.md,
 // "Virtual interrupts"), a read into the queries that answer it. What the
 // kernel does not keep (the distributor's group enables, each
-// redistributor's sleep state, SPIs routed to no vCPU) lives in a small
-// state that survives a restart of the server.
+// redistributor's sleep state, SPIs routed to no vCPU, every interrupt's
+// enable as the guest set it) lives in a small state that survives a
+// restart of the server.
+//
+// An interrupt is enabled in the kernel only while the guest has it
+// enabled, its group is enabled in GICD_CTLR and (an SPI) it is routed to
+// a vCPU: the distributor forwards nothing else. GICD_ISENABLER and
+// GICR_ISENABLER0 read the guest's own enables.
 //
 // What the guest sees: a GICv3 with a single Security state (GICD_CTLR.DS
 // set), affinity routing always on, 64 SPIs (INTIDs 32..95), no LPIs, no
@@ -38,10 +44,11 @@ class IrqKernel {
 
 // What the model keeps across a restart (in the server's state page).
 struct GicState {
-  uint32_t ctlr;          // GICD_CTLR's EnableGrp0, EnableGrp1 bits
-  uint32_t awake;         // bit n: redistributor n's ProcessorSleep is clear
-  uint64_t unrouted;      // bit n: SPI 32 + n routed to no vCPU (kept disabled in the kernel)
-  uint64_t want_enabled;  // bit n: enabled by the guest while unrouted
+  uint32_t ctlr;         // GICD_CTLR's EnableGrp0, EnableGrp1 bits
+  uint32_t awake;        // bit n: redistributor n's ProcessorSleep is clear
+  uint64_t unrouted;     // bit n: SPI 32 + n routed to no vCPU
+  uint64_t enabled_spi;  // bit n: SPI 32 + n enabled by the guest
+  uint32_t enabled_private[8];                // per vCPU, bit n: SGI or PPI n enabled by the guest
   uint64_t unrouted_to[abi::irq::kSpiCount];  // what GICD_IROUTER<32 + n> says while it names no vCPU
 };
 
@@ -53,6 +60,7 @@ class GicDevice final : public MmioDevice {
   static constexpr uint32_t kSpis = abi::irq::kSpiCount;
   static constexpr uint32_t kIntidLimit = abi::irq::kIntidLimit;
   static constexpr uint32_t kMaxVcpus = 8;
+  static_assert(sizeof(GicState::enabled_private) / sizeof(uint32_t) == kMaxVcpus);
 
   // The window for a guest with `vcpus` vCPUs.
   static constexpr uint64_t window_for(uint32_t vcpus) { return kRedistBase + kRedistSize * vcpus; }
@@ -80,6 +88,7 @@ class GicDevice final : public MmioDevice {
   // (0 for a redistributor's SGI_base registers, 32 for the distributor's
   // SPI part). `vcpu` names the bank for INTIDs below 32.
   uint32_t read_bits(uint32_t vcpu, uint32_t first, unsigned per, uint64_t (*field)(uint64_t word, uint64_t state));
+  uint32_t read_enables(uint32_t vcpu, uint32_t first) const;
   void write_enable(uint32_t vcpu, uint32_t first, uint32_t bits, bool enable);
   void write_group(uint32_t vcpu, uint32_t first, uint32_t bits);
   // ISPENDR, ICPENDR, ISACTIVER, ICACTIVER: `op` for each INTID set in `bits`.
@@ -90,9 +99,15 @@ class GicDevice final : public MmioDevice {
   uint64_t read_router(uint32_t spi);
   void write_router(uint32_t spi, uint64_t value);
 
-  // Changes one INTID's configuration word through `change`.
+  // Changes one INTID's configuration word through `change`; its enable
+  // follows the rule above whatever `change` did with it.
   template <typename Change>
   void update(uint32_t vcpu, uint32_t intid, Change change);
+  bool guest_enabled(uint32_t vcpu, uint32_t intid) const;
+  // Whether the distributor forwards the interrupt with configuration `word`.
+  bool forwarded(uint32_t vcpu, uint32_t intid, uint64_t word) const;
+  // Every interrupt the guest enabled, after its group enables changed.
+  void reapply_enables();
 
   IrqKernel* kernel_ = nullptr;
   uint32_t vcpus_ = 0;

@@ -74,6 +74,7 @@ class GicDeviceTest : public ::testing::Test {
   void SetUp() override {
     gic_.attach(&kernel_, 2, &state_);
     gic_.reset();
+    gic_.write(kDist + 0x0, 4, 0b11);  // both groups on, as a guest's GIC driver starts
   }
   vgic::Config config(uint32_t vcpu, uint32_t intid) { return *kernel_.vgic.config(vcpu, intid); }
   uint64_t rd(uint32_t vcpu) { return kRedist + GicDevice::kRedistSize * vcpu; }
@@ -87,7 +88,7 @@ TEST_F(GicDeviceTest, IdentifiesAsAGicV3WithOneSecurityStateAnd64Spis) {
   EXPECT_EQ(gic_.window(), 0xa'0000u + 2 * 0x2'0000u) << "laid out as QEMU's virt";
   EXPECT_EQ(gic_.read(0x8'0000 + 0x4, 4), 0u) << "no ITS where virt has one";
   EXPECT_EQ(gic_.read(kDist + 0xffe8, 4), 0x3bu) << "PIDR2: ArchRev 3";
-  EXPECT_EQ(gic_.read(kDist + 0x0, 4), (1u << 6) | (1u << 4)) << "CTLR: DS, ARE, groups off";
+  EXPECT_EQ(gic_.read(kDist + 0x0, 4), (1u << 6) | (1u << 4) | 0b11) << "CTLR: DS, ARE, the groups as written";
   const uint64_t typer = gic_.read(kDist + 0x4, 4);
   EXPECT_EQ(typer & 0x1f, 2u) << "ITLinesNumber: INTIDs to 95";
   EXPECT_EQ((typer >> 19) & 0x1f, 9u);
@@ -157,6 +158,39 @@ TEST_F(GicDeviceTest, RoutingPicksTheTargetVcpuAndNoVcpuMeansNotDelivered) {
   gic_.write(kDist + 0x6000 + 8 * 51, 8, 7);  // Aff0 7 of 2 vCPUs
   gic_.write(kDist + 0x104, 4, 1u << 19);
   EXPECT_FALSE(config(0, 51).enabled);
+}
+
+// GICD_CTLR's group enables: the distributor forwards a group's interrupts
+// only while it is on. The guest's own enables read back unchanged.
+TEST_F(GicDeviceTest, AGroupTurnedOffInGicdCtlrIsNotForwarded) {
+  gic_.write(kDist + 0x84, 4, 1u << 8);                   // SPI 40: group 1
+  gic_.write(kDist + 0x104, 4, (1u << 8) | (1u << 9));    // SPIs 40 (group 1), 41 (group 0)
+  gic_.write(rd(1) + kSgi + 0x80, 4, 1u << 5);            // vCPU 1's SGI 5: group 1
+  gic_.write(rd(1) + kSgi + 0x100, 4, (1u << 5) | (1u << 6));
+  EXPECT_TRUE(config(0, 40).enabled);
+  EXPECT_TRUE(config(0, 41).enabled);
+  EXPECT_TRUE(config(1, 5).enabled);
+  gic_.write(kDist + 0x0, 4, 0b01);  // group 1 off
+  EXPECT_FALSE(config(0, 40).enabled);
+  EXPECT_FALSE(config(1, 5).enabled);
+  EXPECT_TRUE(config(0, 41).enabled) << "group 0 still on";
+  EXPECT_TRUE(config(1, 6).enabled);
+  EXPECT_EQ(gic_.read(kDist + 0x104, 4), (1u << 8) | (1u << 9)) << "the guest's enables";
+  EXPECT_EQ(gic_.read(rd(1) + kSgi + 0x100, 4), (1u << 5) | (1u << 6));
+  gic_.write(kDist + 0x184, 4, 1u << 9);  // disabled by the guest meanwhile
+  gic_.write(kDist + 0x0, 4, 0b10);       // group 1 on, group 0 off
+  EXPECT_TRUE(config(0, 40).enabled);
+  EXPECT_TRUE(config(1, 5).enabled);
+  EXPECT_FALSE(config(0, 41).enabled);
+  EXPECT_FALSE(config(1, 6).enabled);
+  gic_.write(kDist + 0x0, 4, 0b11);
+  EXPECT_FALSE(config(0, 41).enabled) << "stays as the guest left it";
+  EXPECT_TRUE(config(1, 6).enabled);
+  // Moving an interrupt to a group that is off stops it too.
+  gic_.write(kDist + 0x0, 4, 0b10);
+  gic_.write(kDist + 0x84, 4, 0);  // SPI 40 to group 0
+  EXPECT_FALSE(config(0, 40).enabled);
+  EXPECT_EQ(kernel_.errors, 0);
 }
 
 TEST_F(GicDeviceTest, PendingStateIsSetClearedAndReadThroughTheKernel) {
@@ -267,6 +301,11 @@ bool clear_twin(uint64_t offset) {
 
 class GicRegisterMapTest : public GicDeviceTest {
  protected:
+  // Reset values as they are: no driver has written anything.
+  void SetUp() override {
+    gic_.attach(&kernel_, 2, &state_);
+    gic_.reset();
+  }
   uint64_t widest(const Reg& r, uint64_t off) { return gic_.read(off, r.stride == 8 ? 8 : 4); }
   // Everything the guest can read back, for "nothing changed".
   std::vector<uint64_t> snapshot() {
@@ -341,6 +380,10 @@ TEST_F(GicDeviceTest, TheDistributorsGroupEnablesSurviveARestart) {
   GicDevice again;
   again.attach(&kernel_, 2, &state_);  // a new instance on the same state page
   EXPECT_EQ(again.read(kDist + 0x0, 4), (1u << 6) | (1u << 4) | 0b10);
+  gic_.write(kDist + 0x104, 4, 1u << 3);
+  GicDevice third;
+  third.attach(&kernel_, 2, &state_);
+  EXPECT_EQ(third.read(kDist + 0x104, 4), 1u << 3) << "the guest's enables too";
   EXPECT_EQ(again.read(rd(1) + 0x14, 4), 0u);
 }
 
