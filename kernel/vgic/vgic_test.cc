@@ -386,6 +386,26 @@ TEST_F(VgicTest, ClearingTheActiveStateOfAnAcknowledgedSgiEndsIt) {
   EXPECT_FALSE(vgic_.has_pending(0, l));
 }
 
+// Of changes asked before the owner refills, the last one wins.
+TEST_F(VgicTest, TheLastActiveWriteBeforeTheRefillWins) {
+  enable(0, 2, 0x40);
+  raise(0, 2);
+  Lrs l;
+  vgic_.flush(0, l);
+  ASSERT_EQ(acknowledge(l), 2u);
+  Kick k;
+  ASSERT_EQ(vgic_.set_active(0, 2, false, k), Status::kOk);
+  ASSERT_EQ(vgic_.set_active(0, 2, true, k), Status::kOk);
+  EXPECT_TRUE(vgic_.state(0, 2)->active);
+  EXPECT_FALSE(vgic_.refresh(0, l));
+  ASSERT_GE(slot_of(l, 2), 0);
+  EXPECT_EQ(state_of(l.lr[static_cast<uint32_t>(slot_of(l, 2))]), lr::kActive);
+  ASSERT_EQ(vgic_.set_active(0, 2, true, k), Status::kOk);
+  ASSERT_EQ(vgic_.set_active(0, 2, false, k), Status::kOk);
+  EXPECT_FALSE(vgic_.refresh(0, l));
+  EXPECT_EQ(slot_of(l, 2), -1);
+}
+
 // GICD_ISACTIVER: an active interrupt is not delivered, however pending,
 // until GICD_ICACTIVER; one in an LR becomes active there.
 TEST_F(VgicTest, SettingTheActiveStateHoldsAnInterruptBack) {
@@ -581,6 +601,85 @@ TEST_F(VgicTest, SgisRaisedFromOtherCpusAreAllDelivered) {
   EXPECT_GT(taken, 0u);
   EXPECT_LE(taken, raised.load()) << "edges coalesce while pending, never multiply";
   EXPECT_FALSE(vgic_.has_pending(1, l)) << "nothing left behind";
+}
+
+// Another vCPU's GIC writes (through the GIC server) racing with the LR
+// owner taking its interrupts: set pending, clear pending, set and clear
+// active on the SPIs the owner holds. Whatever the interleaving, no
+// interrupt is ever in two LRs or in an LR the vGIC does not record, and
+// once the writer stops with everything inactive and not pending, the
+// owner's LRs empty and nothing is owed.
+TEST_F(VgicTest, ActiveAndPendingWritesRacingWithTheOwnerKeepTheLrsConsistent) {
+  constexpr uint32_t kFirst = 40;
+  constexpr uint32_t kCount = 6;  // more than the LRs
+  for (uint32_t i = 0; i < kCount; ++i) enable(0, kFirst + i, static_cast<uint8_t>(0x10 * i), Trigger::kEdge, 1);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    uint32_t x = 12345;
+    for (uint32_t n = 0; n < 30000; ++n) {
+      x = x * 1103515245 + 12345;
+      const uint32_t intid = kFirst + (x >> 8) % kCount;
+      Kick k;
+      switch ((x >> 16) % 4) {
+        case 0:
+          EXPECT_EQ(vgic_.raise(0, intid, k), Status::kOk);
+          break;
+        case 1:
+          EXPECT_EQ(vgic_.clear_pending(0, intid, k), Status::kOk);
+          break;
+        case 2:
+          EXPECT_EQ(vgic_.set_active(0, intid, true, k), Status::kOk);
+          break;
+        default:
+          EXPECT_EQ(vgic_.set_active(0, intid, false, k), Status::kOk);
+          break;
+      }
+    }
+    // Everything over: inactive, not pending.
+    for (uint32_t i = 0; i < kCount; ++i) {
+      Kick k;
+      EXPECT_EQ(vgic_.set_active(0, kFirst + i, false, k), Status::kOk);
+      EXPECT_EQ(vgic_.clear_pending(0, kFirst + i, k), Status::kOk);
+    }
+    stop.store(true);
+  });
+  Lrs l;
+  auto consistent = [&] {
+    std::vector<uint32_t> seen;
+    for (uint32_t i = 0; i < kLrs; ++i) {
+      if (l.lr[i] == 0) continue;
+      const uint32_t id = intid_of(l.lr[i]);
+      EXPECT_TRUE(id >= kFirst && id < kFirst + kCount) << id;
+      EXPECT_EQ(std::count(seen.begin(), seen.end(), id), 0) << "INTID " << id << " in two LRs";
+      seen.push_back(id);
+    }
+  };
+  for (;;) {
+    const bool last = stop.load();
+    (void)vgic_.refresh(1, l);
+    consistent();
+    // The guest takes one and ends it, or leaves it active for a while.
+    const uint32_t id = acknowledge(l);
+    if (id != 1023 && (id % 2) == 0) deactivate(l, id);
+    (void)vgic_.refresh(1, l);
+    consistent();
+    if (last) break;
+  }
+  writer.join();
+  // The writer's last clears reach the LRs at the next refills.
+  for (int i = 0; i < 3; ++i) {
+    for (uint32_t s = 0; s < kLrs; ++s) {
+      if (l.lr[s] != 0 && (l.lr[s] & lr::kActive) != 0) l.lr[s] &= ~lr::kActive;  // the guest ends what it took
+    }
+    (void)vgic_.refresh(1, l);
+  }
+  EXPECT_EQ(in_lrs(l), (std::vector<uint32_t>{0, 0, 0, 0}));
+  for (uint32_t i = 0; i < kCount; ++i) {
+    const Result<Vgic::State> s = vgic_.state(0, kFirst + i);
+    ASSERT_TRUE(s.ok());
+    EXPECT_FALSE(s->pending || s->active) << kFirst + i;
+  }
+  EXPECT_FALSE(vgic_.has_pending(1, l));
 }
 
 }  // namespace
