@@ -314,10 +314,19 @@ bool lrs_in_use(const ListRegisters& lrs) {
 // interface did is taken into the vGIC, so that its interrupts read as
 // they are while it does not run (a server answering for it, another vCPU
 // reading them). It refills before it runs again.
+// A query on another CPU waits for `g` to have synced: told, now that it has.
+void synced(Vcpu& g) {
+  if (!g.sync_wanted.load(std::memory_order_relaxed)) return;
+  g.sync_wanted.store(false, std::memory_order_release);
+  arch::send_event();
+}
+
 void sync_irqs(Vcpu& g) {
-  if (!lrs_in_use(g.ctx.lrs)) return;
-  g.partition->vgic.sync(g.index, g.ctx.lrs);
-  g.irqs_changed.store(true, std::memory_order_relaxed);
+  if (lrs_in_use(g.ctx.lrs)) {
+    g.partition->vgic.sync(g.index, g.ctx.lrs);
+    g.irqs_changed.store(true, std::memory_order_relaxed);
+  }
+  synced(g);
 }
 
 // The virtual timer's output, as CNTV_CTL_EL0 `ctl` says: enabled, its
@@ -372,6 +381,7 @@ void refresh_irqs(Vcpu& g) {
   if (g.vtimer_raised) sample_timer(g, arch::read_virtual_timer().ctl);
   if (g.partition->vgic.refresh(g.index, g.ctx.lrs)) arch::deactivate_interrupt(gic::kVirtualTimerPpi);
   arch::load_list_registers(g.ctx);
+  synced(g);
 }
 
 // Interrupts became pending for the vCPUs of guest `p` in `vcpus` (bit n:
@@ -1222,6 +1232,14 @@ void virtual_interrupts(Cpu& c, const arch::Interrupts& irqs) {
     arch::deactivate_interrupt(gic::kMaintenancePpi);
   }
   if (g != nullptr && g->irqs_changed.load(std::memory_order_relaxed)) refresh_irqs(*g);
+  // A server stands in for the guest here, whose list registers are live:
+  // a query on another CPU waiting for them is answered by a sync.
+  // (Read only: the server's ICH_HCR_EL2 stays; see sync_stood_in().)
+  if (c.server != nullptr && c.guest != nullptr && c.guest->sync_wanted.load(std::memory_order_acquire)) {
+    Vcpu& stood = *c.guest;
+    arch::save_list_registers(stood.ctx);
+    sync_irqs(stood);
+  }
 }
 
 // The kernel's own interrupts, taken while vCPU `v` ran on CPU `cpu`

@@ -114,6 +114,11 @@ struct Vcpu {
   // an exit (CNTV_CTL_EL0, CNTV_CVAL_EL0), so the timer is looked at again
   // whenever the list registers are, and when the vCPU leaves its CPU.
   bool vtimer_raised = false;
+  // A GIC server's query waits, on another CPU, for what this vCPU's CPU
+  // interface did to be taken into the vGIC: set by the asker, cleared
+  // (with an event) by the run loop once it has synced this vCPU's list
+  // registers.
+  std::atomic<bool> sync_wanted{false};
   // vCPUs (bit n: vCPU n) of guest `sent_in` that an interrupt it sent (an
   // SGI, a server's signal) is pending for: set by the dispatcher, told by
   // the run loop.

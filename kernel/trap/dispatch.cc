@@ -238,13 +238,43 @@ bool sync_stood_in(const Vcpu& sv, Partition& guest, uint32_t owners) {
     if ((owners & 1) == 0) continue;
     Vcpu& o = guest.vcpus[i];
     if (!sched::running_here(o, sv.cpu)) continue;
+    // Read only: the server runs on, with its own ICH_HCR_EL2 (loading the
+    // guest's list registers would also load the guest's, and give the
+    // server the guest's virtual CPU interface). An entry the sync ends
+    // stays in the hardware with no state, where nothing takes it, and is
+    // dropped at the guest's next refill.
     arch::save_list_registers(o.ctx);
     guest.vgic.sync(o.index, o.ctx.lrs);
-    arch::load_list_registers(o.ctx);
     o.irqs_changed.store(true, std::memory_order_relaxed);
     return true;
   }
   return false;
+}
+
+// How long a query waits for a vCPU on another CPU to sync: a CPU running
+// a vCPU takes the kick at once (microseconds); one busy in the kernel for
+// longer leaves the answer as of that vCPU's last sync. Generous, for
+// emulated CPUs that a loaded host runs late (the wait is in EL2, with this
+// CPU's interrupts held meanwhile: only as long as the other CPU stalls).
+constexpr uint64_t kRemoteSyncUs = 20'000;
+
+// The same, for an owner running on another CPU: it is kicked (its CPU
+// interrupted; the run loop syncs its list registers, also when a server
+// stands in for it there) and waited for. Returns whether it synced.
+bool sync_remote(const Vcpu& sv, Partition& guest, uint32_t owners) {
+  bool synced = false;
+  for (uint32_t i = 0; owners != 0 && i < guest.vcpu_count; ++i, owners >>= 1) {
+    if ((owners & 1) == 0) continue;
+    Vcpu& o = guest.vcpus[i];
+    if (o.home == sv.cpu || !sched::running_here(o, o.home)) continue;
+    o.sync_wanted.store(true, std::memory_order_seq_cst);
+    o.irqs_changed.store(true, std::memory_order_seq_cst);
+    sched::kick(o, sv.cpu);
+    const uint64_t give_up = arch::counter_ticks() + arch::counter_frequency() / 1'000'000 * kRemoteSyncUs;
+    while (o.sync_wanted.load(std::memory_order_acquire) && arch::counter_ticks() < give_up) arch::cpu_relax();
+    synced = synced || !o.sync_wanted.load(std::memory_order_acquire);
+  }
+  return synced;
 }
 
 // HYP_IRQ_CONFIG, HYP_IRQ_QUERY, HYP_IRQ_SIGNAL. Every argument is the
@@ -279,7 +309,10 @@ TrapAction irq_call(Vcpu& v, uint32_t fid) {
     } else {
       const Result<vgic::Config> c = vg.config(vcpu, intid);
       Result<vgic::Vgic::State> s = vg.state(vcpu, intid, kick);
-      if (s.ok() && kick.vcpus != 0 && sync_stood_in(v, *guest, kick.vcpus)) s = vg.state(vcpu, intid, kick);
+      if (s.ok() && kick.vcpus != 0 &&
+          (sync_stood_in(v, *guest, kick.vcpus) || sync_remote(v, *guest, kick.vcpus))) {
+        s = vg.state(vcpu, intid, kick);
+      }
       st = c.ok() ? s.status() : c.status();
       if (st == Status::kOk) {
         v.ctx.x[1] = vgic::word_from_config(*c);

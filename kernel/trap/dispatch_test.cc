@@ -768,6 +768,36 @@ TEST_F(IrqCallTest, ASignalOfARequestServedAgainIsNotAppliedTwice) {
   EXPECT_TRUE(pending()) << "without a number, every signal applies";
 }
 
+// The GIC server, standing in for guest vCPU 0 on its CPU, is asked about
+// an SGI vCPU 0 has acknowledged (active in the live list registers, not
+// yet in the vGIC's record): the answer is exact, and the server keeps its
+// own virtual CPU interface controls (loading the guest's list registers
+// would have loaded the guest's ICH_HCR_EL2 under the server).
+TEST_F(IrqCallTest, AQueryAboutTheStoodInGuestSyncsItsLiveLrsAndLeavesTheServersInterface) {
+  constexpr uint64_t kSgiWord = abi::irq::kEnabled | abi::irq::kGroup1 | abi::irq::kEdge | (0x40u << 8);
+  ASSERT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 3, kSgiWord), TrapAction::kResume);
+  ASSERT_EQ(result(sv_), 0);
+  Vcpu& g = partition_.vcpus[0];
+  g.partition = &partition_;
+  g.state = VcpuState::kRunning;
+  g.home = g.cpu = 0;
+  sv_.cpu = 0;
+  (void)call(sv_, abi::kHypIrqSignal, 0, 0, 3, 2);  // pending
+  partition_.vgic.flush(0, g.ctx.lrs);
+  ListRegisters& hw = arch::fake::hardware_lrs();
+  hw = g.ctx.lrs;  // loaded: the guest runs
+  ASSERT_NE(hw.lr[0], 0u);
+  hw.lr[0] = (hw.lr[0] & ~vgic::lr::kStateMask) | vgic::lr::kActive;  // acknowledged
+  sv_.ctx.el2.ich_hcr_el2 = 0x7c00;  // the server's traps (TALL0, TALL1, TC, ...)
+  arch::vcpu_load(sv_.ctx, arch::Scope::kServer);
+  const uint64_t server_ich_hcr = arch::fake::ich_hcr();
+  ASSERT_EQ(call(sv_, abi::kHypIrqQuery, 0, 0, 3, 0), TrapAction::kSendInterrupts);
+  EXPECT_EQ(sv_.ctx.x[2], abi::irq::kActive) << "active, as the live LR says; not pending";
+  EXPECT_EQ(arch::fake::ich_hcr(), server_ich_hcr) << "the server's interface controls stay";
+  EXPECT_TRUE(g.irqs_changed.load()) << "vCPU 0 refills before it runs on";
+  g.state = VcpuState::kOff;
+}
+
 TEST_F(IrqCallTest, TheInterruptControllerSetsAndClearsActiveStates) {
   ASSERT_EQ(call(sv_, abi::kHypIrqConfig, 0, 0, 46, kWord), TrapAction::kResume);
   EXPECT_EQ(call(sv_, abi::kHypIrqSignal, 0, 0, 46, 4), TrapAction::kResume) << "active: nothing to deliver";
