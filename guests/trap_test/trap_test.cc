@@ -108,6 +108,16 @@ void sysreg_rule() {
   c = rt::caught();
   check(c.taken && ec_of(c) == 0, "sve_instruction_undefined", "taken %d esr %lx", c.taken, c.esr);
 
+  // Cache maintenance to the point of unification is the partition's own
+  // (a kernel loading code does it): nothing traps it, on CPUs with
+  // FEAT_EVT too (HCR_EL2.TOCU, TICAB clear).
+  rt::arm_catch();
+  const uint64_t line = reinterpret_cast<uint64_t>(&sysreg_rule);
+  asm volatile("dc cvau, %0\n\tdsb ish\n\tic ivau, %0\n\tic iallu\n\tic ialluis\n\tdsb ish\n\tisb" ::"r"(line)
+               : "memory");
+  c = rt::caught();
+  check(!c.taken, "cache_maintenance_to_pou_not_trapped", "taken %d esr %lx", c.taken, c.esr);
+
   const uint64_t t0 = rt::read_counter();
   const uint64_t t1 = rt::read_counter();
   check(t1 >= t0 && rt::counter_frequency() != 0, "virtual_counter_readable", "%lu %lu", t0, t1);

@@ -33,10 +33,34 @@ struct LoaderEnv {
 // Left clear on purpose: EnSCXT (SCXTNUM_ELx trap), ATA (MTE tag accesses
 // trap), TWE (WFE is a spin-wait hint; the guest's own SEV ends it), TVM/TRVM,
 // TSW, TACR, E2H, TGE, NV.
-inline constexpr uint64_t kPartitionHcr = (1ull << 0) | (1ull << 1) | (1ull << 3) | (1ull << 4) | (1ull << 5) |
-                                          (1ull << 9) | (1ull << 10) | (1ull << 13) | (1ull << 18) | (1ull << 19) |
-                                          (1ull << 31) | (1ull << 35) | (1ull << 36) | (1ull << 40) |
-                                          (1ull << 41) | (1ull << 52);
+// Bit 52 is TOCU (FEAT_EVT: cache maintenance to the point of unification
+// trapped), which must stay clear: IC IALLU, IC IVAU and DC CVAU are a
+// kernel's own business (they once trapped, by a slip for TIDCP, bit 20,
+// on CPUs with FEAT_EVT such as QEMU 10's -cpu max).
+namespace hcr {
+inline constexpr uint64_t kVm = 1ull << 0;
+inline constexpr uint64_t kSwio = 1ull << 1;
+inline constexpr uint64_t kFmo = 1ull << 3;
+inline constexpr uint64_t kImo = 1ull << 4;
+inline constexpr uint64_t kAmo = 1ull << 5;
+inline constexpr uint64_t kFb = 1ull << 9;
+inline constexpr uint64_t kBsuInner = 1ull << 10;  // BSU [11:10] = 0b01
+inline constexpr uint64_t kTwi = 1ull << 13;
+inline constexpr uint64_t kTid3 = 1ull << 18;
+inline constexpr uint64_t kTsc = 1ull << 19;
+inline constexpr uint64_t kTidcp = 1ull << 20;
+inline constexpr uint64_t kRw = 1ull << 31;
+inline constexpr uint64_t kTlor = 1ull << 35;
+inline constexpr uint64_t kTerr = 1ull << 36;
+inline constexpr uint64_t kApk = 1ull << 40;
+inline constexpr uint64_t kApi = 1ull << 41;
+inline constexpr uint64_t kTicab = 1ull << 50;
+inline constexpr uint64_t kTocu = 1ull << 52;
+}  // namespace hcr
+inline constexpr uint64_t kPartitionHcr = hcr::kVm | hcr::kSwio | hcr::kFmo | hcr::kImo | hcr::kAmo | hcr::kFb |
+                                          hcr::kBsuInner | hcr::kTwi | hcr::kTid3 | hcr::kTsc | hcr::kTidcp |
+                                          hcr::kRw | hcr::kTlor | hcr::kTerr | hcr::kApk | hcr::kApi;
+static_assert((kPartitionHcr & (hcr::kTocu | hcr::kTicab)) == 0, "cache maintenance to PoU is the partition's own");
 // MDCR_EL2 traps (D17.2.99): PMU (TPMCR, TPM), debug (TDA, TDOSA, TDRA),
 // statistical profiling (TPMS), trace filter (TTRF). HPMN is added at run time.
 inline constexpr uint64_t kPartitionMdcrTraps =
@@ -50,7 +74,7 @@ inline constexpr uint64_t kPartitionCptr = 0x33ff | (1ull << 20) | (1ull << 30);
 // trapped: a server waits with HYP_SERVER_WAIT, and one that sleeps in WFI
 // instead is woken by the kernel's next interrupt (its watchdog at the
 // latest).
-inline constexpr uint64_t kServerHcr = kPartitionHcr & ~((1ull << 13) | (1ull << 40) | (1ull << 41));
+inline constexpr uint64_t kServerHcr = kPartitionHcr & ~(hcr::kTwi | hcr::kApk | hcr::kApi);
 // Device servers also trap FP/SIMD (TFP): they have no FP state, so a switch
 // between a guest and a server leaves the guest's FP/SIMD registers in place.
 inline constexpr uint64_t kServerCptr = kPartitionCptr | (1ull << 10);
