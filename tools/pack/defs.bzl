@@ -7,7 +7,8 @@ def hyp_package(name, vms, **kwargs):
       name: target name.
       vms: list of dicts with keys name, image (a label of an arm64 Image,
         or of a flat binary without the header, which is placed at RAM +
-        0x80000 as QEMU's -kernel places one), and optionally vcpus, memory_mib, bootargs; for a device
+        0x80000 as QEMU's -kernel places one), and optionally vcpus, memory_mib, bootargs, initrd (a
+        label); for a device
         server kind = "server", device_memory = (base, size) and device_irq
         (the physical SPI of that device, which the server gets); for a guest
         control = True and devices = [{name, server, model, base}].
@@ -18,12 +19,16 @@ def hyp_package(name, vms, **kwargs):
     for vm in vms:
         if vm["image"] not in images:
             images.append(vm["image"])
+        if vm.get("initrd") and vm["initrd"] not in images:
+            images.append(vm["initrd"])
         lines.append("    %s {" % vm["name"])
         if vm.get("kind"):
             lines.append('      kind = "%s";' % vm["kind"])
         lines.append("      vcpus = <%d>;" % vm.get("vcpus", 1))
         lines.append("      memory-mib = <%d>;" % vm.get("memory_mib", 16))
         lines.append('      kernel = "$(location %s)";' % vm["image"])
+        if vm.get("initrd"):
+            lines.append('      initrd = "$(location %s)";' % vm["initrd"])
         if vm.get("bootargs"):
             lines.append('      bootargs = "%s";' % vm["bootargs"])
         if vm.get("control"):

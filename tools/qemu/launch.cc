@@ -21,6 +21,7 @@
 // becoming it); --print-cmd keeps it for the command it prints.
 //
 // Ctrl-A x leaves QEMU (its -nographic escape).
+#include <poll.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -57,6 +58,9 @@ ABSL_FLAG(std::string, notice, "", "a line to print before starting");
 ABSL_FLAG(std::string, uart_server, "", "the UART server's image, which gives the guest its console");
 ABSL_FLAG(std::string, gic_server, "", "the GIC server's image, which gives the guest its GICv3 (none if empty)");
 ABSL_FLAG(bool, no_console, false, "give the guest no console (no UART server, no PL011)");
+ABSL_FLAG(std::string, input_after, "",
+          "when standard input is not a terminal, pass it to the guest only once this text has appeared on "
+          "the console (Linux's PL011 driver drops what its receive FIFO holds when it opens the port)");
 
 namespace {
 
@@ -71,14 +75,68 @@ void forward_signal(int sig) {
   if (g_qemu_pid > 0) kill(static_cast<pid_t>(g_qemu_pid), sig);
 }
 
+// Copies QEMU's output (`from`) to standard output until it ends, and
+// standard input to QEMU (`to`) from the moment `marker` has appeared in
+// that output. Input that ends leaves QEMU's side open: the guest goes on.
+void relay(int from, int to, const std::string& marker) {
+  std::string tail;  // the last bytes seen, to find the marker across reads
+  bool released = false;
+  bool input_open = true;
+  char buf[4096];
+  for (;;) {
+    pollfd fds[2] = {{from, POLLIN, 0}, {0, POLLIN, 0}};
+    const nfds_t n = released && input_open ? 2 : 1;
+    if (poll(fds, n, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      const ssize_t got = read(from, buf, sizeof(buf));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return;  // QEMU is gone
+      for (ssize_t off = 0; off < got;) {
+        const ssize_t put = write(1, buf + off, static_cast<size_t>(got - off));
+        if (put <= 0 && errno != EINTR) break;
+        if (put > 0) off += put;
+      }
+      if (!released) {
+        tail.append(buf, static_cast<size_t>(got));
+        released = tail.find(marker) != std::string::npos;
+        if (tail.size() > marker.size()) tail.erase(0, tail.size() - marker.size());
+      }
+    }
+    if (n == 2 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      const ssize_t got = read(0, buf, sizeof(buf));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        input_open = false;
+        continue;
+      }
+      for (ssize_t off = 0; off < got;) {
+        const ssize_t put = write(to, buf + off, static_cast<size_t>(got - off));
+        if (put <= 0 && errno != EINTR) return;
+        if (put > 0) off += put;
+      }
+    }
+  }
+}
+
 // Runs QEMU and waits for it, so that the package's directory can be
 // removed afterwards; returns QEMU's exit status (128 + the signal if one
-// ended it), as a shell would. A Ctrl-C at the terminal goes to the whole
+// ended it), as a shell would. With `hold_until` and a standard input that
+// is not a terminal, QEMU's console goes through relay(). A Ctrl-C at the terminal goes to the whole
 // foreground process group: QEMU acts on it, the launcher ignores it and
 // waits. A SIGTERM or SIGHUP sent to the launcher alone is passed on to
 // QEMU, so that the launcher still outlives it and cleans up. Those two are
 // blocked across fork until the child's pid is known, so none is lost.
-int run_and_wait(std::vector<char*>& args) {
+int run_and_wait(std::vector<char*>& args, const std::string& hold_until) {
+  const bool relayed = !hold_until.empty() && isatty(0) == 0;
+  int to_qemu[2] = {-1, -1};
+  int from_qemu[2] = {-1, -1};
+  if (relayed && (pipe(to_qemu) != 0 || pipe(from_qemu) != 0)) {
+    std::fprintf(stderr, "launch: pipe: %s\n", std::strerror(errno));
+    return 127;
+  }
   struct sigaction forward {};
   forward.sa_handler = forward_signal;
   sigemptyset(&forward.sa_mask);
@@ -94,6 +152,14 @@ int run_and_wait(std::vector<char*>& args) {
   if (pid == 0) {
     // Handlers reset at exec; the mask does not.
     sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    if (relayed) {
+      dup2(to_qemu[0], 0);
+      dup2(from_qemu[1], 1);
+      close(to_qemu[0]);
+      close(to_qemu[1]);
+      close(from_qemu[0]);
+      close(from_qemu[1]);
+    }
     execvp(args[0], args.data());
     std::fprintf(stderr, "launch: cannot run %s: %s\n", args[0], std::strerror(errno));
     _exit(127);
@@ -106,6 +172,14 @@ int run_and_wait(std::vector<char*>& args) {
   signal(SIGINT, SIG_IGN);
   signal(SIGQUIT, SIG_IGN);
   sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  if (relayed) {
+    close(to_qemu[0]);
+    close(from_qemu[1]);
+    signal(SIGPIPE, SIG_IGN);
+    relay(from_qemu[0], to_qemu[1], hold_until);
+    close(from_qemu[0]);
+    close(to_qemu[1]);
+  }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
@@ -131,11 +205,16 @@ uint64_t parse_size(std::string text) {
 }
 
 // Paths on the command line are the user's, relative to where they ran
-// `bazel run`, not to the runfiles tree we start in.
+// `bazel run`, not to the runfiles tree we start in; a target's own
+// defaults (//:qemu_linux's kernel and initramfs) are runfiles, found here
+// when the user's directory has no such file.
 std::string user_path(const std::string& path) {
   if (path.empty() || path[0] == '/') return path;
   const char* dir = std::getenv("BUILD_WORKING_DIRECTORY");
-  return dir != nullptr ? absl::StrCat(dir, "/", path) : path;
+  if (dir == nullptr) return path;
+  const std::string theirs = absl::StrCat(dir, "/", path);
+  if (access(theirs.c_str(), F_OK) != 0 && access(path.c_str(), F_OK) == 0) return path;
+  return theirs;
 }
 
 // Whether the file at `path` is a flat binary without the Image header, for
@@ -196,6 +275,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "launch: %s\n", std::string(package.status().message()).c_str());
       return 2;
     }
+    std::fprintf(stderr, "launch: guest kernel %s\n", vm.kernel.c_str());
     if (raw_binary(vm.kernel)) {
       std::fprintf(stderr,
                    "launch: %s has no arm64 Image header: loaded as a flat binary at RAM + 0x80000 (0x%llx) "
@@ -247,9 +327,10 @@ int main(int argc, char** argv) {
   std::vector<char*> args;
   for (auto& a : *command) args.push_back(a.data());
   args.push_back(nullptr);
-  if (package_dir) {
+  const std::string hold = absl::GetFlag(FLAGS_input_after);
+  if (package_dir || !hold.empty()) {
     std::fflush(nullptr);
-    return run_and_wait(args);  // package_dir goes on return
+    return run_and_wait(args, hold);  // package_dir goes on return
   }
   // Nothing to clean up: QEMU takes the launcher's place.
   execvp(args[0], args.data());
