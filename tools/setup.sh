@@ -15,7 +15,7 @@ host_packages=(
   qemu-system-arm device-tree-compiler libfdt-dev
   libabsl-dev libgtest-dev libgmock-dev pkgconf
   libc6-dev-arm64-cross
-  python3
+  python3 xz-utils
 )
 # Packages named after a compiler version, chosen once clang is installed
 # (bookworm: clang 14 and GCC 12; trixie: clang 19 and GCC 14):
