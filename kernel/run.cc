@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "base/format.h"
 #include "ipc/channel.h"
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/vcpu.h"
@@ -171,8 +172,25 @@ void take_console_back(int32_t self = -1) {
 constinit std::atomic<bool> g_powering_off{false};
 constinit std::atomic<bool> g_power_off_started{false};
 
+constinit bool g_print_counter_offsets = false;
+
+// For //tests/bench:linux_boot: where each guest's virtual counter starts
+// (CNTVOFF_EL2, set when the guest is built), so that a time the guest
+// reads can be told from QEMU's start.
+void print_counter_offsets() {
+  // Each guest's virtual counter starts when it is built (CNTVOFF_EL2).
+  const uint64_t per_ms = arch::counter_frequency() / 1000;
+  for (size_t i = 0; i < g_partition_count; ++i) {
+    const Partition& p = g_partitions[i];
+    if (p.kind != PartitionKind::kGuest || p.vcpu_count == 0 || per_ms == 0) continue;
+    console::print("hyp: partition %s: virtual counter offset %lu ms\n", p.name.data(),
+                   p.vcpus[0].ctx.el2.cntvoff_el2 / per_ms);
+  }
+}
+
 // The last guest has stopped.
 void begin_power_off() {
+  if (g_print_counter_offsets) print_counter_offsets();
   console::print("hyp: all partitions stopped: powering off\n");
   g_powering_off.store(true, std::memory_order_release);
   arch::send_event();
@@ -1444,6 +1462,8 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
 size_t home_of(const Vcpu& v) { return v.home; }
 
 void run_set_interrupt_controller(Pa dist) { g_gic_dist = dist; }
+
+void run_print_counter_offsets(bool on) { g_print_counter_offsets = on; }
 
 void run_start(size_t self) {
   for (size_t i = 0; i < g_partition_count; ++i) {
