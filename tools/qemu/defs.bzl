@@ -19,3 +19,20 @@ QEMU_GUEST_DATA = [
     "//servers/uart:uart_server",
     "//tools/qemu:launch",
 ]
+
+# //:qemu_linux: the guest's arguments after QEMU_GUEST_ARGS (Debian's
+# kernel, the busybox initramfs, 4 vCPUs, 1 GiB; piped input held until
+# the initramfs's rcS is done), shared with //tests:qemu_linux_piped_test.
+QEMU_LINUX_ARGS = QEMU_GUEST_ARGS + [
+    "--kernel=$(rootpath //guests/linux:kernel)",
+    "--initrd=$(rootpath //guests/linux:initramfs)",
+    "--smp=4",
+    "--mem=1G",
+    "--append=console=ttyAMA0",
+    "'--input_after=rcS: ready'",
+]
+
+QEMU_LINUX_DATA = QEMU_GUEST_DATA + [
+    "//guests/linux:initramfs",
+    "//guests/linux:kernel",
+]

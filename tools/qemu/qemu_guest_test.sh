@@ -2,8 +2,10 @@
 # Runs //:qemu_guest's command line with QEMU, as `bazel run //:qemu_guest`
 # does, and checks the console.
 #
-#   qemu_guest_test.sh [--timeout=S] EXPECTED... -- COMMAND...
+#   qemu_guest_test.sh [--timeout=S] [--input=TEXT] EXPECTED... -- COMMAND...
 #
+# TEXT (printf escapes: \n) is piped into the command, which otherwise
+# reads nothing.
 # Each EXPECTED text must appear, in order; "FAILED" and "PANIC" must not.
 # QEMU must exit by itself with status 0 (the guest powers off), and the run
 # must leave nothing behind in TMPDIR.
@@ -11,6 +13,11 @@ set -u
 timeout_s=30
 if [[ ${1:-} == --timeout=* ]]; then
   timeout_s=${1#--timeout=}
+  shift
+fi
+input=""
+if [[ ${1:-} == --input=* ]]; then
+  input=${1#--input=}
   shift
 fi
 expected=()
@@ -23,7 +30,12 @@ shift
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/qemu_guest.XXXXXX")
 out=$tmp.out
 start=$SECONDS
-TMPDIR=$tmp timeout "$timeout_s" "$@" </dev/null >"$out" 2>&1
+if [[ -n $input ]]; then
+  # Kept open after the text: the guest decides when it is done.
+  TMPDIR=$tmp timeout "$timeout_s" "$@" < <(printf '%b' "$input"; sleep "$timeout_s") >"$out" 2>&1
+else
+  TMPDIR=$tmp timeout "$timeout_s" "$@" </dev/null >"$out" 2>&1
+fi
 rc=$?
 console=$(tr -d '\r' <"$out")
 [[ -n ${TEST_UNDECLARED_OUTPUTS_DIR:-} ]] && cp "$out" "$TEST_UNDECLARED_OUTPUTS_DIR/console.log"
