@@ -251,7 +251,7 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
   }
   // Devices' interrupts for the servers that own them, taken by CPU 0.
   run_set_interrupt_controller(g_boot_info.gic_dist.base);
-  run_print_counter_offsets(bootargs_has(g_boot_info.bootargs.data(), "hyp.bench"));
+  run_print_bench_report(bootargs_has(g_boot_info.bootargs.data(), "hyp.bench"));
   for (size_t i = 0; i < g_package.count; ++i) {
     const uint32_t irq = g_package.partitions[i].device_irq;
     if (irq == 0) continue;

@@ -1,5 +1,6 @@
 #include "kernel/run.h"
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -172,17 +173,45 @@ void take_console_back(int32_t self = -1) {
 constinit std::atomic<bool> g_powering_off{false};
 constinit std::atomic<bool> g_power_off_started{false};
 
-constinit bool g_print_counter_offsets = false;
+constinit bool g_bench_report = false;
 
-// For //tests/bench:linux_boot: where each guest's virtual counter starts
+// One partition's exits since boot, all its vCPUs together, by reason,
+// largest first, on one line.
+void print_exits(const Partition& p) {
+  std::array<uint64_t, kExitReasons> sum{};
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < p.vcpu_count; ++i) {
+    for (size_t r = 0; r < kExitReasons; ++r) sum[r] += p.vcpus[i].exits[r].value();
+  }
+  for (uint64_t n : sum) total += n;
+  char line[512];
+  size_t len = format(line, sizeof(line), "hyp: partition %s: %lu exits:", p.name.data(), total);
+  for (;;) {
+    size_t top = 0;
+    for (size_t r = 1; r < kExitReasons; ++r) top = sum[r] > sum[top] ? r : top;
+    if (sum[top] == 0 || len >= sizeof(line)) break;
+    const char* name = top == kExitIrq     ? "irq"
+                       : top == kExitFiq    ? "fiq"
+                       : top == kExitSError ? "serror"
+                                            : ec_short_name(static_cast<Ec>(top));
+    len += name != nullptr ? format(line + len, sizeof(line) - len, " %s %lu", name, sum[top])
+                           : format(line + len, sizeof(line) - len, " ec%02lx %lu", top, sum[top]);
+    sum[top] = 0;
+  }
+  console::print("%s\n", line);
+}
+
+// For //tests/bench:linux_boot (hyp.bench on the command line): each
+// partition's exits, and where each guest's virtual counter starts
 // (CNTVOFF_EL2, set when the guest is built), so that a time the guest
 // reads can be told from QEMU's start.
-void print_counter_offsets() {
-  // Each guest's virtual counter starts when it is built (CNTVOFF_EL2).
+void print_bench_report() {
   const uint64_t per_ms = arch::counter_frequency() / 1000;
   for (size_t i = 0; i < g_partition_count; ++i) {
     const Partition& p = g_partitions[i];
-    if (p.kind != PartitionKind::kGuest || p.vcpu_count == 0 || per_ms == 0) continue;
+    if (p.vcpu_count == 0) continue;
+    print_exits(p);
+    if (p.kind != PartitionKind::kGuest || per_ms == 0) continue;
     console::print("hyp: partition %s: virtual counter offset %lu ms\n", p.name.data(),
                    p.vcpus[0].ctx.el2.cntvoff_el2 / per_ms);
   }
@@ -190,7 +219,7 @@ void print_counter_offsets() {
 
 // The last guest has stopped.
 void begin_power_off() {
-  if (g_print_counter_offsets) print_counter_offsets();
+  if (g_bench_report) print_bench_report();
   console::print("hyp: all partitions stopped: powering off\n");
   g_powering_off.store(true, std::memory_order_release);
   arch::send_event();
@@ -1463,7 +1492,7 @@ size_t home_of(const Vcpu& v) { return v.home; }
 
 void run_set_interrupt_controller(Pa dist) { g_gic_dist = dist; }
 
-void run_print_counter_offsets(bool on) { g_print_counter_offsets = on; }
+void run_print_bench_report(bool on) { g_bench_report = on; }
 
 void run_start(size_t self) {
   for (size_t i = 0; i < g_partition_count; ++i) {
@@ -1505,8 +1534,15 @@ namespace {
     }
     return guest_exit(v, action);
   }
-  if (kind == ExitKind::kIrq) return interrupted(v, v.cpu);
-  if (kind == ExitKind::kSError) return serror(v);
+  if (kind == ExitKind::kIrq) {
+    v.exits[kExitIrq].bump();
+    return interrupted(v, v.cpu);
+  }
+  if (kind == ExitKind::kSError) {
+    v.exits[kExitSError].bump();
+    return serror(v);
+  }
+  v.exits[kExitFiq].bump();
   return &v.ctx;  // FIQs are not used (Group 0 is off)
 }
 

@@ -36,9 +36,10 @@ void run_start(size_t self);
 // The physical distributor, through which devices' interrupts that servers
 // own are ended (main.cc enables them).
 void run_set_interrupt_controller(Pa dist);
-// Print each guest's virtual counter offset when the last partition stops
-// (the hypervisor's command line word hyp.bench; //tests/bench:linux_boot).
-void run_print_counter_offsets(bool on);
+// Print each partition's exits by reason and each guest's virtual counter
+// offset when the last partition stops (the hypervisor's command line word
+// hyp.bench; //tests/bench:linux_boot).
+void run_print_bench_report(bool on);
 
 // The CPU placed for guest vCPU `v` (after run_init).
 size_t home_of(const Vcpu& v);

@@ -64,6 +64,21 @@ enum class VcpuPower : uint8_t {
   kOn,         // has run since it was turned on
 };
 
+// Why a vCPU left for EL2, as counted in Vcpu::exits: a synchronous
+// exception by its class (ESR_EL2.EC, 0-63), or an asynchronous one.
+inline constexpr size_t kExitIrq = 64;
+inline constexpr size_t kExitFiq = 65;
+inline constexpr size_t kExitSError = 66;
+inline constexpr size_t kExitReasons = 67;
+
+// A counter with a single writer (the CPU the vCPU is on) read by others:
+// a plain load and store, no read-modify-write, and no torn values.
+struct ExitCounter {
+  std::atomic<uint64_t> n{0};
+  void bump() { n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  uint64_t value() const { return n.load(std::memory_order_relaxed); }
+};
+
 // What a blocked (or about to block) vCPU waits for. It belongs to the vCPU:
 // the physical CPU it was on is free to run something else meanwhile.
 enum class VcpuWait : uint8_t {
@@ -124,6 +139,9 @@ struct Vcpu {
   // the run loop.
   uint32_t sent_to = 0;
   Partition* sent_in = nullptr;
+  // Its exits to EL2 by reason (kExitIrq ...), since boot: written by the
+  // CPU it runs on, read by //tests/bench:linux_boot's report.
+  std::array<ExitCounter, kExitReasons> exits{};
 
   // Moves to `to` if the lifecycle allows it; kDenied otherwise.
   Status transition(VcpuState to);

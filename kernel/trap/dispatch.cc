@@ -22,8 +22,6 @@ namespace {
 
 using Handler = TrapAction (*)(Vcpu&, const TrapInfo&, Esr);
 
-constinit std::array<std::atomic<uint64_t>, kEcCount> g_counts{};
-
 const char* name_of(const Vcpu& v) { return v.partition != nullptr ? v.partition->name.data() : "?"; }
 
 bool from_el0(const VcpuContext& ctx) { return (ctx.pstate & kPstateModeMask) == kPstateEl0t; }
@@ -596,7 +594,7 @@ constexpr std::array<Handler, kEcCount> kHandlers = make_table();
 TrapAction handle_trap(Vcpu& vcpu, const TrapInfo& info) {
   const Esr esr(info.esr);
   const auto ec = static_cast<size_t>(esr.ec());
-  g_counts[ec].fetch_add(1, std::memory_order_relaxed);
+  vcpu.exits[ec].bump();
   return kHandlers[ec](vcpu, info, esr);
 }
 
@@ -608,7 +606,5 @@ void inject(Vcpu& v, uint64_t esr, const uint64_t* far) {
   v.ctx.pc = at.pc;
   v.ctx.pstate = at.pstate;
 }
-
-uint64_t trap_count(Ec ec) { return g_counts[static_cast<size_t>(ec)].load(std::memory_order_relaxed); }
 
 }  // namespace hyp

@@ -31,13 +31,11 @@ enum class TrapAction : uint8_t {
   kTimerChanged,    // the guest wrote its EL1 physical timer: its level and deadline
 };
 
+// Counts the exit in vcpu.exits.
 TrapAction handle_trap(Vcpu& vcpu, const TrapInfo& info);
 
 // Takes the vCPU loaded on this CPU to its EL1 vector with synchronous
 // exception syndrome `esr` (and FAR, if not null), as the architecture would.
 void inject(Vcpu& vcpu, uint64_t esr, const uint64_t* far);
-
-// Counters kept per exception class, for tests and the benchmark's checks.
-uint64_t trap_count(Ec ec);
 
 }  // namespace hyp

@@ -34,6 +34,57 @@ enum class Ec : uint8_t {
 
 inline constexpr int kEcCount = 64;
 
+// A short name of the class, for reports; null for a class without one.
+constexpr const char* ec_short_name(Ec ec) {
+  switch (ec) {
+    case Ec::kUnknown:
+      return "unknown";
+    case Ec::kWfx:
+      return "wfx";
+    case Ec::kFpAccess:
+      return "fp";
+    case Ec::kIllegalState:
+      return "illegal-state";
+    case Ec::kSvc64:
+      return "svc";
+    case Ec::kHvc64:
+      return "hvc";
+    case Ec::kSmc64:
+      return "smc";
+    case Ec::kSysreg:
+      return "sysreg";
+    case Ec::kSveAccess:
+      return "sve";
+    case Ec::kPacFail:
+      return "pac";
+    case Ec::kSmeAccess:
+      return "sme";
+    case Ec::kInstAbortLower:
+      return "iabt";
+    case Ec::kInstAbortSame:
+      return "iabt-el2";
+    case Ec::kPcAlignment:
+      return "pc-align";
+    case Ec::kDataAbortLower:
+      return "dabt";
+    case Ec::kDataAbortSame:
+      return "dabt-el2";
+    case Ec::kSpAlignment:
+      return "sp-align";
+    case Ec::kSError:
+      return "serror-sync";
+    case Ec::kBreakpointLower:
+      return "bkpt";
+    case Ec::kSoftwareStepLower:
+      return "step";
+    case Ec::kWatchpointLower:
+      return "wpt";
+    case Ec::kBrk64:
+      return "brk";
+  }
+  return nullptr;
+}
+
 class Esr {
  public:
   constexpr explicit Esr(uint64_t raw) : raw_(raw) {}

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Boots the same Linux (kernel and initramfs) to its shell on bare QEMU and
-# under the hypervisor, both under -icount shift=0,sleep=off, with the same
-# QEMU flags but for what the hypervisor needs (virtualization=on, its own
-# image, 256 MiB more RAM for itself and its servers), and prints:
+# Boots the same Linux (kernel, initramfs and device tree) to its shell on
+# bare QEMU and under the hypervisor, both under -icount shift=0,sleep=off,
+# with the same QEMU flags but for what the hypervisor needs
+# (virtualization=on, its own image, 256 MiB more RAM for itself and its
+# servers), and prints:
 #   bare: N ms of virtual time to the shell (wall W s)
 #   hyp:  N ms of virtual time to the shell (wall W s)
+#   hyp: partition NAME: N exits: REASON N ...   (each partition)
 #   ratio: X          (hyp / bare)
 # The virtual time is the system counter the initramfs's rcS prints just
 # before it hands over to the shell (guests/linux/uptime_counter.c): the
-# same counter, from QEMU's start, in both runs.
+# same counter, from QEMU's start, in both runs. The bare run is the
+# launcher's --bare: QEMU given the device tree the hypervisor gives Linux.
 #
 #   bazel run //tests/bench:linux_boot [-- --smp=N]
 set -euo pipefail
@@ -32,24 +35,26 @@ echo "linux_boot: $(basename "$kernel"), $smp CPUs, $($qemu --version | head -n 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Runs the launcher with poweroff typed once rcS is done (the launcher holds
-# it until then); the console goes to $tmp/$name.log, the wall seconds to
-# the shell to stdout.
+# run NAME FLAG...: boots with the launcher, poweroff typed once rcS is done
+# (the launcher holds it until then, and keeps QEMU's input open once it
+# ends), and waits for QEMU to exit. The
+# console goes to $tmp/NAME.log, the wall seconds to the shell to
+# $tmp/NAME.wall.
 run() {
   local name="$1"
   shift
   local start
   start=$(date +%s.%N)
-  { printf 'poweroff\n'; sleep 600; } | timeout 600 "$@" >"$tmp/$name.log" 2>&1 &
+  TMPDIR="$tmp" timeout 600 "$launch" --hyp="$hyp" --uart_server="$uart" --gic_server="$gic" \
+    --kernel="$kernel" --initrd="$initrd" --smp="$smp" --mem=1G --append=console=ttyAMA0 --icount \
+    --input_after="rcS: ready" "$@" < <(printf 'poweroff\n') >"$tmp/$name.log" 2>&1 &
   local pid=$!
-  while kill -0 "$pid" 2>/dev/null && ! grep -q "rcS: ready" "$tmp/$name.log"; do sleep 0.2; done
-  echo "$start $(date +%s.%N)" | awk '{printf "%.1f", $2 - $1}'
-  # Powered off: the counter offset comes last.
-  while kill -0 "$pid" 2>/dev/null && ! grep -q "powering off" "$tmp/$name.log"; do sleep 0.2; done
-  sleep 1
-  pkill -P "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && ! grep -q "rcS: ready" "$tmp/$name.log" 2>/dev/null; do sleep 0.1; done
+  echo "$start $(date +%s.%N)" | awk '{printf "%.1f", $2 - $1}' >"$tmp/$name.wall"
+  wait "$pid" || true
 }
 
+# The counter value rcS printed, in ms.
 virtual_ms() {
   local ms
   ms=$(tr -d '\r' <"$tmp/$1.log" | sed -n 's/.*rcS: counter: \([0-9]*\) ms.*/\1/p' | head -n 1)
@@ -61,25 +66,21 @@ virtual_ms() {
   echo "$ms"
 }
 
-# Bare QEMU, stopped once rcS is done (only its counter line matters).
-start=$(date +%s.%N)
-timeout 600 "$qemu" -M virt,gic-version=3 -cpu max -smp "$smp" -m 1G -nic none -display none -serial stdio \
-  -monitor none -kernel "$kernel" -initrd "$initrd" -append console=ttyAMA0 -icount shift=0,sleep=off \
-  </dev/null >"$tmp/bare.log" 2>&1 &
-bare_pid=$!
-while kill -0 "$bare_pid" 2>/dev/null && ! grep -q "rcS: ready" "$tmp/bare.log"; do sleep 0.2; done
-bare_wall=$(echo "$start $(date +%s.%N)" | awk '{printf "%.1f", $2 - $1}')
-kill "$bare_pid" 2>/dev/null || true
-wait "$bare_pid" 2>/dev/null || true
+run bare --bare
 bare_ms=$(virtual_ms bare)
-echo "bare: $bare_ms ms of virtual time to the shell (wall $bare_wall s)"
+echo "bare: $bare_ms ms of virtual time to the shell (wall $(cat "$tmp/bare.wall") s)"
 
-hyp_wall=$(run hyp "$launch" --hyp="$hyp" --uart_server="$uart" --gic_server="$gic" --kernel="$kernel" \
-  --initrd="$initrd" --smp="$smp" --mem=1G --append=console=ttyAMA0 --icount --hyp_append=hyp.bench \
-  --input_after="rcS: ready")
+run hyp --hyp_append=hyp.bench
 # The guest's counter starts when the hypervisor built it: its offset is
 # added, for the time since QEMU's start.
 offset_ms=$(tr -d '\r' <"$tmp/hyp.log" | sed -n 's/^hyp: partition guest: virtual counter offset \([0-9]*\) ms.*/\1/p' | head -n 1)
-hyp_ms=$(( $(virtual_ms hyp) + ${offset_ms:-0} ))
-echo "hyp: $hyp_ms ms of virtual time to the shell (wall $hyp_wall s)"
+if [[ -z "$offset_ms" ]]; then
+  echo "linux_boot: the hypervisor printed no counter offset at power-off; its console ends:" >&2
+  tail -n 30 "$tmp/hyp.log" >&2
+  exit 1
+fi
+hyp_ms=$(( $(virtual_ms hyp) + offset_ms ))
+echo "hyp: $hyp_ms ms of virtual time to the shell (wall $(cat "$tmp/hyp.wall") s)"
+# Exits from boot to power-off (the shell's start and the power-off add a few).
+tr -d '\r' <"$tmp/hyp.log" | grep -E '^hyp: partition [a-z0-9_-]+: [0-9]+ exits:' || true
 awk -v h="$hyp_ms" -v b="$bare_ms" 'BEGIN { printf "ratio: %.3f\n", h / b }'

@@ -57,7 +57,9 @@ class Writer {
     for (uint32_t c : cells) be.push_back(cpu_to_fdt32(c));
     check(fdt_property(buf_.data(), name, be.data(), static_cast<int>(be.size() * 4)), name);
   }
-  void string(const char* name, const std::string& v) { check(fdt_property_string(buf_.data(), name, v.c_str()), name); }
+  void string(const char* name, const std::string& v) {
+    check(fdt_property_string(buf_.data(), name, v.c_str()), name);
+  }
   void strings(const char* name, const std::vector<std::string>& list) {
     std::string joined;
     for (const auto& s : list) joined.append(s).push_back('\0');
@@ -136,7 +138,8 @@ absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::strin
       vm.device_irq = fdt32_ld(irq);
     }
     if (const auto* dev = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "device-memory", &len)); dev != nullptr) {
-      if (len != 16) return absl::InvalidArgumentError(absl::StrCat(where, "device-memory must be <hi lo size-hi size-lo>"));
+      if (len != 16)
+        return absl::InvalidArgumentError(absl::StrCat(where, "device-memory must be <hi lo size-hi size-lo>"));
       vm.device_memory_base = uint64_t{fdt32_ld(&dev[0])} << 32 | fdt32_ld(&dev[1]);
       vm.device_memory_size = uint64_t{fdt32_ld(&dev[2])} << 32 | fdt32_ld(&dev[3]);
     }
@@ -149,7 +152,8 @@ absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::strin
         dev.model = prop_string(fdt, d, "model");
         const auto* base = static_cast<const fdt32_t*>(fdt_getprop(fdt, d, "base", &len));
         if (dev.server.empty() || dev.model.empty() || base == nullptr || len != 8) {
-          return absl::InvalidArgumentError(absl::StrCat(where, "device '", dev.name, "' needs server, model and base"));
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, "device '", dev.name, "' needs server, model and base"));
         }
         dev.base = uint64_t{fdt32_ld(&base[0])} << 32 | fdt32_ld(&base[1]);
         vm.devices.push_back(dev);
@@ -260,8 +264,7 @@ absl::StatusOr<GuestLayout> place_guest(const std::string& image, uint64_t ram_i
 absl::StatusOr<GuestLayout> place_kernel(const std::string& kernel, uint64_t ram_ipa, uint64_t ram_size,
                                          uint64_t initrd_size) {
   switch (kernel_format(kernel)) {
-    case KernelFormat::kImage:
-      return place_guest(kernel, ram_ipa, ram_size, initrd_size);
+    case KernelFormat::kImage: return place_guest(kernel, ram_ipa, ram_size, initrd_size);
     case KernelFormat::kRawBinary:
       // No header, so no image_size: like QEMU, count the file alone.
       return place(kRawLoadOffset, kernel.size(), ram_ipa, ram_size, initrd_size);
@@ -275,8 +278,7 @@ absl::StatusOr<GuestLayout> place_kernel(const std::string& kernel, uint64_t ram
       return absl::InvalidArgumentError("kernel is a U-Boot image (uImage): give the kernel inside it");
     case KernelFormat::kGzip:
       return absl::InvalidArgumentError("kernel is gzip-compressed: decompress it first (gunzip)");
-    case KernelFormat::kEmpty:
-      break;
+    case KernelFormat::kEmpty: break;
   }
   return absl::InvalidArgumentError("kernel file is empty");
 }
@@ -415,14 +417,32 @@ absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& 
   return w.finish();
 }
 
+absl::StatusOr<LoadedVm> load_vm(const VmSpec& vm) {
+  LoadedVm out;
+  auto kernel = read_file(vm.kernel);
+  if (!kernel.ok()) return kernel.status();
+  out.kernel = *std::move(kernel);
+  if (!vm.initrd.empty()) {
+    auto initrd = read_file(vm.initrd);
+    if (!initrd.ok()) return initrd.status();
+    out.initrd = *std::move(initrd);
+  }
+  auto layout = place_kernel(out.kernel, package::kDefaultRamIpa, vm.memory, out.initrd.size());
+  if (!layout.ok()) return absl::InvalidArgumentError(absl::StrCat("vm '", vm.name, "': ", layout.status().message()));
+  out.layout = *layout;
+  auto dtb = make_guest_dtb(vm, out.layout, out.initrd.size());
+  if (!dtb.ok()) return dtb.status();
+  out.dtb = *std::move(dtb);
+  return out;
+}
+
 absl::StatusOr<std::string> build_package(const Manifest& manifest) {
   if (manifest.vms.empty() || manifest.vms.size() > kMaxVms) {
     return absl::InvalidArgumentError(absl::StrCat("a package holds 1 to ", kMaxVms, " partitions"));
   }
   struct Prepared {
     const VmSpec* vm;
-    GuestLayout layout;
-    std::string kernel, initrd, dtb;
+    LoadedVm loaded;
   };
   std::vector<Prepared> prepared;
   size_t total = 0;
@@ -447,23 +467,10 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
             absl::StrCat(where, "server '", dev.server, "' serves more than ", package::kMaxServerDevices, " devices"));
       }
     }
-    Prepared p{&vm, {}, {}, {}, {}};
-    auto kernel = read_file(vm.kernel);
-    if (!kernel.ok()) return kernel.status();
-    p.kernel = *std::move(kernel);
-    if (!vm.initrd.empty()) {
-      auto initrd = read_file(vm.initrd);
-      if (!initrd.ok()) return initrd.status();
-      p.initrd = *std::move(initrd);
-    }
-    auto layout = place_kernel(p.kernel, package::kDefaultRamIpa, vm.memory, p.initrd.size());
-    if (!layout.ok()) return absl::InvalidArgumentError(absl::StrCat(where, layout.status().message()));
-    p.layout = *layout;
-    auto dtb = make_guest_dtb(vm, p.layout, p.initrd.size());
-    if (!dtb.ok()) return dtb.status();
-    p.dtb = *std::move(dtb);
-    total += p.kernel.size() + p.initrd.size() + p.dtb.size();
-    prepared.push_back(std::move(p));
+    auto loaded = load_vm(vm);
+    if (!loaded.ok()) return loaded.status();
+    total += loaded->kernel.size() + loaded->initrd.size() + loaded->dtb.size();
+    prepared.push_back({&vm, *std::move(loaded)});
   }
 
   Writer w(total + 64 * 1024);
@@ -471,6 +478,7 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
   w.string("compatible", package::kCompatible);
   w.begin("partitions");
   for (const Prepared& p : prepared) {
+    const LoadedVm& l = p.loaded;
     w.begin(p.vm->name.c_str());
     w.string(package::kPropKind, p.vm->server ? package::kKindServer : package::kKindGuest);
     if (p.vm->control) w.empty(package::kPropControl);
@@ -480,12 +488,12 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     if (p.vm->device_irq != 0) w.u32(package::kPropDeviceIrq, p.vm->device_irq);
     if (p.vm->server && !p.vm->bootargs.empty()) w.string(package::kPropBootargs, p.vm->bootargs);
     w.u32(package::kPropVcpus, static_cast<uint32_t>(p.vm->vcpus));
-    w.cells(package::kPropMemory, split64(p.layout.ram_ipa, p.layout.ram_size));
-    w.u64(package::kPropEntry, p.layout.kernel_ipa);
-    w.u64(package::kPropDtb, p.layout.dtb_ipa);
+    w.cells(package::kPropMemory, split64(l.layout.ram_ipa, l.layout.ram_size));
+    w.u64(package::kPropEntry, l.layout.kernel_ipa);
+    w.u64(package::kPropDtb, l.layout.dtb_ipa);
     int n = 0;
     const std::pair<uint64_t, const std::string*> loads[] = {
-        {p.layout.kernel_ipa, &p.kernel}, {p.layout.dtb_ipa, &p.dtb}, {p.layout.initrd_ipa, &p.initrd}};
+        {l.layout.kernel_ipa, &l.kernel}, {l.layout.dtb_ipa, &l.dtb}, {l.layout.initrd_ipa, &l.initrd}};
     for (const auto& [ipa, data] : loads) {
       if (data->empty()) continue;
       w.begin(absl::StrCat(package::kLoadPrefix, n++).c_str());

@@ -14,20 +14,20 @@ namespace hyp::tools {
 
 // A device a guest sees, emulated by a device server.
 struct DeviceSpec {
-  std::string name;    // the manifest node's name
-  std::string server;  // the serving partition's name
-  std::string model;   // "pl011"
-  uint64_t base = 0;   // guest IPA of the register window
-  uint32_t device = 0; // the server's device number (assigned by the packer)
+  std::string name;     // the manifest node's name
+  std::string server;   // the serving partition's name
+  std::string model;    // "pl011"
+  uint64_t base = 0;    // guest IPA of the register window
+  uint32_t device = 0;  // the server's device number (assigned by the packer)
 };
 
 struct VmSpec {
   std::string name;
-  bool server = false;  // kind = "server"
-  bool control = false; // may restart servers
+  bool server = false;              // kind = "server"
+  bool control = false;             // may restart servers
   uint64_t device_memory_base = 0;  // servers: physical registers they own
   uint64_t device_memory_size = 0;
-  uint32_t device_irq = 0;  // servers: the physical SPI of that device, 0 if none
+  uint32_t device_irq = 0;          // servers: the physical SPI of that device, 0 if none
   std::vector<DeviceSpec> devices;  // guests
   int vcpus = 1;
   uint64_t memory = 256ull << 20;
@@ -104,6 +104,19 @@ inline constexpr uint64_t kGicRedistSize = 0x2'0000;
 // and its server-emulated devices. The first PL011 is /chosen/stdout-path and
 // is described as QEMU's virt describes its own (SPI 1, a 24 MHz clock).
 absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& layout, uint64_t initrd_size);
+
+// One partition's memory as it starts: its kernel, device tree and initrd,
+// and where each goes.
+struct LoadedVm {
+  GuestLayout layout;
+  std::string kernel, initrd, dtb;
+};
+
+// Reads `vm`'s kernel and initrd, places them (place_kernel) and makes its
+// device tree (make_guest_dtb): what build_package puts in the package, and
+// what `launch --bare` hands QEMU to boot the same guest without the
+// hypervisor.
+absl::StatusOr<LoadedVm> load_vm(const VmSpec& vm);
 
 // Reads every image and builds the package (kernels placed by place_kernel).
 absl::StatusOr<std::string> build_package(const Manifest& manifest);

@@ -2,7 +2,7 @@
 //
 //   bazel run //:qemu_guest -- --kernel=FILE [--initrd=FILE] [--append=TEXT]
 //                              [--smp=N] [--mem=SIZE] [--no-console]
-//                              [--gdb] [--icount] [--print-cmd]
+//                              [--gdb] [--icount] [--print-cmd] [--bare]
 //
 // With --kernel, FILE runs as the sole guest: it is packed here, with a
 // device tree made for it, into the boot package, and --smp/--mem/--append/
@@ -15,6 +15,11 @@
 // --no-console. The machine gets the guest's CPUs and its memory plus room
 // for the hypervisor and the server. Without --kernel, --package names a
 // ready package, or the hypervisor starts with nothing to run.
+//
+// --bare boots the same guest on QEMU alone, at EL1 without the hypervisor,
+// handing QEMU (-dtb) the device tree the hypervisor would give it, so that
+// both runs see the same devices: what differs between them is the
+// hypervisor's doing.
 //
 // The package is written to a directory of this run's own under $TMPDIR,
 // removed when QEMU exits (so the launcher waits for QEMU rather than
@@ -58,6 +63,9 @@ ABSL_FLAG(std::string, notice, "", "a line to print before starting");
 ABSL_FLAG(std::string, uart_server, "", "the UART server's image, which gives the guest its console");
 ABSL_FLAG(std::string, gic_server, "", "the GIC server's image, which gives the guest its GICv3 (none if empty)");
 ABSL_FLAG(bool, no_console, false, "give the guest no console (no UART server, no PL011)");
+ABSL_FLAG(bool, bare, false,
+          "run the --kernel guest on QEMU without the hypervisor, given the device tree the hypervisor "
+          "would give it (QEMU's -dtb), to compare the two");
 ABSL_FLAG(std::string, input_after, "",
           "when standard input is not a terminal, pass it to the guest only once this text has appeared on "
           "the console (Linux's PL011 driver drops what its receive FIFO holds when it opens the port)");
@@ -227,6 +235,14 @@ bool raw_binary(const std::string& path) {
   return hyp::tools::kernel_format(head) == hyp::tools::KernelFormat::kRawBinary;
 }
 
+// The device tree the hypervisor gives `vm` (from its package), for QEMU's
+// -dtb.
+absl::StatusOr<std::string> guest_dtb(const hyp::tools::VmSpec& vm) {
+  auto loaded = hyp::tools::load_vm(vm);
+  if (!loaded.ok()) return loaded.status();
+  return std::move(loaded->dtb);
+}
+
 std::string absolute(const std::string& path) {
   char* real = realpath(path.c_str(), nullptr);
   if (real == nullptr) return path;
@@ -270,12 +286,16 @@ int main(int argc, char** argv) {
         return 2;
       }
     }
-    auto package = hyp::tools::build_package(hyp::tools::guest_manifest(vm));
-    if (!package.ok()) {
-      std::fprintf(stderr, "launch: %s\n", std::string(package.status().message()).c_str());
+    const hyp::tools::Manifest manifest = hyp::tools::guest_manifest(vm);
+    // The package, or with --bare the guest's device tree.
+    absl::StatusOr<std::string> file =
+        absl::GetFlag(FLAGS_bare) ? guest_dtb(manifest.vms.back()) : hyp::tools::build_package(manifest);
+    if (!file.ok()) {
+      std::fprintf(stderr, "launch: %s\n", std::string(file.status().message()).c_str());
       return 2;
     }
-    std::fprintf(stderr, "launch: guest kernel %s\n", vm.kernel.c_str());
+    std::fprintf(stderr, "launch: guest kernel %s%s\n", vm.kernel.c_str(),
+                 absl::GetFlag(FLAGS_bare) ? ", on QEMU without the hypervisor" : "");
     if (raw_binary(vm.kernel)) {
       std::fprintf(stderr,
                    "launch: %s has no arm64 Image header: loaded as a flat binary at RAM + 0x80000 (0x%llx) "
@@ -289,16 +309,30 @@ int main(int argc, char** argv) {
       return 2;
     }
     package_dir = *std::move(dir);
-    const std::string path = absl::StrCat(package_dir->path(), "/guest.pkg");
+    const std::string path = absl::StrCat(package_dir->path(), absl::GetFlag(FLAGS_bare) ? "/guest.dtb" : "/guest.pkg");
     std::ofstream out(path, std::ios::binary);
-    out.write(package->data(), static_cast<std::streamsize>(package->size()));
+    out.write(file->data(), static_cast<std::streamsize>(file->size()));
     out.close();
     if (!out) {
       std::fprintf(stderr, "launch: cannot write %s\n", path.c_str());
       return 2;
     }
-    options.initrd = path;
-    options.memory = absl::StrCat((vm.memory + kHypervisorReserve) >> 20, "M");
+    if (absl::GetFlag(FLAGS_bare)) {
+      // QEMU loads the kernel and the initrd itself and writes where it put
+      // the initrd, and the memory it has, into the device tree.
+      options.virtualization = false;
+      options.kernel = absolute(vm.kernel);
+      options.initrd = vm.initrd;
+      options.append = vm.bootargs;
+      options.dtb = path;
+      options.memory = absl::StrCat(vm.memory >> 20, "M");
+    } else {
+      options.initrd = path;
+      options.memory = absl::StrCat((vm.memory + kHypervisorReserve) >> 20, "M");
+    }
+  } else if (absl::GetFlag(FLAGS_bare)) {
+    std::fprintf(stderr, "launch: --bare runs a guest without the hypervisor: give its --kernel\n");
+    return 2;
   } else if (!absl::GetFlag(FLAGS_initrd).empty() || !absl::GetFlag(FLAGS_append).empty()) {
     std::fprintf(stderr, "launch: --initrd and --append describe a guest: give its --kernel too\n");
     return 2;
@@ -321,7 +355,8 @@ int main(int argc, char** argv) {
   }
   if (!absl::GetFlag(FLAGS_notice).empty()) std::fprintf(stderr, "%s\n", absl::GetFlag(FLAGS_notice).c_str());
   if (options.gdb) {
-    std::fprintf(stderr, "launch: QEMU waits for GDB: gdb-multiarch bazel-bin/kernel/kernel.elf -ex 'target remote :1234'\n");
+    std::fprintf(stderr,
+                 "launch: QEMU waits for GDB: gdb-multiarch bazel-bin/kernel/kernel.elf -ex 'target remote :1234'\n");
   }
   std::fprintf(stderr, "launch: Ctrl-A x quits QEMU\n");
   std::vector<char*> args;

@@ -24,7 +24,9 @@ bool valid_memory_size(const std::string& size) {
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> qemu_command(const QemuOptions& o) {
-  if (o.kernel.empty()) return absl::InvalidArgumentError("no hypervisor image given");
+  if (o.kernel.empty()) {
+    return absl::InvalidArgumentError(o.virtualization ? "no hypervisor image given" : "no kernel given");
+  }
   if (o.smp < 1 || o.smp > kMaxCpus) {
     return absl::InvalidArgumentError(absl::StrCat("--smp must be 1..", kMaxCpus, ", not ", o.smp));
   }
@@ -33,13 +35,19 @@ absl::StatusOr<std::vector<std::string>> qemu_command(const QemuOptions& o) {
   }
   std::vector<std::string> argv = {
       o.qemu,
-      "-M", "virt,virtualization=on,gic-version=3",
-      "-cpu", "max",
-      "-smp", absl::StrCat(o.smp),
-      "-m", o.memory,
+      "-M",
+      o.virtualization ? "virt,virtualization=on,gic-version=3" : "virt,gic-version=3",
+      "-cpu",
+      "max",
+      "-smp",
+      absl::StrCat(o.smp),
+      "-m",
+      o.memory,
       // No default NIC: it would need an option ROM, and no guest uses it.
-      "-nic", "none",
-      "-kernel", o.kernel,
+      "-nic",
+      "none",
+      "-kernel",
+      o.kernel,
   };
   if (o.interactive) {
     argv.push_back("-nographic");
@@ -53,6 +61,10 @@ absl::StatusOr<std::vector<std::string>> qemu_command(const QemuOptions& o) {
   if (!o.initrd.empty()) {
     argv.push_back("-initrd");
     argv.push_back(o.initrd);
+  }
+  if (!o.dtb.empty()) {
+    argv.push_back("-dtb");
+    argv.push_back(o.dtb);
   }
   if (o.icount) {
     argv.push_back("-icount");

@@ -12,9 +12,13 @@ namespace hyp::tools {
 
 struct QemuOptions {
   std::string qemu = "qemu-system-aarch64";
-  std::string kernel;  // the flat hypervisor image
+  std::string kernel;  // the flat hypervisor image (with `virtualization` off, a guest kernel)
   std::string append;  // the kernel command line (/chosen/bootargs)
   std::string initrd;
+  std::string dtb;  // the device tree handed to the kernel (-dtb); empty: QEMU's own
+  // EL2 and EL3 off (virtualization=on absent): the kernel starts at EL1, as
+  // a guest would without the hypervisor.
+  bool virtualization = true;
   int smp = 4;
   std::string memory = "1G";
   bool gdb = false;     // wait for GDB on tcp::1234 before starting

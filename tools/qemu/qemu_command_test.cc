@@ -48,6 +48,22 @@ TEST(QemuCommand, TestModeUsesPlainSerialAndOptionsMapToQemuFlags) {
   EXPECT_EQ(std::find(argv->begin(), argv->end(), "-nographic"), argv->end());
 }
 
+TEST(QemuCommand, BareRunStartsTheKernelAtEl1WithTheGivenDeviceTree) {
+  QemuOptions o;
+  o.kernel = "Image";
+  o.virtualization = false;
+  o.dtb = "guest.dtb";
+  auto argv = qemu_command(o);
+  ASSERT_TRUE(argv.ok());
+  EXPECT_TRUE(has_pair(*argv, "-M", "virt,gic-version=3"));
+  EXPECT_TRUE(has_pair(*argv, "-dtb", "guest.dtb"));
+  EXPECT_TRUE(has_pair(*argv, "-kernel", "Image"));
+  o.dtb.clear();
+  argv = qemu_command(o);
+  ASSERT_TRUE(argv.ok());
+  EXPECT_EQ(std::find(argv->begin(), argv->end(), "-dtb"), argv->end());
+}
+
 TEST(QemuCommand, RejectsOutOfRangeOptions) {
   QemuOptions o;
   EXPECT_FALSE(qemu_command(o).ok());  // no kernel
