@@ -5,7 +5,9 @@
 # kernel's messages of priority warning or worse, and the interrupts the
 # architecture code counted as erroneous (/proc/interrupts Err), and powers
 # off. The hypervisor's run must add no message the bare run lacks, and no
-# erroneous interrupt.
+# erroneous interrupt, and the hypervisor must have answered none of Linux's
+# accesses with an abort (nothing outside its device tree) and none of its
+# instructions as UNDEFINED.
 #
 #   linux_dmesg_test.sh [--timeout=S] -- LAUNCH_COMMAND...
 #
@@ -64,6 +66,14 @@ added=$(comm -13 "$tmp/bare.msgs" "$tmp/hyp.msgs")
 if [[ -n $added ]]; then
   echo "FAIL: under the hypervisor only:"
   printf '%s\n' "$added" | sed 's/^/  /'
+  failures=1
+fi
+# The hypervisor's reports of an access to something the device tree does
+# not describe, or of an instruction it answered UNDEFINED.
+faults=$(tr -d '\r' <"$tmp/hyp.log" | grep '^hyp: guest: vCPU')
+if [[ -n $faults ]]; then
+  echo "FAIL: the hypervisor answered Linux with an abort or UNDEFINED:"
+  printf '%s\n' "$faults" | sed 's/^/  /'
   failures=1
 fi
 if ! grep -qx 'irq-errors: 0' "$tmp/hyp.msgs"; then
