@@ -28,6 +28,15 @@
 //                                      controller (at most one route)
 //         };
 //         control;                     guests: may restart servers
+//         ffa-id = <id>;               its FF-A partition ID: 1..0x7fff,
+//                                      unique in the package
+//         ffa-uuid = <w0 w1 w2 w3>;    optional: its UUID, as FF-A's four
+//                                      words (ffa/abi.h); none: the nil UUID
+//         ffa-messaging = <bits>;      what it does in FF-A: direct receive,
+//                                      direct send, indirect messages,
+//                                      notifications (kFfaMessagingMask)
+//         ffa-direct-targets = <id...>;  optional: the only partitions it
+//                                      may send direct requests to
 //       };
 //       <name> {                       a device server: the same, and
 //         kind = "server";
@@ -47,6 +56,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ffa/abi.h"
 #include "ipc/channel.h"
 #include "ipc/hypercall.h"
 
@@ -75,6 +85,17 @@ inline constexpr char kPropBootargs[] = "bootargs";
 inline constexpr char kPropIrq[] = "irq";
 inline constexpr char kPropDeviceIrq[] = "device-irq";
 inline constexpr char kPropIrqchip[] = "irqchip";
+inline constexpr char kPropFfaId[] = "ffa-id";
+inline constexpr char kPropFfaUuid[] = "ffa-uuid";
+inline constexpr char kPropFfaMessaging[] = "ffa-messaging";
+inline constexpr char kPropFfaDirectTargets[] = "ffa-direct-targets";
+
+// The FF-A properties a partition may be given: the partition information
+// descriptor's bits 0..3 (ffa/abi.h, ffa::properties).
+inline constexpr uint32_t kFfaMessagingMask = ffa::properties::kDirectReceive | ffa::properties::kDirectSend |
+                                              ffa::properties::kIndirect | ffa::properties::kNotifications;
+// IDs a partition may have: normal-world IDs but the hypervisor's.
+inline constexpr uint32_t kFfaIdLimit = 0x8000;
 
 // The INTIDs a route's `irq` may name: the SPIs guests have.
 inline constexpr uint32_t kFirstSpi = abi::irq::kFirstSpi;

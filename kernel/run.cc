@@ -10,6 +10,7 @@
 #include "ipc/channel.h"
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/vcpu.h"
+#include "kernel/ffa/calls.h"
 #include "kernel/console.h"
 #include "kernel/irq/gic.h"
 #include "kernel/irq/sgi.h"
@@ -1432,6 +1433,7 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
   g_gic_dist = Pa{};  // until run_set_interrupt_controller()
   g_partitions = partitions;
   g_partition_count = count;
+  ffa_set_partitions(partitions, count);
   g_run_budget = arch::counter_frequency() / 1000 * kServerRunBudgetMs;
   g_package = package;
   // Everything from any earlier call (host tests build several systems).

@@ -150,6 +150,73 @@ Status check_routes(const Package& pkg, DtbError& e) {
   return Status::kOk;
 }
 
+// The FF-A properties; the ID is checked against the others' later.
+Status parse_ffa(const void* fdt, int node, PackagedPartition& p, DtbError& e) {
+  int len = 0;
+  if (const auto* id = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropFfaId, &len)); id != nullptr) {
+    if (len != 4) return fail(e, Status::kInvalidArgument, "ffa-id is not one cell");
+    const uint32_t v = fdt32_ld(id);
+    if (v == 0 || v >= package::kFfaIdLimit) return fail(e, Status::kOutOfRange, "ffa-id not 1..0x7fff");
+    p.ffa_id = static_cast<uint16_t>(v);
+  }
+  if (const auto* u = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropFfaUuid, &len)); u != nullptr) {
+    if (len != 16) return fail(e, Status::kInvalidArgument, "ffa-uuid is not four cells");
+    for (size_t i = 0; i < 4; ++i) p.ffa_uuid[i] = fdt32_ld(&u[i]);
+  }
+  if (const auto* m = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropFfaMessaging, &len));
+      m != nullptr) {
+    if (len != 4) return fail(e, Status::kInvalidArgument, "ffa-messaging is not one cell");
+    p.ffa_messaging = fdt32_ld(m);
+    if ((p.ffa_messaging & ~package::kFfaMessagingMask) != 0) {
+      return fail(e, Status::kInvalidArgument, "ffa-messaging has unknown bits");
+    }
+  }
+  if (const auto* t = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropFfaDirectTargets, &len));
+      t != nullptr) {
+    if (len <= 0 || len % 4 != 0 || static_cast<size_t>(len / 4) > p.ffa_targets.size()) {
+      return fail(e, Status::kInvalidArgument, "ffa-direct-targets not 1..kMaxPartitions cells");
+    }
+    if ((p.ffa_messaging & ffa::properties::kDirectSend) == 0) {
+      return fail(e, Status::kInvalidArgument, "ffa-direct-targets without direct send");
+    }
+    p.ffa_target_count = static_cast<size_t>(len / 4);
+    for (size_t i = 0; i < p.ffa_target_count; ++i) {
+      const uint32_t v = fdt32_ld(&t[i]);
+      if (v == 0 || v >= package::kFfaIdLimit) return fail(e, Status::kOutOfRange, "ffa-direct-targets not IDs");
+      p.ffa_targets[i] = static_cast<uint16_t>(v);
+    }
+  }
+  return Status::kOk;
+}
+
+// IDs are unique; direct targets are other partitions that take direct requests.
+Status check_ffa(Package& pkg, DtbError& e) {
+  for (size_t i = 0; i < pkg.count; ++i) {
+    PackagedPartition& p = pkg.partitions[i];
+    if (p.ffa_id == 0) p.ffa_id = static_cast<uint16_t>(i + 1);
+  }
+  for (size_t i = 0; i < pkg.count; ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (pkg.partitions[j].ffa_id == pkg.partitions[i].ffa_id) {
+        return fail(e, Status::kAlreadyExists, "two partitions with one FF-A ID");
+      }
+    }
+  }
+  for (size_t i = 0; i < pkg.count; ++i) {
+    const PackagedPartition& p = pkg.partitions[i];
+    for (size_t t = 0; t < p.ffa_target_count; ++t) {
+      const PackagedPartition* target = nullptr;
+      for (size_t j = 0; j < pkg.count; ++j) {
+        if (pkg.partitions[j].ffa_id == p.ffa_targets[t]) target = &pkg.partitions[j];
+      }
+      if (target == nullptr || target == &p || (target->ffa_messaging & ffa::properties::kDirectReceive) == 0) {
+        return fail(e, Status::kInvalidArgument, "a direct target is no other partition that receives direct requests");
+      }
+    }
+  }
+  return Status::kOk;
+}
+
 Status parse_partition(const void* fdt, int node, PackagedPartition& p, DtbError& e) {
   int len = 0;
   const char* name = fdt_get_name(fdt, node, &len);
@@ -194,6 +261,7 @@ Status parse_partition(const void* fdt, int node, PackagedPartition& p, DtbError
   p.dtb = Ipa(dtb);
 
   if (Status st = parse_device_access(fdt, node, p, e); st != Status::kOk) return st;
+  if (Status st = parse_ffa(fdt, node, p, e); st != Status::kOk) return st;
 
   int load = 0;
   fdt_for_each_subnode(load, fdt, node) {
@@ -247,6 +315,7 @@ Result<Package> parse_package(const void* blob, size_t size, DtbError& e) {
   if (node != -FDT_ERR_NOTFOUND) return fail(e, Status::kInvalidArgument, "malformed partitions node");
   if (pkg.count == 0) return fail(e, Status::kNotFound, "package has no partitions");
   if (Status s = check_routes(pkg, e); s != Status::kOk) return s;
+  if (Status s = check_ffa(pkg, e); s != Status::kOk) return s;
   return pkg;
 }
 

@@ -49,6 +49,14 @@ struct PackagedPartition {
   uint64_t device_size = 0;
   uint32_t device_irq = 0;                                   // servers only: a physical SPI
   std::array<char, package::kMaxBootargs + 1> bootargs{};   // servers only
+  // FF-A (docs/ffa.md): the partition's ID, UUID (four words; all zero for
+  // none), messaging properties (package::kFfaMessagingMask), and the IDs it
+  // alone may send direct requests to (none: any that receives them).
+  uint16_t ffa_id = 0;
+  std::array<uint32_t, 4> ffa_uuid{};
+  uint32_t ffa_messaging = 0;
+  std::array<uint16_t, package::kMaxPartitions> ffa_targets{};
+  size_t ffa_target_count = 0;
 };
 
 struct Package {
@@ -58,8 +66,9 @@ struct Package {
 
 // Parses the package at `blob` (`size` bytes). Errors name the first problem
 // in `error` (DtbError from boot_info.h). Besides each partition's own
-// checks, every route must name a server, and no server device may serve two
-// routes.
+// checks, every route must name a server, no server device may serve two
+// routes, FF-A IDs are unique (a partition without one has its position + 1)
+// and direct targets name other partitions that receive direct requests.
 Result<Package> parse_package(const void* blob, size_t size, DtbError& error);
 
 }  // namespace hyp

@@ -294,6 +294,102 @@ TEST_F(ServerPackageTest, KernelRejectsRoutesAndRightsThatDoNotFit) {
             "server bootargs not a string of at most 255 bytes");
 }
 
+TEST_F(ServerPackageTest, FfaPropertiesDefaultByKindAndRoundTrip) {
+  {
+    std::string blob = build();
+    DtbError error;
+    auto pkg = parse_package(blob.data(), blob.size(), error);
+    ASSERT_TRUE(pkg.ok()) << error.what;
+    // IDs by position; guests send direct requests, servers also receive them.
+    EXPECT_EQ(pkg->partitions[0].ffa_id, 1);
+    EXPECT_EQ(pkg->partitions[1].ffa_id, 2);
+    EXPECT_EQ(pkg->partitions[0].ffa_messaging, ffa::properties::kDirectSend | ffa::properties::kIndirect |
+                                                    ffa::properties::kNotifications);
+    EXPECT_EQ(pkg->partitions[1].ffa_messaging, package::kFfaMessagingMask);
+    EXPECT_EQ(pkg->partitions[0].ffa_uuid[0], 0u);
+    EXPECT_EQ(pkg->partitions[0].ffa_target_count, 0u);
+  }
+  manifest_.vms[0].ffa_id = 0x7fff;
+  manifest_.vms[0].ffa_uuid = "486178e0-e7f8-11e3-bc5e-0002a5d5c51b";
+  manifest_.vms[0].ffa_direct_targets = {"uart"};
+  manifest_.vms[1].ffa_id = 9;
+  manifest_.vms[1].ffa_messaging_set = true;
+  manifest_.vms[1].ffa_messaging = {"direct-receive"};
+  std::string blob = build();
+  DtbError error;
+  auto pkg = parse_package(blob.data(), blob.size(), error);
+  ASSERT_TRUE(pkg.ok()) << error.what;
+  const PackagedPartition& guest = pkg->partitions[0];
+  EXPECT_EQ(guest.ffa_id, 0x7fff);
+  EXPECT_EQ(guest.ffa_uuid[0], 0xe078'6148u);
+  EXPECT_EQ(guest.ffa_uuid[3], 0x1bc5'd5a5u);
+  ASSERT_EQ(guest.ffa_target_count, 1u);
+  EXPECT_EQ(guest.ffa_targets[0], 9);
+  EXPECT_EQ(pkg->partitions[1].ffa_id, 9);
+  EXPECT_EQ(pkg->partitions[1].ffa_messaging, ffa::properties::kDirectReceive);
+}
+
+TEST_F(ServerPackageTest, PackerRejectsFfaPropertiesThatDoNotFit) {
+  auto refused = [](const Manifest& m) {
+    auto pkg = tools::build_package(m);
+    return pkg.ok() ? std::string("accepted") : std::string(pkg.status().message());
+  };
+  Manifest m = manifest_;
+  m.vms[1].ffa_id = 1;
+  EXPECT_NE(refused(m).find("FF-A ID 1 is also"), std::string::npos) << refused(m);
+  m = manifest_;
+  m.vms[0].ffa_uuid = "486178e0-e7f8-11e3-bc5e-0002a5d5c51";
+  EXPECT_NE(refused(m).find("is not xxxxxxxx"), std::string::npos) << refused(m);
+  m = manifest_;
+  m.vms[0].ffa_messaging_set = true;
+  m.vms[0].ffa_messaging = {"direct-send", "telepathy"};
+  EXPECT_NE(refused(m).find("'telepathy' is none of"), std::string::npos) << refused(m);
+  m = manifest_;
+  m.vms[0].ffa_messaging_set = true;
+  m.vms[0].ffa_messaging = {"indirect"};
+  m.vms[0].ffa_direct_targets = {"uart"};
+  EXPECT_NE(refused(m).find("without direct-send"), std::string::npos) << refused(m);
+  m = manifest_;
+  m.vms[0].ffa_direct_targets = {"guest0"};
+  EXPECT_NE(refused(m).find("is no other partition"), std::string::npos) << refused(m);
+  m = manifest_;
+  m.vms[0].ffa_direct_targets = {"nobody"};
+  EXPECT_NE(refused(m).find("is no other partition"), std::string::npos) << refused(m);
+  m = manifest_;
+  m.vms[1].ffa_messaging_set = true;
+  m.vms[1].ffa_messaging = {"none"};
+  m.vms[0].ffa_direct_targets = {"uart"};
+  EXPECT_NE(refused(m).find("does not receive direct requests"), std::string::npos) << refused(m);
+}
+
+TEST_F(ServerPackageTest, KernelRejectsFfaPropertiesThatDoNotFit) {
+  manifest_.vms[0].ffa_direct_targets = {"uart"};
+  const std::string blob = build();
+  EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "ffa-id", 1); }),
+            "two partitions with one FF-A ID");
+  EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "ffa-id", 0x8000); }),
+            "ffa-id not 1..0x7fff");
+  EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "ffa-id", 0); }),
+            "ffa-id not 1..0x7fff");
+  EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "ffa-messaging", 0x10); }),
+            "ffa-messaging has unknown bits");
+  EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop_u64(fdt, node, "ffa-uuid", 1); }),
+            "ffa-uuid is not four cells");
+  EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "ffa-messaging", 0); }),
+            "a direct target is no other partition that receives direct requests");
+  EXPECT_EQ(rejected(blob, "guest0", [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "ffa-direct-targets", 1); }),
+            "a direct target is no other partition that receives direct requests");
+  EXPECT_EQ(rejected(blob, "guest0", [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "ffa-direct-targets", 0); }),
+            "ffa-direct-targets not IDs");
+  EXPECT_EQ(rejected(blob, "guest0", [](void* fdt, int node) { fdt_setprop(fdt, node, "ffa-direct-targets", "", 0); }),
+            "ffa-direct-targets not 1..kMaxPartitions cells");
+  EXPECT_EQ(rejected(blob, "guest0",
+                     [](void* fdt, int node) {
+                       fdt_setprop_u32(fdt, node, "ffa-messaging", ffa::properties::kDirectReceive);
+                     }),
+            "ffa-direct-targets without direct send");
+}
+
 // A GICv3 served by a second server: the route to it is the guest's
 // interrupt controller, sized for the guest's vCPUs; the PL011's route
 // carries its SPI; the guest's device tree has the GIC every interrupt

@@ -95,7 +95,8 @@ Status prepare_memory(const PackagedPartition& image, const Partition& p, RamOnR
 
 }  // namespace
 
-Status create_partition(const PackagedPartition& image, uint16_t id, Partition& p, LoaderEnv& env, const char*& why) {
+Status create_partition(const PackagedPartition& image, uint16_t vmid, Partition& p, LoaderEnv& env,
+                        const char*& why) {
   if (Status s = p.transition(PartitionState::kLoading); s != Status::kOk) {
     why = "partition slot in use";
     return s;
@@ -106,11 +107,15 @@ Status create_partition(const PackagedPartition& image, uint16_t id, Partition& 
     p.state = PartitionState::kEmpty;
     return s;
   };
-  p.id = id;
-  p.vmid = id;  // one VMID per partition, never reused while it exists
+  p.id = image.ffa_id != 0 ? image.ffa_id : vmid;
+  p.vmid = vmid;  // one VMID per partition, never reused while it exists
   p.kind = image.kind == PackagedKind::kServer ? PartitionKind::kServer : PartitionKind::kGuest;
   p.control = image.control;
   p.name = image.name;
+  p.ffa.messaging = image.ffa_messaging;
+  for (size_t i = 0; i < 4; ++i) p.ffa.uuid.words[i] = image.ffa_uuid[i];
+  p.ffa.targets = image.ffa_targets;
+  p.ffa.target_count = image.ffa_target_count;
   if (image.vcpus == 0 || image.vcpus > kMaxVcpus) return fail(Status::kOutOfRange, "vcpu count");
 
   auto pa = env.memory.alloc(image.ram_size, k2M);
@@ -122,9 +127,7 @@ Status create_partition(const PackagedPartition& image, uint16_t id, Partition& 
   auto stage2 = PageTable::create(env.tables, mm::Regime::kStage2, p.vmid);
   if (!stage2.ok()) return fail(stage2.status(), "Stage-2 root table");
   p.stage2 = *stage2;
-  const mm::Attrs ram{
-      .type = mm::MemType::kNormal, .read = true, .write = true, .exec = true, .state = mm::PageState::kOwned};
-  if (Status s = p.stage2.map(image.ram_ipa.value(), *pa, image.ram_size, ram); s != Status::kOk) {
+  if (Status s = p.stage2.map(image.ram_ipa.value(), *pa, image.ram_size, kPartitionRam); s != Status::kOk) {
     return fail(s, "Stage-2 mapping of partition memory");
   }
   // Nothing may linger in the TLBs under this VMID from before.
@@ -149,6 +152,7 @@ Status reload_partition(const PackagedPartition& image, Partition& p, RamOnReloa
     if (Status s = p.transition(PartitionState::kStopped); s != Status::kOk) return s;
   }
   if (Status s = p.transition(PartitionState::kLoading); s != Status::kOk) return s;
+  p.reset_ffa();
   if (Status s = prepare_memory(image, p, ram); s != Status::kOk) return s;
   const uint64_t cntvoff = virtual_counter_offset(p);
   for (size_t i = 0; i < p.vcpu_count; ++i) reset_vcpu(p, p.vcpus[i], image, cntvoff);

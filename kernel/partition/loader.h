@@ -87,10 +87,11 @@ inline constexpr uint64_t kServerCptr = kPartitionCptr | (1ull << 10);
 inline constexpr uint64_t kPartitionIchHcr = 1;
 inline constexpr uint64_t kServerIchHcr = (1ull << 10) | (1ull << 11) | (1ull << 12);
 
-// Creates partition `id` in `p` (which must be kEmpty). On failure `p` is
+// Creates a partition in `p` (which must be kEmpty) with VMID `vmid`; its ID
+// is the package's FF-A ID (`vmid` if the image has none). On failure `p` is
 // left kEmpty and `why` names the step that failed; memory already taken is
 // not returned (the allocator never frees).
-Status create_partition(const PackagedPartition& image, uint16_t id, Partition& p, LoaderEnv& env, const char*& why);
+Status create_partition(const PackagedPartition& image, uint16_t vmid, Partition& p, LoaderEnv& env, const char*& why);
 
 // What a reload does with RAM outside the images.
 enum class RamOnReload : uint8_t {

@@ -58,6 +58,19 @@ Status Partition::transition(PartitionState to) {
   return Status::kOk;
 }
 
+void Partition::reset_ffa() {
+  SpinLockGuard guard(ffa.lock);
+  FfaMailbox& m = ffa.mailbox;
+  if (m.pages != 0) {
+    // Mapped over the partition's own RAM, which is still there.
+    (void)stage2.protect(m.rx_ipa.value(), m.bytes(), kPartitionRam);
+  }
+  m = FfaMailbox{};
+  ffa.notifications = FfaNotifications{};
+  ffa.version.store(0, std::memory_order_relaxed);
+  ffa.version_fixed.store(false, std::memory_order_relaxed);
+}
+
 Result<Pa> Partition::translate(Ipa ipa, bool write) const {
   auto t = stage2.translate(ipa.value());
   if (!t) return Status::kNotFound;

@@ -11,6 +11,7 @@
 #include "base/spinlock.h"
 #include "base/status.h"
 #include "bootpkg/format.h"
+#include "kernel/ffa/endpoint.h"
 #include "kernel/mm/page_table.h"
 #include "kernel/server/channel.h"
 #include "kernel/trap/mmio_access.h"
@@ -147,6 +148,14 @@ struct Vcpu {
   Status transition(VcpuState to);
 };
 
+// How a partition's RAM is mapped in its Stage 2: normal memory, all
+// access, owned exclusively.
+inline constexpr arch::mm::Attrs kPartitionRam{.type = arch::mm::MemType::kNormal,
+                                               .read = true,
+                                               .write = true,
+                                               .exec = true,
+                                               .state = arch::mm::PageState::kOwned};
+
 // A range of a partition's IPA space backed by physical memory.
 struct MemoryRegion {
   Ipa ipa;
@@ -211,8 +220,15 @@ class Partition {
   // SYSTEM_RESET, a fatal error) until it is done: its other vCPUs leave
   // their CPUs, and a second such request from them gives way.
   std::atomic<bool> stopping{false};
+  // As an FF-A endpoint (docs/ffa.md).
+  FfaEndpoint ffa;
 
   Status transition(PartitionState to);
+
+  // Its FF-A state back to what a new instance starts with: no version,
+  // no buffers (the RX buffer's pages writable again), no notifications
+  // bound or pending. What the manifest says stays.
+  void reset_ffa();
 
   // The route that covers `bytes` at `ipa`, if any.
   const Route* route_for(Ipa ipa, uint64_t bytes) const {

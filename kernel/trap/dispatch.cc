@@ -3,11 +3,13 @@
 #include <array>
 #include <atomic>
 
+#include "ffa/abi.h"
 #include "ipc/hypercall.h"
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/mm.h"
 #include "kernel/arch/vcpu.h"
 #include "kernel/console.h"
+#include "kernel/ffa/calls.h"
 #include "ipc/psci.h"
 #include "kernel/psci/vcpu_power.h"
 #include "kernel/sched/scheduler.h"
@@ -452,6 +454,8 @@ TrapAction smccc_call(Vcpu& v) {
       }
       return TrapAction::kServerRestart;
     default:
+      // FF-A's range, in both conventions (the SVE hint is no part of the ID).
+      if (const uint32_t id = fid & ~ffa::kSveHint; ffa::is_ffa(id)) return ffa_call(v, id);
       break;
   }
   v.ctx.x[0] = abi::kSmcccNotSupported;

@@ -11,7 +11,11 @@ def hyp_package(name, vms, **kwargs):
         label); for a device
         server kind = "server", device_memory = (base, size) and device_irq
         (the physical SPI of that device, which the server gets); for a guest
-        control = True and devices = [{name, server, model, base}].
+        control = True and devices = [{name, server, model, base}]; for
+        either kind the FF-A properties (docs/ffa.md) ffa_id, ffa_uuid,
+        ffa_messaging (a list of "direct-receive", "direct-send",
+        "indirect", "notifications"; [] for none) and ffa_direct_targets
+        (partition names).
       **kwargs: passed to the genrule.
     """
     lines = ["/dts-v1/;", "/ {", '  compatible = "hyp,manifest-1";', "  vms {"]
@@ -38,6 +42,14 @@ def hyp_package(name, vms, **kwargs):
             lines.append("      device-memory = <0x0 %d 0x0 %d>;" % (base, size))
         if vm.get("device_irq"):
             lines.append("      device-irq = <%d>;" % vm["device_irq"])
+        if vm.get("ffa_id"):
+            lines.append("      ffa-id = <%d>;" % vm["ffa_id"])
+        if vm.get("ffa_uuid"):
+            lines.append('      ffa-uuid = "%s";' % vm["ffa_uuid"])
+        if "ffa_messaging" in vm:
+            lines.append("      ffa-messaging = %s;" % ", ".join(['"%s"' % m for m in (vm["ffa_messaging"] or ["none"])]))
+        if vm.get("ffa_direct_targets"):
+            lines.append("      ffa-direct-targets = %s;" % ", ".join(['"%s"' % t for t in vm["ffa_direct_targets"]]))
         if vm.get("devices"):
             lines.append("      devices {")
             for dev in vm["devices"]:

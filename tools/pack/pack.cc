@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "bootpkg/format.h"
+#include "ffa/abi.h"
 
 namespace hyp::tools {
 namespace {
@@ -97,6 +98,37 @@ std::string prop_string(const void* fdt, int node, const char* name) {
   return std::string(v, static_cast<size_t>(len - 1));
 }
 
+// A property of NUL-terminated strings ("a", "b"); empty if absent or malformed.
+std::vector<std::string> prop_strings(const void* fdt, int node, const char* name) {
+  int len = 0;
+  const char* v = static_cast<const char*>(fdt_getprop(fdt, node, name, &len));
+  std::vector<std::string> out;
+  if (v == nullptr || len <= 0 || v[len - 1] != '\0') return out;
+  for (const char* p = v; p < v + len; p += std::strlen(p) + 1) out.emplace_back(p);
+  return out;
+}
+
+// The FF-A messaging words a manifest may use, and their property bits.
+struct MessagingWord {
+  const char* word;
+  uint32_t bit;
+};
+constexpr MessagingWord kMessagingWords[] = {
+    {"direct-receive", ffa::properties::kDirectReceive},
+    {"direct-send", ffa::properties::kDirectSend},
+    {"indirect", ffa::properties::kIndirect},
+    {"notifications", ffa::properties::kNotifications},
+};
+
+// What a partition does in FF-A when its manifest does not say: guests send
+// direct requests, exchange indirect messages and receive notifications (as
+// a VM under a normal-world hypervisor does); servers also receive direct
+// requests.
+uint32_t default_messaging(bool server) {
+  const uint32_t vm = ffa::properties::kDirectSend | ffa::properties::kIndirect | ffa::properties::kNotifications;
+  return server ? vm | ffa::properties::kDirectReceive : vm;
+}
+
 }  // namespace
 
 absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::string& base_dir) {
@@ -133,6 +165,22 @@ absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::strin
       return absl::InvalidArgumentError(absl::StrCat(where, "kind must be \"guest\" or \"server\""));
     }
     vm.control = fdt_getprop(fdt, node, "control", nullptr) != nullptr;
+    if (const auto* id = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "ffa-id", &len)); id != nullptr) {
+      if (len != 4) return absl::InvalidArgumentError(absl::StrCat(where, "ffa-id must be one cell"));
+      vm.ffa_id = fdt32_ld(id);
+      if (vm.ffa_id == 0 || vm.ffa_id >= package::kFfaIdLimit) {
+        return absl::InvalidArgumentError(absl::StrCat(where, "ffa-id must be 1..0x7fff"));
+      }
+    }
+    vm.ffa_uuid = prop_string(fdt, node, "ffa-uuid");
+    if (fdt_getprop(fdt, node, "ffa-messaging", nullptr) != nullptr) {
+      vm.ffa_messaging_set = true;
+      vm.ffa_messaging = prop_strings(fdt, node, "ffa-messaging");
+      if (vm.ffa_messaging.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(where, "ffa-messaging must be strings (\"none\" for nothing)"));
+      }
+    }
+    vm.ffa_direct_targets = prop_strings(fdt, node, "ffa-direct-targets");
     if (const auto* irq = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "device-irq", &len)); irq != nullptr) {
       if (len != 4) return absl::InvalidArgumentError(absl::StrCat(where, "device-irq must be one cell"));
       vm.device_irq = fdt32_ld(irq);
@@ -436,6 +484,79 @@ absl::StatusOr<LoadedVm> load_vm(const VmSpec& vm) {
   return out;
 }
 
+namespace {
+
+// A partition's FF-A properties as the package carries them.
+struct FfaProps {
+  uint32_t id = 0;
+  ffa::Uuid uuid;
+  uint32_t messaging = 0;
+  std::vector<uint32_t> targets;  // IDs
+};
+
+absl::StatusOr<std::vector<FfaProps>> ffa_props(const Manifest& manifest) {
+  std::vector<FfaProps> out(manifest.vms.size());
+  for (size_t i = 0; i < manifest.vms.size(); ++i) {
+    const VmSpec& vm = manifest.vms[i];
+    const auto where = absl::StrCat("vm '", vm.name, "': ");
+    FfaProps& f = out[i];
+    f.id = vm.ffa_id != 0 ? vm.ffa_id : static_cast<uint32_t>(i + 1);
+    for (size_t j = 0; j < i; ++j) {
+      if (out[j].id == f.id) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, "FF-A ID ", f.id, " is also '", manifest.vms[j].name, "''s"));
+      }
+    }
+    if (!vm.ffa_uuid.empty() && !ffa::parse_uuid(vm.ffa_uuid.c_str(), f.uuid)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "ffa-uuid '", vm.ffa_uuid, "' is not xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"));
+    }
+    f.messaging = default_messaging(vm.server);
+    if (vm.ffa_messaging_set) {
+      f.messaging = 0;
+      for (const std::string& word : vm.ffa_messaging) {
+        if (word == "none" && vm.ffa_messaging.size() == 1) continue;
+        const MessagingWord* known = nullptr;
+        for (const MessagingWord& m : kMessagingWords) {
+          if (word == m.word) known = &m;
+        }
+        if (known == nullptr) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where, "ffa-messaging '", word,
+              "' is none of direct-receive, direct-send, indirect, notifications (or \"none\" alone)"));
+        }
+        f.messaging |= known->bit;
+      }
+    }
+  }
+  // Direct targets name partitions that receive direct requests.
+  for (size_t i = 0; i < manifest.vms.size(); ++i) {
+    const VmSpec& vm = manifest.vms[i];
+    const auto where = absl::StrCat("vm '", vm.name, "': ");
+    if (!vm.ffa_direct_targets.empty() && (out[i].messaging & ffa::properties::kDirectSend) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "ffa-direct-targets without direct-send"));
+    }
+    if (vm.ffa_direct_targets.size() > package::kMaxPartitions) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "more than ", package::kMaxPartitions, " direct targets"));
+    }
+    for (const std::string& name : vm.ffa_direct_targets) {
+      size_t t = 0;
+      while (t < manifest.vms.size() && manifest.vms[t].name != name) ++t;
+      if (t == manifest.vms.size() || t == i) {
+        return absl::InvalidArgumentError(absl::StrCat(where, "direct target '", name, "' is no other partition"));
+      }
+      if ((out[t].messaging & ffa::properties::kDirectReceive) == 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, "direct target '", name, "' does not receive direct requests"));
+      }
+      out[i].targets.push_back(out[t].id);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> build_package(const Manifest& manifest) {
   if (manifest.vms.empty() || manifest.vms.size() > kMaxVms) {
     return absl::InvalidArgumentError(absl::StrCat("a package holds 1 to ", kMaxVms, " partitions"));
@@ -473,6 +594,9 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     prepared.push_back({&vm, *std::move(loaded)});
   }
 
+  auto ffa = ffa_props(manifest);
+  if (!ffa.ok()) return ffa.status();
+
   Writer w(total + 64 * 1024);
   w.begin("");
   w.string("compatible", package::kCompatible);
@@ -482,6 +606,13 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     w.begin(p.vm->name.c_str());
     w.string(package::kPropKind, p.vm->server ? package::kKindServer : package::kKindGuest);
     if (p.vm->control) w.empty(package::kPropControl);
+    const FfaProps& f = (*ffa)[static_cast<size_t>(&p - prepared.data())];
+    w.u32(package::kPropFfaId, f.id);
+    if (!f.uuid.is_nil()) {
+      w.cells(package::kPropFfaUuid, {f.uuid.words[0], f.uuid.words[1], f.uuid.words[2], f.uuid.words[3]});
+    }
+    w.u32(package::kPropFfaMessaging, f.messaging);
+    if (!f.targets.empty()) w.cells(package::kPropFfaDirectTargets, f.targets);
     if (p.vm->device_memory_size != 0) {
       w.cells(package::kPropDeviceMemory, split64(p.vm->device_memory_base, p.vm->device_memory_size));
     }

@@ -34,6 +34,15 @@ struct VmSpec {
   std::string kernel;  // path to an arm64 Image or a flat binary (place_kernel)
   std::string initrd;  // path, optional
   std::string bootargs;
+  // FF-A (docs/ffa.md): its ID (0: its position in the manifest + 1), its
+  // UUID ("" for the nil UUID), what it does in FF-A messaging (unset: the
+  // defaults of its kind), and the partitions it may send direct requests
+  // to (empty: every one that receives them).
+  uint32_t ffa_id = 0;
+  std::string ffa_uuid;
+  bool ffa_messaging_set = false;
+  std::vector<std::string> ffa_messaging;  // direct-receive, direct-send, indirect, notifications
+  std::vector<std::string> ffa_direct_targets;
 };
 
 struct Manifest {
@@ -49,6 +58,9 @@ struct Manifest {
 //                devices { DEV { server = "SERVER"; model = "pl011"; base = <hi lo>; }; }; };
 //         SERVER { kind = "server"; kernel = "PATH"; memory-mib = <M>;
 //                  device-memory = <hi lo size-hi size-lo>; bootargs = "..."; };
+//         Either kind: ffa-id = <ID>; ffa-uuid = "UUID";
+//                      ffa-messaging = "direct-send", ...;  ("none": nothing)
+//                      ffa-direct-targets = "NAME", ...;
 //       }; };
 // Device numbers are assigned per server in manifest order.
 absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::string& base_dir);
