@@ -413,6 +413,8 @@ VcpuContext* enter_server(Server& s, size_t cpu) {
   c.server = &s;
   Vcpu& sv = s.vcpu();
   sv.cpu = static_cast<uint16_t>(cpu);
+  // Run for whatever it is (a request delivered to it stays kServing).
+  ffa_server_resumed(sv);
   arch::vcpu_load(sv.ctx, Scope::kServer);
   watch(s, c);
   return &sv.ctx;
@@ -568,6 +570,7 @@ VcpuContext* leave_server(Server& s, size_t cpu, bool work_left = false) {
       // that CPU saved it and wrote its own index into it.
       s.preempted.store(false, std::memory_order_relaxed);
       sv.cpu = static_cast<uint16_t>(cpu);
+      ffa_server_resumed(sv);
       arch::vcpu_load(sv.ctx, Scope::kServer);
       watch(s, c);
       return &sv.ctx;
@@ -615,6 +618,13 @@ void finish_wait(Vcpu& g) {
     case VcpuWait::kInterrupt:
       g.kicked.store(false, std::memory_order_relaxed);
       g.wake_at = 0;
+      break;
+    case VcpuWait::kDirect:
+      // The response (or FFA_ERROR) is in its registers already.
+      break;
+    case VcpuWait::kMessage:
+      g.kicked.store(false, std::memory_order_relaxed);
+      (void)ffa_end_message_wait(g);
       break;
     case VcpuWait::kNothing:
       break;
@@ -720,6 +730,20 @@ void forget_waiters_of(Partition& p) {
   }
 }
 
+// ---- FF-A direct requests whose receiver goes away ---------------------------
+
+// The requester of an answered or aborted direct request, if it is blocked
+// waiting (one standing in here is resumed by the run loop itself).
+void wake_requester(Vcpu* q, size_t cpu) {
+  if (q != nullptr) (void)sched::wake_waiting(*q, VcpuWait::kDirect, cpu);
+}
+
+// Requests the vCPUs of `p` serve, or were being given, fail with ABORTED:
+// `p` stops, resets or restarts.
+void abort_direct_requests(Partition& p, size_t cpu) {
+  for (size_t i = 0; i < p.vcpu_count; ++i) wake_requester(ffa_abort_request(p.vcpus[i]), cpu);
+}
+
 // ---- Stopping and resetting partitions -------------------------------------
 
 void start_vcpu0(Partition& p, size_t self) {
@@ -757,6 +781,7 @@ VcpuContext* stop_or_reset(Vcpu& g, bool reset, const char* why) {
   g_cpus[cpu].guest = nullptr;
   sched::retire(g, VcpuState::kStopped);
   forget_waiters_of(p);
+  abort_direct_requests(p, cpu);
   if (!reset) {
     (void)p.transition(PartitionState::kStopped);
     console::print("hyp: partition %s (id %u) %s\n", p.name.data(), p.id, why);
@@ -962,6 +987,80 @@ VcpuContext* restart_call(Vcpu& g) {
   return call_server(g, *s);
 }
 
+// ---- FF-A direct messages ----------------------------------------------------
+
+void set_ffa_error(Vcpu& g, ffa::Error e) {
+  g.ctx.x[0] = ffa::kError;
+  g.ctx.x[1] = 0;
+  g.ctx.x[2] = ffa::error_word(e);
+  for (size_t i = 3; i <= 7; ++i) g.ctx.x[i] = 0;
+}
+
+// Lets go of server `s`, claimed by CPU `cpu` but not entered: whoever found
+// it claimed meanwhile relies on the claimer to look for its work.
+void unclaim(Server& s, size_t cpu) {
+  release(s);
+  if (s.wanted.load(std::memory_order_seq_cst) && s.wanted.exchange(false, std::memory_order_acq_rel) &&
+      has_work(s)) {
+    posted(s, cpu);
+  }
+}
+
+// Guest `g`'s direct request, checked: the receiver runs (a server here, in
+// the guest's place; a guest vCPU on its own CPU) and `g` waits for the
+// answer. A receiver not waiting for messages is BUSY; one stopped or given
+// up on, ABORTED.
+VcpuContext* direct_request(Vcpu& g) {
+  Vcpu& r = *g.direct.target;
+  g.direct.target = nullptr;
+  Partition& rp = *r.partition;
+  auto refuse = [&](ffa::Error e) {
+    set_ffa_error(g, e);
+    return continue_guest(g);
+  };
+  if (rp.kind == PartitionKind::kServer) {
+    Server& s = *server_of(&rp);
+    if (s.failed.load(std::memory_order_acquire)) return refuse(ffa::Error::kAborted);
+    if (!claim(s, g.cpu)) return refuse(ffa::Error::kBusy);
+    if (!ffa_deliver_request(g, r)) {
+      unclaim(s, g.cpu);
+      return refuse(ffa::Error::kBusy);
+    }
+    g.waiting = VcpuWait::kDirect;
+    g.waits_on = &s;
+    return enter_server(s, g.cpu);
+  }
+  if (rp.state != PartitionState::kRunning || rp.stopping.load(std::memory_order_acquire)) {
+    return refuse(ffa::Error::kAborted);
+  }
+  if (!ffa_deliver_request(g, r)) return refuse(ffa::Error::kBusy);
+  g.waiting = VcpuWait::kDirect;
+  g.waits_on = nullptr;
+  (void)sched::wake_waiting(r, VcpuWait::kMessage, g.cpu);
+  return park_guest(g);
+}
+
+// Guest `g` waits for a message (FFA_MSG_WAIT, or its direct response):
+// until a request is delivered to it, or an interrupt is.
+VcpuContext* message_wait(Vcpu& g) {
+  g.kicked.store(false, std::memory_order_seq_cst);
+  refresh_irqs(g);
+  g.waiting = VcpuWait::kMessage;
+  if (g.partition->vgic.has_pending(g.index, g.ctx.lrs)) g.kicked.store(true, std::memory_order_relaxed);
+  return park_guest(g);
+}
+
+// FFA_YIELD from guest `g`: the rest of its slice goes to the next vCPU
+// waiting here, if any.
+VcpuContext* yield_guest(Vcpu& g) {
+  const size_t cpu = g.cpu;
+  if (!sched::has_queued(cpu)) return continue_guest(g);
+  put_away(g);
+  g_cpus[cpu].guest = nullptr;
+  sched::requeue(g);
+  return schedule(cpu);
+}
+
 [[gnu::noinline]] VcpuContext* guest_exit(Vcpu& g, TrapAction action) {
   switch (action) {
     case TrapAction::kResume:
@@ -1001,6 +1100,8 @@ VcpuContext* restart_call(Vcpu& g) {
     }
     case TrapAction::kCpuOff: {
       const size_t cpu = g.cpu;
+      // A request it was serving is answered for it.
+      wake_requester(ffa_abort_request(g), cpu);
       put_away(g);
       g.partition->vgic.release_lrs(g.index, g.ctx.lrs);
       // Its timers go with its context (reset by the next CPU_ON): what
@@ -1025,6 +1126,15 @@ VcpuContext* restart_call(Vcpu& g) {
       (void)sched::wake(*started, g.cpu);
       return continue_guest(g);
     }
+    case TrapAction::kDirectRequest:
+      return direct_request(g);
+    case TrapAction::kDirectResponse:
+      wake_requester(ffa_respond(g), g.cpu);
+      return message_wait(g);
+    case TrapAction::kMessageWait:
+      return message_wait(g);
+    case TrapAction::kYield:
+      return yield_guest(g);
     case TrapAction::kServerWait:
       break;
   }
@@ -1075,8 +1185,10 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
       s.restart_caller = nullptr;
     }
   }
-  // reset_for_restart() took the old instance's last answers.
+  // reset_for_restart() took the old instance's last answers. A direct
+  // request it was serving fails: the new instance never saw it.
   wake_answered(s, cpu);
+  abort_direct_requests(p, cpu);
   if (reload_partition(*s.image, p, RamOnReload::kClear) != Status::kOk) {
     console::print("hyp: server %s (id %u) could not be rebuilt\n", p.name.data(), p.id);
     arch::halt();
@@ -1125,6 +1237,7 @@ VcpuContext* server_failed(Server& s, size_t cpu, const char* why) {
     answer_restart(s, s.restarted_caller, true, cpu);
   }
   wake_answered(s, cpu);
+  abort_direct_requests(p, cpu);
   for (size_t i = 0; i < p.vcpu_count; ++i) p.vcpus[i].state = VcpuState::kStopped;
   (void)p.transition(PartitionState::kStopped);
   return leave_server(s, cpu);
@@ -1164,7 +1277,15 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
       deliver_sent(sv);
       return &sv.ctx;
     case TrapAction::kServerWait:
+    case TrapAction::kMessageWait:
       break;
+    case TrapAction::kDirectResponse: {
+      // Answered; the response also waits, as FFA_MSG_WAIT. A requester
+      // standing in here goes on when the server lets go of the CPU.
+      Vcpu* q = ffa_respond(sv);
+      if (q != g_cpus[cpu].guest) wake_requester(q, cpu);
+      break;
+    }
     case TrapAction::kPartitionOff:
     case TrapAction::kPartitionReset:
       return server_failed(s, cpu, "it stopped itself (PSCI SYSTEM_OFF/RESET)");
@@ -1243,6 +1364,7 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
   // what it waited for (others' requests must not keep it from its CPU).
   const Vcpu* donor = g_cpus[cpu].guest;
   if (work && (donor == nullptr || !sched::wait_over(*donor, arch::counter_ticks_fast()))) {
+    ffa_server_resumed(sv);
     watch(s, g_cpus[cpu]);
     return &sv.ctx;
   }

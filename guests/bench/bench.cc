@@ -5,9 +5,11 @@
 // the cost of the same loop without the operation subtracted.
 #include <cstdint>
 
-#include "runtime/runtime.h"
+#include "ffa/abi.h"
+#include "guests/lib/ffa.h"
 #include "guests/lib/uart.h"
 #include "ipc/hypercall.h"
+#include "runtime/runtime.h"
 
 namespace {
 
@@ -30,6 +32,69 @@ void report(const char* name, uint64_t total_ns, uint64_t baseline_ns, uint64_t 
   const uint64_t net = total_ns > baseline_ns ? total_ns - baseline_ns : 0;
   // Round to the nearest whole instruction.
   rt::print("figure %s: %lu instructions\n", name, (net + iterations / 2) / iterations);
+}
+
+// The partitions answering FF-A direct requests in the bench package: a
+// server and a guest, both //guests/ffa:echo_server.
+constexpr uint16_t kEchoServer = 0x30;
+constexpr uint16_t kEchoGuest = 0x40;
+
+// A direct request's registers set up, with or without the call itself.
+template <bool kCall>
+void direct_request(uint64_t w1) {
+  register uint64_t x0 asm("x0") = hyp::ffa::kMsgSendDirectReq64;
+  register uint64_t x1 asm("x1") = w1;
+  register uint64_t x2 asm("x2") = 0;
+  register uint64_t x3 asm("x3") = 1;
+  register uint64_t x4 asm("x4") = 2;
+  register uint64_t x5 asm("x5") = 3;
+  register uint64_t x6 asm("x6") = 4;
+  register uint64_t x7 asm("x7") = 5;
+  if constexpr (kCall) {
+    asm volatile("hvc #0"
+                 : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "+r"(x4), "+r"(x5), "+r"(x6), "+r"(x7)
+                 :
+                 : "x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", "x17", "memory");
+  } else {
+    asm volatile(""
+                 : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "+r"(x4), "+r"(x5), "+r"(x6), "+r"(x7)
+                 :
+                 : "x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16", "x17", "memory");
+  }
+}
+
+// FF-A direct request/response round trips from this guest: to the echo
+// server (which runs in this vCPU's place, on this CPU), and to the echo
+// guest (a vCPU of its own on this CPU, which the scheduler switches to).
+void ffa_figures() {
+  namespace f = hyp::ffa;
+  using guest::ffa::call;
+  if (call(f::kVersion, f::kVersion1_2).x[0] != f::kVersion1_2) {
+    rt::print("bench: FF-A 1.2 refused\n");
+    return;
+  }
+  const uint16_t self = static_cast<uint16_t>(call(f::kIdGet).x[2]);
+  // Both must answer before they are timed (the guest waits for messages
+  // only once it has run).
+  for (const uint16_t echo : {kEchoServer, kEchoGuest}) {
+    guest::ffa::Regs r;
+    for (int i = 0; i < 1000; ++i) {
+      r = call(f::kMsgSendDirectReq64, f::pack_ids(self, echo), 0, 1);
+      if (r.x[0] == f::kMsgSendDirectResp64) break;
+      (void)call(f::kYield);
+    }
+    if (r.x[0] != f::kMsgSendDirectResp64 || r.x[3] != 2) {
+      rt::print("bench: partition 0x%x does not answer (x0 0x%lx)\n", echo, r.x[0]);
+      return;
+    }
+  }
+  const uint64_t to_server = f::pack_ids(self, kEchoServer);
+  const uint64_t to_guest = f::pack_ids(self, kEchoGuest);
+  const uint64_t empty = measure([&] { direct_request<false>(to_server); });
+  report("ffa_direct_msg", measure([&] { direct_request<true>(to_server); }), empty);
+  report("ffa_direct_msg_vm", measure([&] { direct_request<true>(to_guest); }), empty);
+  // The echo guest powers off (the run ends once every guest has).
+  (void)call(f::kMsgSendDirectReq64, to_guest, 0, 0xdead);
 }
 
 }  // namespace
@@ -64,5 +129,6 @@ void partition_main(uint64_t /*dtb*/) {
       },
       kRestarts);
   report("server_restart", restart, read * kRestarts / kIterations, kRestarts);
+  ffa_figures();
   rt::print("bench: done\n");
 }

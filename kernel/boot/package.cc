@@ -170,6 +170,9 @@ Status parse_ffa(const void* fdt, int node, PackagedPartition& p, DtbError& e) {
     if ((p.ffa_messaging & ~package::kFfaMessagingMask) != 0) {
       return fail(e, Status::kInvalidArgument, "ffa-messaging has unknown bits");
     }
+    if (p.kind == PackagedKind::kServer && (p.ffa_messaging & ffa::properties::kDirectSend) != 0) {
+      return fail(e, Status::kInvalidArgument, "a server with direct send");
+    }
   }
   if (const auto* t = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropFfaDirectTargets, &len));
       t != nullptr) {

@@ -305,7 +305,8 @@ TEST_F(ServerPackageTest, FfaPropertiesDefaultByKindAndRoundTrip) {
     EXPECT_EQ(pkg->partitions[1].ffa_id, 2);
     EXPECT_EQ(pkg->partitions[0].ffa_messaging, ffa::properties::kDirectSend | ffa::properties::kIndirect |
                                                     ffa::properties::kNotifications);
-    EXPECT_EQ(pkg->partitions[1].ffa_messaging, package::kFfaMessagingMask);
+    EXPECT_EQ(pkg->partitions[1].ffa_messaging, ffa::properties::kDirectReceive | ffa::properties::kIndirect |
+                                                    ffa::properties::kNotifications);
     EXPECT_EQ(pkg->partitions[0].ffa_uuid[0], 0u);
     EXPECT_EQ(pkg->partitions[0].ffa_target_count, 0u);
   }
@@ -357,6 +358,10 @@ TEST_F(ServerPackageTest, PackerRejectsFfaPropertiesThatDoNotFit) {
   EXPECT_NE(refused(m).find("is no other partition"), std::string::npos) << refused(m);
   m = manifest_;
   m.vms[1].ffa_messaging_set = true;
+  m.vms[1].ffa_messaging = {"direct-receive", "direct-send"};
+  EXPECT_NE(refused(m).find("a server cannot send direct requests"), std::string::npos) << refused(m);
+  m = manifest_;
+  m.vms[1].ffa_messaging_set = true;
   m.vms[1].ffa_messaging = {"none"};
   m.vms[0].ffa_direct_targets = {"uart"};
   EXPECT_NE(refused(m).find("does not receive direct requests"), std::string::npos) << refused(m);
@@ -373,6 +378,9 @@ TEST_F(ServerPackageTest, KernelRejectsFfaPropertiesThatDoNotFit) {
             "ffa-id not 1..0x7fff");
   EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "ffa-messaging", 0x10); }),
             "ffa-messaging has unknown bits");
+  EXPECT_EQ(rejected(blob, "uart",
+                     [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "ffa-messaging", package::kFfaMessagingMask); }),
+            "a server with direct send");
   EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop_u64(fdt, node, "ffa-uuid", 1); }),
             "ffa-uuid is not four cells");
   EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "ffa-messaging", 0); }),

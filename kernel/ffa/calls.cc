@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "kernel/arch/cpu.h"
 #include "kernel/arch/mm.h"
 
 namespace hyp {
@@ -118,6 +119,13 @@ bool implemented(uint32_t fid, uint32_t version) {
       return version >= ffa::kVersion1_1;
     case ffa::kPartitionInfoGetRegs:
       return version >= ffa::kVersion1_2;
+    case ffa::kMsgSendDirectReq32:
+    case ffa::kMsgSendDirectReq64:
+    case ffa::kMsgSendDirectResp32:
+    case ffa::kMsgSendDirectResp64:
+    case ffa::kMsgWait:
+    case ffa::kYield:
+      return true;
     default:
       return false;
   }
@@ -517,7 +525,192 @@ TrapAction msg_send2(Vcpu& v, const Args& a) {
   return receiver->ffa.does(prop::kNotifications) ? signal_pending(v, *receiver, 0) : TrapAction::kResume;
 }
 
+// ---- Direct messages -------------------------------------------------------------
+
+bool may_send_to(const Partition& self, const Partition& receiver) {
+  if (self.ffa.target_count == 0) return true;
+  for (size_t i = 0; i < self.ffa.target_count; ++i) {
+    if (self.ffa.targets[i] == receiver.id) return true;
+  }
+  return false;
+}
+
+TrapAction direct_request(Vcpu& v, const Args& a) {
+  const Partition& self = *v.partition;
+  const uint64_t w1 = a[1];
+  if ((w1 >> 32) != 0 || ffa::high_id(w1) != self.id || ffa::low_id(w1) == self.id) {
+    return fail(v, Error::kInvalidParameters);
+  }
+  Partition* receiver = partition_by_id(ffa::low_id(w1));
+  // Framework messages (w2 bit 31) are the kernel's to send, not a partition's.
+  if (receiver == nullptr || a[2] != 0) return fail(v, Error::kInvalidParameters);
+  // A server cannot wait for an answer (it runs in others' place), and a
+  // vCPU serving a request answers it before it asks anything (no cycles).
+  if (self.kind != PartitionKind::kGuest || !self.ffa.does(prop::kDirectSend) ||
+      !receiver->ffa.does(prop::kDirectReceive) || !may_send_to(self, *receiver) ||
+      v.direct.state.load(std::memory_order_relaxed) == MsgState::kServing) {
+    return fail(v, Error::kDenied);
+  }
+  // A receiver with one vCPU takes every request on it; one with several,
+  // on the vCPU with the sender's index.
+  const size_t index = receiver->vcpu_count == 1 ? 0 : v.index;
+  if (index >= receiver->vcpu_count) return fail(v, Error::kInvalidParameters);
+  v.direct.target = &receiver->vcpus[index];
+  return TrapAction::kDirectRequest;
+}
+
+TrapAction direct_response(Vcpu& v, const Args& a) {
+  const Partition& self = *v.partition;
+  if (v.direct.state.load(std::memory_order_acquire) != MsgState::kServing) return fail(v, Error::kDenied);
+  const Vcpu* to = v.direct.from;
+  const uint64_t w1 = a[1];
+  if ((w1 >> 32) != 0 || ffa::high_id(w1) != self.id || ffa::low_id(w1) != to->partition->id || a[2] != 0) {
+    return fail(v, Error::kInvalidParameters);
+  }
+  return TrapAction::kDirectResponse;
+}
+
+// What a server's FFA_MSG_WAIT returns when it is run for anything but a
+// direct request: FFA_RUN naming it.
+void set_run_return(Vcpu& sv) {
+  sv.ctx.x[0] = ffa::kRun;
+  sv.ctx.x[1] = uint64_t{sv.partition->id} << 16;
+  for (size_t i = 2; i <= 7; ++i) sv.ctx.x[i] = 0;
+}
+
+TrapAction msg_wait(Vcpu& v, const Args& a) {
+  Partition& self = *v.partition;
+  const uint64_t flags = a[2];
+  const uint64_t allowed = version_of(self) >= ffa::kVersion1_2 ? ffa::kWaitRetainRx : 0;
+  if (a[1] != 0 || a[3] != 0 || a[4] != 0 || a[5] != 0 || a[6] != 0 || a[7] != 0 || (flags & ~allowed) != 0) {
+    return fail(v, Error::kInvalidParameters);
+  }
+  if (v.direct.state.load(std::memory_order_relaxed) == MsgState::kServing) return fail(v, Error::kDenied);
+  // The RX buffer goes back to the kernel with the wait, unless kept.
+  if ((flags & ffa::kWaitRetainRx) == 0) {
+    SpinLockGuard guard(self.ffa.lock);
+    if (self.ffa.mailbox.rx_full) (void)release_rx(self);
+  }
+  if (self.kind == PartitionKind::kServer) set_run_return(v);
+  v.direct.state.store(MsgState::kWaiting, std::memory_order_release);
+  return TrapAction::kMessageWait;
+}
+
+TrapAction yield(Vcpu& v, const Args& a) {
+  // w2/w3: a timeout (FF-A 1.2) the kernel's own scheduling has no use for.
+  if (a[1] != 0 || a[4] != 0 || a[5] != 0 || a[6] != 0 || a[7] != 0) return fail(v, Error::kInvalidParameters);
+  success(v, false);
+  return v.partition->kind == PartitionKind::kGuest ? TrapAction::kYield : TrapAction::kResume;
+}
+
+uint64_t narrow(uint64_t x, bool wide) { return wide ? x : x & 0xffff'ffff; }
+
 }  // namespace
+
+bool ffa_deliver_request(Vcpu& sender, Vcpu& receiver) {
+  uint64_t seq = 0;
+  {
+    SpinLockGuard guard(sender.direct.lock);
+    seq = ++sender.direct.seq;
+    sender.direct.ready.store(false, std::memory_order_relaxed);
+  }
+  MsgState expected = MsgState::kWaiting;
+  if (!receiver.direct.state.compare_exchange_strong(expected, MsgState::kClaimed, std::memory_order_acq_rel)) {
+    return false;
+  }
+  const uint32_t fid = static_cast<uint32_t>(sender.ctx.x[0]) & ~ffa::kSveHint;
+  const bool wide = ffa::is_smc64(fid);
+  receiver.ctx.x[0] = fid;
+  receiver.ctx.x[1] = narrow(sender.ctx.x[1], wide);
+  receiver.ctx.x[2] = 0;
+  for (size_t i = ffa::kDirectPayloadFirst; i < ffa::kDirectPayloadFirst + ffa::kDirectPayloadCount; ++i) {
+    receiver.ctx.x[i] = narrow(sender.ctx.x[i], wide);
+  }
+  receiver.direct.from = &sender;
+  receiver.direct.from_seq = seq;
+  receiver.direct.from_wide = wide;
+  receiver.direct.state.store(MsgState::kServing, std::memory_order_release);
+  return true;
+}
+
+namespace {
+
+// Writes the answer to request `seq` of `q` with `write` (which fills its
+// registers), if that is still the request `q` waits for. Whether it did.
+template <typename Write>
+bool answer(Vcpu& q, uint64_t seq, Write write) {
+  SpinLockGuard guard(q.direct.lock);
+  if (q.direct.seq != seq || q.direct.ready.load(std::memory_order_relaxed)) return false;
+  write(q.ctx);
+  q.direct.ready.store(true, std::memory_order_release);
+  return true;
+}
+
+}  // namespace
+
+Vcpu* ffa_respond(Vcpu& r) {
+  Vcpu* q = r.direct.from;
+  const uint32_t fid = static_cast<uint32_t>(r.ctx.x[0]) & ~ffa::kSveHint;
+  const bool wide = r.direct.from_wide && ffa::is_smc64(fid);
+  const bool answered = q != nullptr && answer(*q, r.direct.from_seq, [&](VcpuContext& ctx) {
+    ctx.x[0] = fid;
+    ctx.x[1] = narrow(r.ctx.x[1], wide);
+    ctx.x[2] = 0;
+    for (size_t i = ffa::kDirectPayloadFirst; i < ffa::kDirectPayloadFirst + ffa::kDirectPayloadCount; ++i) {
+      ctx.x[i] = narrow(r.ctx.x[i], wide);
+    }
+  });
+  r.direct.from = nullptr;
+  // The response waits for the next message, as FFA_MSG_WAIT does.
+  if (r.partition->kind == PartitionKind::kServer) set_run_return(r);
+  r.direct.state.store(MsgState::kWaiting, std::memory_order_release);
+  return answered ? q : nullptr;
+}
+
+Vcpu* ffa_abort_request(Vcpu& r) {
+  for (;;) {
+    MsgState st = r.direct.state.load(std::memory_order_acquire);
+    if (st == MsgState::kClaimed) {
+      // A sender is giving it a request this moment: let it finish.
+      arch::cpu_relax();
+      continue;
+    }
+    if (st == MsgState::kServing) {
+      Vcpu* q = r.direct.from;
+      const bool wide = r.direct.from_wide;
+      const bool answered = q != nullptr && answer(*q, r.direct.from_seq, [&](VcpuContext& ctx) {
+        ctx.x[0] = ffa::kError;
+        ctx.x[1] = 0;
+        ctx.x[2] = ffa::error_word(Error::kAborted);
+        for (size_t i = 3; i <= 7; ++i) ctx.x[i] = 0;
+        (void)wide;
+      });
+      r.direct.from = nullptr;
+      r.direct.state.store(MsgState::kNone, std::memory_order_release);
+      return answered ? q : nullptr;
+    }
+    if (r.direct.state.compare_exchange_weak(st, MsgState::kNone, std::memory_order_acq_rel)) return nullptr;
+  }
+}
+
+bool ffa_end_message_wait(Vcpu& v) {
+  for (;;) {
+    MsgState st = v.direct.state.load(std::memory_order_acquire);
+    if (st == MsgState::kServing) return true;
+    if (st == MsgState::kClaimed) {
+      arch::cpu_relax();
+      continue;
+    }
+    if (v.direct.state.compare_exchange_weak(st, MsgState::kNone, std::memory_order_acq_rel)) break;
+  }
+  fail(v, Error::kInterrupted);
+  return false;
+}
+
+void ffa_server_resumed(Vcpu& sv) {
+  MsgState expected = MsgState::kWaiting;
+  (void)sv.direct.state.compare_exchange_strong(expected, MsgState::kNone, std::memory_order_acq_rel);
+}
 
 void ffa_set_partitions(Partition* partitions, size_t count) {
   g_partitions = partitions;
@@ -558,6 +751,16 @@ TrapAction ffa_call(Vcpu& v, uint32_t fid) {
       return notification_get(v, a);
     case ffa::kMsgSend2:
       return msg_send2(v, a);
+    case ffa::kMsgSendDirectReq32:
+    case ffa::kMsgSendDirectReq64:
+      return direct_request(v, a);
+    case ffa::kMsgSendDirectResp32:
+    case ffa::kMsgSendDirectResp64:
+      return direct_response(v, a);
+    case ffa::kMsgWait:
+      return msg_wait(v, a);
+    case ffa::kYield:
+      return yield(v, a);
     default:
       // FFA_ERROR and FFA_SUCCESS are answers, not calls.
       return fail(v, Error::kNotSupported);

@@ -35,4 +35,37 @@ void ffa_set_partitions(Partition* partitions, size_t count);
 // `v`: results in its registers, and what the run loop must do next.
 TrapAction ffa_call(Vcpu& v, uint32_t fid);
 
+// ---- Direct messages, for the run loop --------------------------------------
+//
+// A direct request goes from a guest vCPU (servers cannot block, so they
+// send none) to a receiver vCPU waiting for messages (MsgState::kWaiting):
+// its registers become the request, it runs, and its response becomes the
+// sender's registers. Who runs when is the run loop's; these move the data
+// and the states, with the races between CPUs settled here.
+
+// Gives `sender`'s request (its x0..x7 as it trapped) to `receiver`, if
+// the receiver waits for messages; false (nothing changed) if not. The
+// sender then waits (VcpuWait::kDirect) for direct.ready.
+bool ffa_deliver_request(Vcpu& sender, Vcpu& receiver);
+
+// `responder`'s response (its x0..x7, checked) becomes its requester's
+// registers, if the requester still waits for it; the responder waits for
+// messages again. Returns the requester, to be woken (null if none waits).
+Vcpu* ffa_respond(Vcpu& responder);
+
+// The request `receiver` serves (or is being given) is answered with
+// FFA_ERROR ABORTED: the receiver stops or restarts. Returns the requester,
+// to be woken (null if none); the receiver waits for nothing after.
+Vcpu* ffa_abort_request(Vcpu& receiver);
+
+// A guest's FFA_MSG_WAIT ends (its wait is over): true if a request was
+// delivered (its registers hold it); false if an interrupt ended it, which
+// it is told with FFA_ERROR INTERRUPTED.
+bool ffa_end_message_wait(Vcpu& v);
+
+// A server's FFA_MSG_WAIT ends because the server runs for something else
+// (its rings, an interrupt, a notification): it no longer waits for
+// messages, and its call returns FFA_RUN (set when it called).
+void ffa_server_resumed(Vcpu& sv);
+
 }  // namespace hyp

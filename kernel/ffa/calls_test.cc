@@ -200,7 +200,10 @@ TEST_F(FfaTest, EveryOtherIdInTheRangeIsNotSupported) {
       const bool known = id == ffa::kFeatures || id == ffa::kIdGet || id == ffa::kRxRelease || id == ffa::kRxtxMap32 ||
                          id == ffa::kRxtxMap64 || id == ffa::kRxtxUnmap || id == ffa::kPartitionInfoGet ||
                          id == ffa::kPartitionInfoGetRegs || id == ffa::kMsgSend2 || id == ffa::kNotificationBind ||
-                         id == ffa::kNotificationUnbind || id == ffa::kNotificationSet || id == ffa::kNotificationGet;
+                         id == ffa::kNotificationUnbind || id == ffa::kNotificationSet || id == ffa::kNotificationGet ||
+                         id == ffa::kMsgSendDirectReq32 || id == ffa::kMsgSendDirectReq64 ||
+                         id == ffa::kMsgSendDirectResp32 || id == ffa::kMsgSendDirectResp64 || id == ffa::kMsgWait ||
+                         id == ffa::kYield;
       if (id == ffa::kVersion || known) continue;
       EXPECT_EQ(v.ctx.x[0], ffa::kError) << std::hex << id;
       EXPECT_EQ(err(v), code(Error::kNotSupported)) << std::hex << id;
@@ -733,6 +736,240 @@ TEST_F(FfaTest, TwoPartitionsSendingToEachOtherAtOnce) {
   tb.join();
   EXPECT_EQ(got_a.load(), kMessages);
   EXPECT_EQ(got_b.load(), kMessages);
+}
+
+// ---- Direct messages ---------------------------------------------------------
+
+// b's request registers for a direct request to `to`, payload 10..14.
+void request_regs(Vcpu& v, uint32_t fid, uint16_t from, uint16_t to) {
+  v.ctx.x[0] = fid;
+  v.ctx.x[1] = ffa::pack_ids(from, to);
+  v.ctx.x[2] = 0;
+  for (size_t i = 3; i <= 7; ++i) v.ctx.x[i] = 7 + i;
+}
+
+TEST_F(FfaTest, ADirectRequestIsCheckedBeforeTheRunLoopSeesIt) {
+  Vcpu& vb = b().vcpus[0];
+  Vcpu& vs = s().vcpus[0];
+  negotiate(vb);
+  negotiate(vs);
+  const struct {
+    const char* what;
+    uint64_t w1, w2;
+    Error e;
+  } bad[] = {
+      {"a forged sender", ffa::pack_ids(1, 7), 0, Error::kInvalidParameters},
+      {"to itself", ffa::pack_ids(2, 2), 0, Error::kInvalidParameters},
+      {"to nobody", ffa::pack_ids(2, 9), 0, Error::kInvalidParameters},
+      {"a framework message", ffa::pack_ids(2, 7), ffa::kFrameworkMessage, Error::kInvalidParameters},
+      {"flags", ffa::pack_ids(2, 7), 1, Error::kInvalidParameters},
+      {"upper bits of x1 in SMC64", (uint64_t{1} << 40) | ffa::pack_ids(2, 7), 0, Error::kInvalidParameters},
+      {"a receiver that takes none", ffa::pack_ids(2, 1), 0, Error::kDenied},
+  };
+  for (const auto& c : bad) {
+    EXPECT_EQ(call(vb, ffa::kMsgSendDirectReq64, c.w1, c.w2, 1, 2, 3, 4, 5), TrapAction::kResume) << c.what;
+    EXPECT_EQ(err(vb), code(c.e)) << c.what;
+  }
+  EXPECT_EQ(call(vb, ffa::kMsgSendDirectReq64, ffa::pack_ids(2, 7), 0, 1, 2, 3, 4, 5), TrapAction::kDirectRequest);
+  EXPECT_EQ(vb.direct.target, &s().vcpus[0]);
+  EXPECT_EQ(vb.ctx.x[3], 1u) << "the request's registers are left for the run loop";
+  // The SMC32 form ignores the upper halves.
+  EXPECT_EQ(call(vb, ffa::kMsgSendDirectReq32, (uint64_t{0xffff} << 32) | ffa::pack_ids(2, 7)),
+            TrapAction::kDirectRequest);
+  // A server cannot wait for an answer; a sender only to its targets.
+  EXPECT_EQ(call(vs, ffa::kMsgSendDirectReq32, ffa::pack_ids(7, 2)), TrapAction::kResume);
+  EXPECT_EQ(err(vs), code(Error::kDenied));
+  b().ffa.targets[0] = 1;
+  b().ffa.target_count = 1;
+  call(vb, ffa::kMsgSendDirectReq32, ffa::pack_ids(2, 7));
+  EXPECT_EQ(err(vb), code(Error::kDenied)) << "not among its targets";
+  b().ffa.target_count = 0;
+  b().ffa.messaging &= ~prop::kDirectSend;
+  call(vb, ffa::kMsgSendDirectReq32, ffa::pack_ids(2, 7));
+  EXPECT_EQ(err(vb), code(Error::kDenied)) << "sends none";
+}
+
+TEST_F(FfaTest, AMultiVcpuReceiverTakesRequestsOnTheSendersIndex) {
+  negotiate(a().vcpus[1]);
+  negotiate(b().vcpus[0]);
+  b().ffa.messaging |= prop::kDirectReceive;
+  a().ffa.messaging |= prop::kDirectReceive;
+  EXPECT_EQ(call(b().vcpus[0], ffa::kMsgSendDirectReq32, ffa::pack_ids(2, 1)), TrapAction::kDirectRequest);
+  EXPECT_EQ(b().vcpus[0].direct.target, &a().vcpus[0]);
+  EXPECT_EQ(call(a().vcpus[1], ffa::kMsgSendDirectReq32, ffa::pack_ids(1, 2)), TrapAction::kDirectRequest);
+  EXPECT_EQ(a().vcpus[1].direct.target, &b().vcpus[0]) << "one vCPU takes them all";
+}
+
+TEST_F(FfaTest, ARequestReachesAWaitingReceiverAndItsResponseComesBack) {
+  Vcpu& vb = b().vcpus[0];
+  Vcpu& vs = s().vcpus[0];
+  negotiate(vb);
+  negotiate(vs);
+  request_regs(vb, ffa::kMsgSendDirectReq64, 2, 7);
+  EXPECT_FALSE(ffa_deliver_request(vb, vs)) << "the server does not wait for messages yet";
+  EXPECT_EQ(call(vs, ffa::kMsgWait), TrapAction::kMessageWait);
+  EXPECT_EQ(vs.ctx.x[0], ffa::kRun) << "a server woken for anything else sees FFA_RUN";
+  EXPECT_EQ(vs.ctx.x[1], uint64_t{7} << 16);
+  EXPECT_EQ(vs.direct.state.load(), MsgState::kWaiting);
+  request_regs(vb, ffa::kMsgSendDirectReq64, 2, 7);
+  vb.ctx.x[7] = 0x1234'5678'9abc'def0;
+  ASSERT_TRUE(ffa_deliver_request(vb, vs));
+  EXPECT_FALSE(vb.direct.ready.load());
+  EXPECT_EQ(vs.direct.state.load(), MsgState::kServing);
+  EXPECT_EQ(vs.ctx.x[0], ffa::kMsgSendDirectReq64);
+  EXPECT_EQ(vs.ctx.x[1], ffa::pack_ids(2, 7));
+  EXPECT_EQ(vs.ctx.x[3], 10u);
+  EXPECT_EQ(vs.ctx.x[7], 0x1234'5678'9abc'def0u);
+  EXPECT_FALSE(ffa_deliver_request(a().vcpus[0], vs)) << "one request at a time";
+  // The server may not wait or ask while it serves, and answers the sender only.
+  call(vs, ffa::kMsgWait);
+  EXPECT_EQ(err(vs), code(Error::kDenied));
+  call(vs, ffa::kMsgSendDirectResp64, ffa::pack_ids(7, 1));
+  EXPECT_EQ(err(vs), code(Error::kInvalidParameters));
+  call(vs, ffa::kMsgSendDirectResp64, ffa::pack_ids(2, 2));
+  EXPECT_EQ(err(vs), code(Error::kInvalidParameters));
+  EXPECT_EQ(call(vs, ffa::kMsgSendDirectResp64, ffa::pack_ids(7, 2), 0, 21, 22, 23, 24, 25),
+            TrapAction::kDirectResponse);
+  EXPECT_EQ(ffa_respond(vs), &vb);
+  EXPECT_TRUE(vb.direct.ready.load());
+  EXPECT_EQ(vb.ctx.x[0], ffa::kMsgSendDirectResp64);
+  EXPECT_EQ(vb.ctx.x[1], ffa::pack_ids(7, 2));
+  EXPECT_EQ(vb.ctx.x[2], 0u);
+  EXPECT_EQ(vb.ctx.x[3], 21u);
+  EXPECT_EQ(vb.ctx.x[7], 25u);
+  EXPECT_EQ(vs.direct.state.load(), MsgState::kWaiting) << "the response waits for the next";
+  EXPECT_EQ(vs.ctx.x[0], ffa::kRun);
+  call(vs, ffa::kMsgSendDirectResp64, ffa::pack_ids(7, 2));
+  EXPECT_EQ(err(vs), code(Error::kDenied)) << "nothing to answer";
+}
+
+TEST_F(FfaTest, TheSmc32ConventionCarries32BitValuesBothWays) {
+  Vcpu& vb = b().vcpus[0];
+  Vcpu& vs = s().vcpus[0];
+  negotiate(vb);
+  negotiate(vs);
+  call(vs, ffa::kMsgWait);
+  request_regs(vb, ffa::kMsgSendDirectReq32, 2, 7);
+  vb.ctx.x[1] |= uint64_t{0xabcd} << 32;
+  vb.ctx.x[3] = 0xffff'ffff'0000'0001;
+  ASSERT_TRUE(ffa_deliver_request(vb, vs));
+  EXPECT_EQ(vs.ctx.x[1], ffa::pack_ids(2, 7));
+  EXPECT_EQ(vs.ctx.x[3], 1u);
+  // A 64-bit response to a 32-bit request reaches it as 32 bits.
+  vs.ctx.x[0] = ffa::kMsgSendDirectResp64;
+  vs.ctx.x[1] = ffa::pack_ids(7, 2);
+  vs.ctx.x[3] = 0x5555'5555'0000'0002;
+  EXPECT_EQ(ffa_respond(vs), &vb);
+  EXPECT_EQ(vb.ctx.x[3], 2u);
+}
+
+TEST_F(FfaTest, MsgWaitChecksItsArgumentsAndGivesBackTheRxBuffer) {
+  Vcpu& va = a().vcpus[0];
+  negotiate(va, ffa::kVersion1_1);
+  map(va);
+  call(va, ffa::kPartitionInfoGet);
+  ASSERT_TRUE(ok(va));
+  call(va, ffa::kMsgWait, 1);
+  EXPECT_EQ(err(va), code(Error::kInvalidParameters));
+  call(va, ffa::kMsgWait, 0, ffa::kWaitRetainRx);
+  EXPECT_EQ(err(va), code(Error::kInvalidParameters)) << "keeping the buffer is FF-A 1.2's";
+  call(va, ffa::kMsgWait, 0, 0, 0, 0, 0, 0, 1);
+  EXPECT_EQ(err(va), code(Error::kInvalidParameters));
+  EXPECT_EQ(call(va, ffa::kMsgWait), TrapAction::kMessageWait);
+  call(va, ffa::kRxRelease);
+  EXPECT_EQ(err(va), code(Error::kDenied)) << "the wait gave it back";
+  // An interrupt ends the wait: INTERRUPTED, and it waits no more.
+  EXPECT_FALSE(ffa_end_message_wait(va));
+  EXPECT_EQ(err(va), code(Error::kInterrupted));
+  request_regs(b().vcpus[0], ffa::kMsgSendDirectReq32, 2, 1);
+  EXPECT_FALSE(ffa_deliver_request(b().vcpus[0], va));
+  // FF-A 1.2 may keep the buffer through the wait.
+  Vcpu& vb = b().vcpus[0];
+  negotiate(vb, ffa::kVersion1_2);
+  map(vb);
+  call(vb, ffa::kPartitionInfoGet);
+  EXPECT_EQ(call(vb, ffa::kMsgWait, 0, ffa::kWaitRetainRx), TrapAction::kMessageWait);
+  call(vb, ffa::kRxRelease);
+  EXPECT_TRUE(ok(vb)) << "kept";
+}
+
+TEST_F(FfaTest, ARequestWhoseReceiverGoesAwayIsAborted) {
+  Vcpu& vb = b().vcpus[0];
+  Vcpu& vs = s().vcpus[0];
+  negotiate(vs);
+  call(vs, ffa::kMsgWait);
+  request_regs(vb, ffa::kMsgSendDirectReq64, 2, 7);
+  ASSERT_TRUE(ffa_deliver_request(vb, vs));
+  EXPECT_EQ(ffa_abort_request(vs), &vb);
+  EXPECT_TRUE(vb.direct.ready.load());
+  EXPECT_EQ(err(vb), code(Error::kAborted));
+  EXPECT_EQ(vs.direct.state.load(), MsgState::kNone);
+  EXPECT_EQ(ffa_abort_request(vs), nullptr) << "nothing left to abort";
+}
+
+TEST_F(FfaTest, AResponseToARequesterResetSinceIsDropped) {
+  Vcpu& vb = b().vcpus[0];
+  Vcpu& vs = s().vcpus[0];
+  negotiate(vs);
+  call(vs, ffa::kMsgWait);
+  request_regs(vb, ffa::kMsgSendDirectReq64, 2, 7);
+  ASSERT_TRUE(ffa_deliver_request(vb, vs));
+  b().reset_ffa();
+  vb.ctx.x[3] = 99;
+  vs.ctx.x[0] = ffa::kMsgSendDirectResp64;
+  vs.ctx.x[1] = ffa::pack_ids(7, 2);
+  vs.ctx.x[3] = 1;
+  EXPECT_EQ(ffa_respond(vs), nullptr);
+  EXPECT_EQ(vb.ctx.x[3], 99u) << "its new life's registers are its own";
+  EXPECT_FALSE(vb.direct.ready.load());
+  EXPECT_EQ(vs.direct.state.load(), MsgState::kWaiting);
+}
+
+// A sender delivering requests while the receiver, on another CPU, waits,
+// gives up waiting (as an interrupt would end its wait) and answers: every
+// request delivered is answered once, with its own payload, and none is
+// delivered to a receiver that stopped waiting.
+TEST_F(FfaTest, RequestsRacingTheEndOfAWait) {
+  Vcpu& vb = b().vcpus[0];
+  Vcpu& vs = s().vcpus[0];
+  constexpr uint64_t kRequests = 2000;
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> answered{0};
+  std::thread receiver([&] {
+    uint64_t round = 0;
+    while (!done.load()) {
+      // As FFA_MSG_WAIT leaves it (a response leaves it waiting already).
+      if (vs.direct.state.load() == MsgState::kNone) vs.direct.state.store(MsgState::kWaiting);
+      if (++round % 3 == 0) {
+        if (!ffa_end_message_wait(vs)) continue;  // interrupted first
+      } else {
+        while (vs.direct.state.load(std::memory_order_acquire) != MsgState::kServing && !done.load()) {
+        }
+        if (done.load()) break;
+      }
+      // Serving: answer with the payload plus one.
+      ASSERT_EQ(vs.direct.state.load(), MsgState::kServing);
+      vs.ctx.x[0] = ffa::kMsgSendDirectResp64;
+      vs.ctx.x[1] = ffa::pack_ids(7, 2);
+      vs.ctx.x[3] = vs.ctx.x[3] + 1;
+      Vcpu* q = ffa_respond(vs);
+      ASSERT_EQ(q, &vb);
+      answered.fetch_add(1);
+    }
+  });
+  for (uint64_t n = 0; n < kRequests;) {
+    request_regs(vb, ffa::kMsgSendDirectReq64, 2, 7);
+    vb.ctx.x[3] = n * 10;
+    if (!ffa_deliver_request(vb, vs)) continue;
+    while (!vb.direct.ready.load(std::memory_order_acquire)) {
+    }
+    ASSERT_EQ(vb.ctx.x[0], ffa::kMsgSendDirectResp64);
+    ASSERT_EQ(vb.ctx.x[3], n * 10 + 1);
+    ++n;
+  }
+  done.store(true);
+  receiver.join();
+  EXPECT_EQ(answered.load(), kRequests);
 }
 
 }  // namespace

@@ -69,6 +69,18 @@ void Partition::reset_ffa() {
   ffa.notifications = FfaNotifications{};
   ffa.version.store(0, std::memory_order_relaxed);
   ffa.version_fixed.store(false, std::memory_order_relaxed);
+  // A response to a request made before the reset is dropped (its number
+  // is no longer the vCPU's); requests it served were aborted already.
+  for (Vcpu& v : vcpus) {
+    {
+      SpinLockGuard g(v.direct.lock);
+      ++v.direct.seq;
+      v.direct.ready.store(false, std::memory_order_relaxed);
+    }
+    v.direct.state.store(MsgState::kNone, std::memory_order_relaxed);
+    v.direct.from = nullptr;
+    v.direct.target = nullptr;
+  }
 }
 
 Result<Pa> Partition::translate(Ipa ipa, bool write) const {

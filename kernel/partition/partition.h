@@ -88,6 +88,37 @@ enum class VcpuWait : uint8_t {
                // is answered by server `waits_on`
   kRestart,    // a server restart it asked for: `pending` is answered once done
   kInterrupt,  // WFI or PSCI CPU_SUSPEND: until `wake_at`, or woken
+  kDirect,     // an FF-A direct request it sent: until `direct.ready` (the
+               // response is in its registers); `waits_on` the receiving
+               // server, if the receiver is one
+  kMessage,    // FFA_MSG_WAIT (a guest): until a direct request is delivered
+               // (`direct.state` kServing) or an interrupt is (`kicked`)
+};
+
+// A vCPU as the receiver of FF-A direct requests.
+enum class MsgState : uint8_t {
+  kNone,     // not waiting for messages: a request to it is refused (BUSY)
+  kWaiting,  // in FFA_MSG_WAIT (or after a response): may be given one
+  kClaimed,  // a sender is writing a request into its registers
+  kServing,  // handling the request of `direct.from`
+};
+
+struct Vcpu;
+
+// FF-A direct messaging state of one vCPU (kernel/ffa/calls.h).
+struct DirectMessaging {
+  // As a receiver.
+  std::atomic<MsgState> state{MsgState::kNone};
+  Vcpu* from = nullptr;    // kServing: the requester, and its request's
+  uint64_t from_seq = 0;   // number and convention
+  bool from_wide = false;
+  // As a requester: the request's number, under `lock`, which a response
+  // or an abort writes the vCPU's registers under (only for the request
+  // with this number: one whose sender was reset since is dropped).
+  SpinLock lock;
+  uint64_t seq HYP_GUARDED_BY(lock) = 0;
+  std::atomic<bool> ready{false};  // the response (or error) is in its registers
+  Vcpu* target = nullptr;          // the receiver the dispatcher chose, for the run loop
 };
 
 struct Vcpu {
@@ -143,6 +174,8 @@ struct Vcpu {
   // Its exits to EL2 by reason (kExitIrq ...), since boot: written by the
   // CPU it runs on, read by //tests/bench:linux_boot's report.
   std::array<ExitCounter, kExitReasons> exits{};
+  // FF-A direct requests it sends and receives.
+  DirectMessaging direct;
 
   // Moves to `to` if the lifecycle allows it; kDenied otherwise.
   Status transition(VcpuState to);

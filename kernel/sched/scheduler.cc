@@ -115,8 +115,13 @@ bool wake_blocked(Vcpu& v, const Server* server, size_t self) {
   // `waiting` and `waits_on` were written by the vCPU before it blocked,
   // and blocking took this lock: they are read here after it.
   return wake_if(v, self, false, [&] {
-    return (v.waiting == VcpuWait::kRead || v.waiting == VcpuWait::kRestart) && v.waits_on == server;
+    return (v.waiting == VcpuWait::kRead || v.waiting == VcpuWait::kRestart || v.waiting == VcpuWait::kDirect) &&
+           v.waits_on == server;
   });
+}
+
+bool wake_waiting(Vcpu& v, VcpuWait what, size_t self) {
+  return wake_if(v, self, false, [&] { return v.waiting == what; });
 }
 
 void kick(Vcpu& v, size_t self) {
@@ -124,7 +129,7 @@ void kick(Vcpu& v, size_t self) {
   bool interrupt = false;
   {
     SpinLockGuard guard(q.lock);
-    if (v.state == VcpuState::kBlocked && v.waiting == VcpuWait::kInterrupt) {
+    if (v.state == VcpuState::kBlocked && (v.waiting == VcpuWait::kInterrupt || v.waiting == VcpuWait::kMessage)) {
       move(v, VcpuState::kRunnable);
       enqueue(q, v);
       interrupt = true;  // as wake_if(): even `self`, for the slice
@@ -152,6 +157,11 @@ bool wait_over(const Vcpu& v, uint64_t now) {
       return v.pending.done.load(std::memory_order_acquire);
     case VcpuWait::kInterrupt:
       return v.kicked.load(std::memory_order_acquire) || (v.wake_at != 0 && now >= v.wake_at);
+    case VcpuWait::kDirect:
+      return v.direct.ready.load(std::memory_order_acquire);
+    case VcpuWait::kMessage:
+      return v.kicked.load(std::memory_order_acquire) ||
+             v.direct.state.load(std::memory_order_acquire) == MsgState::kServing;
   }
   return true;
 }

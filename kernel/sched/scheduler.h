@@ -75,6 +75,10 @@ bool wake(Vcpu& v, size_t self);
 // (v.waits_on): for the CPU that took the answer. False otherwise.
 bool wake_blocked(Vcpu& v, const Server* server, size_t self);
 
+// Wakes `v` if it is blocked waiting for `what` (an FF-A direct response,
+// a message): for whoever delivered it. False otherwise.
+bool wake_waiting(Vcpu& v, VcpuWait what, size_t self);
+
 // An interrupt became pending for `v` (the caller set `v.kicked` first):
 // woken if it is blocked in WFI; its home CPU interrupted if it runs there
 // and that is not `self` (a vCPU running on `self` is the one whose exit

@@ -29,6 +29,10 @@ enum class TrapAction : uint8_t {
   kCpuOn,           // PSCI CPU_ON succeeded: vcpu.started is to be made runnable
   kSendInterrupts,  // an interrupt became pending for vcpu.sent_to of vcpu.sent_in
   kTimerChanged,    // the guest wrote its EL1 physical timer: its level and deadline
+  kDirectRequest,   // an FF-A direct request, checked: to vcpu.direct.target
+  kDirectResponse,  // an FF-A direct response, checked: to vcpu.direct.from
+  kMessageWait,     // FFA_MSG_WAIT: the vCPU waits for a message (vcpu.direct.state kWaiting)
+  kYield,           // FFA_YIELD: a guest gives up the rest of its slice
 };
 
 // Counts the exit in vcpu.exits.

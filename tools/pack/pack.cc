@@ -122,11 +122,11 @@ constexpr MessagingWord kMessagingWords[] = {
 
 // What a partition does in FF-A when its manifest does not say: guests send
 // direct requests, exchange indirect messages and receive notifications (as
-// a VM under a normal-world hypervisor does); servers also receive direct
-// requests.
+// a VM under a normal-world hypervisor does); servers receive direct
+// requests instead of sending them (a server never waits for an answer).
 uint32_t default_messaging(bool server) {
-  const uint32_t vm = ffa::properties::kDirectSend | ffa::properties::kIndirect | ffa::properties::kNotifications;
-  return server ? vm | ffa::properties::kDirectReceive : vm;
+  const uint32_t both = ffa::properties::kIndirect | ffa::properties::kNotifications;
+  return both | (server ? ffa::properties::kDirectReceive : ffa::properties::kDirectSend);
 }
 
 }  // namespace
@@ -527,6 +527,9 @@ absl::StatusOr<std::vector<FfaProps>> ffa_props(const Manifest& manifest) {
         }
         f.messaging |= known->bit;
       }
+    }
+    if (vm.server && (f.messaging & ffa::properties::kDirectSend) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "a server cannot send direct requests (direct-send)"));
     }
   }
   // Direct targets name partitions that receive direct requests.
