@@ -43,6 +43,10 @@ struct Server {
   // Its device's interrupt (image->device_irq) fired and is still active:
   // the server runs, and its next wait ends the interrupt.
   std::atomic<bool> irq_pending{false};
+  // An FF-A notification or indirect message came for it (it has no
+  // virtual interrupts to be told with): it runs, and its FFA_MSG_WAIT
+  // returns FFA_RUN. Cleared when it is put on a CPU.
+  std::atomic<bool> ffa_pending{false};
   // Taken off a CPU in the middle of a run (at a slice's end): it must go
   // on somewhere, whatever its rings say (the request it works on is
   // taken already).
@@ -414,6 +418,7 @@ VcpuContext* enter_server(Server& s, size_t cpu) {
   Vcpu& sv = s.vcpu();
   sv.cpu = static_cast<uint16_t>(cpu);
   // Run for whatever it is (a request delivered to it stays kServing).
+  s.ffa_pending.store(false, std::memory_order_relaxed);
   ffa_server_resumed(sv);
   arch::vcpu_load(sv.ctx, Scope::kServer);
   watch(s, c);
@@ -438,7 +443,17 @@ void refresh_irqs(Vcpu& g) {
 // vCPU n): each fills its list registers again before it runs on. One in
 // WFI is woken; one running on another CPU is interrupted, so that it does
 // so now. `self`: this CPU.
+void posted(Server& s, size_t cpu);
+
 void deliver(Partition& p, uint32_t vcpus, size_t self) {
+  if (p.kind == PartitionKind::kServer) {
+    // What servers are sent is FF-A's news: they run for it.
+    if (Server* s = server_of(&p); s != nullptr) {
+      s->ffa_pending.store(true, std::memory_order_seq_cst);
+      posted(*s, self);
+    }
+    return;
+  }
   for (uint32_t i = 0; vcpus != 0 && i < p.vcpu_count; ++i, vcpus >>= 1) {
     if ((vcpus & 1) == 0) continue;
     Vcpu& v = p.vcpus[i];
@@ -570,6 +585,7 @@ VcpuContext* leave_server(Server& s, size_t cpu, bool work_left = false) {
       // that CPU saved it and wrote its own index into it.
       s.preempted.store(false, std::memory_order_relaxed);
       sv.cpu = static_cast<uint16_t>(cpu);
+      s.ffa_pending.store(false, std::memory_order_relaxed);
       ffa_server_resumed(sv);
       arch::vcpu_load(sv.ctx, Scope::kServer);
       watch(s, c);
@@ -646,7 +662,8 @@ bool has_work(Server& s) {
   SpinLockGuard guard(s.channel.lock);
   // A corrupt ring counts too: the server runs and is restarted for it. So
   // does an answer it owes (its response ring was full at its last wait).
-  return s.channel.work() != Channel::Work::kNone || s.channel.owes_answer();
+  return s.channel.work() != Channel::Work::kNone || s.channel.owes_answer() ||
+         s.ffa_pending.load(std::memory_order_acquire);
 }
 
 // Whether server `s`, which no CPU runs, needs one: it has never run, it
@@ -1283,7 +1300,21 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
       // Answered; the response also waits, as FFA_MSG_WAIT. A requester
       // standing in here goes on when the server lets go of the CPU.
       Vcpu* q = ffa_respond(sv);
-      if (q != g_cpus[cpu].guest) wake_requester(q, cpu);
+      if (q != g_cpus[cpu].guest) {
+        wake_requester(q, cpu);
+        break;
+      }
+      // The short way back to it: a response is progress, and neither the
+      // server's rings nor its device are looked at. Work queued for it
+      // meanwhile was either queued by someone who found it claimed (and
+      // said so with `wanted`, which leave_server() looks at) or has a CPU
+      // arranged to take it up (posted()); its device's interrupt and its
+      // first wait after a start take the long way.
+      if (q != nullptr && s.up.load(std::memory_order_relaxed) && !s.irq_pending.load(std::memory_order_relaxed)) {
+        s.run_ticks = 0;
+        s.idle_waits = false;
+        return leave_server(s, cpu);
+      }
       break;
     }
     case TrapAction::kPartitionOff:
@@ -1337,7 +1368,7 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
       // answer may be blocked on another CPU with nobody else to run it.
       const bool owes = s.channel.owes_answer();
       if (corrupt == nullptr && !progress && owes) corrupt = "it waits owing an answer";
-      work = work || owes;
+      work = work || owes || s.ffa_pending.load(std::memory_order_acquire);
     }
   }
   const uint32_t here = donor_waits && g->pending.done.load(std::memory_order_relaxed) ? 1 : 0;
@@ -1364,6 +1395,7 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
   // what it waited for (others' requests must not keep it from its CPU).
   const Vcpu* donor = g_cpus[cpu].guest;
   if (work && (donor == nullptr || !sched::wait_over(*donor, arch::counter_ticks_fast()))) {
+    s.ffa_pending.store(false, std::memory_order_relaxed);
     ffa_server_resumed(sv);
     watch(s, g_cpus[cpu]);
     return &sv.ctx;

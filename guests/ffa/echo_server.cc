@@ -2,7 +2,9 @@
 // five payload words plus one, in the request's convention. It waits with
 // FFA_MSG_WAIT, and every response waits for the next request. Run as a
 // server or as a guest; as a guest, a request whose first word is kQuit
-// powers it off instead of being answered.
+// powers it off instead of being answered. An indirect message (which, as
+// a server, it learns of when its wait returns FFA_RUN) is answered with
+// one of its own, "echo: " and the text.
 #include <cstdint>
 
 #include "ffa/abi.h"
@@ -15,12 +17,39 @@ using guest::ffa::Regs;
 
 constexpr uint64_t kQuit = 0xdead;
 
+alignas(4096) uint8_t g_tx[4096];
+alignas(4096) uint8_t g_rx[4096];
+
+// A message in the RX buffer, if one came: answered, and the buffer given back.
+void answer_message(uint16_t self) {
+  const Regs n = call(f::kNotificationGet, f::pack_ids(0, self), f::kGetFromHypervisor);
+  if (n.x[0] != f::kSuccess32 || (n.x[7] & f::kFrameworkRxFull) == 0) return;
+  f::MessageHeader h;
+  constexpr char kPrefix[] = "echo: ";
+  constexpr uint32_t kPrefixSize = sizeof(kPrefix) - 1;
+  const bool ok = f::parse_message_header(g_rx, sizeof(g_rx), h) && h.size <= 256;
+  if (ok) {
+    const f::MessageHeader reply{.offset = f::kMessageHeaderSize1_1,
+                                 .sender = self,
+                                 .receiver = h.sender,
+                                 .size = kPrefixSize + h.size};
+    f::write_message_header(reply, g_tx);
+    for (uint32_t i = 0; i < kPrefixSize; ++i) g_tx[reply.offset + i] = static_cast<uint8_t>(kPrefix[i]);
+    for (uint32_t i = 0; i < h.size; ++i) g_tx[reply.offset + kPrefixSize + i] = g_rx[h.offset + i];
+  }
+  (void)call(f::kRxRelease);
+  if (ok) (void)call(f::kMsgSend2);
+}
+
 void partition_main(uint64_t /*dtb*/) {
   if (call(f::kVersion, f::kVersion1_2).x[0] != f::kVersion1_2) rt::print("echo: FF-A 1.2 refused\n");
-  Regs r = call(f::kMsgWait);
+  const uint16_t self = static_cast<uint16_t>(call(f::kIdGet).x[2]);
+  (void)call(f::kRxtxMap64, reinterpret_cast<uint64_t>(g_tx), reinterpret_cast<uint64_t>(g_rx), 1);
+  Regs r = call(f::kMsgWait, 0, f::kWaitRetainRx);
   for (;;) {
     if (r.x[0] != f::kMsgSendDirectReq32 && r.x[0] != f::kMsgSendDirectReq64) {
-      r = call(f::kMsgWait);
+      answer_message(self);
+      r = call(f::kMsgWait, 0, f::kWaitRetainRx);
       continue;
     }
     if (r.x[3] == kQuit) rt::power_off();

@@ -117,7 +117,8 @@ void checker() {
     const f::PartitionInfo p = f::read_partition_info(g_rx + i * f::kPartitionInfoSize, f::kPartitionInfoSize);
     if (p.id == kEcho) {
       echo_found = p.uuid == uuid && p.contexts == 1 && (p.properties & f::properties::kDirectReceive) != 0 &&
-                   (p.properties & f::properties::kDirectSend) == 0 && (p.properties & f::properties::kAarch64) != 0;
+                   (p.properties & f::properties::kDirectSend) == 0 && (p.properties & f::properties::kAarch64) != 0 &&
+                   (p.properties & f::properties::kIndirect) != 0;
     }
     if (p.id == kPeer) peer_found = (p.properties & f::properties::kDirectReceive) != 0;
   }
@@ -174,6 +175,14 @@ void checker() {
   char text[64] = {};
   bool got = wait_message(kChecker, from, text, sizeof(text));
   check(got && from == kPeer && equal(text, "pong: ping"), "message_answered", "from 0x%x '%s'", from,
+        text);
+
+  // An indirect message to the server, which has no interrupts: the kernel
+  // runs it for the message.
+  r = send_message(kChecker, kEcho, "hello");
+  check(succeeded(r), "message_to_server_sent", "%d", error(r));
+  got = wait_message(kChecker, from, text, sizeof(text));
+  check(got && from == kEcho && equal(text, "echo: hello"), "message_to_server_answered", "from 0x%x '%s'", from,
         text);
 
   // A notification the peer bound for this partition to set.

@@ -321,9 +321,14 @@ TrapAction partition_info_get_regs(Vcpu& v, const Args& a) {
 // ---- Notifications -------------------------------------------------------------
 
 // Sends the notification pending interrupt to vCPU `vcpu` of guest `p`:
-// recorded in `v` for the run loop to tell. Servers have none.
+// recorded in `v` for the run loop to tell. A server, which has no virtual
+// interrupts, is run instead (its FFA_MSG_WAIT returns FFA_RUN).
 TrapAction signal_pending(Vcpu& v, Partition& p, uint32_t vcpu) {
-  if (p.kind != PartitionKind::kGuest) return TrapAction::kResume;
+  if (p.kind != PartitionKind::kGuest) {
+    v.sent_to = 1;
+    v.sent_in = &p;
+    return TrapAction::kSendInterrupts;
+  }
   vgic::Kick kick;
   if (p.vgic.raise(vcpu, kFfaNotificationPendingIntid, kick) != Status::kOk || kick.vcpus == 0) {
     return TrapAction::kResume;

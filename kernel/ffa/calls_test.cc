@@ -466,6 +466,24 @@ TEST_F(FfaTest, ABoundNotificationSetReachesItsReceiverWithAnInterrupt) {
   EXPECT_EQ(vb.ctx.x[5], 0u) << "taken";
 }
 
+TEST_F(FfaTest, AServerIsRunForWhatItIsSentInsteadOfInterrupted) {
+  Vcpu& vb = b().vcpus[0];
+  Vcpu& vs = s().vcpus[0];
+  negotiate(vb);
+  negotiate(vs);
+  call(vs, ffa::kNotificationBind, ffa::pack_ids(2, 7), 0, 1);
+  ASSERT_TRUE(ok(vs));
+  EXPECT_EQ(call(vb, ffa::kNotificationSet, ffa::pack_ids(2, 7), 0, 1), TrapAction::kSendInterrupts);
+  EXPECT_EQ(vb.sent_in, &s()) << "the run loop runs the server for it";
+  call(vs, ffa::kFeatures, 1);
+  EXPECT_EQ(err(vs), code(Error::kNotSupported)) << "no pending interrupt to tell a server of";
+  map(vs);
+  map(vb);
+  write_message(b(), 2, 7, "for the server");
+  EXPECT_EQ(call(vb, ffa::kMsgSend2), TrapAction::kSendInterrupts);
+  EXPECT_EQ(vb.sent_in, &s());
+}
+
 TEST_F(FfaTest, BindRefusesWhatIsNotTheReceiversToBind) {
   Vcpu& vb = b().vcpus[0];
   negotiate(vb);
