@@ -713,8 +713,11 @@ bool ffa_end_message_wait(Vcpu& v) {
 }
 
 void ffa_server_resumed(Vcpu& sv) {
-  MsgState expected = MsgState::kWaiting;
-  (void)sv.direct.state.compare_exchange_strong(expected, MsgState::kNone, std::memory_order_acq_rel);
+  // The CPU that resumes a server holds its claim, which a sender needs
+  // before it looks at this state: no race to settle here.
+  if (sv.direct.state.load(std::memory_order_relaxed) == MsgState::kWaiting) {
+    sv.direct.state.store(MsgState::kNone, std::memory_order_relaxed);
+  }
 }
 
 void ffa_set_partitions(Partition* partitions, size_t count) {
@@ -727,9 +730,23 @@ TrapAction ffa_call(Vcpu& v, uint32_t fid) {
   if (fid == ffa::kVersion) return version(v);
   FfaEndpoint& e = v.partition->ffa;
   // Every other call needs a version first, and fixes it.
-  if (e.version.load(std::memory_order_relaxed) == 0) return fail(v, Error::kNotSupported);
-  if (!e.version_fixed.load(std::memory_order_relaxed)) e.version_fixed.store(true, std::memory_order_release);
-  if (!implemented(fid, e.version.load(std::memory_order_relaxed))) return fail(v, Error::kNotSupported);
+  const uint32_t negotiated = e.version.load(std::memory_order_relaxed);
+  if (negotiated == 0) return fail(v, Error::kNotSupported);
+  if (!e.version_fixed.load(std::memory_order_relaxed)) [[unlikely]] {
+    e.version_fixed.store(true, std::memory_order_release);
+  }
+  // Direct messages (every version has them) before the rest.
+  switch (fid) {
+    case ffa::kMsgSendDirectReq32:
+    case ffa::kMsgSendDirectReq64:
+      return direct_request(v, a);
+    case ffa::kMsgSendDirectResp32:
+    case ffa::kMsgSendDirectResp64:
+      return direct_response(v, a);
+    default:
+      break;
+  }
+  if (!implemented(fid, negotiated)) return fail(v, Error::kNotSupported);
   switch (fid) {
     case ffa::kFeatures:
       return features(v, a);
@@ -756,12 +773,6 @@ TrapAction ffa_call(Vcpu& v, uint32_t fid) {
       return notification_get(v, a);
     case ffa::kMsgSend2:
       return msg_send2(v, a);
-    case ffa::kMsgSendDirectReq32:
-    case ffa::kMsgSendDirectReq64:
-      return direct_request(v, a);
-    case ffa::kMsgSendDirectResp32:
-    case ffa::kMsgSendDirectResp64:
-      return direct_response(v, a);
     case ffa::kMsgWait:
       return msg_wait(v, a);
     case ffa::kYield:

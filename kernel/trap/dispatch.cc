@@ -366,6 +366,12 @@ TrapAction smccc_call(Vcpu& v) {
   // SMC32/HVC32 IDs occupy w0; the upper half of x0 is not part of the ID.
   const auto fid = static_cast<uint32_t>(v.ctx.x[0]);
   switch (fid) {
+    // FF-A's direct messages are on a hot path: straight there.
+    case ffa::kMsgSendDirectReq32:
+    case ffa::kMsgSendDirectReq64:
+    case ffa::kMsgSendDirectResp32:
+    case ffa::kMsgSendDirectResp64:
+      return ffa_call(v, fid);
     case abi::kSmcccVersion:
       set_result(v, abi::kSmcccVersion1_1);
       return TrapAction::kResume;
@@ -454,7 +460,7 @@ TrapAction smccc_call(Vcpu& v) {
       }
       return TrapAction::kServerRestart;
     default:
-      // FF-A's range, in both conventions (the SVE hint is no part of the ID).
+      // The rest of FF-A's range (the SVE hint is no part of the ID).
       if (const uint32_t id = fid & ~ffa::kSveHint; ffa::is_ffa(id)) return ffa_call(v, id);
       break;
   }
