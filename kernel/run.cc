@@ -117,12 +117,7 @@ constinit std::atomic<bool> g_ready{false};
 constinit Server* g_console = nullptr;  // the server that owns the physical console
 constinit std::atomic<bool> g_log_kick{false};
 
-Server* server_of(const Partition* p) {
-  for (size_t i = 0; i < g_server_count; ++i) {
-    if (g_servers[i].partition == p) return &g_servers[i];
-  }
-  return nullptr;
-}
+Server* server_of(const Partition* p) { return p->server; }
 
 const PackagedPartition* image_of(const Partition& p) {
   for (size_t i = 0; i < g_partition_count; ++i) {
@@ -1328,6 +1323,9 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
       if (q != nullptr && s.up.load(std::memory_order_relaxed) && !s.irq_pending.load(std::memory_order_relaxed)) {
         s.run_ticks = 0;
         s.idle_waits = false;
+        // Its wait is over, its response in its registers already.
+        q->waiting = VcpuWait::kNothing;
+        q->waits_on = nullptr;
         return leave_server(s, cpu);
       }
       break;
@@ -1643,6 +1641,7 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
     }
     Server& s = g_servers[g_server_count++];
     s.partition = &p;
+    p.server = &s;
     s.image = &package->partitions[i];
     if (Status st = attach_channel(*s.partition, env, s.channel); st != Status::kOk) {
       failed = s.partition;

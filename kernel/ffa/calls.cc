@@ -608,29 +608,28 @@ TrapAction yield(Vcpu& v, const Args& a) {
   return v.partition->kind == PartitionKind::kGuest ? TrapAction::kYield : TrapAction::kResume;
 }
 
-uint64_t narrow(uint64_t x, bool wide) { return wide ? x : x & 0xffff'ffff; }
-
 }  // namespace
 
 bool ffa_deliver_request(Vcpu& sender, Vcpu& receiver) {
-  uint64_t seq = 0;
-  {
-    SpinLockGuard guard(sender.direct.lock);
-    seq = ++sender.direct.seq;
-    sender.direct.ready.store(false, std::memory_order_relaxed);
-  }
+  // The sender's own number: it sends, so nothing answers it now (no lock).
+  const uint64_t seq = sender.direct.seq.load(std::memory_order_relaxed) + 1;
+  sender.direct.seq.store(seq, std::memory_order_relaxed);
+  sender.direct.ready.store(false, std::memory_order_relaxed);
   MsgState expected = MsgState::kWaiting;
   if (!receiver.direct.state.compare_exchange_strong(expected, MsgState::kClaimed, std::memory_order_acq_rel)) {
     return false;
   }
   const uint32_t fid = static_cast<uint32_t>(sender.ctx.x[0]) & ~ffa::kSveHint;
   const bool wide = ffa::is_smc64(fid);
+  const uint64_t mask = wide ? ~uint64_t{0} : 0xffff'ffff;
   receiver.ctx.x[0] = fid;
-  receiver.ctx.x[1] = narrow(sender.ctx.x[1], wide);
+  receiver.ctx.x[1] = sender.ctx.x[1] & mask;
   receiver.ctx.x[2] = 0;
-  for (size_t i = ffa::kDirectPayloadFirst; i < ffa::kDirectPayloadFirst + ffa::kDirectPayloadCount; ++i) {
-    receiver.ctx.x[i] = narrow(sender.ctx.x[i], wide);
-  }
+  receiver.ctx.x[3] = sender.ctx.x[3] & mask;
+  receiver.ctx.x[4] = sender.ctx.x[4] & mask;
+  receiver.ctx.x[5] = sender.ctx.x[5] & mask;
+  receiver.ctx.x[6] = sender.ctx.x[6] & mask;
+  receiver.ctx.x[7] = sender.ctx.x[7] & mask;
   receiver.direct.from = &sender;
   receiver.direct.from_seq = seq;
   receiver.direct.from_wide = wide;
@@ -645,7 +644,9 @@ namespace {
 template <typename Write>
 bool answer(Vcpu& q, uint64_t seq, Write write) {
   SpinLockGuard guard(q.direct.lock);
-  if (q.direct.seq != seq || q.direct.ready.load(std::memory_order_relaxed)) return false;
+  if (q.direct.seq.load(std::memory_order_relaxed) != seq || q.direct.ready.load(std::memory_order_relaxed)) {
+    return false;
+  }
   write(q.ctx);
   q.direct.ready.store(true, std::memory_order_release);
   return true;
@@ -657,13 +658,16 @@ Vcpu* ffa_respond(Vcpu& r) {
   Vcpu* q = r.direct.from;
   const uint32_t fid = static_cast<uint32_t>(r.ctx.x[0]) & ~ffa::kSveHint;
   const bool wide = r.direct.from_wide && ffa::is_smc64(fid);
+  const uint64_t mask = wide ? ~uint64_t{0} : 0xffff'ffff;
   const bool answered = q != nullptr && answer(*q, r.direct.from_seq, [&](VcpuContext& ctx) {
     ctx.x[0] = fid;
-    ctx.x[1] = narrow(r.ctx.x[1], wide);
+    ctx.x[1] = r.ctx.x[1] & mask;
     ctx.x[2] = 0;
-    for (size_t i = ffa::kDirectPayloadFirst; i < ffa::kDirectPayloadFirst + ffa::kDirectPayloadCount; ++i) {
-      ctx.x[i] = narrow(r.ctx.x[i], wide);
-    }
+    ctx.x[3] = r.ctx.x[3] & mask;
+    ctx.x[4] = r.ctx.x[4] & mask;
+    ctx.x[5] = r.ctx.x[5] & mask;
+    ctx.x[6] = r.ctx.x[6] & mask;
+    ctx.x[7] = r.ctx.x[7] & mask;
   });
   r.direct.from = nullptr;
   // The response waits for the next message, as FFA_MSG_WAIT does.

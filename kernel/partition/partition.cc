@@ -74,7 +74,7 @@ void Partition::reset_ffa() {
   for (Vcpu& v : vcpus) {
     {
       SpinLockGuard g(v.direct.lock);
-      ++v.direct.seq;
+      v.direct.seq.store(v.direct.seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       v.direct.ready.store(false, std::memory_order_relaxed);
     }
     v.direct.state.store(MsgState::kNone, std::memory_order_relaxed);

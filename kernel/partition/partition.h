@@ -116,7 +116,9 @@ struct DirectMessaging {
   // or an abort writes the vCPU's registers under (only for the request
   // with this number: one whose sender was reset since is dropped).
   SpinLock lock;
-  uint64_t seq HYP_GUARDED_BY(lock) = 0;
+  // Written by the vCPU itself when it sends (nothing answers it then) and
+  // by a reset (when it does not run), under `lock`; read under `lock`.
+  std::atomic<uint64_t> seq{0};
   std::atomic<bool> ready{false};  // the response (or error) is in its registers
   Vcpu* target = nullptr;          // the receiver the dispatcher chose, for the run loop
 };
@@ -245,6 +247,7 @@ class Partition {
   // Servers: the channel the kernel talks to it through, and for each of
   // its devices the guest and route it serves (set once routes are known).
   Channel* channel = nullptr;
+  Server* server = nullptr;  // the run loop's record of it (kernel/run.cc)
   std::array<Partition*, package::kMaxServerDevices> clients{};
   std::array<const Route*, package::kMaxServerDevices> client_routes{};
   // Guests: their virtual interrupts (configured by the GIC server).
