@@ -400,9 +400,13 @@ void sample_timer(Vcpu& g, uint64_t ctl) {
 // Puts the claimed server on CPU `cpu`, in place of the guest there (if
 // any), whose FP/SIMD registers stay in place.
 // Server `s`, whose last wait was FF-A's, runs again: it waits for no
-// message now, and is run for whatever was pending.
+// message now, and is run for whatever was pending. Run for a direct
+// request instead, it answers that first: a notification or message
+// pending for it stays pending (has_work() says so), and the server runs
+// again for it after its response.
 void ffa_resumed(Server& s) {
   s.ffa_wait = false;
+  if (s.vcpu().direct.state.load(std::memory_order_relaxed) == MsgState::kServing) return;
   if (s.ffa_pending.load(std::memory_order_relaxed)) s.ffa_pending.store(false, std::memory_order_relaxed);
   ffa_server_resumed(s.vcpu());
 }

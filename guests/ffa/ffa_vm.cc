@@ -185,6 +185,16 @@ void checker() {
   check(got && from == kEcho && equal(text, "echo: hello"), "message_to_server_answered", "from 0x%x '%s'", from,
         text);
 
+  // A message to the server and, before the server has run for it, a
+  // direct request: the server answers the request first, and is run for
+  // the message after.
+  r = send_message(kChecker, kEcho, "first");
+  const Regs direct = call(f::kMsgSendDirectReq64, f::pack_ids(kChecker, kEcho), 0, 7);
+  got = wait_message(kChecker, from, text, sizeof(text));
+  check(succeeded(r) && direct.x[0] == f::kMsgSendDirectResp64 && direct.x[3] == 8 && got && from == kEcho &&
+            equal(text, "echo: first"),
+        "message_then_request_to_server", "send %d, x0 0x%lx, from 0x%x '%s'", error(r), direct.x[0], from, text);
+
   // A notification the peer bound for this partition to set.
   r = call(f::kNotificationSet, f::pack_ids(kChecker, kPeer), 0, 1u << kNotification);
   check(succeeded(r), "notification_set", "%d", error(r));
