@@ -197,7 +197,7 @@ struct PartitionInfo {
   uint16_t id = 0;
   uint16_t contexts = 0;  // execution contexts (vCPUs)
   uint32_t properties = 0;
-  Uuid uuid;
+  Uuid uuid{};
 };
 inline constexpr uint32_t kPartitionInfoSize = 24;
 inline constexpr uint32_t kPartitionInfoSize1_0 = 8;
@@ -250,7 +250,7 @@ struct MessageHeader {
   uint16_t sender = 0;    // the word at 12: [31:16]
   uint16_t receiver = 0;  //                 [15:0]
   uint32_t size = 0;      // of the payload
-  Uuid uuid;              // FF-A 1.2 headers only (offset >= 40)
+  Uuid uuid{};            // FF-A 1.2 headers only (offset >= 40)
 };
 inline constexpr uint32_t kMessageHeaderSize1_1 = 20;
 inline constexpr uint32_t kMessageHeaderSize1_2 = 40;
