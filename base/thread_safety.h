@@ -9,6 +9,7 @@
 #define HYP_ACQUIRE(...) __attribute__((acquire_capability(__VA_ARGS__)))
 #define HYP_RELEASE(...) __attribute__((release_capability(__VA_ARGS__)))
 #define HYP_TRY_ACQUIRE(...) __attribute__((try_acquire_capability(__VA_ARGS__)))
+#define HYP_RETURN_CAPABILITY(x) __attribute__((lock_returned(x)))
 // For the few functions whose locking the analysis cannot follow (an order
 // chosen at run time); their callers are still checked.
 #define HYP_NO_THREAD_SAFETY_ANALYSIS __attribute__((no_thread_safety_analysis))

@@ -33,6 +33,9 @@ Status PageTable::run(Op op, uint64_t in, uint64_t size, Pa pa, Attrs attrs) {
     return Status::kInvalidArgument;
   }
   mm::Pte* root = mm::table_from_pa(root_);
+  // The pool is shared by every table: what the dry run counts must still be
+  // there when the commit allocates it.
+  SpinLockGuard hold(pool_->lock());
   Walk dry{op, in, pa, attrs, false};
   if (Status s = walk_level(dry, root, Virtual{}, g.root_level, in, in + size); s != Status::kOk) return s;
   if (dry.tables_needed > pool_->free_pages()) return Status::kNoMemory;
@@ -135,7 +138,7 @@ Status PageTable::walk_level(Walk& w, mm::Pte* table, const Virtual& virt, int l
 }
 
 Result<Pa> PageTable::new_table(int level, const Virtual& content) {
-  auto page = pool_->alloc();
+  auto page = pool_->alloc_held();
   if (!page.ok()) return page.status();
   mm::Pte* table = mm::table_from_pa(*page);
   for (int i = 0; i < mm::kEntriesPerTable; ++i) {
@@ -165,11 +168,12 @@ void PageTable::free_subtree(Pa table, int level) {
   for (int i = 0; i < mm::kEntriesPerTable; ++i) {
     if (mm::pte_is_table(regime_, entries[i], level)) free_subtree(mm::pte_address(regime_, entries[i], level), level + 1);
   }
-  pool_->free(table);
+  pool_->free_held(table);
 }
 
 void PageTable::destroy() {
   if (pool_ == nullptr) return;
+  SpinLockGuard hold(pool_->lock());
   free_subtree(root_, mm::geometry(regime_).root_level);
   pool_ = nullptr;
   root_ = Pa();

@@ -86,12 +86,13 @@ class PageTable {
       : pool_(&pool), root_(root), regime_(regime), vmid_(vmid) {}
 
   Status run(Op op, uint64_t in, uint64_t size, Pa pa, Attrs attrs);
-  Status walk_level(Walk& w, arch::mm::Pte* table, const Virtual& virt, int level, uint64_t begin, uint64_t end);
+  Status walk_level(Walk& w, arch::mm::Pte* table, const Virtual& virt, int level, uint64_t begin, uint64_t end)
+      HYP_REQUIRES(pool_->lock());
   arch::mm::Pte entry(arch::mm::Pte* table, const Virtual& virt, int level, int index, uint64_t address) const;
-  Result<Pa> new_table(int level, const Virtual& content);
+  Result<Pa> new_table(int level, const Virtual& content) HYP_REQUIRES(pool_->lock());
   void replace(arch::mm::Pte* slot, int level, arch::mm::Pte value);
   void invalidate();
-  void free_subtree(Pa table, int level);
+  void free_subtree(Pa table, int level) HYP_REQUIRES(pool_->lock());
 
   PagePool* pool_ = nullptr;
   Pa root_{};

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <algorithm>
 
 #include "kernel/arch/fake/fake.h"
@@ -280,6 +282,37 @@ TEST(PagePool, HandsOutEachPageOnceAndZeroed) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, pages[1]);
   EXPECT_EQ(*arch::mm::table_from_pa(*again), 0u);
+}
+
+// Tables of different partitions share one pool, and change on several CPUs
+// at once (FF-A calls): two threads build, change and tear down tables of
+// their own from one pool, every table page counted back at the end.
+TEST(PagePoolTest, TablesOfTwoCpusShareOnePool) {
+  arch::fake::reset();
+  arch::fake::PhysMemory memory{64};
+  arch::fake::PhysMemory ram{4};
+  PagePool pool;
+  pool.add(memory.base(), memory.pages());
+  const size_t free_before = pool.free_pages();
+  auto run = [&](uint64_t base) {
+    for (int round = 0; round < 300; ++round) {
+      auto table = PageTable::create(pool, Regime::kStage2, 1);
+      ASSERT_TRUE(table.ok());
+      // Pages far apart: each needs tables of its own.
+      for (uint64_t i = 0; i < 3; ++i) {
+        ASSERT_EQ(table->map(base + i * (uint64_t{1} << 30), ram.base(), kPageSize,
+                             arch::mm::Attrs{.read = true, .write = true}),
+                  Status::kOk);
+      }
+      ASSERT_EQ(table->protect(base, kPageSize, arch::mm::Attrs{.read = true}), Status::kOk);
+      table->destroy();
+    }
+  };
+  std::thread a(run, uint64_t{0x20'0000'0000});
+  std::thread b(run, uint64_t{0x10'0000'0000});
+  a.join();
+  b.join();
+  EXPECT_EQ(pool.free_pages(), free_before);
 }
 
 }  // namespace

@@ -46,6 +46,14 @@ State& state() {
   return s;
 }
 
+// Tables change on several CPUs at once (each under its own locks): the log
+// of what the fake saw takes one entry at a time.
+void record(const MmEvent& e) {
+  static std::mutex m;
+  std::lock_guard<std::mutex> guard(m);
+  state().events.push_back(e);
+}
+
 // Per host thread, as per physical CPU: its list registers and
 // ICH_HCR_EL2, the interrupts its next acknowledge_interrupts() takes, its
 // deactivations.
@@ -333,31 +341,31 @@ void* phys_to_virt(Pa pa) {
 }
 
 void write_pte(Pte* slot, Pte value) {
-  fake::state().events.push_back({fake::MmEvent::Kind::kWritePte, slot, *slot, value, 0});
+  fake::record({fake::MmEvent::Kind::kWritePte, slot, *slot, value, 0});
   *slot = value;
 }
 
 void enable_translation(Pa root) {
-  fake::state().events.push_back({fake::MmEvent::Kind::kEnableTranslation, nullptr, 0, root.value(), 0});
+  fake::record({fake::MmEvent::Kind::kEnableTranslation, nullptr, 0, root.value(), 0});
 }
 
 void zero(void* va, uint64_t size) {
-  fake::state().events.push_back(
+  fake::record(
       {fake::MmEvent::Kind::kZero, nullptr, 0, 0, 0, reinterpret_cast<uintptr_t>(va), size});
   std::memset(va, 0, size);
 }
 
 void clean_to_poc(const void* va, uint64_t size) {
-  fake::state().events.push_back(
+  fake::record(
       {fake::MmEvent::Kind::kCleanToPoc, nullptr, 0, 0, 0, reinterpret_cast<uintptr_t>(va), size});
 }
 
-void invalidate_icache() { fake::state().events.push_back({fake::MmEvent::Kind::kInvalidateIcache}); }
+void invalidate_icache() { fake::record({fake::MmEvent::Kind::kInvalidateIcache}); }
 
-void invalidate_el2_tlbs() { fake::state().events.push_back({fake::MmEvent::Kind::kInvalidateEl2Tlbs}); }
+void invalidate_el2_tlbs() { fake::record({fake::MmEvent::Kind::kInvalidateEl2Tlbs}); }
 
 void invalidate_stage2_tlbs(uint16_t vmid) {
-  fake::state().events.push_back({fake::MmEvent::Kind::kInvalidateStage2Tlbs, nullptr, 0, 0, vmid});
+  fake::record({fake::MmEvent::Kind::kInvalidateStage2Tlbs, nullptr, 0, 0, vmid});
 }
 
 }  // namespace mm
