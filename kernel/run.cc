@@ -47,10 +47,6 @@ struct Server {
   // virtual interrupts to be told with): it runs, and its FFA_MSG_WAIT
   // returns FFA_RUN. Cleared when it is put on a CPU.
   std::atomic<bool> ffa_pending{false};
-  // Its last wait was FF-A's (FFA_MSG_WAIT, or a direct response): what
-  // resuming it must undo (kernel/ffa/calls.h). Written by the CPU holding
-  // the claim.
-  bool ffa_wait = false;
   // Taken off a CPU in the middle of a run (at a slice's end): it must go
   // on somewhere, whatever its rings say (the request it works on is
   // taken already).
@@ -397,19 +393,21 @@ void sample_timer(Vcpu& g, uint64_t ctl) {
   }
 }
 
+// Server `s` runs again. If it waited for messages (its last wait was
+// FFA_MSG_WAIT or a direct response, and no request was delivered since),
+// it waits no more, and runs for whatever was pending. Run for a request
+// instead (kServing), it answers that first: a notification or message
+// pending for it stays pending (has_work() says so), and it runs again for
+// it after its response. Device servers that never wait that way pay a load.
+void resume_from_ffa_wait(Server& s) {
+  Vcpu& sv = s.vcpu();
+  if (sv.direct.state.load(std::memory_order_relaxed) != MsgState::kWaiting) [[likely]] return;
+  if (s.ffa_pending.load(std::memory_order_relaxed)) s.ffa_pending.store(false, std::memory_order_relaxed);
+  ffa_server_resumed(sv);
+}
+
 // Puts the claimed server on CPU `cpu`, in place of the guest there (if
 // any), whose FP/SIMD registers stay in place.
-// Server `s`, whose last wait was FF-A's, runs again: it waits for no
-// message now, and is run for whatever was pending. Run for a direct
-// request instead, it answers that first: a notification or message
-// pending for it stays pending (has_work() says so), and the server runs
-// again for it after its response.
-void ffa_resumed(Server& s) {
-  s.ffa_wait = false;
-  if (s.vcpu().direct.state.load(std::memory_order_relaxed) == MsgState::kServing) return;
-  if (s.ffa_pending.load(std::memory_order_relaxed)) s.ffa_pending.store(false, std::memory_order_relaxed);
-  ffa_server_resumed(s.vcpu());
-}
 
 VcpuContext* enter_server(Server& s, size_t cpu) {
   Cpu& c = g_cpus[cpu];
@@ -428,8 +426,7 @@ VcpuContext* enter_server(Server& s, size_t cpu) {
   c.server = &s;
   Vcpu& sv = s.vcpu();
   sv.cpu = static_cast<uint16_t>(cpu);
-  // Run for whatever it is (a request delivered to it stays kServing).
-  if (s.ffa_wait) [[unlikely]] ffa_resumed(s);
+  resume_from_ffa_wait(s);
   arch::vcpu_load(sv.ctx, Scope::kServer);
   watch(s, c);
   return &sv.ctx;
@@ -595,7 +592,7 @@ VcpuContext* leave_server(Server& s, size_t cpu, bool work_left = false) {
       // that CPU saved it and wrote its own index into it.
       s.preempted.store(false, std::memory_order_relaxed);
       sv.cpu = static_cast<uint16_t>(cpu);
-      if (s.ffa_wait) [[unlikely]] ffa_resumed(s);
+      resume_from_ffa_wait(s);
       arch::vcpu_load(sv.ctx, Scope::kServer);
       watch(s, c);
       return &sv.ctx;
@@ -1227,10 +1224,8 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
   sv.state = VcpuState::kRunning;
   sv.cpu = static_cast<uint16_t>(cpu);
   arch::vcpu_load(sv.ctx, Scope::kServer);
-  // A new instance: whatever run the old one was taken off in is over, and
-  // it has not waited yet.
+  // A new instance: whatever run the old one was taken off in is over.
   s.preempted.store(false, std::memory_order_relaxed);
-  s.ffa_wait = false;
   s.run_ticks = 0;
   s.idle_waits = false;
   watch(s, g_cpus[cpu]);
@@ -1307,10 +1302,8 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
     case TrapAction::kServerWait:
       break;
     case TrapAction::kMessageWait:
-      s.ffa_wait = true;
       break;
     case TrapAction::kDirectResponse: {
-      s.ffa_wait = true;
       // Answered; the response also waits, as FFA_MSG_WAIT. A requester
       // standing in here goes on when the server lets go of the CPU.
       Vcpu* q = ffa_respond(sv);
@@ -1412,7 +1405,7 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
   // what it waited for (others' requests must not keep it from its CPU).
   const Vcpu* donor = g_cpus[cpu].guest;
   if (work && (donor == nullptr || !sched::wait_over(*donor, arch::counter_ticks_fast()))) {
-    if (s.ffa_wait) [[unlikely]] ffa_resumed(s);
+    resume_from_ffa_wait(s);
     watch(s, g_cpus[cpu]);
     return &sv.ctx;
   }

@@ -718,10 +718,8 @@ bool ffa_end_message_wait(Vcpu& v) {
 
 void ffa_server_resumed(Vcpu& sv) {
   // The CPU that resumes a server holds its claim, which a sender needs
-  // before it looks at this state: no race to settle here.
-  if (sv.direct.state.load(std::memory_order_relaxed) == MsgState::kWaiting) {
-    sv.direct.state.store(MsgState::kNone, std::memory_order_relaxed);
-  }
+  // before it touches this state: no race to settle here.
+  sv.direct.state.store(MsgState::kNone, std::memory_order_relaxed);
 }
 
 void ffa_set_partitions(Partition* partitions, size_t count) {

@@ -63,9 +63,10 @@ Vcpu* ffa_abort_request(Vcpu& receiver);
 // it is told with FFA_ERROR INTERRUPTED.
 bool ffa_end_message_wait(Vcpu& v);
 
-// A server's FFA_MSG_WAIT ends because the server runs for something else
-// (its rings, an interrupt, a notification): it no longer waits for
-// messages, and its call returns FFA_RUN (set when it called).
+// A server waiting for messages (MsgState::kWaiting) runs for something
+// else (its rings, an interrupt, a notification): it no longer waits for
+// messages, and its call returns FFA_RUN (set when it called). The caller
+// holds the server's claim.
 void ffa_server_resumed(Vcpu& sv);
 
 }  // namespace hyp

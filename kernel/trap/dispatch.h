@@ -27,7 +27,8 @@ enum class TrapAction : uint8_t {
   kWaitForInterrupt,  // WFI or PSCI CPU_SUSPEND: the vCPU may block (vcpu.wake_at set)
   kCpuOff,          // PSCI CPU_OFF: the vCPU leaves its CPU, off
   kCpuOn,           // PSCI CPU_ON succeeded: vcpu.started is to be made runnable
-  kSendInterrupts,  // an interrupt became pending for vcpu.sent_to of vcpu.sent_in
+  kSendInterrupts,  // an interrupt became pending for vcpu.sent_to of vcpu.sent_in (for a
+                    // server, which has none: FF-A news for it, and it is to run)
   kTimerChanged,    // the guest wrote its EL1 physical timer: its level and deadline
   kDirectRequest,   // an FF-A direct request, checked: to vcpu.direct.target
   kDirectResponse,  // an FF-A direct response, checked: to vcpu.direct.from
