@@ -756,6 +756,54 @@ TEST_F(FfaTest, TwoPartitionsSendingToEachOtherAtOnce) {
   EXPECT_EQ(got_b.load(), kMessages);
 }
 
+// A partition that maps and unmaps its buffers on one CPU while its other
+// vCPU asks for partition information and releases it, and another
+// partition sends to it on a third: every call answers FF-A's way, and at
+// the end the RX pages are read-only exactly while a pair is mapped.
+TEST_F(FfaTest, BuffersRemappedWhileOthersUseThem) {
+  Vcpu& a0 = a().vcpus[0];
+  Vcpu& a1 = a().vcpus[1];
+  Vcpu& vb = b().vcpus[0];
+  negotiate(a0);
+  negotiate(vb);
+  map(vb);
+  std::atomic<bool> done{false};
+  auto answered = [](const Vcpu& v) { return ok(v) || v.ctx.x[0] == ffa::kError; };
+  std::thread remapper([&] {
+    for (int i = 0; i < 2000; ++i) {
+      const uint64_t tx = kRamIpa + uint64_t(i % 4) * kPage;
+      call(a0, ffa::kRxtxMap64, tx, kRamIpa + 8 * kPage + uint64_t(i % 3) * kPage, 1);
+      ASSERT_TRUE(answered(a0));
+      call(a0, ffa::kRxtxUnmap);
+      ASSERT_TRUE(answered(a0));
+    }
+    done.store(true);
+  });
+  std::thread reader([&] {
+    while (!done.load()) {
+      call(a1, ffa::kPartitionInfoGet);
+      ASSERT_TRUE(answered(a1));
+      call(a1, ffa::kRxRelease);
+      ASSERT_TRUE(answered(a1));
+    }
+  });
+  std::thread sender([&] {
+    while (!done.load()) {
+      write_message(b(), 2, 1, "racing");
+      call(vb, ffa::kMsgSend2);
+      ASSERT_TRUE(ok(vb) || err(vb) == code(Error::kBusy)) << err(vb);
+    }
+  });
+  remapper.join();
+  reader.join();
+  sender.join();
+  for (uint64_t page = 0; page < kRamPages; ++page) {
+    const auto t = a().stage2.translate(kRamIpa + page * kPage);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->attrs, kPartitionRam) << "unmapped at the end: page " << page;
+  }
+}
+
 // ---- Direct messages ---------------------------------------------------------
 
 // b's request registers for a direct request to `to`, payload 10..14.
