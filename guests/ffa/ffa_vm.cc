@@ -133,7 +133,13 @@ void checker() {
         r.x[2], by_uuid.id);
   (void)call(f::kRxRelease);
 
-  // Direct requests to the echo server, in both conventions.
+  // Direct requests to the echo server, in both conventions, once it waits
+  // for them (it may not have run yet: BUSY until then).
+  for (int i = 0; i < 2000; ++i) {
+    r = call(f::kMsgSendDirectReq64, f::pack_ids(kChecker, kEcho), 0, 1);
+    if (error(r) != code(f::Error::kBusy)) break;
+    sleep_us(100);
+  }
   bool echoed = true;
   for (uint64_t i = 0; i < 100 && echoed; ++i) {
     const bool wide = (i & 1) != 0;
