@@ -19,6 +19,7 @@
 #include "kernel/psci/vcpu_power.h"
 #include "kernel/sched/scheduler.h"
 #include "kernel/trap/dispatch.h"
+#include "kernel/trap/esr.h"
 #include "kernel/trap/inject.h"
 #include "kernel/vgic/vgic.h"
 #include "kernel/vtimer/ptimer.h"
@@ -409,25 +410,31 @@ void resume_from_ffa_wait(Server& s) {
 // Puts the claimed server on CPU `cpu`, in place of the guest there (if
 // any), whose FP/SIMD registers stay in place.
 
-VcpuContext* enter_server(Server& s, size_t cpu) {
+[[gnu::always_inline]] inline VcpuContext* enter_server(Server& s, size_t cpu) {
   Cpu& c = g_cpus[cpu];
   s.preempted.store(false, std::memory_order_relaxed);
-  if (c.guest != nullptr) {
-    Vcpu& g = *c.guest;
-    arch::vcpu_save(g.ctx, Scope::kServer);
-    // What the server may ask of the guest's interrupts (its device's, or
-    // a GIC register) sees its timer's line as it is now.
-    if (g.vtimer_raised && !timer_output(g.ctx.el1.cntv_ctl_el0)) {
-      arch::save_list_registers(g.ctx);
-      sample_timer(g, g.ctx.el1.cntv_ctl_el0);
-      arch::load_list_registers(g.ctx);
-    }
-  }
   c.server = &s;
   Vcpu& sv = s.vcpu();
   sv.cpu = static_cast<uint16_t>(cpu);
   resume_from_ffa_wait(s);
-  arch::vcpu_load(sv.ctx, Scope::kServer);
+  if (c.guest != nullptr) {
+    Vcpu& g = *c.guest;
+    // What the server may ask of the guest's interrupts (its device's, or
+    // a GIC register) sees its timer's line as it is now. Before the
+    // switch: loading the list registers back writes the guest's
+    // ICH_HCR_EL2, which the server's then replaces.
+    if (g.vtimer_raised) [[unlikely]] {
+      const uint64_t ctl = arch::read_virtual_timer().ctl;
+      if (!timer_output(ctl)) {
+        arch::save_list_registers(g.ctx);
+        sample_timer(g, ctl);
+        arch::load_list_registers(g.ctx);
+      }
+    }
+    arch::vcpu_switch(g.ctx, sv.ctx);
+  } else {
+    arch::vcpu_load(sv.ctx, Scope::kServer);
+  }
   watch(s, c);
   return &sv.ctx;
 }
@@ -570,12 +577,17 @@ VcpuContext* leave_stopped(Vcpu& g) {
 // After the server lets go of CPU `cpu`: back to the guest it stood in for,
 // or to whatever is next. `work_left`: the server has more work, which it
 // leaves because that guest's wait is over.
-VcpuContext* leave_server(Server& s, size_t cpu, bool work_left = false) {
+[[gnu::always_inline]] inline VcpuContext* leave_server(Server& s, size_t cpu, bool work_left = false) {
   Cpu& c = g_cpus[cpu];
   Vcpu& sv = s.vcpu();
-  arch::vcpu_save(sv.ctx, Scope::kServer);
-  release(s);
   Vcpu* g = c.guest;
+  // Saved before release(): another CPU may claim the server and load it.
+  if (g != nullptr) {
+    arch::vcpu_switch(sv.ctx, g->ctx);
+  } else {
+    arch::vcpu_save(sv.ctx, Scope::kServer);
+  }
+  release(s);
   // A guest that found the server claimed a moment ago (and blocked), or
   // queued a posted write: its request may have come after the server's
   // last look.
@@ -593,7 +605,11 @@ VcpuContext* leave_server(Server& s, size_t cpu, bool work_left = false) {
       s.preempted.store(false, std::memory_order_relaxed);
       sv.cpu = static_cast<uint16_t>(cpu);
       resume_from_ffa_wait(s);
-      arch::vcpu_load(sv.ctx, Scope::kServer);
+      if (g != nullptr) {
+        arch::vcpu_switch(g->ctx, sv.ctx);
+      } else {
+        arch::vcpu_load(sv.ctx, Scope::kServer);
+      }
       watch(s, c);
       return &sv.ctx;
     }
@@ -604,7 +620,6 @@ VcpuContext* leave_server(Server& s, size_t cpu, bool work_left = false) {
   }
   c.server = nullptr;
   if (g == nullptr) return schedule(cpu);
-  arch::vcpu_load(g->ctx, Scope::kServer);
   if (work_left) rearm(cpu, arch::counter_ticks());
   return continue_guest(*g);
 }
@@ -1033,7 +1048,7 @@ void unclaim(Server& s, size_t cpu) {
 // the guest's place; a guest vCPU on its own CPU) and `g` waits for the
 // answer. A receiver not waiting for messages is BUSY; one stopped or given
 // up on, ABORTED.
-VcpuContext* direct_request(Vcpu& g) {
+[[gnu::always_inline]] inline VcpuContext* direct_request(Vcpu& g) {
   Vcpu& r = *g.direct.target;
   g.direct.target = nullptr;
   Partition& rp = *r.partition;
@@ -1289,6 +1304,36 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
   return schedule(cpu);
 }
 
+VcpuContext* server_waited(Server& s, size_t cpu);
+
+// Server `sv` answered a direct request; the response also waits, as
+// FFA_MSG_WAIT. A requester standing in here goes on when the server lets
+// go of the CPU.
+[[gnu::always_inline]] inline VcpuContext* server_responded(Vcpu& sv) {
+  Server& s = *server_of(sv.partition);
+  const size_t cpu = sv.cpu;
+  Vcpu* q = ffa_respond(sv);
+  if (q != g_cpus[cpu].guest) {
+    wake_requester(q, cpu);
+    return server_waited(s, cpu);
+  }
+  // The short way back to it: a response is progress, and neither the
+  // server's rings nor its device are looked at. Work queued for it
+  // meanwhile was either queued by someone who found it claimed (and said
+  // so with `wanted`, which leave_server() looks at) or has a CPU arranged
+  // to take it up (posted()); its device's interrupt and its first wait
+  // after a start take the long way.
+  if (q != nullptr && s.up.load(std::memory_order_relaxed) && !s.irq_pending.load(std::memory_order_relaxed)) {
+    s.run_ticks = 0;
+    s.idle_waits = false;
+    // Its wait is over, its response in its registers already.
+    q->waiting = VcpuWait::kNothing;
+    q->waits_on = nullptr;
+    return leave_server(s, cpu);
+  }
+  return server_waited(s, cpu);
+}
+
 [[gnu::noinline]] VcpuContext* server_exit(Vcpu& sv, TrapAction action) {
   Server& s = *server_of(sv.partition);
   const size_t cpu = sv.cpu;
@@ -1303,36 +1348,22 @@ VcpuContext* preempt_server(Server& s, size_t cpu, uint64_t now) {
       break;
     case TrapAction::kMessageWait:
       break;
-    case TrapAction::kDirectResponse: {
-      // Answered; the response also waits, as FFA_MSG_WAIT. A requester
-      // standing in here goes on when the server lets go of the CPU.
-      Vcpu* q = ffa_respond(sv);
-      if (q != g_cpus[cpu].guest) {
-        wake_requester(q, cpu);
-        break;
-      }
-      // The short way back to it: a response is progress, and neither the
-      // server's rings nor its device are looked at. Work queued for it
-      // meanwhile was either queued by someone who found it claimed (and
-      // said so with `wanted`, which leave_server() looks at) or has a CPU
-      // arranged to take it up (posted()); its device's interrupt and its
-      // first wait after a start take the long way.
-      if (q != nullptr && s.up.load(std::memory_order_relaxed) && !s.irq_pending.load(std::memory_order_relaxed)) {
-        s.run_ticks = 0;
-        s.idle_waits = false;
-        // Its wait is over, its response in its registers already.
-        q->waiting = VcpuWait::kNothing;
-        q->waits_on = nullptr;
-        return leave_server(s, cpu);
-      }
-      break;
-    }
+    case TrapAction::kDirectResponse:
+      return server_responded(sv);
     case TrapAction::kPartitionOff:
     case TrapAction::kPartitionReset:
       return server_failed(s, cpu, "it stopped itself (PSCI SYSTEM_OFF/RESET)");
     default:
       return server_failed(s, cpu, "unexpected request");
   }
+  return server_waited(s, cpu);
+}
+
+// Server `s` on CPU `cpu` waited (HYP_SERVER_WAIT, FFA_MSG_WAIT, a direct
+// response): what it answered is taken, and it goes on if it has more work,
+// or lets go of the CPU.
+[[gnu::noinline]] VcpuContext* server_waited(Server& s, size_t cpu) {
+  Vcpu& sv = s.vcpu();
   bool work = false;
   bool planned = false;
   bool progress = false;
@@ -1687,9 +1718,35 @@ namespace {
   if (v.cpu != cpu) [[unlikely]] misplaced(v, cpu);
 }
 
+// ESR_EL2 of an HVC #0 from AArch64: EC 0x16, IL 1, the immediate 0.
+constexpr uint64_t kEsrHvc0 = (uint64_t{static_cast<uint8_t>(Ec::kHvc64)} << 26) | (uint64_t{1} << 25);
+
+// ---- The fast path of direct messages ------------------------------------------
+//
+// A direct request or response by HVC #0 is a device call's round trip
+// (docs/ffa.md): taken from the exit straight to ffa_direct_message(), the
+// check ffa_call() would make (so it gets the same answers), and from its
+// verdict straight to the run loop's handling of it, with what it calls
+// inlined. SMC, and HVC with the SVE hint, take the general way.
+constexpr bool takes_fast_path(ExitKind kind, uint64_t esr, const VcpuContext& ctx) {
+  return kind == ExitKind::kSync && esr == kEsrHvc0 && ffa_is_direct_message(static_cast<uint32_t>(ctx.x[0]));
+}
+
+[[gnu::always_inline]] inline VcpuContext* direct_message(Vcpu& v) {
+  v.exits[static_cast<size_t>(Ec::kHvc64)].bump();
+  const TrapAction action = ffa_direct_message(v, static_cast<uint32_t>(v.ctx.x[0]));
+  if (v.partition->kind == PartitionKind::kServer) {
+    if (action != TrapAction::kDirectResponse) [[unlikely]] return server_exit(v, action);
+    return server_responded(v);
+  }
+  if (action != TrapAction::kDirectRequest) [[unlikely]] return guest_exit(v, action);
+  return direct_request(v);
+}
+
 // Both halves of an exit: the trap's answer, then what runs next. Inlined
-// into vcpu_exit() so that the common case (a guest resumes at once with
-// nothing pending) costs a few instructions after handle_trap().
+// into the exception entry's C halves so that the common case (a guest
+// resumes at once with nothing pending) costs a few instructions after
+// handle_trap().
 [[gnu::always_inline]] inline VcpuContext* exit_to_next(Vcpu& v, ExitKind kind, const TrapInfo& trap) {
   if (kind == ExitKind::kSync) [[likely]] {
     const TrapAction action = handle_trap(v, trap);
@@ -1716,7 +1773,7 @@ namespace {
 
 VcpuContext* on_exit(Vcpu& v, ExitKind kind, const TrapInfo& trap) {
   const size_t cpu = v.cpu;
-  VcpuContext* next = exit_to_next(v, kind, trap);
+  VcpuContext* next = takes_fast_path(kind, trap.esr, v.ctx) ? direct_message(v) : exit_to_next(v, kind, trap);
   if (next != nullptr) check_placed(*next, cpu);
   return next;
 }
@@ -1734,28 +1791,46 @@ VcpuContext* on_exit(Vcpu& v, ExitKind kind, const TrapInfo& trap) {
 
 }  // namespace hyp
 
-// The exception entry's C half (kernel/arch/aarch64/exceptions.S): vCPU
-// registers saved in `ctx`, `kind` 0 synchronous, 1 IRQ, 2 FIQ, 3 SError.
-// Returns the context to resume; with nothing to run, the CPU goes idle on
-// a fresh stack instead.
-extern "C" hyp::VcpuContext* vcpu_exit(hyp::VcpuContext* ctx, uint64_t kind) {
-  using namespace hyp;
-  static_assert(offsetof(Vcpu, ctx) == 0, "the entry hands over the context; the vCPU is the object around it");
-  Vcpu& v = *reinterpret_cast<Vcpu*>(ctx);
-  // Read now: once the run loop lets go of a server, another CPU may take
-  // it and write its record. Right now: checked when it was resumed here.
-  const size_t cpu = v.cpu;
-  TrapInfo trap{};
-  if (kind == 0) [[likely]] {
-    const arch::TrapSyndrome s = arch::read_trap_syndrome();
-    trap = {s.esr, s.far, s.hpfar};
-  }
-  VcpuContext* next = exit_to_next(v, static_cast<ExitKind>(kind), trap);
+namespace hyp {
+namespace {
+
+// What runs after an exit from CPU `cpu`: `next`, checked; or, with nothing
+// to run (schedule() found nothing and armed the timer), the CPU sleeps,
+// then looks again, on a fresh stack.
+[[gnu::always_inline]] inline VcpuContext* resume_next(VcpuContext* next, size_t cpu) {
   if (next == nullptr) [[unlikely]] {
-    // schedule() found nothing and armed the timer: sleep, then look again.
     arch::wait_for_event();
     cpu_loop(cpu);
   }
   check_placed(*next, cpu);
   return next;
+}
+
+}  // namespace
+}  // namespace hyp
+
+// The exception entry's C halves (kernel/arch/aarch64/exceptions.S), with
+// the vCPU's general registers saved in `ctx`: each returns the context to
+// resume; with nothing to run, the CPU goes idle on a fresh stack instead.
+// The CPU the vCPU ran on is read first: once the run loop lets go of a
+// server, another CPU may take it and write its record. (The record is
+// right: checked when the vCPU was resumed here.)
+
+// A synchronous exception, with its syndrome (FAR_EL2 and HPFAR_EL2 are
+// UNKNOWN for most kinds: only their handlers read them).
+extern "C" hyp::VcpuContext* vcpu_sync_exit(hyp::VcpuContext* ctx, uint64_t esr, uint64_t far, uint64_t hpfar) {
+  using namespace hyp;
+  static_assert(offsetof(Vcpu, ctx) == 0, "the entry hands over the context; the vCPU is the object around it");
+  Vcpu& v = *reinterpret_cast<Vcpu*>(ctx);
+  const size_t cpu = v.cpu;
+  if (takes_fast_path(ExitKind::kSync, esr, *ctx)) return resume_next(direct_message(v), cpu);
+  return resume_next(exit_to_next(v, ExitKind::kSync, TrapInfo{esr, far, hpfar}), cpu);
+}
+
+// An IRQ, FIQ or SError (`kind` 1, 2, 3).
+extern "C" hyp::VcpuContext* vcpu_async_exit(hyp::VcpuContext* ctx, uint64_t kind) {
+  using namespace hyp;
+  Vcpu& v = *reinterpret_cast<Vcpu*>(ctx);
+  const size_t cpu = v.cpu;
+  return resume_next(exit_to_next(v, static_cast<ExitKind>(kind), TrapInfo{}), cpu);
 }

@@ -8,7 +8,8 @@
 //
 // Every function here returns what the CPU runs next: a vCPU context to
 // enter, or null to sleep until woken (and then ask schedule() again). The
-// exception entry calls vcpu_exit() (defined here, around on_exit()), and
+// exception entry calls vcpu_sync_exit() or vcpu_async_exit() (defined
+// here, around what on_exit() does), and
 // idle CPUs cpu_loop(); entering a vCPU is the arch layer's
 // (arch::enter_vcpu). Host tests drive on_exit() and schedule() against
 // the arch fake.

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "ffa/abi.h"
 #include "ipc/hypercall.h"
 #include "ipc/psci.h"
 #include "kernel/arch/cpu.h"
@@ -40,6 +42,7 @@ TrapInfo read_trap(uint64_t ipa) {
   return {esr(Ec::kDataAbortLower, (1u << 24) | (2u << 22) | (5u << 16) | 0x07), ipa, (ipa >> 12) << 4};
 }
 TrapInfo hvc_trap() { return {esr(Ec::kHvc64, 0), 0, 0}; }
+TrapInfo smc_trap() { return {esr(Ec::kSmc64, 0), 0, 0}; }
 // A write of x`rt` to system register op0 3, op1, C12, C11, op2 (the SGI
 // generation registers).
 TrapInfo sgi_write_trap(uint32_t op1, uint32_t op2, uint32_t rt) {
@@ -1090,6 +1093,182 @@ TEST_F(RunTest, OfTwoVcpusStoppingTheirPartitionTheSecondGivesWay) {
   EXPECT_EQ(call(vcpu(0), psci::kSystemOff), nullptr);
   EXPECT_EQ(vcpu(0).state, VcpuState::kStopped);
   EXPECT_EQ(vcpu(2).state, VcpuState::kStopped);
+}
+
+// ---- FF-A direct messages through the run loop ------------------------------
+//
+// The server (FF-A ID 1) receives direct requests, the guest (ID 2) sends
+// them. By HVC #0 they take the exit's fast path; by SMC (and HVC with the
+// SVE hint) the general dispatch: the answers must be the same.
+
+class DirectMessageTest : public RunTest {
+ protected:
+  void SetUp() override {
+    RunTest::SetUp();
+    partitions_[0].ffa.messaging = ffa::properties::kDirectReceive;
+    partitions_[1].ffa.messaging = ffa::properties::kDirectSend;
+  }
+
+  // vCPU `v` makes FF-A call `x[0]` with all eight registers, by `trap`.
+  VcpuContext* ffa_by(Vcpu& v, std::array<uint64_t, 8> x, TrapInfo trap = hvc_trap()) {
+    for (size_t i = 0; i < 8; ++i) v.ctx.x[i] = x[i];
+    return on_exit(v, ExitKind::kSync, trap);
+  }
+
+  // The server, run for a read of vCPU 0, answers it and waits for messages
+  // (FFA_MSG_WAIT as its wait); vCPU 0 goes on.
+  void server_waits_for_messages() {
+    ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0x18)), &server_vcpu().ctx);
+    EXPECT_EQ(serve(), 1);
+    ASSERT_EQ(ffa_by(server_vcpu(), {ffa::kVersion, ffa::kVersion1_2}), &server_vcpu().ctx);
+    ASSERT_EQ(ffa_by(server_vcpu(), {ffa::kMsgWait}), &vcpu(0).ctx);
+    ASSERT_EQ(server_vcpu().direct.state.load(), MsgState::kWaiting);
+  }
+
+  void guest_negotiates() {
+    ASSERT_EQ(ffa_by(vcpu(0), {ffa::kVersion, ffa::kVersion1_2}), &vcpu(0).ctx);
+  }
+
+  static int32_t error(const Vcpu& v) {
+    return v.ctx.x[0] == ffa::kError ? static_cast<int32_t>(v.ctx.x[2]) : 0;
+  }
+  static int32_t code(ffa::Error e) { return static_cast<int32_t>(e); }
+
+  // One round trip from vCPU 0 by `trap`: the server sees the request in
+  // its registers, answers each word plus 0x10, and vCPU 0 resumes with
+  // the answer.
+  void round_trip(TrapInfo trap, uint32_t req, uint32_t resp) {
+    const uint64_t guest_pc = vcpu(0).ctx.pc;
+    const uint64_t exits = vcpu(0).exits[static_cast<size_t>(Esr(trap.esr).ec())].value();
+    ASSERT_EQ(ffa_by(vcpu(0), {req, ffa::pack_ids(2, 1), 0, 0x1'0000'0003, 4, 5, 6, 0xffff'ffff'0000'0007}, trap),
+              &server_vcpu().ctx)
+        << "the server runs in the guest's place";
+    EXPECT_EQ(vcpu(0).exits[static_cast<size_t>(Esr(trap.esr).ec())].value(), exits + 1);
+    EXPECT_EQ(vcpu(0).state, VcpuState::kRunning);
+    EXPECT_EQ(vcpu(0).waiting, VcpuWait::kDirect);
+    const Vcpu& sv = server_vcpu();
+    const bool wide = ffa::is_smc64(req);
+    EXPECT_EQ(sv.ctx.x[0], req);
+    EXPECT_EQ(sv.ctx.x[1], ffa::pack_ids(2, 1));
+    EXPECT_EQ(sv.ctx.x[2], 0u);
+    EXPECT_EQ(sv.ctx.x[3], wide ? 0x1'0000'0003u : 3u) << "SMC32 carries 32 bits";
+    EXPECT_EQ(sv.ctx.x[6], 6u);
+    EXPECT_EQ(sv.ctx.x[7], wide ? 0xffff'ffff'0000'0007u : 7u);
+    ASSERT_EQ(ffa_by(server_vcpu(), {resp, ffa::pack_ids(1, 2), 0, sv.ctx.x[3] + 0x10, sv.ctx.x[4] + 0x10,
+                                       sv.ctx.x[5] + 0x10, sv.ctx.x[6] + 0x10, sv.ctx.x[7] + 0x10},
+                       trap),
+              &vcpu(0).ctx)
+        << "the response goes straight back to the guest";
+    const Vcpu& g = vcpu(0);
+    EXPECT_EQ(g.waiting, VcpuWait::kNothing);
+    EXPECT_EQ(g.ctx.x[0], resp);
+    EXPECT_EQ(g.ctx.x[1], ffa::pack_ids(1, 2));
+    EXPECT_EQ(g.ctx.x[2], 0u);
+    EXPECT_EQ(g.ctx.x[3], (wide ? 0x1'0000'0003u : 3u) + 0x10);
+    EXPECT_EQ(g.ctx.x[4], 0x14u);
+    EXPECT_EQ(g.ctx.x[7], wide ? 0xffff'ffff'0000'0017u : 0x17u);
+    EXPECT_EQ(g.ctx.pc, guest_pc + (Esr(trap.esr).ec() == Ec::kSmc64 ? 4 : 0)) << "resumed after its call";
+    EXPECT_EQ(server_vcpu().direct.state.load(), MsgState::kWaiting) << "its response waits for the next";
+  }
+};
+
+TEST_F(DirectMessageTest, ARoundTripByHvcRunsTheServerInTheGuestsPlace) {
+  server_waits_for_messages();
+  guest_negotiates();
+  round_trip(hvc_trap(), ffa::kMsgSendDirectReq64, ffa::kMsgSendDirectResp64);
+  round_trip(hvc_trap(), ffa::kMsgSendDirectReq32, ffa::kMsgSendDirectResp32);
+  round_trip(hvc_trap(), ffa::kMsgSendDirectReq64, ffa::kMsgSendDirectResp64);
+}
+
+TEST_F(DirectMessageTest, ARoundTripBySmcTakesTheGeneralWayWithTheSameResults) {
+  server_waits_for_messages();
+  guest_negotiates();
+  round_trip(smc_trap(), ffa::kMsgSendDirectReq64, ffa::kMsgSendDirectResp64);
+  round_trip(smc_trap(), ffa::kMsgSendDirectReq32, ffa::kMsgSendDirectResp32);
+  // The two ways mixed: asked by HVC, answered by SMC, and back.
+  round_trip(hvc_trap(), ffa::kMsgSendDirectReq64, ffa::kMsgSendDirectResp64);
+}
+
+TEST_F(DirectMessageTest, TheSveHintTakesTheGeneralWayAndIsNotPassedOn) {
+  server_waits_for_messages();
+  guest_negotiates();
+  ASSERT_EQ(ffa_by(vcpu(0), {ffa::kMsgSendDirectReq64 | ffa::kSveHint, ffa::pack_ids(2, 1), 0, 9}),
+            &server_vcpu().ctx);
+  EXPECT_EQ(server_vcpu().ctx.x[0], ffa::kMsgSendDirectReq64);
+  EXPECT_EQ(server_vcpu().ctx.x[3], 9u);
+  ASSERT_EQ(ffa_by(server_vcpu(), {ffa::kMsgSendDirectResp64 | ffa::kSveHint, ffa::pack_ids(1, 2), 0, 10}),
+            &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[0], ffa::kMsgSendDirectResp64);
+  EXPECT_EQ(vcpu(0).ctx.x[3], 10u);
+}
+
+// Each misuse by either way: the caller resumes at once with the error, and
+// nothing else changes.
+TEST_F(DirectMessageTest, RequestsTheKernelRefusesResumeTheGuestWithTheError) {
+  for (const TrapInfo trap : {hvc_trap(), smc_trap()}) {
+    SCOPED_TRACE(Esr(trap.esr).ec() == Ec::kSmc64 ? "smc" : "hvc");
+    auto refused = [&](std::array<uint64_t, 8> x, ffa::Error e, const char* what) {
+      EXPECT_EQ(ffa_by(vcpu(0), x, trap), &vcpu(0).ctx) << what;
+      EXPECT_EQ(error(vcpu(0)), code(e)) << what;
+      EXPECT_EQ(vcpu(0).waiting, VcpuWait::kNothing) << what;
+    };
+    const uint64_t req = ffa::kMsgSendDirectReq64;
+    if (partitions_[1].ffa.version.load() == 0) {
+      refused({req, ffa::pack_ids(2, 1)}, ffa::Error::kNotSupported, "before FFA_VERSION");
+      guest_negotiates();
+    }
+    refused({req, ffa::pack_ids(2, 1)}, ffa::Error::kBusy, "the server does not wait for messages");
+    refused({req, ffa::pack_ids(3, 1)}, ffa::Error::kInvalidParameters, "another sender's ID");
+    refused({req, ffa::pack_ids(2, 2)}, ffa::Error::kInvalidParameters, "to itself");
+    refused({req, ffa::pack_ids(2, 9)}, ffa::Error::kInvalidParameters, "to nobody");
+    refused({req, uint64_t{1} << 32 | ffa::pack_ids(2, 1)}, ffa::Error::kInvalidParameters, "bits above w1");
+    refused({req, ffa::pack_ids(2, 1), 1u << 31}, ffa::Error::kInvalidParameters, "a framework message");
+    refused({ffa::kMsgSendDirectResp64, ffa::pack_ids(2, 1)}, ffa::Error::kDenied, "a response, serving nothing");
+    partitions_[1].ffa.messaging = 0;
+    refused({req, ffa::pack_ids(2, 1)}, ffa::Error::kDenied, "not a sender by its manifest");
+    partitions_[1].ffa.messaging = ffa::properties::kDirectSend;
+    partitions_[0].ffa.messaging = 0;
+    refused({req, ffa::pack_ids(2, 1)}, ffa::Error::kDenied, "not a receiver by its manifest");
+    partitions_[0].ffa.messaging = ffa::properties::kDirectReceive;
+  }
+  EXPECT_EQ(server_vcpu().direct.state.load(), MsgState::kNone);
+}
+
+TEST_F(DirectMessageTest, AServerClaimedByAnotherCpuIsBusy) {
+  server_waits_for_messages();
+  guest_negotiates();
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  // vCPU 1 reads: the server runs on CPU 1 (for its ring, not a message).
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, read_trap(kDeviceIpa + 0x4)), &server_vcpu().ctx);
+  for (const TrapInfo trap : {hvc_trap(), smc_trap()}) {
+    ASSERT_EQ(ffa_by(vcpu(0), {ffa::kMsgSendDirectReq64, ffa::pack_ids(2, 1)}, trap), &vcpu(0).ctx);
+    EXPECT_EQ(error(vcpu(0)), code(ffa::Error::kBusy));
+  }
+  EXPECT_EQ(server_vcpu().cpu, 1u) << "still CPU 1's";
+}
+
+// A server's response that lies, and one when it serves nothing: refused,
+// and the server goes on; the guest it stands in for still waits.
+TEST_F(DirectMessageTest, AServersBadResponseIsRefusedAndTheGuestWaitsOn) {
+  server_waits_for_messages();
+  guest_negotiates();
+  ASSERT_EQ(ffa_by(vcpu(0), {ffa::kMsgSendDirectReq64, ffa::pack_ids(2, 1), 0, 1}), &server_vcpu().ctx);
+  for (const TrapInfo trap : {hvc_trap(), smc_trap()}) {
+    auto refused = [&](std::array<uint64_t, 8> x, ffa::Error e, const char* what) {
+      EXPECT_EQ(ffa_by(server_vcpu(), x, trap), &server_vcpu().ctx) << what;
+      EXPECT_EQ(error(server_vcpu()), code(e)) << what;
+      EXPECT_EQ(vcpu(0).waiting, VcpuWait::kDirect) << what;
+      EXPECT_EQ(vcpu(0).ctx.x[0], ffa::kMsgSendDirectReq64) << what << ": the guest's registers untouched";
+    };
+    refused({ffa::kMsgSendDirectResp64, ffa::pack_ids(1, 3)}, ffa::Error::kInvalidParameters, "to another");
+    refused({ffa::kMsgSendDirectResp64, ffa::pack_ids(3, 2)}, ffa::Error::kInvalidParameters, "as another");
+    refused({ffa::kMsgSendDirectResp64, ffa::pack_ids(1, 2), 5}, ffa::Error::kInvalidParameters, "with flags");
+    refused({ffa::kMsgSendDirectReq64, ffa::pack_ids(1, 2)}, ffa::Error::kDenied, "a server asking");
+    refused({ffa::kMsgWait}, ffa::Error::kDenied, "waiting while it serves");
+  }
+  ASSERT_EQ(ffa_by(server_vcpu(), {ffa::kMsgSendDirectResp64, ffa::pack_ids(1, 2), 0, 2}), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[3], 2u);
 }
 
 }  // namespace

@@ -61,6 +61,10 @@ void vcpu_load(const VcpuContext& ctx, Scope scope = Scope::kAll);
 // and the virtual CPU interface off: nothing of it signals on this CPU
 // after it left.
 void vcpu_save(VcpuContext& ctx, Scope scope = Scope::kAll);
+// vcpu_save(from, Scope::kServer) then vcpu_load(to, Scope::kServer), in
+// one pass: a switch between a guest and a server standing in for it, on
+// the way straight back into `to` (no ISB: the ERET synchronizes).
+void vcpu_switch(VcpuContext& from, const VcpuContext& to);
 
 // Writes HCR_EL2 for the vCPU loaded here (its traps changed).
 void write_hcr(uint64_t hcr);

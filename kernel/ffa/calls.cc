@@ -39,13 +39,7 @@ void success(Vcpu& v, bool wide, uint64_t r2 = 0, uint64_t r3 = 0, uint64_t r4 =
   v.ctx.x[7] = r7 & mask;
 }
 
-TrapAction fail(Vcpu& v, Error e) {
-  v.ctx.x[0] = ffa::kError;
-  v.ctx.x[1] = 0;
-  v.ctx.x[2] = ffa::error_word(e);
-  for (size_t i = 3; i <= 7; ++i) v.ctx.x[i] = 0;
-  return TrapAction::kResume;
-}
+TrapAction fail(Vcpu& v, Error e) { return ffa_refuse(v, e); }
 
 TrapAction done(Vcpu& v, bool wide, uint64_t r2 = 0, uint64_t r3 = 0) {
   success(v, wide, r2, r3);
@@ -54,13 +48,17 @@ TrapAction done(Vcpu& v, bool wide, uint64_t r2 = 0, uint64_t r3 = 0) {
 
 // ---- Partitions ----------------------------------------------------------
 
-Partition* partition_by_id(uint64_t id) {
+}  // namespace
+
+Partition* ffa_partition(uint16_t id) {
   for (size_t i = 0; i < g_partition_count; ++i) {
     Partition& p = g_partitions[i];
     if (p.state != PartitionState::kEmpty && p.id == id) return &p;
   }
   return nullptr;
 }
+
+namespace {
 
 uint32_t version_of(const Partition& p) { return p.ffa.version.load(std::memory_order_relaxed); }
 
@@ -346,7 +344,7 @@ Error bind_args(const Vcpu& v, const Args& a, Partition*& sender, uint64_t& bitm
   if (ffa::low_id(a[1]) != p.id || ffa::high_id(a[1]) == p.id || (a[1] >> 32) != 0 || bitmap == 0) {
     return Error::kInvalidParameters;
   }
-  sender = partition_by_id(ffa::high_id(a[1]));
+  sender = ffa_partition(ffa::high_id(a[1]));
   if (sender == nullptr) return Error::kInvalidParameters;
   if (!p.ffa.does(prop::kNotifications)) return Error::kNotSupported;
   return Error{};
@@ -408,7 +406,7 @@ TrapAction notification_set(Vcpu& v, const Args& a) {
       ffa::high_id(a[1]) != self.id || ffa::low_id(a[1]) == self.id) {
     return fail(v, Error::kInvalidParameters);
   }
-  Partition* receiver = partition_by_id(ffa::low_id(a[1]));
+  Partition* receiver = ffa_partition(ffa::low_id(a[1]));
   if (receiver == nullptr || (per_vcpu && vcpu >= receiver->vcpu_count)) return fail(v, Error::kInvalidParameters);
   if (!receiver->ffa.does(prop::kNotifications)) return fail(v, Error::kDenied);
   {
@@ -522,7 +520,7 @@ TrapAction msg_send2(Vcpu& v, const Args& a) {
     if (!ffa::check_message_header(header, m.bytes(), h)) return fail(v, Error::kInvalidParameters);
   }
   if (h.sender != self.id || h.receiver == self.id) return fail(v, Error::kInvalidParameters);
-  Partition* receiver = partition_by_id(h.receiver);
+  Partition* receiver = ffa_partition(h.receiver);
   if (receiver == nullptr) return fail(v, Error::kInvalidParameters);
   if (!receiver->ffa.does(prop::kIndirect)) return fail(v, Error::kDenied);
   if (const Error e = deliver(self.ffa, receiver->ffa, h); e != Error{}) return fail(v, e);
@@ -531,49 +529,6 @@ TrapAction msg_send2(Vcpu& v, const Args& a) {
 }
 
 // ---- Direct messages -------------------------------------------------------------
-
-bool may_send_to(const Partition& self, const Partition& receiver) {
-  if (self.ffa.target_count == 0) return true;
-  for (size_t i = 0; i < self.ffa.target_count; ++i) {
-    if (self.ffa.targets[i] == receiver.id) return true;
-  }
-  return false;
-}
-
-TrapAction direct_request(Vcpu& v, const Args& a) {
-  const Partition& self = *v.partition;
-  const uint64_t w1 = a[1];
-  if ((w1 >> 32) != 0 || ffa::high_id(w1) != self.id || ffa::low_id(w1) == self.id) {
-    return fail(v, Error::kInvalidParameters);
-  }
-  Partition* receiver = partition_by_id(ffa::low_id(w1));
-  // Framework messages (w2 bit 31) are the kernel's to send, not a partition's.
-  if (receiver == nullptr || a[2] != 0) return fail(v, Error::kInvalidParameters);
-  // A server cannot wait for an answer (it runs in others' place), and a
-  // vCPU serving a request answers it before it asks anything (no cycles).
-  if (self.kind != PartitionKind::kGuest || !self.ffa.does(prop::kDirectSend) ||
-      !receiver->ffa.does(prop::kDirectReceive) || !may_send_to(self, *receiver) ||
-      v.direct.state.load(std::memory_order_relaxed) == MsgState::kServing) {
-    return fail(v, Error::kDenied);
-  }
-  // A receiver with one vCPU takes every request on it; one with several,
-  // on the vCPU with the sender's index.
-  const size_t index = receiver->vcpu_count == 1 ? 0 : v.index;
-  if (index >= receiver->vcpu_count) return fail(v, Error::kInvalidParameters);
-  v.direct.target = &receiver->vcpus[index];
-  return TrapAction::kDirectRequest;
-}
-
-TrapAction direct_response(Vcpu& v, const Args& a) {
-  const Partition& self = *v.partition;
-  if (v.direct.state.load(std::memory_order_acquire) != MsgState::kServing) return fail(v, Error::kDenied);
-  const Vcpu* to = v.direct.from;
-  const uint64_t w1 = a[1];
-  if ((w1 >> 32) != 0 || ffa::high_id(w1) != self.id || ffa::low_id(w1) != to->partition->id || a[2] != 0) {
-    return fail(v, Error::kInvalidParameters);
-  }
-  return TrapAction::kDirectResponse;
-}
 
 // What a server's FFA_MSG_WAIT returns when it is run for anything but a
 // direct request: FFA_RUN naming it.
@@ -596,7 +551,6 @@ TrapAction msg_wait(Vcpu& v, const Args& a) {
     SpinLockGuard guard(self.ffa.lock);
     if (self.ffa.mailbox.rx_full) (void)release_rx(self);
   }
-  if (self.kind == PartitionKind::kServer) set_run_return(v);
   v.direct.state.store(MsgState::kWaiting, std::memory_order_release);
   return TrapAction::kMessageWait;
 }
@@ -610,72 +564,6 @@ TrapAction yield(Vcpu& v, const Args& a) {
 
 }  // namespace
 
-bool ffa_deliver_request(Vcpu& sender, Vcpu& receiver) {
-  // The sender's own number: it sends, so nothing answers it now (no lock).
-  const uint64_t seq = sender.direct.seq.load(std::memory_order_relaxed) + 1;
-  sender.direct.seq.store(seq, std::memory_order_relaxed);
-  sender.direct.ready.store(false, std::memory_order_relaxed);
-  MsgState expected = MsgState::kWaiting;
-  if (!receiver.direct.state.compare_exchange_strong(expected, MsgState::kClaimed, std::memory_order_acq_rel)) {
-    return false;
-  }
-  const uint32_t fid = static_cast<uint32_t>(sender.ctx.x[0]) & ~ffa::kSveHint;
-  const bool wide = ffa::is_smc64(fid);
-  const uint64_t mask = wide ? ~uint64_t{0} : 0xffff'ffff;
-  receiver.ctx.x[0] = fid;
-  receiver.ctx.x[1] = sender.ctx.x[1] & mask;
-  receiver.ctx.x[2] = 0;
-  receiver.ctx.x[3] = sender.ctx.x[3] & mask;
-  receiver.ctx.x[4] = sender.ctx.x[4] & mask;
-  receiver.ctx.x[5] = sender.ctx.x[5] & mask;
-  receiver.ctx.x[6] = sender.ctx.x[6] & mask;
-  receiver.ctx.x[7] = sender.ctx.x[7] & mask;
-  receiver.direct.from = &sender;
-  receiver.direct.from_seq = seq;
-  receiver.direct.from_wide = wide;
-  receiver.direct.state.store(MsgState::kServing, std::memory_order_release);
-  return true;
-}
-
-namespace {
-
-// Writes the answer to request `seq` of `q` with `write` (which fills its
-// registers), if that is still the request `q` waits for. Whether it did.
-template <typename Write>
-bool answer(Vcpu& q, uint64_t seq, Write write) {
-  SpinLockGuard guard(q.direct.lock);
-  if (q.direct.seq.load(std::memory_order_relaxed) != seq || q.direct.ready.load(std::memory_order_relaxed)) {
-    return false;
-  }
-  write(q.ctx);
-  q.direct.ready.store(true, std::memory_order_release);
-  return true;
-}
-
-}  // namespace
-
-Vcpu* ffa_respond(Vcpu& r) {
-  Vcpu* q = r.direct.from;
-  const uint32_t fid = static_cast<uint32_t>(r.ctx.x[0]) & ~ffa::kSveHint;
-  const bool wide = r.direct.from_wide && ffa::is_smc64(fid);
-  const uint64_t mask = wide ? ~uint64_t{0} : 0xffff'ffff;
-  const bool answered = q != nullptr && answer(*q, r.direct.from_seq, [&](VcpuContext& ctx) {
-    ctx.x[0] = fid;
-    ctx.x[1] = r.ctx.x[1] & mask;
-    ctx.x[2] = 0;
-    ctx.x[3] = r.ctx.x[3] & mask;
-    ctx.x[4] = r.ctx.x[4] & mask;
-    ctx.x[5] = r.ctx.x[5] & mask;
-    ctx.x[6] = r.ctx.x[6] & mask;
-    ctx.x[7] = r.ctx.x[7] & mask;
-  });
-  r.direct.from = nullptr;
-  // The response waits for the next message, as FFA_MSG_WAIT does.
-  if (r.partition->kind == PartitionKind::kServer) set_run_return(r);
-  r.direct.state.store(MsgState::kWaiting, std::memory_order_release);
-  return answered ? q : nullptr;
-}
-
 Vcpu* ffa_abort_request(Vcpu& r) {
   for (;;) {
     MsgState st = r.direct.state.load(std::memory_order_acquire);
@@ -687,7 +575,7 @@ Vcpu* ffa_abort_request(Vcpu& r) {
     if (st == MsgState::kServing) {
       Vcpu* q = r.direct.from;
       const bool wide = r.direct.from_wide;
-      const bool answered = q != nullptr && answer(*q, r.direct.from_seq, [&](VcpuContext& ctx) {
+      const bool answered = q != nullptr && ffa_answer(*q, r.direct.from_seq, [&](VcpuContext& ctx) {
         ctx.x[0] = ffa::kError;
         ctx.x[1] = 0;
         ctx.x[2] = ffa::error_word(Error::kAborted);
@@ -720,6 +608,7 @@ void ffa_server_resumed(Vcpu& sv) {
   // The CPU that resumes a server holds its claim, which a sender needs
   // before it touches this state: no race to settle here.
   sv.direct.state.store(MsgState::kNone, std::memory_order_relaxed);
+  set_run_return(sv);
 }
 
 void ffa_set_partitions(Partition* partitions, size_t count) {
@@ -728,6 +617,7 @@ void ffa_set_partitions(Partition* partitions, size_t count) {
 }
 
 TrapAction ffa_call(Vcpu& v, uint32_t fid) {
+  if (ffa_is_direct_message(fid)) return ffa_direct_message(v, fid);
   const Args a{v, ffa::is_smc64(fid)};
   if (fid == ffa::kVersion) return version(v);
   FfaEndpoint& e = v.partition->ffa;
@@ -736,17 +626,6 @@ TrapAction ffa_call(Vcpu& v, uint32_t fid) {
   if (negotiated == 0) return fail(v, Error::kNotSupported);
   if (!e.version_fixed.load(std::memory_order_relaxed)) [[unlikely]] {
     e.version_fixed.store(true, std::memory_order_release);
-  }
-  // Direct messages (every version has them) before the rest.
-  switch (fid) {
-    case ffa::kMsgSendDirectReq32:
-    case ffa::kMsgSendDirectReq64:
-      return direct_request(v, a);
-    case ffa::kMsgSendDirectResp32:
-    case ffa::kMsgSendDirectResp64:
-      return direct_response(v, a);
-    default:
-      break;
   }
   if (!implemented(fid, negotiated)) return fail(v, Error::kNotSupported);
   switch (fid) {

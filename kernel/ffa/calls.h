@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernel/partition/partition.h"
+#include "kernel/ffa/direct.h"
 #include "kernel/trap/dispatch.h"
 
 namespace hyp {
@@ -41,17 +42,9 @@ TrapAction ffa_call(Vcpu& v, uint32_t fid);
 // send none) to a receiver vCPU waiting for messages (MsgState::kWaiting):
 // its registers become the request, it runs, and its response becomes the
 // sender's registers. Who runs when is the run loop's; these move the data
-// and the states, with the races between CPUs settled here.
-
-// Gives `sender`'s request (its x0..x7 as it trapped) to `receiver`, if
-// the receiver waits for messages; false (nothing changed) if not. The
-// sender then waits (VcpuWait::kDirect) for direct.ready.
-bool ffa_deliver_request(Vcpu& sender, Vcpu& receiver);
-
-// `responder`'s response (its x0..x7, checked) becomes its requester's
-// registers, if the requester still waits for it; the responder waits for
-// messages again. Returns the requester, to be woken (null if none waits).
-Vcpu* ffa_respond(Vcpu& responder);
+// and the states, with the races between CPUs settled here. The calls
+// themselves, the delivery and the response are inline (direct.h): the
+// run loop's fast path is made of them.
 
 // The request `receiver` serves (or is being given) is answered with
 // FFA_ERROR ABORTED: the receiver stops or restarts. Returns the requester,
@@ -65,8 +58,8 @@ bool ffa_end_message_wait(Vcpu& v);
 
 // A server waiting for messages (MsgState::kWaiting) runs for something
 // else (its rings, an interrupt, a notification): it no longer waits for
-// messages, and its call returns FFA_RUN (set when it called). The caller
-// holds the server's claim.
+// messages, and its call returns FFA_RUN. The caller holds the server's
+// claim.
 void ffa_server_resumed(Vcpu& sv);
 
 }  // namespace hyp

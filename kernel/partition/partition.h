@@ -109,8 +109,9 @@ struct Vcpu;
 struct DirectMessaging {
   // As a receiver.
   std::atomic<MsgState> state{MsgState::kNone};
-  Vcpu* from = nullptr;    // kServing: the requester, and its request's
-  uint64_t from_seq = 0;   // number and convention
+  Vcpu* from = nullptr;    // kServing: the requester, its partition's ID,
+  uint64_t from_seq = 0;   // and its request's number and convention
+  uint16_t from_id = 0;
   bool from_wide = false;
   // As a requester: the request's number, under `lock`, which a response
   // or an abort writes the vCPU's registers under (only for the request
@@ -121,6 +122,9 @@ struct DirectMessaging {
   std::atomic<uint64_t> seq{0};
   std::atomic<bool> ready{false};  // the response (or error) is in its registers
   Vcpu* target = nullptr;          // the receiver the dispatcher chose, for the run loop
+  // The partition its last request went to, looked at first for the next
+  // (partitions keep their slot and ID from boot on). Its own to write.
+  Partition* last_receiver = nullptr;
 };
 
 struct Vcpu {

@@ -1,8 +1,8 @@
 // EL2 exception vectors. Exceptions from a partition (lower EL) save the
 // vCPU's general registers straight into its VcpuContext (TPIDR_EL2 points
-// at it while it runs) and call vcpu_exit(), which returns the context to
-// resume. Exceptions taken at EL2 itself are unexpected: save a full frame
-// and report it (exception.cc).
+// at it while it runs) and call vcpu_sync_exit() or vcpu_async_exit(),
+// which return the context to resume. Exceptions taken at EL2 itself are
+// unexpected: save a full frame and report it (exception.cc).
 
 #include "kernel/arch/aarch64/exception_frame.h"
 #include "kernel/vcpu/context_offsets.h"
@@ -60,8 +60,12 @@
   // the context.
   stp x0, x1, [sp, #-16]!
   mrs x0, tpidr_el2
+  .if \kind == 0
+  b save_guest_sync
+  .else
   mov x1, #\kind
-  b save_guest
+  b save_guest_async
+  .endif
 .endm
 
 .section .text.vectors, "ax"
@@ -101,8 +105,9 @@ unexpected_exception:
 1:wfi
   b 1b
 
-// x0 = VcpuContext, x1 = kind; the guest's x0/x1 are on the stack.
-save_guest:
+// The rest of a vCPU's registers into its context (x0), once its x0 and
+// x1 are on the stack (and popped here).
+.macro save_rest
   store_x2_x29 x0, VCPU_CONTEXT_X0
   ldp x2, x3, [sp], #16
   stp x2, x3, [x0, #VCPU_CONTEXT_X0]
@@ -110,7 +115,23 @@ save_guest:
   mrs x3, spsr_el2
   stp x30, x2, [x0, #(VCPU_CONTEXT_X0 + 240)]
   str x3, [x0, #VCPU_CONTEXT_PSTATE]
-  bl vcpu_exit
+.endm
+
+// x0 = VcpuContext, x1 = kind (IRQ, FIQ, SError); the guest's x0/x1 are
+// on the stack.
+save_guest_async:
+  save_rest
+  bl vcpu_async_exit
+  b vcpu_resume
+
+// x0 = VcpuContext; the guest's x0/x1 are on the stack. The syndrome goes
+// to the C half in registers.
+save_guest_sync:
+  save_rest
+  mrs x1, esr_el2
+  mrs x2, far_el2
+  mrs x3, hpfar_el2
+  bl vcpu_sync_exit
   // x0 = the context to resume: fall through.
 
 // Resumes the vCPU whose context is in x0.

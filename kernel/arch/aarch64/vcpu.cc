@@ -332,8 +332,11 @@ TrapSyndrome read_trap_syndrome() {
   return {HYP_READ_SYSREG(esr_el2), HYP_READ_SYSREG(far_el2), HYP_READ_SYSREG(hpfar_el2)};
 }
 
-void vcpu_load(const VcpuContext& ctx, Scope scope) {
-  const El2Controls& c = ctx.el2;
+namespace {
+
+// The parts of a switch, shared by the full one and the server one.
+
+void load_el2(const El2Controls& c) {
   // VTCR_EL2 and CNTHCTL_EL2 are the same for every partition: written
   // once per CPU (el2_controls_init()).
   HYP_LOAD_PAIR(c, hcr_el2, vmpidr_el2);
@@ -341,10 +344,11 @@ void vcpu_load(const VcpuContext& ctx, Scope scope) {
   HYP_LOAD_PAIR(c, mdcr_el2, cptr_el2);
   HYP_WRITE_SYSREG(vttbr_el2, c.vttbr_el2);
   // No ISB here: writing EL1's registers from EL2 does not depend on these
-  // controls, and the ISB at the end (or the ERET) orders it all before
-  // the partition runs.
+  // controls, and the ERET into the partition (or an ISB before the kernel
+  // depends on them) orders it all before the partition runs.
+}
 
-  const El1Sysregs& r = ctx.el1;
+void load_el1(const El1Sysregs& r) {
   HYP_LOAD_PAIR(r, sctlr_el1, actlr_el1);
   HYP_LOAD_PAIR(r, cpacr_el1, ttbr0_el1);
   HYP_LOAD_PAIR(r, ttbr1_el1, tcr_el1);
@@ -360,12 +364,43 @@ void vcpu_load(const VcpuContext& ctx, Scope scope) {
   HYP_WRITE_SYSREG(cntkctl_el1, r.cntkctl_el1);
   // The compare value before the control that may enable the timer.
   HYP_LOAD_PAIR(r, cntv_cval_el0, cntv_ctl_el0);
+}
+
+void save_el1(El1Sysregs& r) {
+  HYP_SAVE_PAIR(r, sctlr_el1, actlr_el1);
+  HYP_SAVE_PAIR(r, cpacr_el1, ttbr0_el1);
+  HYP_SAVE_PAIR(r, ttbr1_el1, tcr_el1);
+  HYP_SAVE_PAIR(r, mair_el1, amair_el1);
+  HYP_SAVE_PAIR(r, vbar_el1, contextidr_el1);
+  HYP_SAVE_PAIR(r, tpidr_el0, tpidrro_el0);
+  HYP_SAVE_PAIR(r, tpidr_el1, sp_el0);
+  HYP_SAVE_PAIR(r, sp_el1, elr_el1);
+  HYP_SAVE_PAIR(r, spsr_el1, esr_el1);
+  HYP_SAVE_PAIR(r, far_el1, afsr0_el1);
+  HYP_SAVE_PAIR(r, afsr1_el1, par_el1);
+  HYP_SAVE_PAIR(r, csselr_el1, mdscr_el1);
+  r.cntkctl_el1 = HYP_READ_SYSREG(cntkctl_el1);
+  HYP_SAVE_PAIR(r, cntv_ctl_el0, cntv_cval_el0);
+}
+
+// What every switch (kServer) moves in: EL2 controls, EL1 registers, the
+// optional ones, and ICH_HCR_EL2 (a server's traps every ICV_* access).
+[[gnu::always_inline]] inline void load_server_scope(const VcpuContext& ctx) {
+  load_el2(ctx.el2);
+  load_el1(ctx.el1);
   load_optional(ctx);
-  HYP_WRITE_SYSREG(S3_4_C12_C11_0, c.ich_hcr_el2 | ctx.lrs.hcr);  // ICH_HCR_EL2
+  HYP_WRITE_SYSREG(S3_4_C12_C11_0, ctx.el2.ich_hcr_el2 | ctx.lrs.hcr);  // ICH_HCR_EL2
+}
+
+}  // namespace
+
+void vcpu_load(const VcpuContext& ctx, Scope scope) {
+  load_server_scope(ctx);
   if (scope == Scope::kServer) {
     isb();
     return;
   }
+  const El1Sysregs& r = ctx.el1;
   load_vgic(ctx);
   load_list_registers(ctx);
   // Pointer-authentication keys, by encoding (APIAKeyLo_EL1 is S3_0_C2_C1_0).
@@ -385,20 +420,7 @@ void vcpu_load(const VcpuContext& ctx, Scope scope) {
 
 void vcpu_save(VcpuContext& ctx, Scope scope) {
   El1Sysregs& r = ctx.el1;
-  HYP_SAVE_PAIR(r, sctlr_el1, actlr_el1);
-  HYP_SAVE_PAIR(r, cpacr_el1, ttbr0_el1);
-  HYP_SAVE_PAIR(r, ttbr1_el1, tcr_el1);
-  HYP_SAVE_PAIR(r, mair_el1, amair_el1);
-  HYP_SAVE_PAIR(r, vbar_el1, contextidr_el1);
-  HYP_SAVE_PAIR(r, tpidr_el0, tpidrro_el0);
-  HYP_SAVE_PAIR(r, tpidr_el1, sp_el0);
-  HYP_SAVE_PAIR(r, sp_el1, elr_el1);
-  HYP_SAVE_PAIR(r, spsr_el1, esr_el1);
-  HYP_SAVE_PAIR(r, far_el1, afsr0_el1);
-  HYP_SAVE_PAIR(r, afsr1_el1, par_el1);
-  HYP_SAVE_PAIR(r, csselr_el1, mdscr_el1);
-  r.cntkctl_el1 = HYP_READ_SYSREG(cntkctl_el1);
-  HYP_SAVE_PAIR(r, cntv_ctl_el0, cntv_cval_el0);
+  save_el1(r);
   save_optional(ctx);
   if (scope == Scope::kServer) return;
   save_vgic(ctx);
@@ -417,6 +439,14 @@ void vcpu_save(VcpuContext& ctx, Scope scope) {
   r.apgakey_lo = HYP_READ_SYSREG(S3_0_C2_C3_0);
   r.apgakey_hi = HYP_READ_SYSREG(S3_0_C2_C3_1);
   fp_save(&ctx.fp);
+}
+
+void vcpu_switch(VcpuContext& from, const VcpuContext& to) {
+  save_el1(from.el1);
+  save_optional(from);
+  load_server_scope(to);
+  // No ISB: the kernel does nothing that depends on the new state before
+  // the ERET into `to`, which synchronizes it.
 }
 
 }  // namespace hyp::arch

@@ -505,6 +505,11 @@ void vcpu_save(VcpuContext& ctx, Scope scope) {
   fake::state().loaded.el1.cntv_ctl_el0 = 0;
 }
 
+void vcpu_switch(VcpuContext& from, const VcpuContext& to) {
+  vcpu_save(from, Scope::kServer);
+  vcpu_load(to, Scope::kServer);
+}
+
 uint32_t list_registers() { return fake::state().lr_count; }
 
 void save_list_registers(VcpuContext& ctx) {
