@@ -18,8 +18,8 @@ def qemu_test(
 
     Args:
       name: test name.
-      steps: "expect:TEXT", "next:TEXT", "stream:NAME|TEXT", "seen:N:TEXT" and
-        "send:TEXT" steps, in order (tests/harness/console_script.h).
+      steps: "expect:TEXT", "next:TEXT", "stream:NAME|TEXT", "find:NAME|TEXT", "seen:N:TEXT"
+        and "send:TEXT" steps, in order (tests/harness/console_script.h).
       image: the hypervisor image target.
       package: the boot package target (hyp_package), if any.
       append: hypervisor command line.

@@ -65,6 +65,15 @@ absl::StatusOr<Step> parse_step(const std::string& arg) {
     if (bar + 1 == text->size()) return absl::InvalidArgumentError("empty expectation");
     return Step{Step::Kind::kStream, text->substr(bar + 1), text->substr(0, bar), 0};
   }
+  if (kind == "find") {
+    const size_t bar = text->find('|');
+    if (bar == std::string::npos || bar == 0) return absl::InvalidArgumentError("find step without NAME|");
+    if (bar + 1 == text->size()) return absl::InvalidArgumentError("empty expectation");
+    if (text->find_first_of("\r\n", bar + 1) != std::string::npos) {
+      return absl::InvalidArgumentError("a find step's text has no line end");
+    }
+    return Step{Step::Kind::kFind, text->substr(bar + 1), text->substr(0, bar), 0};
+  }
   if (kind == "seen") {
     const size_t sep = text->find(':');
     uint64_t count = 0;
@@ -95,6 +104,7 @@ std::string describe(const Step& step) {
     case Step::Kind::kNext: return absl::StrCat("next ", quote(step.text));
     case Step::Kind::kStream:
       return absl::StrCat("stream of ", step.source, " ", quote(step.text), " (", step.text.size(), " characters)");
+    case Step::Kind::kFind: return absl::StrCat(quote(step.text), " from ", step.source);
     case Step::Kind::kSeen: return absl::StrCat(step.count, " times ", quote(step.text));
     case Step::Kind::kSend: return quote(step.text);
   }
@@ -152,6 +162,12 @@ void ConsoleMatcher::advance() {
       ++next_;
       continue;
     }
+    if (steps_[next_].kind == Step::Kind::kFind) {
+      if (!advance_find()) return;
+      find_.reset();
+      ++next_;
+      continue;
+    }
     if (steps_[next_].kind == Step::Kind::kSeen) {
       uint64_t seen = 0;
       for (size_t at = transcript_.find(text); at != std::string::npos && at + text.size() <= cursor_;
@@ -182,6 +198,33 @@ void ConsoleMatcher::advance() {
     if (at == std::string::npos) return;
     cursor_ = at + text.size();
     ++next_;
+  }
+}
+
+bool ConsoleMatcher::advance_find() {
+  const Step& step = steps_[next_];
+  if (!find_) find_ = Find{cursor_, "", false};
+  Find& f = *find_;
+  const std::string prefix = absl::StrCat(step.source, "| ");
+  for (;;) {
+    const size_t eol = transcript_.find('\n', f.line);
+    if (eol == std::string::npos) return false;
+    absl::string_view line(transcript_.data() + f.line, eol - f.line);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    f.line = eol + 1;
+    if (!absl::StartsWith(line, prefix)) {
+      f.others = true;
+      continue;
+    }
+    // Right after another of NAME's lines, a new line; after other
+    // sources', the rest of a split one.
+    if (!f.others) f.text.clear();
+    f.others = false;
+    absl::StrAppend(&f.text, line.substr(prefix.size()));
+    if (absl::StrContains(f.text, step.text)) {
+      cursor_ = f.line;
+      return true;
+    }
   }
 }
 

@@ -21,6 +21,13 @@
 //                 twice where the text has it once) as the run after it
 //                 has crash reports (lines with the matcher's
 //                 `crash_report` text); with no `crash_report`, none.
+//   find:NAME|TEXT
+//                 TEXT (no line end in it) appears in what guest NAME prints
+//                 from the previous match on, as the UART server shows it:
+//                 one of NAME's lines may be split by other sources' lines
+//                 (see stream:), and a line of NAME's followed by other
+//                 sources' lines is read as continued by NAME's next line.
+//                 For a guest's line awaited while other sources print.
 //   seen:N:TEXT   TEXT has appeared at least N times up to the previous match
 //   send:TEXT     write TEXT to the console (\n, \r, \t, \\ and \xNN escapes)
 // Text that must never appear (fail_on) ends the test at once.
@@ -40,10 +47,10 @@
 namespace hyp::tools {
 
 struct Step {
-  enum class Kind { kExpect, kNext, kStream, kSeen, kSend };
+  enum class Kind { kExpect, kNext, kStream, kFind, kSeen, kSend };
   Kind kind;
   std::string text;
-  std::string source;  // stream: the guest's name
+  std::string source;  // stream: and find: the guest's name
   uint64_t count = 0;  // seen: how many times
 };
 
@@ -98,7 +105,17 @@ class ConsoleMatcher {
     std::optional<std::pair<uint32_t, size_t>> finished;
   };
 
+  // A find: step's progress: NAME's current line, joined across splits.
+  struct Find {
+    size_t line = 0;      // transcript offset of the next line to read
+    std::string text;     // NAME's line so far
+    bool others = false;  // other sources' lines since NAME's last line
+  };
+
   void advance();
+  // Reads the complete lines the transcript has for the current find:
+  // step; true when the step is done.
+  bool advance_find();
   // Reads the complete lines the transcript has for the current stream:
   // step; true when the step is done.
   bool advance_stream();
@@ -120,6 +137,7 @@ class ConsoleMatcher {
   std::optional<std::string> failure_;
   std::optional<std::string> mismatch_;
   std::optional<Stream> stream_;  // while the current step is a stream: step
+  std::optional<Find> find_;      // while the current step is a find: step
 };
 
 }  // namespace hyp::tools

@@ -242,6 +242,37 @@ TEST(StreamStep, FailureNamesWhereTheStreamWasAndWhatCame) {
             "'cnt| count 0004'");
 }
 
+TEST(FindStep, FindsAGuestsLineSplitByOtherSources) {
+  ConsoleMatcher m(steps({"find:linux|rcS: ready", "expect:after"}), {});
+  m.feed("linux| rcS: counter: 12 ms\r\nlinux| rc\r\nhyp: a restart\r\nuart| resumed\r\nlinux| S\r\n");
+  EXPECT_EQ(m.next_step()->kind, Step::Kind::kFind);
+  m.feed("hyp: another\r\nlinux| : ready\r\n");
+  ASSERT_NE(m.next_step(), nullptr);
+  EXPECT_EQ(m.next_step()->text, "after") << "found; the match ends with the line that completed it";
+  m.feed("after\r\n");
+  EXPECT_EQ(m.next_step(), nullptr);
+}
+
+TEST(FindStep, OtherSourcesAndSeparateLinesDoNotMakeAMatch) {
+  ConsoleMatcher m(steps({"find:linux|rcS: ready"}), {});
+  // The text in another source's line, or across two of the guest's lines
+  // with nothing between them (a real line end), is not a match; nor is a
+  // line not yet complete.
+  m.feed("vm| rcS: ready\r\nhyp: rcS: ready\r\nlinux| rcS:\r\nlinux|  ready\r\nlinux| rcS: rea");
+  ASSERT_NE(m.next_step(), nullptr);
+  EXPECT_EQ(m.next_step()->kind, Step::Kind::kFind);
+  m.feed("dy\r\n");
+  EXPECT_EQ(m.next_step(), nullptr);
+}
+
+TEST(FindStep, StartsAtThePreviousMatch) {
+  ConsoleMatcher m(steps({"expect:mark", "find:vm|hello"}), {});
+  m.feed("vm| hello\r\nmark\r\n");
+  ASSERT_NE(m.next_step(), nullptr) << "the earlier line does not count";
+  m.feed("vm| hel\r\nhyp: x\r\nvm| lo\r\n");
+  EXPECT_EQ(m.next_step(), nullptr);
+}
+
 TEST(SeenStep, CountsOccurrencesUpToThePreviousMatch) {
   ConsoleMatcher m(steps({"expect:end", "seen:2:crash", "expect:more"}), {});
   m.feed("crash crash end crash");
@@ -269,6 +300,14 @@ TEST(ParseStep, StreamAndSeenSteps) {
   EXPECT_FALSE(parse_step("seen:x:a").ok());
   EXPECT_FALSE(parse_step("seen:3").ok());
   EXPECT_FALSE(parse_step("seen:3:").ok());
+  s = parse_step("find:linux|rcS: ready");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->kind, Step::Kind::kFind);
+  EXPECT_EQ(s->source, "linux");
+  EXPECT_EQ(s->text, "rcS: ready");
+  EXPECT_FALSE(parse_step("find:linux").ok());
+  EXPECT_FALSE(parse_step("find:linux|").ok());
+  EXPECT_FALSE(parse_step("find:linux|a\\nb").ok()) << "one line's text only";
 }
 
 TEST(ParseStep, RejectsUnknownKindsAndBadEscapes) {
