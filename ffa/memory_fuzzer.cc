@@ -78,6 +78,42 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)f::read_relinquish(d.data(), length, r);
       break;
     }
+    case 5:
+    case 6: {
+      // A plausible descriptor built from the input (receivers, permissions,
+      // ranges near one another), then a few of its bytes changed: the
+      // checks past the header get exercised too.
+      if (d.size() < 8) break;
+      const auto transfer = static_cast<f::Transfer>((d[0] % 3) + 1);
+      const uint32_t n = d[1] % 5 + 1;
+      const uint32_t range_count = d[2] % 9 + 1;
+      f::Transaction t;
+      t.sender = 0x10;
+      t.attributes = (d[3] & 1) != 0 ? f::encode_attributes(f::kNormalMemory) : 0;
+      t.flags = d[3] >> 6;
+      t.access_size = (select & 0x10) != 0 && (d[4] & 1) != 0 ? f::kAccessSize1_2 : f::kAccessSize1_1;
+      f::Access receivers[f::kMaxReceivers + 1];
+      for (uint32_t i = 0; i < n; ++i) {
+        receivers[i].receiver = static_cast<uint16_t>(0x10 + d[4 + i % 4] % 6);
+        receivers[i].permissions = static_cast<uint8_t>(d[5 + i % 3] & 0x0f);
+      }
+      f::Range ranges[9];
+      for (uint32_t i = 0; i < range_count; ++i) {
+        const uint8_t b = d[(5 + i) % d.size()];
+        const uint64_t address = 0x4000'0000 + uint64_t{b % 16u} * f::kMemPageSize + ((b & 0x80u) != 0 ? 0x800u : 0u);
+        ranges[i] = {address, b % 4u};
+      }
+      std::vector<uint8_t> desc(4096);
+      const uint32_t len = f::write_descriptor(t, receivers, n, ranges, range_count, desc.data(), 4096);
+      desc.resize(len);
+      // The rest of the input: (offset, value) pairs applied to it.
+      for (size_t i = 8; i + 1 < d.size() && len > 0; i += 2) desc[d[i] % len] = d[i + 1];
+      f::SendRequest s;
+      if (f::check_send(desc.data(), len, version, transfer, 0x10, s) == f::kNoError) {
+        check_accepted_send(desc, s, transfer, 0x10);
+      }
+      break;
+    }
     default: {
       // The low-level readers on their own, as the kernel uses them on a
       // descriptor arriving in fragments.

@@ -46,15 +46,16 @@ enum class MemType : uint8_t {
 };
 
 // Ownership state of a page in a partition's Stage-2 tables, kept in the
-// descriptor's software bits (FF-A 1.1, chapter 5 page states). The
-// transitions between them are the FF-A memory issue's; from the start every
-// mapping records one.
+// descriptor's software bits (FF-A's ownership and access states). The
+// transitions between them are kernel/ffa/ownership.h's; every mapping
+// records one.
 enum class PageState : uint8_t {
   kOwned = 0,        // owned, exclusive access
   kSharedOwned = 1,  // owned, access shared with a borrower
   kLent = 2,         // owned, access given to a borrower (no access here)
   kBorrowed = 3,     // not owned, exclusive access
   kSharedBorrowed = 4,
+  kDonated = 5,  // given away, not taken yet (no access here)
 };
 
 struct Attrs {
