@@ -16,6 +16,7 @@ host_packages=(
   libabsl-dev libgtest-dev libgmock-dev pkgconf
   libc6-dev-arm64-cross
   python3 xz-utils
+  spin
 )
 # Packages named after a compiler version, chosen once clang is installed
 # (bookworm: clang 14 and GCC 12; trixie: clang 19 and GCC 14):
