@@ -13,16 +13,13 @@ Result<PageTable> PageTable::create(PagePool& pool, Regime regime, uint16_t vmid
   return PageTable(pool, regime, vmid, *root);
 }
 
-Status PageTable::map(uint64_t in, Pa pa, uint64_t size, Attrs attrs) {
-  if (!pa.is_aligned(kPageSize) || pa.value() + size < pa.value()) return Status::kInvalidArgument;
-  return run(Op::kMap, in, size, pa, attrs);
-}
+Status PageTable::map(uint64_t in, Pa pa, uint64_t size, Attrs attrs) { return run(Op::kMap, in, size, pa, attrs); }
 
 Status PageTable::unmap(uint64_t in, uint64_t size) { return run(Op::kUnmap, in, size, Pa(), Attrs()); }
 
 Status PageTable::protect(uint64_t in, uint64_t size, Attrs attrs) { return run(Op::kProtect, in, size, Pa(), attrs); }
 
-Status PageTable::run(Op op, uint64_t in, uint64_t size, Pa pa, Attrs attrs) {
+Status PageTable::check_request(uint64_t in, uint64_t size, Attrs attrs) const {
   const mm::Geometry g = mm::geometry(regime_);
   const uint64_t limit = uint64_t{1} << g.input_bits;
   if (pool_ == nullptr || size == 0 || (in & (kPageSize - 1)) != 0 || (size & (kPageSize - 1)) != 0 || in >= limit ||
@@ -32,17 +29,78 @@ Status PageTable::run(Op op, uint64_t in, uint64_t size, Pa pa, Attrs attrs) {
   if (regime_ == Regime::kEl2 && (attrs.state != mm::PageState::kOwned || !attrs.read)) {
     return Status::kInvalidArgument;
   }
-  mm::Pte* root = mm::table_from_pa(root_);
+  return Status::kOk;
+}
+
+Status PageTable::dry_run(Op op, uint64_t in, uint64_t size, Pa pa, Attrs attrs, size_t& tables) {
+  if (Status s = check_request(in, size, attrs); s != Status::kOk) return s;
+  if (op == Op::kMap && (!pa.is_aligned(kPageSize) || pa.value() + size < pa.value())) return Status::kInvalidArgument;
+  Walk dry{op, in, pa, attrs, false};
+  if (Status s = walk_level(dry, mm::table_from_pa(root_), Virtual{}, mm::geometry(regime_).root_level, in, in + size);
+      s != Status::kOk) {
+    return s;
+  }
+  tables += dry.tables_needed;
+  return Status::kOk;
+}
+
+Status PageTable::commit(Op op, uint64_t in, uint64_t size, Pa pa, Attrs attrs) {
+  Walk commit{op, in, pa, attrs, true};
+  const Status s =
+      walk_level(commit, mm::table_from_pa(root_), Virtual{}, mm::geometry(regime_).root_level, in, in + size);
+  if (commit.flush) invalidate();
+  return s;
+}
+
+Status PageTable::run(Op op, uint64_t in, uint64_t size, Pa pa, Attrs attrs) {
+  if (Status s = check_request(in, size, attrs); s != Status::kOk) return s;
   // The pool is shared by every table: what the dry run counts must still be
   // there when the commit allocates it.
   SpinLockGuard hold(pool_->lock());
-  Walk dry{op, in, pa, attrs, false};
-  if (Status s = walk_level(dry, root, Virtual{}, g.root_level, in, in + size); s != Status::kOk) return s;
-  if (dry.tables_needed > pool_->free_pages()) return Status::kNoMemory;
-  Walk commit{op, in, pa, attrs, true};
-  const Status s = walk_level(commit, root, Virtual{}, g.root_level, in, in + size);
-  if (commit.flush) invalidate();
-  return s;
+  size_t tables = 0;
+  if (Status s = dry_run(op, in, size, pa, attrs, tables); s != Status::kOk) return s;
+  if (tables > pool_->free_pages()) return Status::kNoMemory;
+  return commit(op, in, size, pa, attrs);
+}
+
+// ---- Batches ---------------------------------------------------------------
+//
+// The analysis cannot see that a table's pool is the batch's (checked at
+// run time instead), so it does not look inside these.
+
+Status PageTable::Batch::check_map(PageTable& t, uint64_t in, Pa pa, uint64_t size, Attrs attrs)
+    HYP_NO_THREAD_SAFETY_ANALYSIS {
+  if (t.pool_ != &pool_) return Status::kInvalidArgument;
+  return t.dry_run(Op::kMap, in, size, pa, attrs, tables_needed_);
+}
+
+Status PageTable::Batch::check_unmap(PageTable& t, uint64_t in, uint64_t size) HYP_NO_THREAD_SAFETY_ANALYSIS {
+  if (t.pool_ != &pool_) return Status::kInvalidArgument;
+  return t.dry_run(Op::kUnmap, in, size, Pa(), Attrs(), tables_needed_);
+}
+
+Status PageTable::Batch::check_protect(PageTable& t, uint64_t in, uint64_t size, Attrs attrs)
+    HYP_NO_THREAD_SAFETY_ANALYSIS {
+  if (t.pool_ != &pool_) return Status::kInvalidArgument;
+  return t.dry_run(Op::kProtect, in, size, Pa(), attrs, tables_needed_);
+}
+
+Status PageTable::Batch::reserve() const {
+  return tables_needed_ > pool_.free_pages() ? Status::kNoMemory : Status::kOk;
+}
+
+void PageTable::Batch::apply_map(PageTable& t, uint64_t in, Pa pa, uint64_t size, Attrs attrs)
+    HYP_NO_THREAD_SAFETY_ANALYSIS {
+  (void)t.commit(Op::kMap, in, size, pa, attrs);
+}
+
+void PageTable::Batch::apply_unmap(PageTable& t, uint64_t in, uint64_t size) HYP_NO_THREAD_SAFETY_ANALYSIS {
+  (void)t.commit(Op::kUnmap, in, size, Pa(), Attrs());
+}
+
+void PageTable::Batch::apply_protect(PageTable& t, uint64_t in, uint64_t size, Attrs attrs)
+    HYP_NO_THREAD_SAFETY_ANALYSIS {
+  (void)t.commit(Op::kProtect, in, size, Pa(), attrs);
 }
 
 mm::Pte PageTable::entry(mm::Pte* table, const Virtual& virt, int level, int index, uint64_t address) const {

@@ -52,6 +52,54 @@ class PageTable {
 
   std::optional<Translation> translate(uint64_t in) const;
 
+  // The mapping of [in, in + size) leaf by leaf, in order: `fn(Leaf)` for
+  // each leaf's part inside the range, or for the first page that is not
+  // mapped (with `present` false), after which the visit ends. The visit
+  // also ends when fn returns false. Returns whether it went to the end.
+  // The table must not change meanwhile (hold the pool's lock, as a Batch
+  // does, if another CPU may change it).
+  struct Leaf {
+    uint64_t in;
+    uint64_t size;
+    Pa pa;
+    Attrs attrs;
+    bool present;
+  };
+  template <typename Fn>
+  bool visit(uint64_t in, uint64_t size, Fn fn) const;
+
+  // Changes to one or more tables that share a pool, made all or nothing:
+  // every change is checked (and the table pages it may need counted)
+  // before any is made, with the pool's lock held from the first check to
+  // the last change, so that no other table operation comes between. The
+  // caller checks all its changes with check(), then calls reserve(), then
+  // makes the same changes, in the same order, with apply(), which cannot
+  // fail then. Changes to one table must not overlap. The count is
+  // conservative: two changes splitting one block count a table each.
+  class HYP_SCOPED_CAPABILITY Batch {
+   public:
+    explicit Batch(PagePool& pool) HYP_ACQUIRE(pool.lock()) : pool_(pool) { pool_.lock().lock(); }
+    ~Batch() HYP_RELEASE() { pool_.lock().unlock(); }
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+    // What PageTable::map/unmap/protect would answer, without changing
+    // anything. `t` must draw its tables from this batch's pool.
+    Status check_map(PageTable& t, uint64_t in, Pa pa, uint64_t size, Attrs attrs);
+    Status check_unmap(PageTable& t, uint64_t in, uint64_t size);
+    Status check_protect(PageTable& t, uint64_t in, uint64_t size, Attrs attrs);
+    // kNoMemory if the pool cannot supply what the checked changes need.
+    Status reserve() const;
+    // The changes, made.
+    void apply_map(PageTable& t, uint64_t in, Pa pa, uint64_t size, Attrs attrs);
+    void apply_unmap(PageTable& t, uint64_t in, uint64_t size);
+    void apply_protect(PageTable& t, uint64_t in, uint64_t size, Attrs attrs);
+
+   private:
+    PagePool& pool_;
+    size_t tables_needed_ = 0;
+  };
+
   // Frees every table page, the root included. The table is empty after.
   void destroy();
 
@@ -86,6 +134,13 @@ class PageTable {
       : pool_(&pool), root_(root), regime_(regime), vmid_(vmid) {}
 
   Status run(Op op, uint64_t in, uint64_t size, Pa pa, Attrs attrs);
+  // The argument checks every operation makes.
+  Status check_request(uint64_t in, uint64_t size, Attrs attrs) const;
+  // run()'s two halves, with the pool's lock held: the dry run (adding the
+  // table pages it needs to `tables`) and the change.
+  Status dry_run(Op op, uint64_t in, uint64_t size, Pa pa, Attrs attrs, size_t& tables)
+      HYP_REQUIRES(pool_->lock());
+  Status commit(Op op, uint64_t in, uint64_t size, Pa pa, Attrs attrs) HYP_REQUIRES(pool_->lock());
   Status walk_level(Walk& w, arch::mm::Pte* table, const Virtual& virt, int level, uint64_t begin, uint64_t end)
       HYP_REQUIRES(pool_->lock());
   arch::mm::Pte entry(arch::mm::Pte* table, const Virtual& virt, int level, int index, uint64_t address) const;
@@ -99,5 +154,23 @@ class PageTable {
   Regime regime_ = Regime::kEl2;
   uint16_t vmid_ = 0;
 };
+
+template <typename Fn>
+bool PageTable::visit(uint64_t in, uint64_t size, Fn fn) const {
+  const uint64_t end = in + size;
+  for (uint64_t cur = in; cur < end;) {
+    const std::optional<Translation> t = translate(cur);
+    if (!t) {
+      (void)fn(Leaf{cur, kPageSize, Pa(), Attrs(), false});
+      return false;
+    }
+    const uint64_t leaf_size = arch::mm::level_size(t->level);
+    const uint64_t leaf_end = (cur & ~(leaf_size - 1)) + leaf_size;
+    const uint64_t part_end = leaf_end < end ? leaf_end : end;
+    if (!fn(Leaf{cur, part_end - cur, t->pa, t->attrs, true})) return false;
+    cur = part_end;
+  }
+  return true;
+}
 
 }  // namespace hyp

@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include <thread>
-
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
 
 #include "kernel/arch/fake/fake.h"
 
@@ -313,6 +315,140 @@ TEST(PagePoolTest, TablesOfTwoCpusShareOnePool) {
   a.join();
   b.join();
   EXPECT_EQ(pool.free_pages(), free_before);
+}
+
+TEST_P(PageTableTest, VisitReportsLeavesInOrderAndStopsAtAHole) {
+  ASSERT_EQ(table_.map(0x4000'0000, Pa(0x8000'0000), k2M, kRw), Status::kOk);
+  ASSERT_EQ(table_.map(0x4020'0000, Pa(0x9000'0000), 2 * k4K, kRo), Status::kOk);
+  std::vector<PageTable::Leaf> seen;
+  auto record = [&](const PageTable::Leaf& l) {
+    seen.push_back(l);
+    return true;
+  };
+  // From inside the block to the second page.
+  EXPECT_TRUE(table_.visit(0x401f'f000, 3 * k4K, record));
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].in, 0x401f'f000u);
+  EXPECT_EQ(seen[0].size, k4K) << "the block's part inside the range";
+  EXPECT_EQ(seen[0].pa, Pa(0x801f'f000));
+  EXPECT_EQ(seen[0].attrs, kRw);
+  EXPECT_EQ(seen[1].pa, Pa(0x9000'0000));
+  EXPECT_EQ(seen[2].in, 0x4020'1000u);
+  EXPECT_EQ(seen[2].attrs, kRo);
+  // A whole block is one leaf.
+  seen.clear();
+  EXPECT_TRUE(table_.visit(0x4000'0000, k2M, record));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].size, k2M);
+  // A hole ends the visit, reported once.
+  seen.clear();
+  EXPECT_FALSE(table_.visit(0x4020'0000, 4 * k4K, record));
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_FALSE(seen[2].present);
+  EXPECT_EQ(seen[2].in, 0x4020'2000u);
+  // So does fn saying so.
+  seen.clear();
+  EXPECT_FALSE(table_.visit(0x4020'0000, 2 * k4K, [&](const PageTable::Leaf& l) {
+    seen.push_back(l);
+    return false;
+  }));
+  EXPECT_EQ(seen.size(), 1u);
+}
+
+PageTable stage2_table(PagePool& pool, uint16_t vmid) {
+  auto t = PageTable::create(pool, Regime::kStage2, vmid);
+  EXPECT_TRUE(t.ok());
+  return *t;
+}
+
+// Two tables from one pool changed together: each change checked first,
+// the table pages for all of them reserved, then all made.
+TEST(PageTableBatch, ChangesSeveralTablesAllOrNothing) {
+  arch::fake::reset();
+  arch::fake::PhysMemory memory(8);
+  PagePool pool;
+  pool.add(memory.base(), memory.pages());
+  PageTable a = stage2_table(pool, 1);
+  PageTable b = stage2_table(pool, 2);
+  ASSERT_EQ(a.map(0x4000'0000, Pa(0x8000'0000), k2M, kRw), Status::kOk);
+  {
+    PageTable::Batch batch(pool);
+    ASSERT_EQ(batch.check_protect(a, 0x4000'1000, k4K, kLent), Status::kOk);
+    ASSERT_EQ(batch.check_map(b, 0x1'0000'0000, Pa(0x8000'1000), k4K, kRw), Status::kOk);
+    EXPECT_EQ(batch.check_protect(b, 0x4000'0000, k4K, kRo), Status::kNotFound) << "checked, refused";
+    ASSERT_EQ(batch.reserve(), Status::kOk);
+    batch.apply_protect(a, 0x4000'1000, k4K, kLent);
+    batch.apply_map(b, 0x1'0000'0000, Pa(0x8000'1000), k4K, kRw);
+  }
+  EXPECT_EQ(a.translate(0x4000'1000)->attrs, kLent);
+  EXPECT_EQ(a.translate(0x4000'2000)->attrs, kRw);
+  EXPECT_EQ(b.translate(0x1'0000'0000)->pa, Pa(0x8000'1000));
+}
+
+TEST(PageTableBatch, ReserveCountsTheTablesOfEveryChange) {
+  arch::fake::reset();
+  arch::fake::PhysMemory memory(6);
+  PagePool pool;
+  pool.add(memory.base(), memory.pages());
+  PageTable a = stage2_table(pool, 1);
+  PageTable b = stage2_table(pool, 2);
+  ASSERT_EQ(a.map(0x4000'0000, Pa(0x8000'0000), k2M, kRw), Status::kOk);
+  ASSERT_EQ(b.map(0x4000'0000, Pa(0x8020'0000), k2M, kRw), Status::kOk);
+  const size_t free_pages = pool.free_pages();
+  ASSERT_LT(free_pages, 4u);
+  // Each change alone fits; together they need more than the pool has
+  // (a split of each block, and a path of tables for b's new page).
+  PageTable::Batch batch(pool);
+  ASSERT_EQ(batch.check_protect(a, 0x4000'1000, k4K, kLent), Status::kOk);
+  ASSERT_EQ(batch.check_protect(b, 0x4000'1000, k4K, kLent), Status::kOk);
+  ASSERT_EQ(batch.check_map(b, 0x80'0000'0000, Pa(0x8000'1000), k4K, kRw), Status::kOk);
+  EXPECT_EQ(batch.reserve(), Status::kNoMemory);
+  EXPECT_EQ(pool.free_pages(), free_pages) << "checks take nothing";
+}
+
+TEST(PageTableBatch, RefusesATableOfAnotherPool) {
+  arch::fake::reset();
+  arch::fake::PhysMemory memory(4);
+  arch::fake::PhysMemory other(4);
+  PagePool pool;
+  PagePool pool2;
+  pool.add(memory.base(), memory.pages());
+  pool2.add(other.base(), other.pages());
+  PageTable t = stage2_table(pool2, 1);
+  PageTable::Batch batch(pool);
+  EXPECT_EQ(batch.check_map(t, 0x4000'0000, Pa(0x8000'0000), k4K, kRw), Status::kInvalidArgument);
+}
+
+// A batch holds the pool's lock throughout: another CPU's table change
+// waits for it, so none comes between a batch's checks and its changes.
+TEST(PageTableBatch, OtherChangesWaitForTheBatch) {
+  arch::fake::reset();
+  arch::fake::PhysMemory memory(8);
+  PagePool pool;
+  pool.add(memory.base(), memory.pages());
+  PageTable a = stage2_table(pool, 1);
+  ASSERT_EQ(a.map(0x4000'0000, Pa(0x8000'0000), k4K, kRw), Status::kOk);
+  std::atomic<bool> started{false};
+  std::atomic<bool> done{false};
+  std::thread other;
+  {
+    PageTable::Batch batch(pool);
+    ASSERT_EQ(batch.check_protect(a, 0x4000'0000, k4K, kLent), Status::kOk);
+    other = std::thread([&] {
+      started = true;
+      EXPECT_EQ(a.unmap(0x4000'0000, k4K), Status::kOk);
+      done = true;
+    });
+    while (!started) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_FALSE(done) << "the other change ran inside the batch";
+    ASSERT_EQ(batch.reserve(), Status::kOk);
+    batch.apply_protect(a, 0x4000'0000, k4K, kLent);
+    EXPECT_EQ(a.translate(0x4000'0000)->attrs, kLent) << "the page is still there for the batch's change";
+  }
+  other.join();
+  EXPECT_TRUE(done);
+  EXPECT_FALSE(a.translate(0x4000'0000).has_value());
 }
 
 }  // namespace
