@@ -104,6 +104,7 @@ class PageTable {
   void destroy();
 
   Pa root() const { return root_; }
+  PagePool* pool() const { return pool_; }
   Regime regime() const { return regime_; }
   uint16_t vmid() const { return vmid_; }
 

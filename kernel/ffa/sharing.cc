@@ -1,0 +1,546 @@
+#include "kernel/ffa/sharing.h"
+
+#include <cstring>
+
+#include "base/spinlock.h"
+#include "kernel/arch/mm.h"
+#include "kernel/ffa/calls.h"
+#include "kernel/ffa/ownership.h"
+#include "kernel/mm/page_table.h"
+
+namespace hyp {
+namespace {
+
+namespace mm = arch::mm;
+using ffa::Error;
+using ffa::Transfer;
+using ownership::Op;
+using ownership::State;
+
+struct Receiver {
+  Partition* partition = nullptr;
+  uint8_t permissions = 0;  // as the sender gave them
+  bool retrieved = false;
+  uint8_t impdef[16] = {};
+};
+
+struct Transaction {
+  bool live = false;
+  uint32_t generation = 0;  // in the handle ([47:16]): a stale handle finds nothing
+  Transfer transfer = Transfer::kUnspecified;
+  Partition* sender = nullptr;
+  uint16_t attributes = 0;
+  uint32_t flags = 0;
+  uint64_t tag = 0;
+  uint32_t access_size = ffa::kAccessSize1_1;
+  uint32_t receiver_count = 0;
+  Receiver receivers[ffa::kMaxReceivers];
+  uint32_t range_count = 0;
+  uint32_t total_pages = 0;
+  ffa::Range ranges[kMaxMemRanges];  // the sender's IPAs
+};
+
+constinit SpinLock g_lock;
+Transaction g_transactions[kMaxMemTransactions] HYP_GUARDED_BY(g_lock);
+// The descriptor being worked on: a copy of the caller's TX buffer, which
+// its other vCPUs may change meanwhile.
+alignas(16) uint8_t g_descriptor[kFfaMaxBufferPages * ffa::kBufferPageSize] HYP_GUARDED_BY(g_lock);
+
+uint64_t handle_of(size_t index, const Transaction& t) {
+  return ffa::kHandleHypervisor | (uint64_t{t.generation} << 16) | index;
+}
+
+Transaction* find(uint64_t handle) HYP_REQUIRES(g_lock) {
+  const uint64_t index = handle & 0xffff;
+  if ((handle & ffa::kHandleHypervisor) == 0 || index >= kMaxMemTransactions) return nullptr;
+  Transaction& t = g_transactions[index];
+  return t.live && handle == handle_of(index, t) ? &t : nullptr;
+}
+
+void end(Transaction& t) {
+  const uint32_t generation = t.generation + 1;
+  t = Transaction{};
+  t.generation = generation;
+}
+
+TrapAction fail(Vcpu& v, Error e) { return ffa_refuse(v, e); }
+
+TrapAction succeed(Vcpu& v, uint32_t fid, uint64_t w1 = 0, uint64_t w2 = 0, uint64_t w3 = 0) {
+  v.ctx.x[0] = fid;
+  v.ctx.x[1] = w1 & 0xffff'ffff;
+  v.ctx.x[2] = w2 & 0xffff'ffff;
+  v.ctx.x[3] = w3 & 0xffff'ffff;
+  for (size_t i = 4; i <= 7; ++i) v.ctx.x[i] = 0;
+  return TrapAction::kResume;
+}
+
+// ---- Pages -----------------------------------------------------------------
+
+// What a partition's Stage-2 holds for a page in state `s`: an owner's RAM
+// as it always is (shared or not), no access where it gave it away, what it
+// was granted where it borrows.
+mm::Attrs attrs_for(State s, bool write, bool exec) {
+  switch (s) {
+    case State::kOwned:
+      return kPartitionRam;
+    case State::kOwnedShared: {
+      mm::Attrs a = kPartitionRam;
+      a.state = mm::PageState::kSharedOwned;
+      return a;
+    }
+    case State::kBorrowed:
+    case State::kBorrowedShared:
+      return {.type = mm::MemType::kNormal, .read = true, .write = write, .exec = exec, .state = ownership::page_state(s)};
+    default:
+      return {.type = mm::MemType::kNormal, .read = false, .write = false, .exec = false,
+              .state = ownership::page_state(s)};
+  }
+}
+
+// The state of a present page, as far as memory calls go: owned RAM only
+// with exactly the attributes owned RAM has (not an RX buffer, read-only,
+// nor a device), the others with the attributes their state gives.
+std::optional<State> state_of(const mm::Attrs& a) {
+  const State s = ownership::state_of(a.state);
+  if (a.type != mm::MemType::kNormal) return std::nullopt;
+  if ((s == State::kOwned || s == State::kOwnedShared) && a != attrs_for(s, true, true)) return std::nullopt;
+  return s;
+}
+
+// Checks operation `op` (one that starts from a present page) on every page
+// of p's [ipa, ipa + bytes), adding the change it makes to `batch`; `to` is
+// where the pages go (they all go the same way). kDenied if the table
+// refuses any page; kNoMemory if a table could not be had.
+Error check_pages(PageTable::Batch& batch, Partition& p, uint64_t ipa, uint64_t bytes, Op op, State& to) {
+  bool first = true;
+  bool ok = true;
+  const bool whole = p.stage2.visit(ipa, bytes, [&](const PageTable::Leaf& l) {
+    const std::optional<State> from = l.present ? state_of(l.attrs) : std::optional<State>(State::kNone);
+    const std::optional<State> next = from ? ownership::transition(op, *from) : std::nullopt;
+    if (!next || (!first && *next != to)) {
+      ok = false;
+      return false;
+    }
+    to = *next;
+    first = false;
+    return true;
+  });
+  if (!whole || !ok) return Error::kDenied;
+  const Status s = to == State::kNone ? batch.check_unmap(p.stage2, ipa, bytes)
+                                      : batch.check_protect(p.stage2, ipa, bytes, attrs_for(to, true, true));
+  if (s == Status::kNoMemory) return Error::kNoMemory;
+  return s == Status::kOk ? ffa::kNoError : Error::kDenied;
+}
+
+void apply_pages(PageTable::Batch& batch, Partition& p, uint64_t ipa, uint64_t bytes, State to) {
+  if (to == State::kNone) {
+    batch.apply_unmap(p.stage2, ipa, bytes);
+  } else {
+    batch.apply_protect(p.stage2, ipa, bytes, attrs_for(to, true, true));
+  }
+}
+
+constexpr uint64_t bytes_of(const ffa::Range& r) { return uint64_t{r.pages} * ffa::kMemPageSize; }
+
+// Zeroes p's pages of [ipa, ipa + bytes) through the kernel's mapping.
+void clear(const Partition& p, uint64_t ipa, uint64_t bytes) {
+  (void)p.stage2.visit(ipa, bytes, [&](const PageTable::Leaf& l) {
+    if (!l.present) return false;
+    void* va = mm::phys_to_virt(l.pa);
+    if (va != nullptr) {
+      mm::zero(va, l.size);
+      mm::clean_to_poc(va, l.size);
+    }
+    return true;
+  });
+}
+
+// The sender's ranges overlap its own RX/TX buffers: those are the kernel's
+// to read and write, never given away.
+bool overlaps_buffers(const Partition& p, const ffa::Range& r) HYP_REQUIRES(p.ffa.lock) {
+  const FfaMailbox& m = p.ffa.mailbox;
+  if (m.pages == 0) return false;
+  const uint64_t end = r.address + bytes_of(r);
+  for (const uint64_t base : {m.tx_ipa.value(), m.rx_ipa.value()}) {
+    if (r.address < base + m.bytes() && base < end) return true;
+  }
+  return false;
+}
+
+// The registers of the calls that carry a descriptor: w1 its length, w2
+// this fragment's, x3/w3 and w4 a buffer other than TX and its pages.
+struct DescriptorArgs {
+  uint64_t length;
+  uint64_t fragment;
+  uint64_t buffer;
+  uint64_t buffer_pages;
+};
+
+DescriptorArgs descriptor_args(const Vcpu& v, uint32_t fid) {
+  return {v.ctx.x[1] & 0xffff'ffff, v.ctx.x[2] & 0xffff'ffff,
+          ffa::is_smc64(fid) ? v.ctx.x[3] : v.ctx.x[3] & 0xffff'ffff, v.ctx.x[4] & 0xffff'ffff};
+}
+
+// Copies the descriptor from `p`'s TX buffer into g_descriptor.
+Error take_descriptor(Partition& p, const DescriptorArgs& a) HYP_REQUIRES(g_lock, p.ffa.lock) {
+  // Descriptors come in the TX buffer, whole (fragments: not yet).
+  if (a.buffer != 0 || a.buffer_pages != 0 || a.fragment != a.length || a.length == 0) {
+    return Error::kInvalidParameters;
+  }
+  FfaMailbox& m = p.ffa.mailbox;
+  if (m.pages == 0 || a.length > m.bytes()) return Error::kInvalidParameters;
+  const void* tx = mm::phys_to_virt(m.tx);
+  if (tx == nullptr) return Error::kInvalidParameters;
+  std::memcpy(g_descriptor, tx, a.length);
+  return ffa::kNoError;
+}
+
+// Two partitions' ffa locks (of two different partitions), in address order.
+class HYP_SCOPED_CAPABILITY PairLock {
+ public:
+  PairLock(Partition& a, Partition& b) HYP_ACQUIRE(a.ffa.lock, b.ffa.lock) HYP_NO_THREAD_SAFETY_ANALYSIS
+      : first_(&a < &b ? a : b),
+        second_(&a < &b ? b : a) {
+    first_.ffa.lock.lock();
+    if (&second_ != &first_) second_.ffa.lock.lock();
+  }
+  ~PairLock() HYP_RELEASE() HYP_NO_THREAD_SAFETY_ANALYSIS {
+    if (&second_ != &first_) second_.ffa.lock.unlock();
+    first_.ffa.lock.unlock();
+  }
+  PairLock(const PairLock&) = delete;
+  PairLock& operator=(const PairLock&) = delete;
+
+ private:
+  Partition& first_;
+  Partition& second_;
+};
+
+PagePool& pool_of(Partition& p) { return *p.stage2.pool(); }
+
+}  // namespace
+
+void ffa_memory_init(Partition* /*partitions*/, size_t /*count*/) {
+  SpinLockGuard guard(g_lock);
+  for (Transaction& t : g_transactions) t = Transaction{};
+}
+
+size_t ffa_mem_transactions() {
+  SpinLockGuard guard(g_lock);
+  size_t n = 0;
+  for (const Transaction& t : g_transactions) n += t.live ? 1 : 0;
+  return n;
+}
+
+// ---- FFA_MEM_SHARE, _LEND, _DONATE -----------------------------------------------
+
+TrapAction ffa_mem_send(Vcpu& v, uint32_t fid, Transfer transfer) {
+  Partition& self = *v.partition;
+  const DescriptorArgs args = descriptor_args(v, fid);
+  const uint32_t version = self.ffa.version.load(std::memory_order_relaxed);
+  SpinLockGuard guard(g_lock);
+  SpinLockGuard mine(self.ffa.lock);
+  if (Error e = take_descriptor(self, args); e != ffa::kNoError) return fail(v, e);
+  ffa::SendRequest req;
+  if (Error e = ffa::check_send(g_descriptor, static_cast<uint32_t>(args.length), version, transfer, self.id, req);
+      e != ffa::kNoError) {
+    return fail(v, e);
+  }
+  Transaction* slot = nullptr;
+  size_t index = 0;
+  for (size_t i = 0; i < kMaxMemTransactions && slot == nullptr; ++i) {
+    if (!g_transactions[i].live) {
+      slot = &g_transactions[i];
+      index = i;
+    }
+  }
+  if (slot == nullptr || req.composite.range_count > kMaxMemRanges) return fail(v, Error::kNoMemory);
+  Transaction t;
+  t.generation = slot->generation;
+  t.transfer = transfer;
+  t.sender = &self;
+  t.attributes = req.header.attributes;
+  t.flags = req.header.flags;
+  t.tag = req.header.tag;
+  t.access_size = req.header.access_size;
+  t.receiver_count = req.header.access_count;
+  for (uint32_t i = 0; i < t.receiver_count; ++i) {
+    Receiver& r = t.receivers[i];
+    r.partition = ffa_partition(req.receivers[i].receiver);
+    if (r.partition == nullptr) return fail(v, Error::kInvalidParameters);
+    r.permissions = req.receivers[i].permissions;
+    std::memcpy(r.impdef, req.receivers[i].impdef, sizeof(r.impdef));
+  }
+  t.range_count = req.composite.range_count;
+  t.total_pages = req.composite.total_pages;
+  for (uint32_t i = 0; i < t.range_count; ++i) {
+    (void)ffa::read_range(g_descriptor, req.composite_offset, i, t.ranges[i]);  // checked by check_send
+    // Receivers map it in a window below kBorrowWindow; the buffers stay.
+    if (t.ranges[i].address + bytes_of(t.ranges[i]) > kBorrowWindow || overlaps_buffers(self, t.ranges[i])) {
+      return fail(v, Error::kDenied);
+    }
+  }
+  const Op op = transfer == Transfer::kShare ? Op::kShare : transfer == Transfer::kLend ? Op::kLend : Op::kDonate;
+  State to = State::kNone;
+  {
+    PageTable::Batch batch(pool_of(self));
+    for (uint32_t i = 0; i < t.range_count; ++i) {
+      if (Error e = check_pages(batch, self, t.ranges[i].address, bytes_of(t.ranges[i]), op, to); e != ffa::kNoError) {
+        return fail(v, e);
+      }
+    }
+    if (batch.reserve() != Status::kOk) return fail(v, Error::kNoMemory);
+    for (uint32_t i = 0; i < t.range_count; ++i) apply_pages(batch, self, t.ranges[i].address, bytes_of(t.ranges[i]), to);
+  }
+  // Cleared once the sender has no access any more (its TLB entries are
+  // gone: apply_pages() invalidated them).
+  if ((t.flags & ffa::kMemClear) != 0) {
+    for (uint32_t i = 0; i < t.range_count; ++i) clear(self, t.ranges[i].address, bytes_of(t.ranges[i]));
+  }
+  t.live = true;
+  *slot = t;
+  const uint64_t handle = handle_of(index, t);
+  return succeed(v, ffa::kSuccess32, 0, handle, handle >> 32);
+}
+
+// ---- FFA_MEM_RETRIEVE_REQ ------------------------------------------------------------
+
+TrapAction ffa_mem_retrieve(Vcpu& v, uint32_t fid) {
+  Partition& self = *v.partition;
+  const DescriptorArgs args = descriptor_args(v, fid);
+  const uint32_t version = self.ffa.version.load(std::memory_order_relaxed);
+  SpinLockGuard guard(g_lock);
+  ffa::RetrieveRequest req;
+  {
+    SpinLockGuard mine(self.ffa.lock);
+    if (Error e = take_descriptor(self, args); e != ffa::kNoError) {
+      return fail(v, e);
+    }
+  }
+  if (Error e = ffa::check_retrieve_request(g_descriptor, static_cast<uint32_t>(args.length), version, req);
+      e != ffa::kNoError) {
+    return fail(v, e);
+  }
+  Transaction* t = find(req.header.handle);
+  if (t == nullptr || req.header.tag != t->tag) return fail(v, Error::kInvalidParameters);
+  if (req.transfer != Transfer::kUnspecified && req.transfer != t->transfer) return fail(v, Error::kInvalidParameters);
+  if (req.header.sender != t->sender->id) return fail(v, Error::kDenied);
+  // The caller's own access descriptor, and every one the request names is
+  // one of the transaction's.
+  Receiver* mine = nullptr;
+  const ffa::Access* asked = nullptr;
+  for (uint32_t j = 0; j < t->receiver_count; ++j) {
+    if (t->receivers[j].partition == &self) mine = &t->receivers[j];
+  }
+  for (uint32_t i = 0; i < req.header.access_count; ++i) {
+    if (req.receivers[i].receiver == self.id) asked = &req.receivers[i];
+  }
+  if (mine == nullptr || asked == nullptr) return fail(v, Error::kInvalidParameters);
+  for (uint32_t i = 0; i < req.header.access_count; ++i) {
+    bool known = false;
+    for (uint32_t j = 0; j < t->receiver_count; ++j) known = known || t->receivers[j].partition->id == req.receivers[i].receiver;
+    if (!known) return fail(v, Error::kDenied);
+  }
+  if (mine->retrieved) return fail(v, Error::kDenied);
+  // Clearing: only memory the sender gave up, and before retrieving only
+  // if the sender asked for it too.
+  const bool gives_up = t->transfer != Transfer::kShare;
+  if ((req.header.flags & (ffa::kRetrieveClearBefore | ffa::kRetrieveClearAfter)) != 0 && !gives_up) {
+    return fail(v, Error::kInvalidParameters);
+  }
+  if ((req.header.flags & ffa::kRetrieveClearBefore) != 0 && (t->flags & ffa::kMemClear) == 0) {
+    return fail(v, Error::kDenied);
+  }
+  // Attributes: the receiver's to choose where the sender left them
+  // unspecified (normal RAM all the same), or the same as the sender's.
+  if (req.header.attributes != 0 && req.header.attributes != t->attributes &&
+      req.header.attributes != ffa::encode_attributes(ffa::kNormalMemory)) {
+    return fail(v, Error::kDenied);
+  }
+  // Permissions: no more than given; instruction access is the receiver's
+  // to ask for when it is alone, and never for shared memory.
+  const ffa::DataAccess given = ffa::data_access(mine->permissions);
+  const ffa::DataAccess wanted = ffa::data_access(asked->permissions);
+  if (given == ffa::DataAccess::kReadOnly && wanted == ffa::DataAccess::kReadWrite) return fail(v, Error::kDenied);
+  const bool write = t->transfer == Transfer::kDonate ||
+                     (wanted != ffa::DataAccess::kReadOnly && given != ffa::DataAccess::kReadOnly);
+  const bool shared = t->transfer == Transfer::kShare || (t->transfer == Transfer::kLend && t->receiver_count > 1);
+  const ffa::InstructionAccess x = ffa::instruction_access(asked->permissions);
+  if (shared && x != ffa::InstructionAccess::kUnspecified) return fail(v, Error::kInvalidParameters);
+  if (!shared && x == ffa::InstructionAccess::kUnspecified) return fail(v, Error::kInvalidParameters);
+  const bool exec = x == ffa::InstructionAccess::kExecutable;
+  // Room for the answer.
+  Partition& sender = *t->sender;
+  PairLock locks(self, sender);
+  FfaMailbox& m = self.ffa.mailbox;
+  const uint64_t answer = ffa::kTransactionSize + t->access_size + ffa::kCompositeSize +
+                          uint64_t{t->range_count} * ffa::kRangeSize;
+  if (m.pages == 0 || m.rx_full) return fail(v, Error::kBusy);
+  if (answer > m.bytes()) return fail(v, Error::kNoMemory);
+
+  const Op op = t->transfer == Transfer::kDonate ? Op::kRetrieveDonated
+                : shared                          ? Op::kRetrieveShared
+                                                  : Op::kRetrieveLent;
+  const State to = *ownership::transition(op, State::kNone);
+  const mm::Attrs granted = attrs_for(to, write, exec);
+  {
+    PageTable::Batch batch(pool_of(self));
+    bool ok = true;
+    Status st = Status::kOk;
+    for (uint32_t i = 0; i < t->range_count && ok; ++i) {
+      const ffa::Range& r = t->ranges[i];
+      ok = sender.stage2.visit(r.address, bytes_of(r), [&](const PageTable::Leaf& l) {
+        if (!l.present) return false;
+        st = batch.check_map(self.stage2, borrowed_ipa(sender, l.in), l.pa, l.size, granted);
+        return st == Status::kOk;
+      });
+    }
+    if (!ok) return fail(v, st == Status::kNoMemory ? Error::kNoMemory : Error::kDenied);
+    State donor_to = State::kNone;
+    if (t->transfer == Transfer::kDonate) {
+      for (uint32_t i = 0; i < t->range_count; ++i) {
+        const ffa::Range& r = t->ranges[i];
+        if (Error e = check_pages(batch, sender, r.address, bytes_of(r), Op::kDonationTaken, donor_to);
+            e != ffa::kNoError) {
+          return fail(v, e);
+        }
+      }
+    }
+    if (batch.reserve() != Status::kOk) return fail(v, Error::kNoMemory);
+    for (uint32_t i = 0; i < t->range_count; ++i) {
+      const ffa::Range& r = t->ranges[i];
+      (void)sender.stage2.visit(r.address, bytes_of(r), [&](const PageTable::Leaf& l) {
+        batch.apply_map(self.stage2, borrowed_ipa(sender, l.in), l.pa, l.size, granted);
+        return true;
+      });
+    }
+    if (t->transfer == Transfer::kDonate) {
+      for (uint32_t i = 0; i < t->range_count; ++i) {
+        apply_pages(batch, sender, t->ranges[i].address, bytes_of(t->ranges[i]), donor_to);
+      }
+    }
+  }
+  // The answer, in the caller's RX buffer: the transaction as the caller
+  // has it now, at its own addresses.
+  ffa::Transaction h;
+  h.sender = sender.id;
+  h.attributes = t->attributes;
+  h.flags = (t->flags & ffa::kMemClear) | ffa::transfer_flags(t->transfer);
+  h.handle = req.header.handle;
+  h.tag = t->tag;
+  h.access_size = t->access_size;
+  ffa::Access a;
+  a.receiver = self.id;
+  a.permissions = ffa::encode_permissions(write ? ffa::DataAccess::kReadWrite : ffa::DataAccess::kReadOnly,
+                                          exec ? ffa::InstructionAccess::kExecutable
+                                               : ffa::InstructionAccess::kNotExecutable);
+  std::memcpy(a.impdef, mine->impdef, sizeof(a.impdef));
+  ffa::Range ranges[kMaxMemRanges];
+  for (uint32_t i = 0; i < t->range_count; ++i) {
+    ranges[i] = {borrowed_ipa(sender, t->ranges[i].address), t->ranges[i].pages};
+  }
+  auto* rx = static_cast<uint8_t*>(mm::phys_to_virt(m.rx));
+  const uint32_t written = ffa::write_descriptor(h, &a, 1, ranges, t->range_count, rx, static_cast<uint32_t>(m.bytes()));
+  m.rx_full = true;
+  if (t->transfer == Transfer::kDonate) {
+    end(*t);
+  } else {
+    mine->retrieved = true;
+  }
+  return succeed(v, ffa::kMemRetrieveResp, written, written);
+}
+
+// ---- FFA_MEM_RELINQUISH -----------------------------------------------------------------
+
+TrapAction ffa_mem_relinquish(Vcpu& v) {
+  Partition& self = *v.partition;
+  if ((v.ctx.x[1] | v.ctx.x[2] | v.ctx.x[3] | v.ctx.x[4] | v.ctx.x[5] | v.ctx.x[6] | v.ctx.x[7]) != 0) {
+    return fail(v, Error::kInvalidParameters);
+  }
+  SpinLockGuard guard(g_lock);
+  ffa::Relinquish r;
+  {
+    SpinLockGuard mine(self.ffa.lock);
+    FfaMailbox& m = self.ffa.mailbox;
+    if (m.pages == 0) return fail(v, Error::kInvalidParameters);
+    const void* tx = mm::phys_to_virt(m.tx);
+    if (tx == nullptr) return fail(v, Error::kInvalidParameters);
+    std::memcpy(g_descriptor, tx, ffa::kRelinquishSize + 2);
+  }
+  if (Error e = ffa::read_relinquish(g_descriptor, ffa::kRelinquishSize + 2, r); e != ffa::kNoError) {
+    return fail(v, e);
+  }
+  Transaction* t = find(r.handle);
+  if (t == nullptr || r.endpoint != self.id) return fail(v, Error::kInvalidParameters);
+  Receiver* mine = nullptr;
+  for (uint32_t j = 0; j < t->receiver_count; ++j) {
+    if (t->receivers[j].partition == &self) mine = &t->receivers[j];
+  }
+  if (mine == nullptr || !mine->retrieved) return fail(v, Error::kInvalidParameters);
+  if ((r.flags & ffa::kRelinquishClear) != 0 && t->transfer == Transfer::kShare) {
+    return fail(v, Error::kInvalidParameters);
+  }
+  Partition& sender = *t->sender;
+  {
+    PageTable::Batch batch(pool_of(self));
+    State to = State::kNone;
+    for (uint32_t i = 0; i < t->range_count; ++i) {
+      const ffa::Range& range = t->ranges[i];
+      if (Error e = check_pages(batch, self, borrowed_ipa(sender, range.address), bytes_of(range), Op::kRelinquish, to);
+          e != ffa::kNoError) {
+        return fail(v, e);
+      }
+    }
+    if (batch.reserve() != Status::kOk) return fail(v, Error::kNoMemory);
+    for (uint32_t i = 0; i < t->range_count; ++i) {
+      const ffa::Range& range = t->ranges[i];
+      apply_pages(batch, self, borrowed_ipa(sender, range.address), bytes_of(range), to);
+    }
+  }
+  mine->retrieved = false;
+  // Cleared for its owner once the last borrower is gone (the owner has
+  // no access to lent pages meanwhile).
+  bool anyone = false;
+  for (uint32_t j = 0; j < t->receiver_count; ++j) anyone = anyone || t->receivers[j].retrieved;
+  if ((r.flags & ffa::kRelinquishClear) != 0 && !anyone) {
+    for (uint32_t i = 0; i < t->range_count; ++i) clear(sender, t->ranges[i].address, bytes_of(t->ranges[i]));
+  }
+  return succeed(v, ffa::kSuccess32);
+}
+
+// ---- FFA_MEM_RECLAIM ----------------------------------------------------------------------
+
+TrapAction ffa_mem_reclaim(Vcpu& v) {
+  Partition& self = *v.partition;
+  const uint64_t handle = ffa::handle_of(v.ctx.x[1], v.ctx.x[2]);
+  const uint64_t flags = v.ctx.x[3] & 0xffff'ffff;
+  if ((flags & ~uint64_t{ffa::kReclaimClear}) != 0 || (v.ctx.x[4] | v.ctx.x[5] | v.ctx.x[6] | v.ctx.x[7]) != 0) {
+    return fail(v, Error::kInvalidParameters);
+  }
+  SpinLockGuard guard(g_lock);
+  SpinLockGuard owner(self.ffa.lock);  // its RAM changes state: FFA_RXTX_MAP looks at it under this lock
+  Transaction* t = find(handle);
+  if (t == nullptr || t->sender != &self) return fail(v, Error::kInvalidParameters);
+  for (uint32_t j = 0; j < t->receiver_count; ++j) {
+    if (t->receivers[j].retrieved) return fail(v, Error::kDenied);
+  }
+  {
+    PageTable::Batch batch(pool_of(self));
+    State to = State::kNone;
+    for (uint32_t i = 0; i < t->range_count; ++i) {
+      if (Error e = check_pages(batch, self, t->ranges[i].address, bytes_of(t->ranges[i]), Op::kReclaim, to);
+          e != ffa::kNoError) {
+        return fail(v, e);
+      }
+    }
+    if (batch.reserve() != Status::kOk) return fail(v, Error::kNoMemory);
+    for (uint32_t i = 0; i < t->range_count; ++i) apply_pages(batch, self, t->ranges[i].address, bytes_of(t->ranges[i]), to);
+  }
+  if ((flags & ffa::kReclaimClear) != 0) {
+    for (uint32_t i = 0; i < t->range_count; ++i) clear(self, t->ranges[i].address, bytes_of(t->ranges[i]));
+  }
+  end(*t);
+  return succeed(v, ffa::kSuccess32);
+}
+
+}  // namespace hyp

@@ -1,0 +1,53 @@
+// FF-A memory sharing in the kernel (docs/ffa.md, "Memory sharing"): the
+// transactions FFA_MEM_SHARE, _LEND and _DONATE create, their retrieval,
+// relinquishing and reclaiming, and the page ownership changes each makes
+// (kernel/ffa/ownership.h), applied to the partitions' Stage-2 tables all
+// or nothing.
+//
+// All memory transactions are serialized by one lock (they are rare next
+// to the partitions' work, and one order for everything keeps them
+// simple); under it a call takes the ffa.lock of the partitions whose
+// buffers it reads or writes, then the page pool's (a PageTable::Batch).
+//
+// Where a receiver sees what it was given: every partition's RAM starts at
+// the same IPA, so a receiver maps a sender's pages in a window of its own
+// IPA space kept for that sender: at kBorrowBase + the sender's VMID *
+// kBorrowWindow + the page's IPA in the sender. The retrieve response
+// gives the receiver these addresses.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ffa/memory.h"
+#include "kernel/partition/partition.h"
+#include "kernel/trap/dispatch.h"
+
+namespace hyp {
+
+inline constexpr uint64_t kBorrowBase = uint64_t{1} << 39;
+inline constexpr uint64_t kBorrowWindow = uint64_t{1} << 35;  // a sender's IPAs below 32 GiB
+
+// The receiver's IPA of `sender`'s page at `ipa` (< kBorrowWindow).
+constexpr uint64_t borrowed_ipa(const Partition& sender, uint64_t ipa) {
+  return kBorrowBase + uint64_t{sender.vmid} * kBorrowWindow + ipa;
+}
+
+// The kernel's limits: transactions live at once, and address ranges in one.
+inline constexpr size_t kMaxMemTransactions = 16;
+inline constexpr size_t kMaxMemRanges = 32;
+
+// The partitions memory calls may name (every one in the package), set once
+// before any vCPU runs; also forgets every transaction (for tests).
+void ffa_memory_init(Partition* partitions, size_t count);
+
+// The calls, for ffa_call(): results in `v`'s registers.
+TrapAction ffa_mem_send(Vcpu& v, uint32_t fid, ffa::Transfer transfer);
+TrapAction ffa_mem_retrieve(Vcpu& v, uint32_t fid);
+TrapAction ffa_mem_relinquish(Vcpu& v);
+TrapAction ffa_mem_reclaim(Vcpu& v);
+
+// Live transactions, for tests and the model-based checks.
+size_t ffa_mem_transactions();
+
+}  // namespace hyp

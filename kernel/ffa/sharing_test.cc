@@ -1,0 +1,370 @@
+// FF-A memory sharing on the host: partitions with real Stage-2 tables over
+// fake memory, descriptors written into their TX buffers as a partition
+// would, every call's effect read back from the tables and the buffers.
+#include "kernel/ffa/sharing.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "ffa/memory.h"
+#include "kernel/arch/fake/fake.h"
+#include "kernel/ffa/calls.h"
+
+namespace hyp {
+namespace {
+
+namespace mm = arch::mm;
+using ffa::Error;
+using ffa::Transfer;
+
+constexpr uint64_t kRamIpa = 0x4000'0000;
+constexpr size_t kRamPages = 32;
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kTx = kRamIpa;               // page 0
+constexpr uint64_t kRx = kRamIpa + 8 * kPage;   // page 8
+constexpr uint64_t kFree = kRamIpa + 16 * kPage;  // pages 16.. are the tests' to give
+
+uint64_t hvc_esr() { return (uint64_t{static_cast<uint8_t>(Ec::kHvc64)} << 26) | (1u << 25); }
+
+// Guests "a" (ID 1), "b" (ID 2) and "c" (ID 3), each with 32 pages of RAM at
+// 0x4000'0000, FF-A 1.2 negotiated and RX/TX buffers mapped.
+class SharingTest : public ::testing::Test {
+ protected:
+  struct Node {
+    arch::fake::PhysMemory ram{kRamPages};
+  };
+
+  void SetUp() override {
+    arch::fake::reset();
+    pool_.add(pool_memory_.base(), pool_memory_.pages());
+    partitions_ = std::make_unique<Partition[]>(3);
+    for (uint16_t i = 0; i < 3; ++i) {
+      nodes_.push_back(std::make_unique<Node>());
+      Partition& p = partitions_[i];
+      auto table = PageTable::create(pool_, mm::Regime::kStage2, static_cast<uint16_t>(i + 1));
+      ASSERT_TRUE(table.ok());
+      p.stage2 = *table;
+      p.id = static_cast<uint16_t>(i + 1);
+      p.vmid = static_cast<uint16_t>(i + 1);
+      p.kind = PartitionKind::kGuest;
+      p.state = PartitionState::kRunning;
+      p.vcpu_count = 1;
+      p.vcpus[0].partition = &p;
+      p.memory[0] = {Ipa(kRamIpa), nodes_[i]->ram.base(), kRamPages * kPageSize};
+      p.memory_count = 1;
+      ASSERT_EQ(p.stage2.map(kRamIpa, nodes_[i]->ram.base(), kRamPages * kPageSize, kPartitionRam), Status::kOk);
+    }
+    ffa_set_partitions(partitions_.get(), 3);
+    ffa_memory_init(partitions_.get(), 3);
+    for (uint16_t i = 0; i < 3; ++i) {
+      Vcpu& v = partitions_[i].vcpus[0];
+      call(v, ffa::kVersion, ffa::kVersion1_2);
+      call(v, ffa::kRxtxMap64, kTx, kRx, 1);
+      ASSERT_EQ(v.ctx.x[0], ffa::kSuccess32);
+    }
+  }
+  void TearDown() override { ffa_set_partitions(nullptr, 0); }
+
+  Partition& a() { return partitions_[0]; }
+  Partition& b() { return partitions_[1]; }
+  Partition& c() { return partitions_[2]; }
+
+  void call(Vcpu& v, uint32_t fid, uint64_t x1 = 0, uint64_t x2 = 0, uint64_t x3 = 0, uint64_t x4 = 0) {
+    const uint64_t x[8] = {fid, x1, x2, x3, x4, 0, 0, 0};
+    for (size_t i = 0; i < 8; ++i) v.ctx.x[i] = x[i];
+    (void)handle_trap(v, {hvc_esr(), 0, 0});
+  }
+  static int32_t err(const Vcpu& v) { return v.ctx.x[0] == ffa::kError ? static_cast<int32_t>(v.ctx.x[2]) : 0; }
+  static int32_t code(Error e) { return static_cast<int32_t>(e); }
+
+  uint8_t* ram(Partition& p, uint64_t ipa) {
+    return static_cast<uint8_t*>(mm::phys_to_virt(p.memory[0].pa.offset(ipa - kRamIpa)));
+  }
+  uint8_t* tx(Partition& p) { return ram(p, kTx); }
+  uint8_t* rx(Partition& p) { return ram(p, kRx); }
+
+  // `from` sends `ranges` to `to` (each with `data` access) by `transfer`:
+  // the error, or 0 with the handle in `handle`.
+  int32_t send(Partition& from, Transfer transfer, std::vector<uint16_t> to, std::vector<ffa::Range> ranges,
+               uint64_t& handle, uint32_t flags = 0, ffa::DataAccess data = ffa::DataAccess::kReadWrite) {
+    ffa::Transaction t;
+    t.sender = from.id;
+    t.flags = flags;
+    const bool shared = transfer == Transfer::kShare || to.size() > 1;
+    t.attributes = shared ? ffa::encode_attributes(ffa::kNormalMemory) : 0;
+    std::vector<ffa::Access> receivers;
+    for (uint16_t id : to) {
+      ffa::Access acc;
+      acc.receiver = id;
+      acc.permissions = ffa::encode_permissions(transfer == Transfer::kDonate ? ffa::DataAccess::kUnspecified : data,
+                                                ffa::InstructionAccess::kUnspecified);
+      receivers.push_back(acc);
+    }
+    const uint32_t n = ffa::write_descriptor(t, receivers.data(), static_cast<uint32_t>(receivers.size()),
+                                             ranges.data(), static_cast<uint32_t>(ranges.size()), tx(from), 4096);
+    EXPECT_NE(n, 0u);
+    Vcpu& v = from.vcpus[0];
+    v.ctx.x[0] = transfer == Transfer::kShare ? ffa::kMemShare32 : transfer == Transfer::kLend ? ffa::kMemLend32 : ffa::kMemDonate32;
+    v.ctx.x[1] = n;
+    v.ctx.x[2] = n;
+    v.ctx.x[3] = 0;
+    v.ctx.x[4] = 0;
+    (void)ffa_mem_send(v, static_cast<uint32_t>(v.ctx.x[0]), transfer);
+    if (err(v) != 0) return err(v);
+    EXPECT_EQ(v.ctx.x[0], ffa::kSuccess32);
+    handle = ffa::handle_of(v.ctx.x[2], v.ctx.x[3]);
+    return 0;
+  }
+
+  // `r` retrieves `handle` from `sender`, asking for `data` and `x`.
+  int32_t retrieve(Partition& r, uint64_t handle, uint16_t sender, Transfer transfer,
+                   ffa::DataAccess data = ffa::DataAccess::kReadWrite,
+                   ffa::InstructionAccess x = ffa::InstructionAccess::kUnspecified, uint32_t flags = 0,
+                   uint64_t tag = 0) {
+    ffa::Transaction t;
+    t.sender = sender;
+    t.handle = handle;
+    t.tag = tag;
+    t.flags = flags | ffa::transfer_flags(transfer);
+    t.access_count = 1;
+    write_transaction(t, tx(r));
+    ffa::Access acc;
+    acc.receiver = r.id;
+    acc.permissions = ffa::encode_permissions(data, x);
+    ffa::write_access(acc, ffa::kAccessSize1_1, tx(r) + ffa::kTransactionSize);
+    Vcpu& v = r.vcpus[0];
+    const uint32_t n = ffa::kTransactionSize + ffa::kAccessSize1_1;
+    v.ctx.x[0] = ffa::kMemRetrieveReq32;
+    v.ctx.x[1] = n;
+    v.ctx.x[2] = n;
+    v.ctx.x[3] = 0;
+    v.ctx.x[4] = 0;
+    (void)ffa_mem_retrieve(v, ffa::kMemRetrieveReq32);
+    if (err(v) != 0) return err(v);
+    EXPECT_EQ(v.ctx.x[0], ffa::kMemRetrieveResp);
+    return 0;
+  }
+
+  void release_rx(Partition& p) {
+    call(p.vcpus[0], ffa::kRxRelease);
+    ASSERT_EQ(p.vcpus[0].ctx.x[0], ffa::kSuccess32);
+  }
+
+  int32_t relinquish(Partition& r, uint64_t handle, uint32_t flags = 0) {
+    ffa::write_relinquish({handle, flags, r.id}, tx(r));
+    Vcpu& v = r.vcpus[0];
+    for (size_t i = 1; i < 8; ++i) v.ctx.x[i] = 0;
+    v.ctx.x[0] = ffa::kMemRelinquish;
+    (void)ffa_mem_relinquish(v);
+    return err(v);
+  }
+
+  int32_t reclaim(Partition& p, uint64_t handle, uint32_t flags = 0) {
+    Vcpu& v = p.vcpus[0];
+    v.ctx.x[0] = ffa::kMemReclaim;
+    v.ctx.x[1] = handle & 0xffff'ffff;
+    v.ctx.x[2] = handle >> 32;
+    v.ctx.x[3] = flags;
+    for (size_t i = 4; i < 8; ++i) v.ctx.x[i] = 0;
+    (void)ffa_mem_reclaim(v);
+    return err(v);
+  }
+
+  std::optional<PageTable::Translation> at(Partition& p, uint64_t ipa) { return p.stage2.translate(ipa); }
+
+  arch::fake::PhysMemory pool_memory_{96};
+  PagePool pool_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::unique_ptr<Partition[]> partitions_;
+};
+
+TEST_F(SharingTest, ShareRetrieveRelinquishReclaim) {
+  uint64_t h = 0;
+  ASSERT_EQ(send(a(), Transfer::kShare, {2}, {{kFree, 2}}, h), 0);
+  EXPECT_NE(h & ffa::kHandleHypervisor, 0u) << "the hypervisor's handle";
+  EXPECT_EQ(ffa_mem_transactions(), 1u);
+  // The owner keeps its access, in the shared state.
+  ASSERT_TRUE(at(a(), kFree));
+  EXPECT_EQ(at(a(), kFree)->attrs.state, mm::PageState::kSharedOwned);
+  EXPECT_TRUE(at(a(), kFree + kPage)->attrs.write);
+  // The receiver maps it in its window for a, at the same physical pages.
+  ASSERT_EQ(retrieve(b(), h, 1, Transfer::kShare), 0);
+  const uint64_t window = borrowed_ipa(a(), kFree);
+  ASSERT_TRUE(at(b(), window + kPage));
+  EXPECT_EQ(at(b(), window + kPage)->pa, at(a(), kFree + kPage)->pa);
+  EXPECT_EQ(at(b(), window)->attrs.state, mm::PageState::kSharedBorrowed);
+  EXPECT_TRUE(at(b(), window)->attrs.write);
+  EXPECT_FALSE(at(b(), window)->attrs.exec) << "shared memory is not executable";
+  // The answer in b's RX buffer: the transaction at b's addresses.
+  ffa::Transaction t;
+  ASSERT_EQ(ffa::read_transaction(rx(b()), 4096, ffa::kVersion1_2, t), ffa::kNoError);
+  EXPECT_EQ(t.handle, h);
+  EXPECT_EQ(t.sender, 1);
+  EXPECT_EQ(ffa::transfer_of(t.flags), Transfer::kShare);
+  ffa::Access acc;
+  ASSERT_EQ(ffa::read_access(rx(b()), 4096, t, 0, acc), ffa::kNoError);
+  EXPECT_EQ(acc.receiver, 2);
+  ffa::Composite comp;
+  ASSERT_EQ(ffa::read_composite(rx(b()), 4096, acc.composite_offset, comp), ffa::kNoError);
+  EXPECT_EQ(comp.total_pages, 2u);
+  ffa::Range r;
+  ASSERT_EQ(ffa::read_range(rx(b()), acc.composite_offset, 0, r), ffa::kNoError);
+  EXPECT_EQ(r.address, window);
+  // Writes meet.
+  ram(a(), kFree)[5] = 0x5a;
+  EXPECT_EQ(static_cast<uint8_t*>(mm::phys_to_virt(at(b(), window)->pa))[5], 0x5a);
+  // Not reclaimed while b holds it; relinquished, then reclaimed.
+  EXPECT_EQ(reclaim(a(), h), code(Error::kDenied));
+  EXPECT_EQ(relinquish(b(), h), 0);
+  EXPECT_FALSE(at(b(), window)) << "gone from the receiver";
+  EXPECT_EQ(reclaim(a(), h), 0);
+  EXPECT_EQ(at(a(), kFree)->attrs, kPartitionRam) << "the owner's exact attributes back";
+  EXPECT_EQ(ffa_mem_transactions(), 0u);
+  EXPECT_EQ(reclaim(a(), h), code(Error::kInvalidParameters)) << "the handle is gone";
+}
+
+TEST_F(SharingTest, LendTakesTheOwnersAccessAndGivesOneBorrowerItsOwnChoiceOfExecution) {
+  uint64_t h = 0;
+  std::memset(ram(a(), kFree), 0x77, kPage);
+  ASSERT_EQ(send(a(), Transfer::kLend, {2}, {{kFree, 1}}, h, ffa::kMemClear), 0);
+  EXPECT_EQ(at(a(), kFree)->attrs.state, mm::PageState::kLent);
+  EXPECT_FALSE(at(a(), kFree)->attrs.read) << "a lent page faults for its owner";
+  EXPECT_EQ(ram(a(), kFree)[100], 0) << "cleared, as asked";
+  EXPECT_EQ(retrieve(b(), h, 1, Transfer::kLend), code(Error::kInvalidParameters))
+      << "one borrower says whether it executes";
+  ASSERT_EQ(retrieve(b(), h, 1, Transfer::kLend, ffa::DataAccess::kReadOnly, ffa::InstructionAccess::kExecutable), 0);
+  const uint64_t window = borrowed_ipa(a(), kFree);
+  EXPECT_EQ(at(b(), window)->attrs.state, mm::PageState::kBorrowed);
+  EXPECT_FALSE(at(b(), window)->attrs.write) << "read-only, as it asked";
+  EXPECT_TRUE(at(b(), window)->attrs.exec);
+  EXPECT_EQ(relinquish(b(), h), 0);
+  EXPECT_EQ(reclaim(a(), h), 0);
+  EXPECT_EQ(at(a(), kFree)->attrs, kPartitionRam);
+}
+
+TEST_F(SharingTest, DonateMovesOwnership) {
+  uint64_t h = 0;
+  ASSERT_EQ(send(a(), Transfer::kDonate, {3}, {{kFree, 2}}, h), 0);
+  EXPECT_EQ(at(a(), kFree)->attrs.state, mm::PageState::kDonated);
+  const Pa pa = at(a(), kFree)->pa;
+  ASSERT_EQ(retrieve(c(), h, 1, Transfer::kDonate, ffa::DataAccess::kUnspecified,
+                     ffa::InstructionAccess::kNotExecutable),
+            0);
+  EXPECT_FALSE(at(a(), kFree)) << "the donor's pages are gone";
+  const uint64_t window = borrowed_ipa(a(), kFree);
+  EXPECT_EQ(at(c(), window)->pa, pa);
+  EXPECT_EQ(at(c(), window)->attrs, kPartitionRam) << "owned by the receiver now";
+  EXPECT_EQ(ffa_mem_transactions(), 0u) << "a donation ends when taken";
+  EXPECT_EQ(reclaim(a(), h), code(Error::kInvalidParameters));
+  // It is the new owner's, but at an address no window reaches: it cannot
+  // give it on (docs/ffa.md).
+  release_rx(c());
+  uint64_t h2 = 0;
+  EXPECT_EQ(send(c(), Transfer::kShare, {2}, {{window, 1}}, h2), code(Error::kDenied));
+}
+
+TEST_F(SharingTest, ADonationNotYetTakenIsReclaimed) {
+  uint64_t h = 0;
+  ASSERT_EQ(send(a(), Transfer::kDonate, {3}, {{kFree, 1}}, h), 0);
+  EXPECT_EQ(reclaim(a(), h), 0);
+  EXPECT_EQ(at(a(), kFree)->attrs, kPartitionRam);
+  EXPECT_EQ(retrieve(c(), h, 1, Transfer::kDonate, ffa::DataAccess::kUnspecified,
+                     ffa::InstructionAccess::kNotExecutable),
+            code(Error::kInvalidParameters));
+}
+
+// Each refusal leaves every table as it was.
+TEST_F(SharingTest, InvalidTransitionsAreRefusedWithNothingChanged) {
+  uint64_t h = 0;
+  ASSERT_EQ(send(a(), Transfer::kShare, {2}, {{kFree, 2}}, h), 0);
+  uint64_t h2 = 0;
+  EXPECT_EQ(send(a(), Transfer::kShare, {3}, {{kFree + kPage, 1}}, h2), code(Error::kDenied)) << "shared already";
+  EXPECT_EQ(send(a(), Transfer::kLend, {3}, {{kFree, 1}}, h2), code(Error::kDenied)) << "lent while shared";
+  // All or nothing: the first range could go, the second cannot.
+  EXPECT_EQ(send(a(), Transfer::kLend, {3}, {{kFree + 4 * kPage, 1}, {kFree + kPage, 1}}, h2), code(Error::kDenied));
+  EXPECT_EQ(at(a(), kFree + 4 * kPage)->attrs, kPartitionRam) << "the first range unchanged";
+  // The buffers, and what is not RAM the caller owns.
+  EXPECT_EQ(send(a(), Transfer::kShare, {2}, {{kTx, 1}}, h2), code(Error::kDenied)) << "the TX buffer";
+  EXPECT_EQ(send(a(), Transfer::kShare, {2}, {{kRx, 1}}, h2), code(Error::kDenied)) << "the RX buffer";
+  EXPECT_EQ(send(a(), Transfer::kShare, {2}, {{kRamIpa + kRamPages * kPage, 1}}, h2), code(Error::kDenied))
+      << "past the end of its RAM";
+  // An owned page the kernel keeps read-only (as an RX buffer is) is not
+  // owned RAM as memory calls see it.
+  mm::Attrs read_only = kPartitionRam;
+  read_only.write = false;
+  ASSERT_EQ(a().stage2.protect(kFree + 6 * kPage, kPage, read_only), Status::kOk);
+  EXPECT_EQ(send(a(), Transfer::kShare, {2}, {{kFree + 6 * kPage, 1}}, h2), code(Error::kDenied)) << "read-only";
+  EXPECT_EQ(send(a(), Transfer::kShare, {2}, {{kFree + 4 * kPage + 8, 1}}, h2), code(Error::kInvalidParameters))
+      << "unaligned";
+  EXPECT_EQ(send(a(), Transfer::kShare, {2}, {{kFree + 4 * kPage, 2}, {kFree + 5 * kPage, 1}}, h2),
+            code(Error::kInvalidParameters))
+      << "overlapping ranges";
+  EXPECT_EQ(send(a(), Transfer::kShare, {9}, {{kFree + 4 * kPage, 1}}, h2), code(Error::kInvalidParameters))
+      << "nobody";
+  // b's borrowed pages are not b's to give.
+  ASSERT_EQ(retrieve(b(), h, 1, Transfer::kShare), 0);
+  release_rx(b());
+  EXPECT_EQ(send(b(), Transfer::kDonate, {3}, {{borrowed_ipa(a(), kFree), 1}}, h2), code(Error::kDenied))
+      << "donate a borrowed page";
+  // Retrievals that may not be.
+  EXPECT_EQ(retrieve(b(), h, 1, Transfer::kShare), code(Error::kDenied)) << "twice";
+  EXPECT_EQ(retrieve(c(), h, 1, Transfer::kShare), code(Error::kInvalidParameters)) << "not a receiver";
+  EXPECT_EQ(retrieve(c(), h ^ (uint64_t{1} << 16), 1, Transfer::kShare), code(Error::kInvalidParameters))
+      << "a stale handle";
+  EXPECT_EQ(retrieve(c(), 5, 1, Transfer::kShare), code(Error::kInvalidParameters)) << "not the hypervisor's";
+  // Relinquish and reclaim by the wrong partition.
+  EXPECT_EQ(relinquish(c(), h), code(Error::kInvalidParameters));
+  EXPECT_EQ(reclaim(b(), h), code(Error::kInvalidParameters));
+  EXPECT_EQ(reclaim(a(), h), code(Error::kDenied)) << "reclaim while retrieved";
+  EXPECT_EQ(ffa_mem_transactions(), 1u);
+  EXPECT_EQ(at(a(), kFree)->attrs.state, mm::PageState::kSharedOwned);
+}
+
+TEST_F(SharingTest, ARetrieveAskingMoreThanGivenOrAnotherTagIsRefused) {
+  uint64_t h = 0;
+  ASSERT_EQ(send(a(), Transfer::kShare, {2}, {{kFree, 1}}, h, 0, ffa::DataAccess::kReadOnly), 0);
+  EXPECT_EQ(retrieve(b(), h, 1, Transfer::kShare), code(Error::kDenied)) << "read-write for read-only";
+  EXPECT_EQ(retrieve(b(), h, 1, Transfer::kLend, ffa::DataAccess::kReadOnly), code(Error::kInvalidParameters))
+      << "another kind of transaction";
+  EXPECT_EQ(retrieve(b(), h, 1, Transfer::kShare, ffa::DataAccess::kReadOnly, ffa::InstructionAccess::kUnspecified,
+                     0, 99),
+            code(Error::kInvalidParameters))
+      << "another tag";
+  EXPECT_EQ(retrieve(b(), h, 3, Transfer::kShare, ffa::DataAccess::kReadOnly), code(Error::kDenied))
+      << "another sender";
+  EXPECT_EQ(retrieve(b(), h, 1, Transfer::kShare, ffa::DataAccess::kReadOnly, ffa::InstructionAccess::kExecutable),
+            code(Error::kInvalidParameters))
+      << "execution of shared memory";
+  ASSERT_EQ(retrieve(b(), h, 1, Transfer::kShare, ffa::DataAccess::kReadOnly), 0);
+  EXPECT_FALSE(at(b(), borrowed_ipa(a(), kFree))->attrs.write);
+}
+
+TEST_F(SharingTest, ARetrieveNeedsRoomForItsAnswer) {
+  uint64_t h = 0;
+  ASSERT_EQ(send(a(), Transfer::kShare, {2}, {{kFree, 1}}, h), 0);
+  call(b().vcpus[0], ffa::kPartitionInfoGet);  // fills b's RX buffer
+  ASSERT_EQ(b().vcpus[0].ctx.x[0], ffa::kSuccess32);
+  EXPECT_EQ(retrieve(b(), h, 1, Transfer::kShare), code(Error::kBusy));
+  EXPECT_FALSE(at(b(), borrowed_ipa(a(), kFree))) << "nothing mapped";
+  release_rx(b());
+  EXPECT_EQ(retrieve(b(), h, 1, Transfer::kShare), 0);
+}
+
+TEST_F(SharingTest, ALoanToSeveralIsSharedByTheBorrowers) {
+  uint64_t h = 0;
+  ASSERT_EQ(send(a(), Transfer::kLend, {2, 3}, {{kFree, 1}}, h), 0);
+  ASSERT_EQ(retrieve(b(), h, 1, Transfer::kLend), 0);
+  ASSERT_EQ(retrieve(c(), h, 1, Transfer::kLend), 0);
+  EXPECT_EQ(at(b(), borrowed_ipa(a(), kFree))->attrs.state, mm::PageState::kSharedBorrowed);
+  EXPECT_EQ(at(c(), borrowed_ipa(a(), kFree))->attrs.state, mm::PageState::kSharedBorrowed);
+  EXPECT_EQ(relinquish(b(), h), 0);
+  EXPECT_EQ(reclaim(a(), h), code(Error::kDenied)) << "c still has it";
+  EXPECT_EQ(relinquish(c(), h), 0);
+  EXPECT_EQ(reclaim(a(), h), 0);
+}
+
+}  // namespace
+}  // namespace hyp
