@@ -11,6 +11,7 @@
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/vcpu.h"
 #include "kernel/ffa/calls.h"
+#include "kernel/ffa/sharing.h"
 #include "kernel/console.h"
 #include "kernel/irq/gic.h"
 #include "kernel/irq/sgi.h"
@@ -820,6 +821,8 @@ VcpuContext* stop_or_reset(Vcpu& g, bool reset, const char* why) {
   sched::retire(g, VcpuState::kStopped);
   forget_waiters_of(p);
   abort_direct_requests(p, cpu);
+  // What it gave or borrowed comes back before its memory is reused.
+  ffa_memory_release(p);
   if (!reset) {
     (void)p.transition(PartitionState::kStopped);
     console::print("hyp: partition %s (id %u) %s\n", p.name.data(), p.id, why);
@@ -1227,6 +1230,7 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
   // request it was serving fails: the new instance never saw it.
   wake_answered(s, cpu);
   abort_direct_requests(p, cpu);
+  ffa_memory_release(p);
   if (reload_partition(*s.image, p, RamOnReload::kClear) != Status::kOk) {
     console::print("hyp: server %s (id %u) could not be rebuilt\n", p.name.data(), p.id);
     arch::halt();
@@ -1276,6 +1280,7 @@ VcpuContext* server_failed(Server& s, size_t cpu, const char* why) {
   }
   wake_answered(s, cpu);
   abort_direct_requests(p, cpu);
+  ffa_memory_release(p);
   for (size_t i = 0; i < p.vcpu_count; ++i) p.vcpus[i].state = VcpuState::kStopped;
   (void)p.transition(PartitionState::kStopped);
   return leave_server(s, cpu);

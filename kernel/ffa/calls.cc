@@ -4,6 +4,7 @@
 
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/mm.h"
+#include "kernel/ffa/sharing.h"
 
 namespace hyp {
 namespace {
@@ -117,6 +118,19 @@ bool implemented(uint32_t fid, uint32_t version) {
       return version >= ffa::kVersion1_1;
     case ffa::kPartitionInfoGetRegs:
       return version >= ffa::kVersion1_2;
+    // Memory sharing (kernel/ffa/sharing.h): FF-A 1.1's descriptors; a
+    // caller at 1.0 would write 1.0's, which the kernel does not read.
+    case ffa::kMemShare32:
+    case ffa::kMemShare64:
+    case ffa::kMemLend32:
+    case ffa::kMemLend64:
+    case ffa::kMemDonate32:
+    case ffa::kMemDonate64:
+    case ffa::kMemRetrieveReq32:
+    case ffa::kMemRetrieveReq64:
+    case ffa::kMemRelinquish:
+    case ffa::kMemReclaim:
+      return version >= ffa::kVersion1_1;
     case ffa::kMsgSendDirectReq32:
     case ffa::kMsgSendDirectReq64:
     case ffa::kMsgSendDirectResp32:
@@ -614,6 +628,7 @@ void ffa_server_resumed(Vcpu& sv) {
 void ffa_set_partitions(Partition* partitions, size_t count) {
   g_partitions = partitions;
   g_partition_count = count;
+  ffa_memory_init(partitions, count);
 }
 
 TrapAction ffa_call(Vcpu& v, uint32_t fid) {
@@ -654,6 +669,22 @@ TrapAction ffa_call(Vcpu& v, uint32_t fid) {
       return notification_get(v, a);
     case ffa::kMsgSend2:
       return msg_send2(v, a);
+    case ffa::kMemShare32:
+    case ffa::kMemShare64:
+      return ffa_mem_send(v, fid, ffa::Transfer::kShare);
+    case ffa::kMemLend32:
+    case ffa::kMemLend64:
+      return ffa_mem_send(v, fid, ffa::Transfer::kLend);
+    case ffa::kMemDonate32:
+    case ffa::kMemDonate64:
+      return ffa_mem_send(v, fid, ffa::Transfer::kDonate);
+    case ffa::kMemRetrieveReq32:
+    case ffa::kMemRetrieveReq64:
+      return ffa_mem_retrieve(v, fid);
+    case ffa::kMemRelinquish:
+      return ffa_mem_relinquish(v);
+    case ffa::kMemReclaim:
+      return ffa_mem_reclaim(v);
     case ffa::kMsgWait:
       return msg_wait(v, a);
     case ffa::kYield:

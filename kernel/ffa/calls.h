@@ -29,7 +29,7 @@ inline constexpr uint32_t kFfaMaxBufferPages = 4;
 inline constexpr uint32_t kFfaNotificationPendingIntid = 8;
 
 // The partitions FF-A calls may name (every one in the package), set once
-// before any vCPU runs.
+// before any vCPU runs; no memory transaction is live after.
 void ffa_set_partitions(Partition* partitions, size_t count);
 
 // Carries out FF-A call `fid` (SVE hint removed; ffa::is_ffa(fid)) of vCPU

@@ -203,7 +203,10 @@ TEST_F(FfaTest, EveryOtherIdInTheRangeIsNotSupported) {
                          id == ffa::kNotificationUnbind || id == ffa::kNotificationSet || id == ffa::kNotificationGet ||
                          id == ffa::kMsgSendDirectReq32 || id == ffa::kMsgSendDirectReq64 ||
                          id == ffa::kMsgSendDirectResp32 || id == ffa::kMsgSendDirectResp64 || id == ffa::kMsgWait ||
-                         id == ffa::kYield;
+                         id == ffa::kYield || id == ffa::kMemShare32 || id == ffa::kMemShare64 ||
+                         id == ffa::kMemLend32 || id == ffa::kMemLend64 || id == ffa::kMemDonate32 ||
+                         id == ffa::kMemDonate64 || id == ffa::kMemRetrieveReq32 || id == ffa::kMemRetrieveReq64 ||
+                         id == ffa::kMemRelinquish || id == ffa::kMemReclaim;
       if (id == ffa::kVersion || known) continue;
       EXPECT_EQ(v.ctx.x[0], ffa::kError) << std::hex << id;
       EXPECT_EQ(err(v), code(Error::kNotSupported)) << std::hex << id;
@@ -228,11 +231,12 @@ TEST_F(FfaTest, FeaturesTellWhatIsImplementedForTheCallersVersion) {
   call(v, ffa::kFeatures, ffa::kRxtxMap64);
   ASSERT_TRUE(ok(v));
   EXPECT_EQ(v.ctx.x[2], uint64_t{kFfaMaxBufferPages} << 16) << "4 KiB minimum, the maximum for FF-A 1.2";
-  for (uint32_t fid : {ffa::kPartitionInfoGet, ffa::kPartitionInfoGetRegs, ffa::kMsgSend2, ffa::kNotificationSet}) {
+  for (uint32_t fid : {ffa::kPartitionInfoGet, ffa::kPartitionInfoGetRegs, ffa::kMsgSend2, ffa::kNotificationSet,
+                       ffa::kMemShare32, ffa::kMemLend64, ffa::kMemRetrieveReq32, ffa::kMemReclaim}) {
     call(v, ffa::kFeatures, fid);
     EXPECT_TRUE(ok(v)) << std::hex << fid;
   }
-  for (uint32_t fid : {ffa::kMemShare32, ffa::kNotificationInfoGet64, ffa::kSpmIdGet, ffa::kRxAcquire,
+  for (uint32_t fid : {ffa::kMemFragTx, ffa::kMemFragRx, ffa::kNotificationInfoGet64, ffa::kSpmIdGet, ffa::kRxAcquire,
                        ffa::kNotificationBitmapCreate, ffa::kMsgSend, 0x8400'00EFu, 0x8400'0000u}) {
     call(v, ffa::kFeatures, fid);
     EXPECT_EQ(err(v), code(Error::kNotSupported)) << std::hex << fid;

@@ -225,6 +225,55 @@ void ffa_memory_init(Partition* /*partitions*/, size_t /*count*/) {
   for (Transaction& t : g_transactions) t = Transaction{};
 }
 
+namespace {
+
+// Takes the window pages of transaction `t` away from receiver `r`, which
+// retrieved it. Each range was mapped whole by the retrieve, so no table
+// is needed and nothing can refuse.
+void take_back(Transaction& t, Receiver& r) HYP_REQUIRES(g_lock) {
+  Partition& sender = *t.sender;
+  PageTable::Batch batch(pool_of(*r.partition));
+  State to = State::kNone;
+  bool ok = true;
+  for (uint32_t i = 0; i < t.range_count && ok; ++i) {
+    const ffa::Range& range = t.ranges[i];
+    ok = check_pages(batch, *r.partition, borrowed_ipa(sender, range.address), bytes_of(range), Op::kRelinquish, to) ==
+         ffa::kNoError;
+  }
+  if (ok && batch.reserve() == Status::kOk) {
+    for (uint32_t i = 0; i < t.range_count; ++i) {
+      apply_pages(batch, *r.partition, borrowed_ipa(sender, t.ranges[i].address), bytes_of(t.ranges[i]), to);
+    }
+  }
+  r.retrieved = false;
+}
+
+}  // namespace
+
+void ffa_memory_release(Partition& p) {
+  SpinLockGuard guard(g_lock);
+  for (Transaction& t : g_transactions) {
+    if (!t.live) continue;
+    for (uint32_t j = 0; j < t.receiver_count; ++j) {
+      Receiver& r = t.receivers[j];
+      if (r.retrieved && (t.sender == &p || r.partition == &p)) take_back(t, r);
+    }
+    if (t.sender != &p) continue;
+    // Nobody holds it now: the owner's again, as a reclaim would do.
+    SpinLockGuard owner(p.ffa.lock);
+    PageTable::Batch batch(pool_of(p));
+    State to = State::kNone;
+    bool ok = true;
+    for (uint32_t i = 0; i < t.range_count && ok; ++i) {
+      ok = check_pages(batch, p, t.ranges[i].address, bytes_of(t.ranges[i]), Op::kReclaim, to) == ffa::kNoError;
+    }
+    if (ok && batch.reserve() == Status::kOk) {
+      for (uint32_t i = 0; i < t.range_count; ++i) apply_pages(batch, p, t.ranges[i].address, bytes_of(t.ranges[i]), to);
+    }
+    end(t);
+  }
+}
+
 size_t ffa_mem_transactions() {
   SpinLockGuard guard(g_lock);
   size_t n = 0;

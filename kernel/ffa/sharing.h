@@ -37,8 +37,7 @@ constexpr uint64_t borrowed_ipa(const Partition& sender, uint64_t ipa) {
 inline constexpr size_t kMaxMemTransactions = 16;
 inline constexpr size_t kMaxMemRanges = 32;
 
-// The partitions memory calls may name (every one in the package), set once
-// before any vCPU runs; also forgets every transaction (for tests).
+// Forgets every transaction (ffa_set_partitions() calls it).
 void ffa_memory_init(Partition* partitions, size_t count);
 
 // The calls, for ffa_call(): results in `v`'s registers.
@@ -46,6 +45,12 @@ TrapAction ffa_mem_send(Vcpu& v, uint32_t fid, ffa::Transfer transfer);
 TrapAction ffa_mem_retrieve(Vcpu& v, uint32_t fid);
 TrapAction ffa_mem_relinquish(Vcpu& v);
 TrapAction ffa_mem_reclaim(Vcpu& v);
+
+// `p` stops, or starts afresh (none of its vCPUs runs): what it shared,
+// lent or donated is its own again, taken from whoever retrieved it, and
+// those transactions end; what it borrowed is given back (its transactions
+// go on for their other receivers). Pages donated to it stay its own.
+void ffa_memory_release(Partition& p);
 
 // Live transactions, for tests and the model-based checks.
 size_t ffa_mem_transactions();

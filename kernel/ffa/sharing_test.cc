@@ -366,5 +366,39 @@ TEST_F(SharingTest, ALoanToSeveralIsSharedByTheBorrowers) {
   EXPECT_EQ(reclaim(a(), h), 0);
 }
 
+// A partition that stops or resets: what it gave is its own again and gone
+// from its borrowers; what it borrowed goes back.
+TEST_F(SharingTest, ASenderThatResetsTakesEverythingBack) {
+  uint64_t share = 0;
+  uint64_t lend = 0;
+  ASSERT_EQ(send(a(), Transfer::kShare, {2, 3}, {{kFree, 1}}, share), 0);
+  ASSERT_EQ(send(a(), Transfer::kLend, {2}, {{kFree + kPage, 1}}, lend), 0);
+  ASSERT_EQ(retrieve(b(), share, 1, Transfer::kShare), 0);
+  release_rx(b());
+  ASSERT_EQ(retrieve(b(), lend, 1, Transfer::kLend, ffa::DataAccess::kReadWrite,
+                     ffa::InstructionAccess::kNotExecutable),
+            0);
+  ffa_memory_release(a());
+  EXPECT_EQ(ffa_mem_transactions(), 0u);
+  EXPECT_EQ(at(a(), kFree)->attrs, kPartitionRam);
+  EXPECT_EQ(at(a(), kFree + kPage)->attrs, kPartitionRam);
+  EXPECT_FALSE(at(b(), borrowed_ipa(a(), kFree)));
+  EXPECT_FALSE(at(b(), borrowed_ipa(a(), kFree + kPage)));
+  EXPECT_EQ(relinquish(b(), share), code(Error::kInvalidParameters)) << "the transaction is gone";
+}
+
+TEST_F(SharingTest, ABorrowerThatResetsGivesBackWhatItBorrowed) {
+  uint64_t h = 0;
+  ASSERT_EQ(send(a(), Transfer::kShare, {2, 3}, {{kFree, 1}}, h), 0);
+  ASSERT_EQ(retrieve(b(), h, 1, Transfer::kShare), 0);
+  ASSERT_EQ(retrieve(c(), h, 1, Transfer::kShare), 0);
+  ffa_memory_release(b());
+  EXPECT_FALSE(at(b(), borrowed_ipa(a(), kFree)));
+  EXPECT_TRUE(at(c(), borrowed_ipa(a(), kFree))) << "the other borrower keeps it";
+  EXPECT_EQ(reclaim(a(), h), code(Error::kDenied)) << "c still holds it";
+  EXPECT_EQ(relinquish(c(), h), 0);
+  EXPECT_EQ(reclaim(a(), h), 0);
+}
+
 }  // namespace
 }  // namespace hyp
