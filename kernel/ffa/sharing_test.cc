@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "ffa/memory.h"
 #include "kernel/arch/fake/fake.h"
 #include "kernel/ffa/calls.h"
+#include "kernel/ffa/ownership.h"
 
 namespace hyp {
 namespace {
@@ -19,6 +21,7 @@ namespace {
 namespace mm = arch::mm;
 using ffa::Error;
 using ffa::Transfer;
+using ownership::Op;
 
 constexpr uint64_t kRamIpa = 0x4000'0000;
 constexpr size_t kRamPages = 32;
@@ -398,6 +401,236 @@ TEST_F(SharingTest, ABorrowerThatResetsGivesBackWhatItBorrowed) {
   EXPECT_EQ(reclaim(a(), h), code(Error::kDenied)) << "c still holds it";
   EXPECT_EQ(relinquish(c(), h), 0);
   EXPECT_EQ(reclaim(a(), h), 0);
+}
+
+// ---- Randomized, against a reference model ------------------------------------------
+//
+// Three partitions make random memory calls on eight pages each (and
+// sometimes reset); a simple model says what each call must do, the call
+// must succeed exactly when the model says, and after every call the real
+// Stage-2 tables are compared with the model page by page and checked for
+// the invariants: no page writable by two partitions unless all of them
+// share it, every owner's page with its exact attributes, nothing mapped
+// that no live transaction explains, and everything home once no
+// transaction is live. HYP_SHARING_OPS sets the number of calls (100,000
+// by default; docs/ffa.md has the long run).
+class SharingModel {
+ public:
+  static constexpr int kParts = 3;
+  static constexpr int kPages = 8;
+
+  struct Txn {
+    uint64_t handle = 0;
+    int sender = 0;
+    Transfer transfer = Transfer::kShare;
+    std::vector<int> receivers;
+    std::vector<int> pages;  // indexes into the sender's eight
+    std::vector<bool> retrieved;
+  };
+  // Page (p, i): partition p's page i of the eight; who owns it now and
+  // where (a donation moves it into the receiver's window).
+  struct Page {
+    int owner;
+    bool home = true;  // at its first owner's RAM address
+    ownership::State state = ownership::State::kOwned;
+  };
+
+  Page page[kParts][kPages];
+  std::vector<Txn> live;
+
+  SharingModel() {
+    for (int p = 0; p < kParts; ++p) {
+      for (int i = 0; i < kPages; ++i) page[p][i].owner = p;
+    }
+  }
+};
+
+uint64_t env_ops() {
+  const char* v = std::getenv("HYP_SHARING_OPS");
+  return v != nullptr ? std::strtoull(v, nullptr, 10) : 100'000;
+}
+
+TEST_F(SharingTest, RandomCallsAgreeWithTheModelAndKeepTheInvariants) {
+  SharingModel m;
+  Partition* parts[3] = {&a(), &b(), &c()};
+  uint64_t seed = 0x9e37'79b9'7f4a'7c15;
+  auto next = [&](uint64_t n) {
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    return seed % n;
+  };
+  auto ipa_of = [](int i) { return kFree + uint64_t(i) * kPage; };
+  const uint64_t ops = env_ops();
+  uint64_t succeeded = 0;
+  for (uint64_t op = 0; op < ops; ++op) {
+    const int me = static_cast<int>(next(3));
+    Partition& self = *parts[me];
+    const uint64_t what = next(100);
+    if (what < 40) {
+      // A send of 1-3 of my pages (maybe not mine any more) to 1-2 others.
+      const auto transfer = static_cast<Transfer>(next(3) + 1);
+      const int n = transfer == Transfer::kDonate ? 1 : static_cast<int>(next(2) + 1);
+      std::vector<uint16_t> to;
+      std::vector<int> rs;
+      for (int k = 1; k <= n; ++k) {
+        const int r = (me + k) % 3;
+        rs.push_back(r);
+        to.push_back(parts[r]->id);
+      }
+      std::vector<int> pages;
+      std::vector<ffa::Range> ranges;
+      // Donated pages never come home: only the last two of each
+      // partition's eight are ever donated, so that the rest keep moving.
+      const int count = transfer == Transfer::kDonate ? 1 : static_cast<int>(next(3) + 1);
+      const int first = transfer == Transfer::kDonate
+                            ? static_cast<int>(6 + next(2))
+                            : static_cast<int>(next(static_cast<uint64_t>(SharingModel::kPages - count + 1)));
+      for (int i = first; i < first + count; ++i) pages.push_back(i);
+      ranges.push_back({ipa_of(first), static_cast<uint32_t>(count)});
+      bool expect = m.live.size() < kMaxMemTransactions;
+      for (int i : pages) {
+        const auto& pg = m.page[me][i];
+        expect = expect && pg.owner == me && pg.home && pg.state == ownership::State::kOwned;
+      }
+      uint64_t h = 0;
+      const int32_t e = send(self, transfer, to, ranges, h);
+      ASSERT_EQ(e == 0, expect) << "op " << op << ": send, error " << e;
+      if (e == 0) {
+        ++succeeded;
+        SharingModel::Txn t{h, me, transfer, rs, pages, std::vector<bool>(rs.size(), false)};
+        for (int i : pages) {
+          m.page[me][i].state = *ownership::transition(
+              transfer == Transfer::kShare ? Op::kShare : transfer == Transfer::kLend ? Op::kLend : Op::kDonate,
+              ownership::State::kOwned);
+        }
+        m.live.push_back(t);
+      }
+    } else if (what < 70 && !m.live.empty()) {
+      // A retrieve, by a receiver or not.
+      const size_t k = next(m.live.size());
+      SharingModel::Txn& t = m.live[k];
+      const int r = static_cast<int>(next(3));
+      size_t slot = t.receivers.size();
+      for (size_t j = 0; j < t.receivers.size(); ++j) {
+        if (t.receivers[j] == r) slot = j;
+      }
+      const bool expect = slot < t.receivers.size() && !t.retrieved[slot];
+      const bool alone = t.transfer != Transfer::kShare && t.receivers.size() == 1;
+      const int32_t e = retrieve(*parts[r], t.handle, parts[t.sender]->id, t.transfer,
+                                 t.transfer == Transfer::kDonate ? ffa::DataAccess::kUnspecified
+                                                                 : ffa::DataAccess::kReadWrite,
+                                 alone ? ffa::InstructionAccess::kNotExecutable : ffa::InstructionAccess::kUnspecified);
+      ASSERT_EQ(e == 0, expect) << "op " << op << ": retrieve, error " << e;
+      if (e == 0) {
+        ++succeeded;
+        release_rx(*parts[r]);
+        if (t.transfer == Transfer::kDonate) {
+          for (int i : t.pages) {
+            m.page[t.sender][i] = {r, false, ownership::State::kOwned};
+          }
+          m.live.erase(m.live.begin() + static_cast<ptrdiff_t>(k));
+        } else {
+          t.retrieved[slot] = true;
+        }
+      }
+    } else if (what < 85 && !m.live.empty()) {
+      const size_t k = next(m.live.size());
+      SharingModel::Txn& t = m.live[k];
+      const int r = static_cast<int>(next(3));
+      size_t slot = t.receivers.size();
+      for (size_t j = 0; j < t.receivers.size(); ++j) {
+        if (t.receivers[j] == r) slot = j;
+      }
+      const bool expect = slot < t.receivers.size() && t.retrieved[slot];
+      const int32_t e = relinquish(*parts[r], t.handle);
+      ASSERT_EQ(e == 0, expect) << "op " << op << ": relinquish, error " << e;
+      if (e == 0) {
+        ++succeeded;
+        t.retrieved[slot] = false;
+      }
+    } else if (what < 98 && !m.live.empty()) {
+      const size_t k = next(m.live.size());
+      SharingModel::Txn& t = m.live[k];
+      const int p = static_cast<int>(next(3));
+      bool held = false;
+      for (bool r : t.retrieved) held = held || r;
+      const bool expect = p == t.sender && !held;
+      const int32_t e = reclaim(*parts[p], t.handle);
+      ASSERT_EQ(e == 0, expect) << "op " << op << ": reclaim, error " << e;
+      if (e == 0) {
+        ++succeeded;
+        for (int i : t.pages) m.page[t.sender][i].state = ownership::State::kOwned;
+        m.live.erase(m.live.begin() + static_cast<ptrdiff_t>(k));
+      }
+    } else {
+      // A reset: what it gave comes back, what it borrowed goes.
+      ffa_memory_release(self);
+      for (size_t k = 0; k < m.live.size();) {
+        SharingModel::Txn& t = m.live[k];
+        for (size_t j = 0; j < t.receivers.size(); ++j) {
+          if (t.receivers[j] == me) t.retrieved[j] = false;
+        }
+        if (t.sender == me) {
+          for (int i : t.pages) m.page[me][i].state = ownership::State::kOwned;
+          m.live.erase(m.live.begin() + static_cast<ptrdiff_t>(k));
+        } else {
+          ++k;
+        }
+      }
+    }
+    // The tables against the model, and the invariants.
+    ASSERT_EQ(ffa_mem_transactions(), m.live.size()) << "op " << op;
+    for (int p = 0; p < 3; ++p) {
+      for (int i = 0; i < SharingModel::kPages; ++i) {
+        const auto& pg = m.page[p][i];
+        // Who may touch the physical page, from the tables.
+        int writers = 0;
+        int accessors = 0;
+        bool all_shared = true;
+        for (int q = 0; q < 3; ++q) {
+          for (const uint64_t ipa : {ipa_of(i), borrowed_ipa(*parts[p], ipa_of(i))}) {
+            if (q == p && ipa != ipa_of(i)) continue;
+            if (q != p && ipa == ipa_of(i)) continue;
+            const auto tr = parts[q]->stage2.translate(ipa);
+            if (!tr || tr->pa != parts[p]->memory[0].pa.offset(ipa_of(i) - kRamIpa)) continue;
+            if (tr->attrs.read) {
+              ++accessors;
+              writers += tr->attrs.write ? 1 : 0;
+              all_shared = all_shared && (tr->attrs.state == mm::PageState::kSharedOwned ||
+                                          tr->attrs.state == mm::PageState::kSharedBorrowed);
+            }
+          }
+        }
+        ASSERT_TRUE(accessors <= 1 || all_shared) << "op " << op << ": page " << p << "/" << i;
+        ASSERT_LE(writers, accessors);
+        // Its first owner's leaf: as the model says.
+        const auto home = parts[p]->stage2.translate(ipa_of(i));
+        if (pg.home) {
+          ASSERT_TRUE(home) << "op " << op;
+          ASSERT_EQ(ownership::state_of(home->attrs.state), pg.state) << "op " << op << ": page " << p << "/" << i;
+          if (pg.state == ownership::State::kOwned) ASSERT_EQ(home->attrs, kPartitionRam) << "op " << op;
+        } else {
+          ASSERT_FALSE(home) << "op " << op << ": a donated page left its first owner";
+          const auto moved = parts[pg.owner]->stage2.translate(borrowed_ipa(*parts[p], ipa_of(i)));
+          ASSERT_TRUE(moved && moved->attrs == kPartitionRam) << "op " << op;
+        }
+      }
+    }
+    if (m.live.empty()) {
+      for (int q = 0; q < 3; ++q) {
+        for (int p = 0; p < 3; ++p) {
+          if (p == q) continue;
+          for (int i = 0; i < SharingModel::kPages; ++i) {
+            const bool moved_here = !m.page[p][i].home && m.page[p][i].owner == q;
+            ASSERT_EQ(parts[q]->stage2.translate(borrowed_ipa(*parts[p], ipa_of(i))).has_value(), moved_here)
+                << "op " << op << ": nothing borrowed once nothing is live";
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(succeeded, ops / 8) << "the calls often did something (about one in five does)";
 }
 
 }  // namespace
