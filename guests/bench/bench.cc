@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "ffa/abi.h"
+#include "ffa/memory.h"
 #include "guests/lib/ffa.h"
 #include "guests/lib/uart.h"
 #include "ipc/hypercall.h"
@@ -63,6 +64,51 @@ void direct_request(uint64_t w1) {
   }
 }
 
+alignas(4096) uint8_t g_tx[4096];
+alignas(4096) uint8_t g_rx[4096];
+alignas(4096) uint8_t g_page[4096];
+
+// ffa_share_cycle: one page shared with the echo server, which retrieves
+// it and relinquishes it at once when asked (a direct request), then
+// reclaimed. Minus one ffa_direct_msg round trip (the request that makes
+// the server act), so that what is left is the four memory calls.
+void share_cycle(uint16_t self) {
+  namespace f = hyp::ffa;
+  using guest::ffa::call;
+  if (call(f::kRxtxMap64, reinterpret_cast<uint64_t>(g_tx), reinterpret_cast<uint64_t>(g_rx), 1).x[0] !=
+      f::kSuccess32) {
+    rt::print("bench: FFA_RXTX_MAP refused\n");
+    return;
+  }
+  f::Transaction t;
+  t.sender = self;
+  t.attributes = f::encode_attributes(f::kNormalMemory);
+  f::Access a;
+  a.receiver = kEchoServer;
+  a.permissions = f::encode_permissions(f::DataAccess::kReadWrite, f::InstructionAccess::kUnspecified);
+  const f::Range range{reinterpret_cast<uint64_t>(g_page), 1};
+  const uint32_t n = f::write_descriptor(t, &a, 1, &range, 1, g_tx, sizeof(g_tx));
+  constexpr uint64_t kCycles = 2000;
+  constexpr uint64_t kBorrowAndReturn = 0x5e1f;  // //guests/ffa:echo_server
+  bool ok = true;
+  const uint64_t cycles = measure(
+      [&] {
+        const guest::ffa::Regs shared = call(f::kMemShare32, n, n);
+        const uint64_t handle = f::handle_of(shared.x[2], shared.x[3]);
+        const guest::ffa::Regs done =
+            call(f::kMsgSendDirectReq64, f::pack_ids(self, kEchoServer), 0, kBorrowAndReturn, shared.x[2], shared.x[3]);
+        const guest::ffa::Regs back = call(f::kMemReclaim, handle & 0xffff'ffff, handle >> 32);
+        ok = ok && shared.x[0] == f::kSuccess32 && done.x[3] == 0 && back.x[0] == f::kSuccess32;
+      },
+      kCycles);
+  const uint64_t direct = measure([&] { direct_request<true>(f::pack_ids(self, kEchoServer)); }, kCycles);
+  if (!ok) {
+    rt::print("bench: a share cycle failed\n");
+    return;
+  }
+  report("ffa_share_cycle", cycles, direct, kCycles);
+}
+
 // FF-A direct request/response round trips from this guest: to the echo
 // server (which runs in this vCPU's place, on this CPU), and to the echo
 // guest (a vCPU of its own on this CPU, which the scheduler switches to).
@@ -93,6 +139,7 @@ void ffa_figures() {
   const uint64_t empty = measure([&] { direct_request<false>(to_server); });
   report("ffa_direct_msg", measure([&] { direct_request<true>(to_server); }), empty);
   report("ffa_direct_msg_vm", measure([&] { direct_request<true>(to_guest); }), empty);
+  share_cycle(self);
   // The echo guest powers off (the run ends once every guest has).
   (void)call(f::kMsgSendDirectReq64, to_guest, 0, 0xdead);
 }
