@@ -7,7 +7,9 @@
 // partition). After each step the state must be sound: every answer is
 // FF-A's, a mapped RX buffer is read-only to its owner and nothing else of
 // its RAM is, pending notifications are bound ones, a vCPU serving a request
-// knows its requester. Any crash or sanitizer report is a bug.
+// knows its requester; memory given away is inaccessible to its owner, and
+// nobody else maps an owned page, or an exclusively borrowed page beside its
+// borrower. Any crash or sanitizer report is a bug.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -15,7 +17,9 @@
 
 #include "ffa/abi.h"
 #include "kernel/arch/fake/fake.h"
+#include "ffa/memory.h"
 #include "kernel/ffa/calls.h"
+#include "kernel/ffa/sharing.h"
 #include "kernel/trap/dispatch.h"
 
 namespace hyp {
@@ -39,6 +43,10 @@ constexpr uint32_t kFunctions[] = {
     ffa::kRun,               ffa::kError,             ffa::kNotificationInfoGet64,
     0x8400'00EF,             ffa::kMsgSend2,          ffa::kNotificationSet,
     ffa::kMsgSendDirectReq64, ffa::kRxtxMap64,        ffa::kPartitionInfoGet,
+    ffa::kMemShare64,        ffa::kMemLend32,         ffa::kMemDonate32,
+    ffa::kMemRetrieveReq32,  ffa::kMemRetrieveReq64,  ffa::kMemRelinquish,
+    ffa::kMemReclaim,        ffa::kMemShare32,        ffa::kMemRetrieveReq32,
+    ffa::kMemFragTx,
 };
 
 struct Input {
@@ -178,12 +186,85 @@ class System {
       case ffa::kVersion:
         x[1] = ffa::make_version(1, b % 3);
         break;
+      case ffa::kMemShare32:
+      case ffa::kMemShare64:
+      case ffa::kMemLend32:
+      case ffa::kMemDonate32:
+        plausible_send(self, fid, b, in, x);
+        break;
+      case ffa::kMemRetrieveReq32:
+      case ffa::kMemRetrieveReq64:
+        plausible_retrieve(self, other, b, x);
+        break;
+      case ffa::kMemRelinquish: {
+        SpinLockGuard guard(self.ffa.lock);
+        if (self.ffa.mailbox.pages == 0) break;
+        ffa::write_relinquish({ffa::kHandleHypervisor | (b % 4u), (b >> 7) & 1u, self.id},
+                              static_cast<uint8_t*>(arch::mm::phys_to_virt(self.ffa.mailbox.tx)));
+        break;
+      }
+      case ffa::kMemReclaim:
+        x[1] = b % 4u;
+        x[2] = ffa::kHandleHypervisor >> 32;
+        x[3] = (b >> 7) & 1u;
+        break;
       case ffa::kFeatures:
         x[1] = (b & 1) != 0 ? 1 : kFunctions[b % (sizeof(kFunctions) / sizeof(kFunctions[0]))];
         break;
       default:
         break;
     }
+  }
+
+  // A share, loan or donation descriptor in the TX buffer, as a partition
+  // following the spec writes one: to one or two of the others, of one or
+  // two ranges of its RAM; x1 = x2 = its length.
+  void plausible_send(Partition& self, uint32_t fid, uint8_t b, Input& in, uint64_t* x) {
+    SpinLockGuard guard(self.ffa.lock);
+    if (self.ffa.mailbox.pages == 0) return;
+    const auto transfer = (fid & 0xff) == (ffa::kMemShare32 & 0xff)  ? ffa::Transfer::kShare
+                          : (fid & 0xff) == (ffa::kMemLend32 & 0xff) ? ffa::Transfer::kLend
+                                                                     : ffa::Transfer::kDonate;
+    ffa::Transaction t;
+    t.sender = self.id;
+    const uint32_t n = transfer == ffa::Transfer::kDonate ? 1 : 1 + (b & 1u);
+    t.attributes = transfer == ffa::Transfer::kShare || n > 1 ? ffa::encode_attributes(ffa::kNormalMemory) : 0;
+    t.flags = transfer != ffa::Transfer::kShare && (b & 2) != 0 ? ffa::kMemClear : 0;
+    ffa::Access a[2];
+    for (uint32_t i = 0; i < n; ++i) {
+      a[i].receiver = kIds[(static_cast<size_t>(&self - partitions_.get()) + 1 + i) % kPartitions];
+      a[i].permissions = ffa::encode_permissions(
+          transfer == ffa::Transfer::kDonate ? ffa::DataAccess::kUnspecified
+          : (b & 4) != 0                     ? ffa::DataAccess::kReadOnly
+                                             : ffa::DataAccess::kReadWrite,
+          ffa::InstructionAccess::kUnspecified);
+    }
+    const uint8_t r = in.byte();
+    const ffa::Range ranges[2] = {{kRamIpa + uint64_t{r % kRamPages} * kPageSize, 1u + ((r >> 4) & 1u)},
+                                  {kRamIpa + uint64_t{in.byte() % kRamPages} * kPageSize, 1}};
+    auto* tx = static_cast<uint8_t*>(arch::mm::phys_to_virt(self.ffa.mailbox.tx));
+    const uint32_t len = ffa::write_descriptor(t, a, n, ranges, 1 + ((b >> 3) & 1u), tx, 4096);
+    x[1] = len;
+    x[2] = len;
+  }
+
+  // A retrieve request for a handle the kernel may have given (the first
+  // use of slots 0..3), from `other`, asking for read-write.
+  void plausible_retrieve(Partition& self, uint16_t other, uint8_t b, uint64_t* x) {
+    SpinLockGuard guard(self.ffa.lock);
+    if (self.ffa.mailbox.pages == 0) return;
+    ffa::Transaction t;
+    t.sender = other;
+    t.handle = ffa::kHandleHypervisor | (b % 4u);
+    t.access_count = 1;
+    ffa::Access a;
+    a.receiver = self.id;
+    a.permissions = ffa::encode_permissions(ffa::DataAccess::kReadWrite, static_cast<ffa::InstructionAccess>((b >> 2) % 3));
+    auto* tx = static_cast<uint8_t*>(arch::mm::phys_to_virt(self.ffa.mailbox.tx));
+    ffa::write_transaction(t, tx);
+    ffa::write_access(a, ffa::kAccessSize1_1, tx + ffa::kTransactionSize);
+    x[1] = ffa::kTransactionSize + ffa::kAccessSize1_1;
+    x[2] = x[1];
   }
 
   void step(Input& in) {
@@ -236,6 +317,7 @@ class System {
         Partition& p = partition(in.byte());
         if ((in.byte() & 7) != 0) break;
         for (size_t i = 0; i < p.vcpu_count; ++i) (void)ffa_abort_request(p.vcpus[i]);
+        ffa_memory_release(p);
         p.reset_ffa();
         break;
       }
@@ -272,9 +354,40 @@ class System {
       for (uint64_t page = 0; page < kRamPages; ++page) {
         const uint64_t ipa = kRamIpa + page * kPageSize;
         const auto t = p.stage2.translate(ipa);
-        if (!t) __builtin_trap();
+        if (!t) continue;  // donated, and taken
         const bool rx = m.pages != 0 && ipa >= m.rx_ipa.value() && ipa < m.rx_ipa.value() + m.bytes();
-        if (rx ? t->attrs.write : t->attrs != kPartitionRam) __builtin_trap();
+        if (rx) {
+          if (t->attrs.write || t->attrs.state != arch::mm::PageState::kOwned) __builtin_trap();
+          continue;
+        }
+        // Owned RAM, shared with its access kept, or given away with none.
+        arch::mm::Attrs owned = t->attrs;
+        owned.state = arch::mm::PageState::kOwned;
+        switch (t->attrs.state) {
+          case arch::mm::PageState::kOwned:
+          case arch::mm::PageState::kSharedOwned:
+            if (owned != kPartitionRam) __builtin_trap();
+            break;
+          case arch::mm::PageState::kLent:
+          case arch::mm::PageState::kDonated:
+            if (t->attrs.read || t->attrs.write || t->attrs.exec) __builtin_trap();
+            break;
+          default:
+            __builtin_trap();
+        }
+        // Whoever else maps it does so through its window for `p`: nobody
+        // with access it was not given, and an exclusive borrower alone.
+        int accessors = t->attrs.read ? 1 : 0;
+        bool exclusive = false;
+        for (size_t q = 0; q < kPartitions; ++q) {
+          if (q == i) continue;
+          const auto w = partitions_[q].stage2.translate(borrowed_ipa(p, ipa));
+          if (!w || w->pa != t->pa) continue;
+          if (t->attrs.state == arch::mm::PageState::kOwned) __builtin_trap();
+          if (w->attrs.read) ++accessors;
+          exclusive = exclusive || w->attrs.state == arch::mm::PageState::kBorrowed;
+        }
+        if (exclusive && accessors > 1) __builtin_trap();
       }
       if (m.pages != 0 && (m.tx_ipa.value() < kRamIpa || m.tx_ipa.value() + m.bytes() > kRamIpa + kRamPages * kPageSize ||
                            (m.tx_ipa.value() < m.rx_ipa.value() + m.bytes() && m.rx_ipa.value() < m.tx_ipa.value() + m.bytes()))) {
