@@ -96,12 +96,14 @@ Regs ask_retrieve(uint64_t handle, f::Transfer transfer) {
 
 void owner() {
   check(succeeded(call(f::kRxtxMap64, addr(g_tx), addr(g_rx), 1)), "owner_rxtx_mapped", "-");
-  // The peer waits for requests once it has run.
+  // The peer waits for requests once it has run, on the other CPU, which
+  // may come late (QEMU runs each CPU on a host thread): BUSY until then.
+  // Up to 20 s, a millisecond at a time.
   Regs r;
-  for (int i = 0; i < 1000; ++i) {
+  for (int i = 0; i < 20000; ++i) {
     r = ask(kTouch, addr(g_rx));  // an address of the peer's own: answered 0
-    if (r.x[0] == f::kMsgSendDirectResp64) break;
-    (void)call(f::kYield);
+    if (r.x[0] == f::kMsgSendDirectResp64 || error(r) != code(f::Error::kBusy)) break;
+    rt::sleep_until(rt::read_counter() + rt::counter_frequency() / 1000);
   }
   check(r.x[0] == f::kMsgSendDirectResp64, "peer_answers", "x0 0x%lx", r.x[0]);
 
