@@ -326,6 +326,32 @@ TEST_F(SharingTest, InvalidTransitionsAreRefusedWithNothingChanged) {
   EXPECT_EQ(at(a(), kFree)->attrs.state, mm::PageState::kSharedOwned);
 }
 
+// The registers that carry a descriptor: its length within the TX buffer,
+// whole (no fragments), no other buffer.
+TEST_F(SharingTest, DescriptorRegistersAreChecked) {
+  uint64_t h = 0;
+  ASSERT_EQ(send(a(), Transfer::kShare, {2}, {{kFree, 1}}, h), 0);  // a valid descriptor in a's TX now
+  ASSERT_EQ(reclaim(a(), h), 0);
+  Vcpu& v = a().vcpus[0];
+  const uint64_t n = ffa::kTransactionSize + ffa::kAccessSize1_1 + ffa::kCompositeSize + ffa::kRangeSize;
+  auto share = [&](uint64_t x1, uint64_t x2, uint64_t x3, uint64_t x4) {
+    v.ctx.x[0] = ffa::kMemShare64;
+    v.ctx.x[1] = x1;
+    v.ctx.x[2] = x2;
+    v.ctx.x[3] = x3;
+    v.ctx.x[4] = x4;
+    (void)ffa_mem_send(v, ffa::kMemShare64, Transfer::kShare);
+    return err(v);
+  };
+  EXPECT_EQ(share(n, n - 16, 0, 0), code(Error::kInvalidParameters)) << "a fragment";
+  EXPECT_EQ(share(4096 + 16, 4096 + 16, 0, 0), code(Error::kInvalidParameters)) << "longer than the TX buffer";
+  EXPECT_EQ(share(0, 0, 0, 0), code(Error::kInvalidParameters)) << "empty";
+  EXPECT_EQ(share(n, n, kFree, 1), code(Error::kInvalidParameters)) << "another buffer";
+  EXPECT_EQ(share(n - 16, n - 16, 0, 0), code(Error::kInvalidParameters)) << "shorter than the descriptor";
+  EXPECT_EQ(share(n | (uint64_t{1} << 32), n | (uint64_t{1} << 32), 0, 0), 0) << "w registers: the upper halves are not read";
+  EXPECT_EQ(ffa_mem_transactions(), 1u);
+}
+
 TEST_F(SharingTest, ARetrieveAskingMoreThanGivenOrAnotherTagIsRefused) {
   uint64_t h = 0;
   ASSERT_EQ(send(a(), Transfer::kShare, {2}, {{kFree, 1}}, h, 0, ffa::DataAccess::kReadOnly), 0);
