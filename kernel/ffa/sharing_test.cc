@@ -347,9 +347,30 @@ TEST_F(SharingTest, DescriptorRegistersAreChecked) {
   EXPECT_EQ(share(4096 + 16, 4096 + 16, 0, 0), code(Error::kInvalidParameters)) << "longer than the TX buffer";
   EXPECT_EQ(share(0, 0, 0, 0), code(Error::kInvalidParameters)) << "empty";
   EXPECT_EQ(share(n, n, kFree, 1), code(Error::kInvalidParameters)) << "another buffer";
+  EXPECT_EQ(share(n, n, 0, 1), code(Error::kInvalidParameters)) << "pages of another buffer";
   EXPECT_EQ(share(n - 16, n - 16, 0, 0), code(Error::kInvalidParameters)) << "shorter than the descriptor";
   EXPECT_EQ(share(n | (uint64_t{1} << 32), n | (uint64_t{1} << 32), 0, 0), 0) << "w registers: the upper halves are not read";
   EXPECT_EQ(ffa_mem_transactions(), 1u);
+}
+
+// A length past the TX buffer is refused before anything is read: with the
+// buffer at the end of RAM, reading on would leave the partition's memory
+// (which AddressSanitizer reports here).
+TEST_F(SharingTest, NothingPastTheTxBufferIsRead) {
+  Vcpu& v = a().vcpus[0];
+  call(v, ffa::kRxtxUnmap);
+  ASSERT_EQ(v.ctx.x[0], ffa::kSuccess32);
+  const uint64_t last = kRamIpa + (kRamPages - 1) * kPage;
+  call(v, ffa::kRxtxMap64, last, last - kPage, 1);
+  ASSERT_EQ(v.ctx.x[0], ffa::kSuccess32);
+  std::memset(ram(a(), last), 0, kPage);
+  v.ctx.x[0] = ffa::kMemShare32;
+  v.ctx.x[1] = 2 * kPage;
+  v.ctx.x[2] = 2 * kPage;
+  v.ctx.x[3] = 0;
+  v.ctx.x[4] = 0;
+  (void)ffa_mem_send(v, ffa::kMemShare32, Transfer::kShare);
+  EXPECT_EQ(err(v), code(Error::kInvalidParameters));
 }
 
 TEST_F(SharingTest, ARetrieveAskingMoreThanGivenOrAnotherTagIsRefused) {
