@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "ffa/memory.h"
@@ -448,6 +450,74 @@ TEST_F(SharingTest, ABorrowerThatResetsGivesBackWhatItBorrowed) {
   EXPECT_EQ(reclaim(a(), h), code(Error::kDenied)) << "c still holds it";
   EXPECT_EQ(relinquish(c(), h), 0);
   EXPECT_EQ(reclaim(a(), h), 0);
+}
+
+// Three partitions' vCPUs on three CPUs at once: a shares and reclaims
+// while b retrieves and relinquishes the same transactions, and c remaps
+// its buffers and shares its own page meanwhile. Each call answers as FF-A
+// says, the sanitizers (the _tsan run) see no race, and everything is home
+// at the end.
+TEST_F(SharingTest, CallsOnSeveralCpusAtOnce) {
+  std::atomic<uint64_t> offered{0};  // a's live handle for b, 0 if none
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  constexpr int kRounds = 400;
+  std::thread sender([&] {
+    for (int round = 0; round < kRounds; ++round) {
+      uint64_t h = 0;
+      if (send(a(), Transfer::kShare, {2}, {{kFree, 2}}, h) != 0) {
+        ++bad;
+        continue;
+      }
+      offered.store(h);
+      // Reclaim until b has let go (DENIED while it holds it).
+      for (;;) {
+        const int32_t e = reclaim(a(), h);
+        if (e == 0) break;
+        if (e != code(Error::kDenied)) {
+          ++bad;
+          break;
+        }
+        std::this_thread::yield();
+      }
+      offered.store(0);
+    }
+    stop.store(true);
+  });
+  std::thread borrower([&] {
+    while (!stop.load()) {
+      const uint64_t h = offered.load();
+      if (h == 0) continue;
+      const int32_t e = retrieve(b(), h, 1, Transfer::kShare);
+      if (e == 0) {
+        call(b().vcpus[0], ffa::kRxRelease);
+        if (relinquish(b(), h) != 0) ++bad;
+      } else if (e != code(Error::kInvalidParameters) && e != code(Error::kDenied)) {
+        ++bad;  // a handle reclaimed meanwhile is unknown; one retrieved already is DENIED
+      }
+    }
+  });
+  std::thread other([&] {
+    int round = 0;
+    while (!stop.load()) {
+      uint64_t h = 0;
+      // Its own page, to a, while a and b are busy with a's.
+      if (send(c(), Transfer::kLend, {1}, {{kFree + 8 * kPage, 1}}, h) != 0 || reclaim(c(), h) != 0) ++bad;
+      if (++round % 8 == 0) {
+        call(c().vcpus[0], ffa::kRxtxUnmap);
+        call(c().vcpus[0], ffa::kRxtxMap64, kTx, kRx, 1);
+        if (c().vcpus[0].ctx.x[0] != ffa::kSuccess32) ++bad;
+      }
+    }
+  });
+  sender.join();
+  borrower.join();
+  other.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(ffa_mem_transactions(), 0u);
+  EXPECT_EQ(at(a(), kFree)->attrs, kPartitionRam);
+  EXPECT_EQ(at(c(), kFree + 8 * kPage)->attrs, kPartitionRam);
+  EXPECT_FALSE(at(b(), borrowed_ipa(a(), kFree)));
 }
 
 // ---- Randomized, against a reference model ------------------------------------------
