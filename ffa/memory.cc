@@ -183,6 +183,16 @@ uint32_t write_descriptor(Transaction t, const Access* receivers, uint32_t count
   return static_cast<uint32_t>(length);
 }
 
+uint32_t write_retrieve_request(Transaction t, const Access& receiver, uint8_t* out) {
+  t.access_count = 1;
+  t.access_offset = kTransactionSize;
+  Access a = receiver;
+  a.composite_offset = 0;
+  write_transaction(t, out);
+  write_access(a, t.access_size, out + kTransactionSize);
+  return kTransactionSize + t.access_size;
+}
+
 namespace {
 
 // The composite's ranges: each 4 KiB aligned, not empty, not wrapping the

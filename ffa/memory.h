@@ -207,6 +207,11 @@ void write_range(const Range& r, uint8_t* out);
 uint32_t write_descriptor(Transaction t, const Access* receivers, uint32_t count, const Range* ranges,
                           uint32_t range_count, uint8_t* out, uint32_t capacity);
 
+// A retrieve request for one receiver: the header `t` (its access count and
+// offset are set here) and that receiver's access descriptor, nothing after
+// it (the receiver does not choose addresses). Returns its length.
+uint32_t write_retrieve_request(Transaction t, const Access& receiver, uint8_t* out);
+
 // ---- Checked requests ---------------------------------------------------------
 
 // A checked FFA_MEM_SHARE/_LEND/_DONATE descriptor.

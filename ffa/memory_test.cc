@@ -326,12 +326,11 @@ TEST(RetrieveRequest, NamesReceiversWithoutAddresses) {
   t.handle = kHandleHypervisor | 3;
   t.tag = 7;
   t.flags = transfer_flags(Transfer::kLend) | kRetrieveClearBefore;
-  t.access_count = 1;
   std::vector<uint8_t> d(kTransactionSize + kAccessSize1_1);
-  write_transaction(t, d.data());
   Access a = receiver(kReceiver);
   a.permissions = encode_permissions(DataAccess::kReadOnly, InstructionAccess::kExecutable);
-  write_access(a, kAccessSize1_1, d.data() + kTransactionSize);
+  a.composite_offset = 64;  // the writer leaves none
+  ASSERT_EQ(write_retrieve_request(t, a, d.data()), d.size());
   RetrieveRequest r;
   ASSERT_EQ(check_retrieve_request(d.data(), static_cast<uint32_t>(d.size()), kVersion1_1, r), kNoError);
   EXPECT_EQ(r.transfer, Transfer::kLend);
@@ -339,6 +338,12 @@ TEST(RetrieveRequest, NamesReceiversWithoutAddresses) {
   EXPECT_EQ(r.header.tag, 7u);
   EXPECT_EQ(r.receivers[0].receiver, kReceiver);
   EXPECT_EQ(instruction_access(r.receivers[0].permissions), InstructionAccess::kExecutable);
+  // FF-A 1.2's access descriptors, from a 1.2 caller.
+  Transaction t2 = t;
+  t2.access_size = kAccessSize1_2;
+  std::vector<uint8_t> d2(kTransactionSize + kAccessSize1_2);
+  ASSERT_EQ(write_retrieve_request(t2, a, d2.data()), d2.size());
+  EXPECT_EQ(check_retrieve_request(d2.data(), static_cast<uint32_t>(d2.size()), kVersion1_2, r), kNoError);
 
   auto refused = [&](std::vector<uint8_t> bad, const char* what) {
     RetrieveRequest out;

@@ -31,14 +31,11 @@ int64_t borrow_and_return(uint16_t self, uint16_t from, uint64_t handle) {
   f::Transaction t;
   t.sender = from;
   t.handle = handle;
-  t.access_count = 1;
   t.flags = f::transfer_flags(f::Transfer::kShare);
-  f::write_transaction(t, g_tx);
   f::Access a;
   a.receiver = self;
   a.permissions = f::encode_permissions(f::DataAccess::kReadWrite, f::InstructionAccess::kUnspecified);
-  f::write_access(a, f::kAccessSize1_1, g_tx + f::kTransactionSize);
-  const uint32_t n = f::kTransactionSize + f::kAccessSize1_1;
+  const uint32_t n = f::write_retrieve_request(t, a, g_tx);
   const Regs got = call(f::kMemRetrieveReq32, n, n);
   if (got.x[0] != f::kMemRetrieveResp) return guest::ffa::error(got) != 0 ? guest::ffa::error(got) : -1;
   (void)call(f::kRxRelease);

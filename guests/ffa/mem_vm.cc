@@ -62,6 +62,21 @@ bool poke(uint64_t at, uint8_t value) {
   return rt::caught().taken;
 }
 
+// FFA_MEM_RETRIEVE_REQ as `self` of the owner's `handle` (all the data
+// access there is, and instruction access `x`).
+Regs retrieve(uint16_t self, uint64_t handle, f::Transfer transfer, f::InstructionAccess x) {
+  f::Transaction t;
+  t.sender = kOwner;
+  t.handle = handle;
+  t.flags = f::transfer_flags(transfer);
+  f::Access a;
+  a.receiver = self;
+  a.permissions = f::encode_permissions(
+      transfer == f::Transfer::kDonate ? f::DataAccess::kUnspecified : f::DataAccess::kReadWrite, x);
+  const uint32_t n = f::write_retrieve_request(t, a, g_tx);
+  return call(f::kMemRetrieveReq32, n, n);
+}
+
 // ---- The owner ----------------------------------------------------------------------------
 
 // Sends [at, at + pages * 4 KiB) (and, if `second` is not 0, one page there)
@@ -177,18 +192,7 @@ void owner() {
         static_cast<int64_t>(r.x[3]));
   // A share to the peer that the owner tries to retrieve itself.
   check(send(f::Transfer::kShare, addr(g_kept), 1, h) == 0, "kept_shared", "-");
-  f::Transaction req;
-  req.sender = kOwner;
-  req.handle = h;
-  req.access_count = 1;
-  req.flags = f::transfer_flags(f::Transfer::kShare);
-  f::write_transaction(req, g_tx);
-  f::Access me;
-  me.receiver = kOwner;
-  me.permissions = f::encode_permissions(f::DataAccess::kReadWrite, f::InstructionAccess::kUnspecified);
-  f::write_access(me, f::kAccessSize1_1, g_tx + f::kTransactionSize);
-  const uint32_t n = f::kTransactionSize + f::kAccessSize1_1;
-  r = call(f::kMemRetrieveReq32, n, n);
+  r = retrieve(kOwner, h, f::Transfer::kShare, f::InstructionAccess::kUnspecified);
   check(error(r) == code(f::Error::kInvalidParameters), "wrong_receiver_refused", "%d", error(r));
   g_kept[5] = 0x66;
   check(g_kept[5] == 0x66 && !touch(addr(g_kept) + 4096, byte), "pages_unchanged_after_refusals", "-");
@@ -214,20 +218,9 @@ void peer() {
       case kRetrieve: {
         const uint64_t handle = f::handle_of(r.x[4], r.x[5]);
         const auto transfer = static_cast<f::Transfer>(r.x[6]);
-        f::Transaction t;
-        t.sender = kOwner;
-        t.handle = handle;
-        t.access_count = 1;
-        t.flags = f::transfer_flags(transfer);
-        f::write_transaction(t, g_tx);
-        f::Access a;
-        a.receiver = kPeer;
-        a.permissions = f::encode_permissions(
-            transfer == f::Transfer::kDonate ? f::DataAccess::kUnspecified : f::DataAccess::kReadWrite,
-            transfer == f::Transfer::kShare ? f::InstructionAccess::kUnspecified : f::InstructionAccess::kNotExecutable);
-        f::write_access(a, f::kAccessSize1_1, g_tx + f::kTransactionSize);
-        const uint32_t n = f::kTransactionSize + f::kAccessSize1_1;
-        const Regs got = call(f::kMemRetrieveReq32, n, n);
+        const Regs got = retrieve(kPeer, handle, transfer,
+                                  transfer == f::Transfer::kShare ? f::InstructionAccess::kUnspecified
+                                                                  : f::InstructionAccess::kNotExecutable);
         if (got.x[0] != f::kMemRetrieveResp) {
           out[0] = static_cast<uint64_t>(static_cast<int64_t>(error(got)));
           break;

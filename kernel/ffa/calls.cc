@@ -502,17 +502,10 @@ Error deliver_locked(FfaEndpoint& from, FfaEndpoint& to, const ffa::MessageHeade
   return Error{};
 }
 
-// The same with both endpoints' locks taken, in a fixed order (by address):
-// two partitions sending to each other at once cannot deadlock.
-Error deliver(FfaEndpoint& from, FfaEndpoint& to, const ffa::MessageHeader& h) HYP_NO_THREAD_SAFETY_ANALYSIS {
-  FfaEndpoint& first = &from < &to ? from : to;
-  FfaEndpoint& second = &from < &to ? to : from;
-  first.lock.lock();
-  second.lock.lock();
-  const Error e = deliver_locked(from, to, h);
-  second.lock.unlock();
-  first.lock.unlock();
-  return e;
+// The same with both endpoints' locks taken.
+Error deliver(FfaEndpoint& from, FfaEndpoint& to, const ffa::MessageHeader& h) {
+  EndpointPairLock locks(from, to);
+  return deliver_locked(from, to, h);
 }
 
 TrapAction msg_send2(Vcpu& v, const Args& a) {
@@ -628,7 +621,7 @@ void ffa_server_resumed(Vcpu& sv) {
 void ffa_set_partitions(Partition* partitions, size_t count) {
   g_partitions = partitions;
   g_partition_count = count;
-  ffa_memory_init(partitions, count);
+  ffa_memory_init();
 }
 
 TrapAction ffa_call(Vcpu& v, uint32_t fid) {

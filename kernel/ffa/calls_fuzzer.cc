@@ -256,14 +256,10 @@ class System {
     ffa::Transaction t;
     t.sender = other;
     t.handle = ffa::kHandleHypervisor | (b % 4u);
-    t.access_count = 1;
     ffa::Access a;
     a.receiver = self.id;
     a.permissions = ffa::encode_permissions(ffa::DataAccess::kReadWrite, static_cast<ffa::InstructionAccess>((b >> 2) % 3));
-    auto* tx = static_cast<uint8_t*>(arch::mm::phys_to_virt(self.ffa.mailbox.tx));
-    ffa::write_transaction(t, tx);
-    ffa::write_access(a, ffa::kAccessSize1_1, tx + ffa::kTransactionSize);
-    x[1] = ffa::kTransactionSize + ffa::kAccessSize1_1;
+    x[1] = ffa::write_retrieve_request(t, a, static_cast<uint8_t*>(arch::mm::phys_to_virt(self.ffa.mailbox.tx)));
     x[2] = x[1];
   }
 

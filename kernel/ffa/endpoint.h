@@ -70,4 +70,27 @@ struct FfaEndpoint {
   bool does(uint32_t property) const { return (messaging & property) != 0; }
 };
 
+// Two endpoints' locks, taken in a fixed order (by address), so that two
+// partitions acting on each other at once cannot deadlock; one lock if it
+// is the same endpoint twice.
+class HYP_SCOPED_CAPABILITY EndpointPairLock {
+ public:
+  EndpointPairLock(FfaEndpoint& a, FfaEndpoint& b) HYP_ACQUIRE(a.lock, b.lock) HYP_NO_THREAD_SAFETY_ANALYSIS
+      : first_(&a < &b ? a : b),
+        second_(&a < &b ? b : a) {
+    first_.lock.lock();
+    if (&second_ != &first_) second_.lock.lock();
+  }
+  ~EndpointPairLock() HYP_RELEASE() HYP_NO_THREAD_SAFETY_ANALYSIS {
+    if (&second_ != &first_) second_.lock.unlock();
+    first_.lock.unlock();
+  }
+  EndpointPairLock(const EndpointPairLock&) = delete;
+  EndpointPairLock& operator=(const EndpointPairLock&) = delete;
+
+ private:
+  FfaEndpoint& first_;
+  FfaEndpoint& second_;
+};
+
 }  // namespace hyp

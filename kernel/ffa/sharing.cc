@@ -36,7 +36,6 @@ struct Transaction {
   uint32_t receiver_count = 0;
   Receiver receivers[ffa::kMaxReceivers];
   uint32_t range_count = 0;
-  uint32_t total_pages = 0;
   ffa::Range ranges[kMaxMemRanges];  // the sender's IPAs
 };
 
@@ -195,32 +194,11 @@ Error take_descriptor(Partition& p, const DescriptorArgs& a) HYP_REQUIRES(g_lock
   return ffa::kNoError;
 }
 
-// Two partitions' ffa locks (of two different partitions), in address order.
-class HYP_SCOPED_CAPABILITY PairLock {
- public:
-  PairLock(Partition& a, Partition& b) HYP_ACQUIRE(a.ffa.lock, b.ffa.lock) HYP_NO_THREAD_SAFETY_ANALYSIS
-      : first_(&a < &b ? a : b),
-        second_(&a < &b ? b : a) {
-    first_.ffa.lock.lock();
-    if (&second_ != &first_) second_.ffa.lock.lock();
-  }
-  ~PairLock() HYP_RELEASE() HYP_NO_THREAD_SAFETY_ANALYSIS {
-    if (&second_ != &first_) second_.ffa.lock.unlock();
-    first_.ffa.lock.unlock();
-  }
-  PairLock(const PairLock&) = delete;
-  PairLock& operator=(const PairLock&) = delete;
-
- private:
-  Partition& first_;
-  Partition& second_;
-};
-
 PagePool& pool_of(Partition& p) { return *p.stage2.pool(); }
 
 }  // namespace
 
-void ffa_memory_init(Partition* /*partitions*/, size_t /*count*/) {
+void ffa_memory_init() {
   SpinLockGuard guard(g_lock);
   for (Transaction& t : g_transactions) t = Transaction{};
 }
@@ -321,7 +299,6 @@ TrapAction ffa_mem_send(Vcpu& v, uint32_t fid, Transfer transfer) {
     std::memcpy(r.impdef, req.receivers[i].impdef, sizeof(r.impdef));
   }
   t.range_count = req.composite.range_count;
-  t.total_pages = req.composite.total_pages;
   for (uint32_t i = 0; i < t.range_count; ++i) {
     (void)ffa::read_range(g_descriptor, req.composite_offset, i, t.ranges[i]);  // checked by check_send
     // Receivers map it in a window below kBorrowWindow; the buffers stay.
@@ -420,7 +397,7 @@ TrapAction ffa_mem_retrieve(Vcpu& v, uint32_t fid) {
   const bool exec = x == ffa::InstructionAccess::kExecutable;
   // Room for the answer.
   Partition& sender = *t->sender;
-  PairLock locks(self, sender);
+  EndpointPairLock locks(self.ffa, sender.ffa);
   FfaMailbox& m = self.ffa.mailbox;
   const uint64_t answer = ffa::kTransactionSize + t->access_size + ffa::kCompositeSize +
                           uint64_t{t->range_count} * ffa::kRangeSize;

@@ -38,7 +38,7 @@ inline constexpr size_t kMaxMemTransactions = 16;
 inline constexpr size_t kMaxMemRanges = 32;
 
 // Forgets every transaction (ffa_set_partitions() calls it).
-void ffa_memory_init(Partition* partitions, size_t count);
+void ffa_memory_init();
 
 // The calls, for ffa_call(): results in `v`'s registers.
 TrapAction ffa_mem_send(Vcpu& v, uint32_t fid, ffa::Transfer transfer);

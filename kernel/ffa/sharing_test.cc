@@ -63,7 +63,6 @@ class SharingTest : public ::testing::Test {
       ASSERT_EQ(p.stage2.map(kRamIpa, nodes_[i]->ram.base(), kRamPages * kPageSize, kPartitionRam), Status::kOk);
     }
     ffa_set_partitions(partitions_.get(), 3);
-    ffa_memory_init(partitions_.get(), 3);
     for (uint16_t i = 0; i < 3; ++i) {
       Vcpu& v = partitions_[i].vcpus[0];
       call(v, ffa::kVersion, ffa::kVersion1_2);
@@ -134,14 +133,11 @@ class SharingTest : public ::testing::Test {
     t.handle = handle;
     t.tag = tag;
     t.flags = flags | ffa::transfer_flags(transfer);
-    t.access_count = 1;
-    write_transaction(t, tx(r));
     ffa::Access acc;
     acc.receiver = r.id;
     acc.permissions = ffa::encode_permissions(data, x);
-    ffa::write_access(acc, ffa::kAccessSize1_1, tx(r) + ffa::kTransactionSize);
+    const uint32_t n = ffa::write_retrieve_request(t, acc, tx(r));
     Vcpu& v = r.vcpus[0];
-    const uint32_t n = ffa::kTransactionSize + ffa::kAccessSize1_1;
     v.ctx.x[0] = ffa::kMemRetrieveReq32;
     v.ctx.x[1] = n;
     v.ctx.x[2] = n;
@@ -543,6 +539,14 @@ class SharingModel {
     std::vector<int> receivers;
     std::vector<int> pages;  // indexes into the sender's eight
     std::vector<bool> retrieved;
+
+    // Where `r` is among the receivers (receivers.size() if it is not).
+    size_t slot_of(int r) const {
+      for (size_t j = 0; j < receivers.size(); ++j) {
+        if (receivers[j] == r) return j;
+      }
+      return receivers.size();
+    }
   };
   // Page (p, i): partition p's page i of the eight; who owns it now and
   // where (a donation moves it into the receiver's window).
@@ -628,10 +632,7 @@ TEST_F(SharingTest, RandomCallsAgreeWithTheModelAndKeepTheInvariants) {
       const size_t k = next(m.live.size());
       SharingModel::Txn& t = m.live[k];
       const int r = static_cast<int>(next(3));
-      size_t slot = t.receivers.size();
-      for (size_t j = 0; j < t.receivers.size(); ++j) {
-        if (t.receivers[j] == r) slot = j;
-      }
+      const size_t slot = t.slot_of(r);
       const bool expect = slot < t.receivers.size() && !t.retrieved[slot];
       const bool alone = t.transfer != Transfer::kShare && t.receivers.size() == 1;
       const int32_t e = retrieve(*parts[r], t.handle, parts[t.sender]->id, t.transfer,
@@ -655,10 +656,7 @@ TEST_F(SharingTest, RandomCallsAgreeWithTheModelAndKeepTheInvariants) {
       const size_t k = next(m.live.size());
       SharingModel::Txn& t = m.live[k];
       const int r = static_cast<int>(next(3));
-      size_t slot = t.receivers.size();
-      for (size_t j = 0; j < t.receivers.size(); ++j) {
-        if (t.receivers[j] == r) slot = j;
-      }
+      const size_t slot = t.slot_of(r);
       const bool expect = slot < t.receivers.size() && t.retrieved[slot];
       const int32_t e = relinquish(*parts[r], t.handle);
       ASSERT_EQ(e == 0, expect) << "op " << op << ": relinquish, error " << e;
