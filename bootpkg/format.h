@@ -27,6 +27,12 @@
 //           irqchip;                   optional: the guest's interrupt
 //                                      controller (at most one route)
 //         };
+//         grant-N {                    guests: memory the kernel shares with
+//                                      servers at boot (FF-A, docs/ffa.md)
+//           ipa = <hi lo>;             page-aligned, inside the guest's memory
+//           size = <hi lo>;
+//           servers = <index...>;      the receivers' positions in /partitions
+//         };
 //         control;                     guests: may restart servers
 //         ffa-id = <id>;               its FF-A partition ID: 1..0x7fff,
 //                                      unique in the package
@@ -76,6 +82,8 @@ inline constexpr char kPropIpa[] = "ipa";
 inline constexpr char kPropData[] = "data";
 inline constexpr char kLoadPrefix[] = "load-";
 inline constexpr char kRoutePrefix[] = "route-";
+inline constexpr char kGrantPrefix[] = "grant-";
+inline constexpr char kPropServers[] = "servers";
 inline constexpr char kPropSize[] = "size";
 inline constexpr char kPropServer[] = "server";
 inline constexpr char kPropDevice[] = "device";
@@ -106,6 +114,11 @@ inline constexpr uint64_t kDefaultRamIpa = 0x4000'0000;
 
 inline constexpr size_t kMaxLoads = 4;
 inline constexpr size_t kMaxRoutes = 4;          // per guest
+// Boot grants: per guest, and the servers one names (an FF-A transaction's
+// receivers). A server learns of its grants in its info page, which holds
+// ipc::kMaxServerGrants.
+inline constexpr size_t kMaxGrants = 4;
+inline constexpr size_t kMaxGrantServers = 4;  // ffa::kMaxReceivers
 // A server's devices and command line are told to it in its channel's info
 // page (ipc/channel.h), which sets these limits.
 inline constexpr size_t kMaxServerDevices = ipc::kMaxServerDevices;

@@ -7,7 +7,8 @@
 //   page 2  log         kernel -> server (the kernel's and partitions' log
 //                       lines, for the server that owns the console)
 //   page 3  info        written by the kernel before each start: who the
-//                       server's devices serve, the server's command line
+//                       server's devices serve, the guest memory granted
+//                       to it, the server's command line
 //   page 4  state       the server's own; survives restarts untouched by the
 //                       kernel, except that the kernel reads done_seq
 //
@@ -43,6 +44,22 @@ using LogRing = Ring<LogLine, kLogEntries>;
 inline constexpr uint32_t kMaxServerDevices = 4;
 inline constexpr uint32_t kMaxClientName = 31;
 inline constexpr uint32_t kMaxBootargs = 255;
+inline constexpr uint32_t kMaxServerGrants = 4;
+
+// Guest memory the kernel shares with the server at boot (the manifest's
+// memory grants, docs/ffa.md): the guest's [ipa, ipa + size) is the
+// server's [window + ipa, window + ipa + size), readable and writable, for
+// the life of the system (across restarts of either). `handle` is the FF-A
+// memory handle of the share.
+struct Grant {
+  char client[kMaxClientName + 1];  // the guest partition's name
+  uint16_t client_id;               // its FF-A ID
+  uint16_t reserved[3];
+  uint64_t handle;
+  uint64_t ipa;
+  uint64_t size;
+  uint64_t window;  // added to a guest IPA in [ipa, ipa + size): the server's IPA
+};
 
 struct ServerInfo {
   uint32_t magic;          // kInfoMagic
@@ -59,6 +76,9 @@ struct ServerInfo {
   uint32_t reserved2;
   char client[kMaxServerDevices][kMaxClientName + 1];  // the guest partition's name
   char bootargs[kMaxBootargs + 1];
+  uint32_t grant_count;  // grants 0 .. grant_count - 1 are valid
+  uint32_t reserved3;
+  Grant grants[kMaxServerGrants];
 };
 inline constexpr uint32_t kInfoMagic = 0x4f464e49;  // "INFO"
 

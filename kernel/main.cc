@@ -238,8 +238,8 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
   Partition* failed = nullptr;
   if (run_init(g_partitions.data(), g_package.count, &g_package, env, g_cpus.mpidr.data(), online.data(), g_cpus.count,
                failed) != Status::kOk) {
-    console::print("hyp: server %s: no memory for its channel\n", failed->name.data());
-    power_off("a server could not be built");
+    console::print("hyp: partition %s: no channel, or a memory grant refused\n", failed->name.data());
+    power_off("a partition could not be set up");
   }
   for (size_t i = 0; i < g_package.count; ++i) {
     const Partition& p = g_partitions[i];

@@ -1206,6 +1206,18 @@ void write_info(Server& s) {
       if (r.device + 1 > info.device_count) info.device_count = r.device + 1;
     }
   }
+  MemoryGrant grants[ipc::kMaxServerGrants];
+  const size_t n = ffa_memory_grants_to(*s.partition, grants, ipc::kMaxServerGrants);
+  info.grant_count = static_cast<uint32_t>(n < ipc::kMaxServerGrants ? n : ipc::kMaxServerGrants);
+  for (size_t i = 0; i < info.grant_count; ++i) {
+    ipc::Grant& g = info.grants[i];
+    std::memcpy(g.client, grants[i].owner->name.data(), sizeof(g.client) - 1);
+    g.client_id = grants[i].owner->id;
+    g.handle = grants[i].handle;
+    g.ipa = grants[i].ipa;
+    g.size = grants[i].size;
+    g.window = grants[i].window;
+  }
 }
 
 // Rebuilds server `s` (stopped, claimed by CPU `cpu`, which runs this) from
@@ -1627,6 +1639,32 @@ VcpuContext* schedule(size_t cpu) {
   return nullptr;
 }
 
+namespace {
+
+// The package's memory grants, as FF-A shares the kernel makes and the
+// servers hold from the start.
+Status make_grants(Partition* partitions, size_t count, const Package& package, Partition*& failed) {
+  for (size_t i = 0; i < count; ++i) {
+    const PackagedPartition& image = package.partitions[i];
+    for (size_t j = 0; j < image.grant_count; ++j) {
+      const PackageGrant& g = image.grants[j];
+      Partition* servers[package::kMaxGrantServers] = {};
+      for (size_t k = 0; k < g.server_count; ++k) servers[k] = &partitions[g.servers[k]];
+      uint64_t handle = 0;
+      const ffa::Error e = ffa_memory_grant(partitions[i], servers, g.server_count, g.ipa.value(), g.size, handle);
+      if (e != ffa::kNoError) {
+        console::print("hyp: partition %s: memory grant %zu (0x%lx+0x%lx) refused: FF-A error %d\n",
+                       partitions[i].name.data(), j, g.ipa.value(), g.size, static_cast<int>(e));
+        failed = &partitions[i];
+        return Status::kInvalidArgument;
+      }
+    }
+  }
+  return Status::kOk;
+}
+
+}  // namespace
+
 Status run_init(Partition* partitions, size_t count, const Package* package, LoaderEnv& env, const uint64_t* mpidr,
                 const bool* online, size_t cpus, Partition*& failed) {
   g_gic_dist = Pa{};  // until run_set_interrupt_controller()
@@ -1685,6 +1723,7 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
     s.console_owner = s.image->device_size != 0 && g_console == nullptr;
     if (s.console_owner) g_console = &s;
   }
+  if (Status st = make_grants(partitions, count, *package, failed); st != Status::kOk) return st;
   for (size_t i = 0; i < g_server_count; ++i) write_info(g_servers[i]);
   g_running.store(guests, std::memory_order_release);
   return Status::kOk;

@@ -27,8 +27,10 @@ namespace hyp {
 
 // Everything the run loop needs: the partitions, their package, and the
 // CPUs (`mpidr[i]` for CPU i, `online[i]` whether it runs). Gives every
-// server its channel and places every guest vCPU on a CPU. On failure
-// `failed` names the server that has no channel.
+// server its channel, makes the package's memory grants (ffa_memory_grant)
+// and places every guest vCPU on a CPU. On failure `failed` names the
+// server that has no channel (kNoMemory) or the guest whose grant was
+// refused (kInvalidArgument, and the kernel said why).
 Status run_init(Partition* partitions, size_t count, const Package* package, LoaderEnv& env, const uint64_t* mpidr,
                 const bool* online, size_t cpus, Partition*& failed);
 

@@ -22,6 +22,7 @@
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/fake/fake.h"
 #include "kernel/console.h"
+#include "kernel/ffa/sharing.h"
 #include "kernel/sched/scheduler.h"
 
 namespace hyp {
@@ -94,6 +95,9 @@ class RunTest : public ::testing::Test {
     guest.dtb = Ipa(kRamIpa + 0x1000);
     guest.routes[0] = {Ipa(kDeviceIpa), kPageSize, 0, 0};
     guest.route_count = 1;
+    // The second half of the guest's RAM, granted to the server.
+    guest.grants[0] = {Ipa(kRamIpa + k2M / 2), k2M / 2, {0}, 1};
+    guest.grant_count = 1;
     package_.count = 2;
 
     const char* why = "";
@@ -238,6 +242,49 @@ TEST_F(RunTest, AGuestsVcpusShareOneVirtualCounterOffsetANewOneAtReset) {
   ASSERT_EQ(next, &vcpu(0).ctx);
   EXPECT_GT(vcpu(0).ctx.el2.cntvoff_el2, built + 1000);
   EXPECT_EQ(vcpu(2).ctx.el2.cntvoff_el2, vcpu(0).ctx.el2.cntvoff_el2);
+}
+
+// The package's memory grant is made before anything runs and published in
+// the server's info page; the server's window stays mapped, and the info
+// page says the same, after the server restarts and after the guest resets.
+TEST_F(RunTest, AMemoryGrantIsInPlaceFromTheStartAndLastsAcrossRestartsAndResets) {
+  Partition& server = partitions_[0];
+  Partition& guest = partitions_[1];
+  const uint64_t granted = kRamIpa + k2M / 2;
+  auto check = [&](const char* when) {
+    const ipc::ServerInfo& info = *pages().info;
+    ASSERT_EQ(info.grant_count, 1u) << when;
+    const ipc::Grant& g = info.grants[0];
+    EXPECT_STREQ(g.client, "vm") << when;
+    EXPECT_EQ(g.client_id, guest.id) << when;
+    EXPECT_NE(g.handle & ffa::kHandleHypervisor, 0u) << when;
+    EXPECT_EQ(g.ipa, granted) << when;
+    EXPECT_EQ(g.size, k2M / 2) << when;
+    EXPECT_EQ(g.window, borrowed_ipa(guest, 0)) << when;
+    for (const uint64_t ipa : {granted, granted + k2M / 2 - kPageSize}) {
+      const auto w = server.stage2.translate(g.window + ipa);
+      ASSERT_TRUE(w) << when;
+      EXPECT_EQ(w->pa, guest.stage2.translate(ipa)->pa) << when;
+      EXPECT_TRUE(w->attrs.write) << when;
+      EXPECT_EQ(guest.stage2.translate(ipa)->attrs.state, arch::mm::PageState::kSharedOwned) << when;
+    }
+    EXPECT_FALSE(server.stage2.translate(g.window + granted - kPageSize)) << when << ": only what was granted";
+    EXPECT_EQ(guest.stage2.translate(kRamIpa)->attrs, kPartitionRam) << when << ": the rest is the guest's alone";
+  };
+  check("at start");
+  partitions_[1].control = true;
+  ASSERT_EQ(call(vcpu(0), abi::kHypServerRestart, server.id), &server_vcpu().ctx);
+  answer(take());  // the quiesce
+  ASSERT_EQ(server_wait(), &server_vcpu().ctx) << "the new instance";
+  check("after a restart of the server");
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  VcpuContext* next = call(vcpu(0), psci::kSystemReset);
+  if (next == &server_vcpu().ctx) {  // the device reset first
+    serve();
+    next = server_wait();
+  }
+  ASSERT_EQ(next, &vcpu(0).ctx);
+  check("after a reset of the guest");
 }
 
 TEST_F(RunTest, WfiBlocksTheVcpuUntilItsTimerAndTheCpuSleepsMeanwhile) {

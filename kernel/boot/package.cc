@@ -128,6 +128,60 @@ Status parse_route(const void* fdt, int node, PackagedPartition& p, DtbError& e)
   return Status::kOk;
 }
 
+Status parse_grant(const void* fdt, int node, PackagedPartition& p, DtbError& e) {
+  if (p.kind != PackagedKind::kGuest) return fail(e, Status::kInvalidArgument, "grant in a server");
+  if (p.grant_count == p.grants.size()) return fail(e, Status::kOutOfRange, "too many grants");
+  PackageGrant& g = p.grants[p.grant_count];
+  uint64_t ipa = 0;
+  int len = 0;
+  const auto* servers = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropServers, &len));
+  if (!read_u64(fdt, node, package::kPropIpa, ipa) || !read_u64(fdt, node, package::kPropSize, g.size) ||
+      servers == nullptr) {
+    return fail(e, Status::kInvalidArgument, "grant needs ipa, size and servers");
+  }
+  if (len <= 0 || len % 4 != 0 || static_cast<size_t>(len / 4) > g.servers.size()) {
+    return fail(e, Status::kInvalidArgument, "grant servers not 1..4 cells");
+  }
+  g.ipa = Ipa(ipa);
+  g.server_count = static_cast<size_t>(len / 4);
+  for (size_t i = 0; i < g.server_count; ++i) {
+    g.servers[i] = fdt32_ld(&servers[i]);
+    for (size_t j = 0; j < i; ++j) {
+      if (g.servers[j] == g.servers[i]) return fail(e, Status::kAlreadyExists, "grant names a server twice");
+    }
+  }
+  if (ipa % kPageSize != 0 || g.size % kPageSize != 0 || g.size == 0 || !inside(ipa, g.size, p.ram_ipa.value(), p.ram_size)) {
+    return fail(e, Status::kInvalidArgument, "grant not page-aligned or outside the guest's memory");
+  }
+  for (size_t i = 0; i < p.grant_count; ++i) {
+    if (overlaps(ipa, g.size, p.grants[i].ipa.value(), p.grants[i].size)) {
+      return fail(e, Status::kInvalidArgument, "grants overlap");
+    }
+  }
+  ++p.grant_count;
+  return Status::kOk;
+}
+
+// Grants name servers by position, and each server's info page lists them.
+Status check_grants(const Package& pkg, DtbError& e) {
+  size_t received[package::kMaxPartitions] = {};
+  for (size_t i = 0; i < pkg.count; ++i) {
+    const PackagedPartition& p = pkg.partitions[i];
+    for (size_t j = 0; j < p.grant_count; ++j) {
+      const PackageGrant& g = p.grants[j];
+      for (size_t k = 0; k < g.server_count; ++k) {
+        if (g.servers[k] >= pkg.count || pkg.partitions[g.servers[k]].kind != PackagedKind::kServer) {
+          return fail(e, Status::kInvalidArgument, "grant to something that is not a server");
+        }
+        if (++received[g.servers[k]] > ipc::kMaxServerGrants) {
+          return fail(e, Status::kOutOfRange, "a server granted memory more than 4 times");
+        }
+      }
+    }
+  }
+  return Status::kOk;
+}
+
 // Routes name servers by position; checked once every partition is known.
 Status check_routes(const Package& pkg, DtbError& e) {
   bool used[package::kMaxPartitions][package::kMaxServerDevices] = {};
@@ -273,6 +327,10 @@ Status parse_partition(const void* fdt, int node, PackagedPartition& p, DtbError
       if (Status st = parse_route(fdt, load, p, e); st != Status::kOk) return st;
       continue;
     }
+    if (child != nullptr && has_prefix(child, package::kGrantPrefix)) {
+      if (Status st = parse_grant(fdt, load, p, e); st != Status::kOk) return st;
+      continue;
+    }
     if (p.load_count == p.loads.size()) return fail(e, Status::kOutOfRange, "too many loads");
     PackageLoad& l = p.loads[p.load_count];
     uint64_t ipa = 0;
@@ -318,6 +376,7 @@ Result<Package> parse_package(const void* blob, size_t size, DtbError& e) {
   if (node != -FDT_ERR_NOTFOUND) return fail(e, Status::kInvalidArgument, "malformed partitions node");
   if (pkg.count == 0) return fail(e, Status::kNotFound, "package has no partitions");
   if (Status s = check_routes(pkg, e); s != Status::kOk) return s;
+  if (Status s = check_grants(pkg, e); s != Status::kOk) return s;
   if (Status s = check_ffa(pkg, e); s != Status::kOk) return s;
   return pkg;
 }

@@ -30,6 +30,14 @@ struct PackageRoute {
   bool irqchip = false;  // the guest's interrupt controller
 };
 
+// Guest memory the kernel shares with servers at boot.
+struct PackageGrant {
+  Ipa ipa;
+  uint64_t size = 0;
+  std::array<uint32_t, package::kMaxGrantServers> servers{};  // indices into Package::partitions
+  size_t server_count = 0;
+};
+
 enum class PackagedKind : uint8_t { kGuest, kServer };
 
 struct PackagedPartition {
@@ -44,6 +52,8 @@ struct PackagedPartition {
   size_t load_count = 0;
   std::array<PackageRoute, package::kMaxRoutes> routes{};  // guests only
   size_t route_count = 0;
+  std::array<PackageGrant, package::kMaxGrants> grants{};  // guests only
+  size_t grant_count = 0;
   bool control = false;                                      // guests only
   Pa device_base;                                            // servers only
   uint64_t device_size = 0;
@@ -67,7 +77,9 @@ struct Package {
 // Parses the package at `blob` (`size` bytes). Errors name the first problem
 // in `error` (DtbError from boot_info.h). Besides each partition's own
 // checks, every route must name a server, no server device may serve two
-// routes, FF-A IDs are unique (a partition without one has its position + 1)
+// routes, grants name servers (each at most once per guest and no server
+// more than ipc::kMaxServerGrants times in all) and a guest's grants do
+// not overlap, FF-A IDs are unique (a partition without one has its position + 1)
 // and direct targets name other partitions that receive direct requests.
 Result<Package> parse_package(const void* blob, size_t size, DtbError& error);
 

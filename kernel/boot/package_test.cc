@@ -294,6 +294,145 @@ TEST_F(ServerPackageTest, KernelRejectsRoutesAndRightsThatDoNotFit) {
             "server bootargs not a string of at most 255 bytes");
 }
 
+// Memory grants: the whole of the guest's RAM when the manifest gives no
+// range, or the range it gives, with the servers by position.
+TEST_F(ServerPackageTest, MemoryGrantsRoundTrip) {
+  manifest_.vms[0].grants.push_back({"all", {"uart"}, 0, 0});
+  {
+    std::string blob = build();
+    DtbError error;
+    auto pkg = parse_package(blob.data(), blob.size(), error);
+    ASSERT_TRUE(pkg.ok()) << error.what;
+    const PackagedPartition& guest = pkg->partitions[0];
+    ASSERT_EQ(guest.grant_count, 1u);
+    EXPECT_EQ(guest.grants[0].ipa, Ipa(0x4000'0000));
+    EXPECT_EQ(guest.grants[0].size, 64ull << 20);
+    ASSERT_EQ(guest.grants[0].server_count, 1u);
+    EXPECT_EQ(guest.grants[0].servers[0], 1u);
+    EXPECT_EQ(pkg->partitions[1].grant_count, 0u);
+  }
+  manifest_.vms[0].grants[0] = {"low", {"uart"}, 0x4000'0000, 0x10'0000};
+  manifest_.vms[0].grants.push_back({"high", {"uart"}, 0x4200'0000, 0x2000});
+  std::string blob = build();
+  DtbError error;
+  auto pkg = parse_package(blob.data(), blob.size(), error);
+  ASSERT_TRUE(pkg.ok()) << error.what;
+  const PackagedPartition& guest = pkg->partitions[0];
+  ASSERT_EQ(guest.grant_count, 2u);
+  EXPECT_EQ(guest.grants[0].size, 0x10'0000u);
+  EXPECT_EQ(guest.grants[1].ipa, Ipa(0x4200'0000));
+  EXPECT_EQ(guest.grants[1].size, 0x2000u);
+}
+
+TEST_F(ServerPackageTest, PackerRejectsMemoryGrantsThatDoNotFit) {
+  auto refused = [](const Manifest& m) {
+    auto pkg = tools::build_package(m);
+    return pkg.ok() ? std::string("accepted") : std::string(pkg.status().message());
+  };
+  Manifest m = manifest_;
+  m.vms[0].grants.push_back({"g", {"guest0"}, 0, 0});
+  EXPECT_NE(refused(m).find("'guest0' is not a server"), std::string::npos) << refused(m);
+  m = manifest_;
+  m.vms[0].grants.push_back({"g", {"nobody"}, 0, 0});
+  EXPECT_NE(refused(m).find("'nobody' is not a server"), std::string::npos) << refused(m);
+  m = manifest_;
+  m.vms[0].grants.push_back({"g", {"uart", "uart"}, 0, 0});
+  EXPECT_NE(refused(m).find("names 'uart' twice"), std::string::npos) << refused(m);
+  m = manifest_;
+  m.vms[1].grants.push_back({"g", {"uart"}, 0, 0});
+  EXPECT_NE(refused(m).find("server 'uart' cannot grant memory"), std::string::npos) << refused(m);
+  for (const auto& [base, size] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {0x3fff'f000, 0x2000}, {0x4000'0800, 0x1000}, {0x4000'0000, 0x800}, {0x43ff'f000, 0x2000}}) {
+    m = manifest_;
+    m.vms[0].grants.push_back({"g", {"uart"}, base, size});
+    EXPECT_NE(refused(m).find("is not page-aligned inside the vm's memory"), std::string::npos)
+        << std::hex << base << "+" << size << ": " << refused(m);
+  }
+  m = manifest_;
+  m.vms[0].grants.push_back({"a", {"uart"}, 0x4000'0000, 0x2000});
+  m.vms[0].grants.push_back({"b", {"uart"}, 0x4000'1000, 0x2000});
+  EXPECT_NE(refused(m).find("memory grants 'a' and 'b' overlap"), std::string::npos) << refused(m);
+  m = manifest_;
+  for (uint64_t i = 0; i < 5; ++i) m.vms[0].grants.push_back({"g", {"uart"}, 0x4000'0000 + i * 0x1000, 0x1000});
+  EXPECT_NE(refused(m).find("more than 4 memory grants"), std::string::npos) << refused(m);
+  // Five grants to one server, from two guests.
+  m = manifest_;
+  VmSpec other = m.vms[0];
+  other.name = "guest1";
+  other.devices.clear();
+  for (uint64_t i = 0; i < 3; ++i) m.vms[0].grants.push_back({"g", {"uart"}, 0x4000'0000 + i * 0x1000, 0x1000});
+  for (uint64_t i = 0; i < 2; ++i) other.grants.push_back({"g", {"uart"}, 0x4000'0000 + i * 0x1000, 0x1000});
+  m.vms.push_back(other);
+  EXPECT_NE(refused(m).find("server 'uart' is granted memory more than 4 times"), std::string::npos) << refused(m);
+}
+
+TEST_F(ServerPackageTest, KernelRejectsMemoryGrantsThatDoNotFit) {
+  manifest_.vms[0].grants.push_back({"g", {"uart"}, 0x4000'0000, 0x2000});
+  const std::string blob = build();
+  auto grant = [](void* fdt, int node) { return fdt_subnode_offset(fdt, node, "grant-0"); };
+  EXPECT_EQ(rejected(blob, "guest0", [&](void* fdt, int node) { fdt_setprop_u32(fdt, grant(fdt, node), "servers", 0); }),
+            "grant to something that is not a server");
+  EXPECT_EQ(rejected(blob, "guest0", [&](void* fdt, int node) { fdt_setprop_u32(fdt, grant(fdt, node), "servers", 9); }),
+            "grant to something that is not a server");
+  EXPECT_EQ(rejected(blob, "guest0",
+                     [&](void* fdt, int node) {
+                       const fdt32_t two[2] = {cpu_to_fdt32(1), cpu_to_fdt32(1)};
+                       fdt_setprop(fdt, grant(fdt, node), "servers", two, sizeof(two));
+                     }),
+            "grant names a server twice");
+  EXPECT_EQ(rejected(blob, "guest0",
+                     [&](void* fdt, int node) {
+                       const fdt32_t five[5] = {};
+                       fdt_setprop(fdt, grant(fdt, node), "servers", five, sizeof(five));
+                     }),
+            "grant servers not 1..4 cells");
+  EXPECT_EQ(rejected(blob, "guest0",
+                     [&](void* fdt, int node) { fdt_setprop(fdt, grant(fdt, node), "servers", nullptr, 0); }),
+            "grant servers not 1..4 cells");
+  EXPECT_EQ(rejected(blob, "guest0", [&](void* fdt, int node) { fdt_delprop(fdt, grant(fdt, node), "size"); }),
+            "grant needs ipa, size and servers");
+  for (const auto& range : std::vector<std::pair<uint64_t, uint64_t>>{{0x3fff'f000, 0x2000},
+                                                                             {0x4000'0010, 0x1000},
+                                                                             {0x4000'0000, 0x10},
+                                                                             {0x4000'0000, 0},
+                                                                             {0x43ff'f000, 0x2000},
+                                                                             {0x4000'0000, ~uint64_t{0} - 0xfff}}) {
+    EXPECT_EQ(rejected(blob, "guest0",
+                       [&](void* fdt, int node) {
+                         fdt_setprop_u64(fdt, grant(fdt, node), "ipa", range.first);
+                         fdt_setprop_u64(fdt, grant(fdt, node), "size", range.second);
+                       }),
+              "grant not page-aligned or outside the guest's memory")
+        << std::hex << range.first << "+" << range.second;
+  }
+  EXPECT_EQ(rejected(blob, "guest0",
+                     [&](void* fdt, int node) {
+                       const int second = fdt_add_subnode(fdt, node, "grant-1");
+                       fdt_setprop_u64(fdt, second, "ipa", 0x4000'1000);
+                       fdt_setprop_u64(fdt, second, "size", 0x1000);
+                       fdt_setprop_u32(fdt, second, "servers", 1);
+                     }),
+            "grants overlap");
+  EXPECT_EQ(rejected(blob, "guest0",
+                     [&](void* fdt, int node) {
+                       for (int i = 1; i <= 4; ++i) {
+                         const int g = fdt_add_subnode(fdt, node, ("grant-" + std::to_string(i)).c_str());
+                         fdt_setprop_u64(fdt, g, "ipa", 0x4000'0000 + 0x1000 * static_cast<uint64_t>(i + 1));
+                         fdt_setprop_u64(fdt, g, "size", 0x1000);
+                         fdt_setprop_u32(fdt, g, "servers", 1);
+                       }
+                     }),
+            "too many grants");
+  EXPECT_EQ(rejected(blob, "uart",
+                     [&](void* fdt, int node) {
+                       const int g = fdt_add_subnode(fdt, node, "grant-0");
+                       fdt_setprop_u64(fdt, g, "ipa", 0x4000'0000);
+                       fdt_setprop_u64(fdt, g, "size", 0x1000);
+                       fdt_setprop_u32(fdt, g, "servers", 0);
+                     }),
+            "grant in a server");
+}
+
 TEST_F(ServerPackageTest, FfaPropertiesDefaultByKindAndRoundTrip) {
   {
     std::string blob = build();

@@ -26,6 +26,7 @@ struct Receiver {
 
 struct Transaction {
   bool live = false;
+  bool granted = false;  // the kernel's boot grant: neither relinquished nor reclaimed
   uint32_t generation = 0;  // in the handle ([47:16]): a stale handle finds nothing
   Transfer transfer = Transfer::kUnspecified;
   Partition* sender = nullptr;
@@ -54,6 +55,17 @@ Transaction* find(uint64_t handle) HYP_REQUIRES(g_lock) {
   if ((handle & ffa::kHandleHypervisor) == 0 || index >= kMaxMemTransactions) return nullptr;
   Transaction& t = g_transactions[index];
   return t.live && handle == handle_of(index, t) ? &t : nullptr;
+}
+
+// A transaction slot not in use (its index in `index`), or nullptr.
+Transaction* free_slot(size_t& index) HYP_REQUIRES(g_lock) {
+  for (size_t i = 0; i < kMaxMemTransactions; ++i) {
+    if (!g_transactions[i].live) {
+      index = i;
+      return &g_transactions[i];
+    }
+  }
+  return nullptr;
 }
 
 void end(Transaction& t) {
@@ -166,6 +178,66 @@ bool overlaps_buffers(const Partition& p, const ffa::Range& r) HYP_REQUIRES(p.ff
   return false;
 }
 
+PagePool& pool_of(Partition& p) { return *p.stage2.pool(); }
+
+// Where a transaction's pages are in a partition: at their own IPAs (the
+// sender's), or in the sender's window (a receiver's).
+enum class Where : uint8_t { kOwn, kWindow };
+
+uint64_t ipa_of(const Transaction& t, uint32_t i, Where w) {
+  return w == Where::kWindow ? borrowed_ipa(*t.sender, t.ranges[i].address) : t.ranges[i].address;
+}
+
+// check_pages() over every range of `t`.
+Error check_ranges(PageTable::Batch& batch, Partition& p, const Transaction& t, Where w, Op op, State& to) {
+  for (uint32_t i = 0; i < t.range_count; ++i) {
+    if (Error e = check_pages(batch, p, ipa_of(t, i, w), bytes_of(t.ranges[i]), op, to); e != ffa::kNoError) return e;
+  }
+  return ffa::kNoError;
+}
+
+void apply_ranges(PageTable::Batch& batch, Partition& p, const Transaction& t, Where w, State to) {
+  for (uint32_t i = 0; i < t.range_count; ++i) apply_pages(batch, p, ipa_of(t, i, w), bytes_of(t.ranges[i]), to);
+}
+
+// Operation `op` on every page of `t` in `p`, all or nothing.
+Error change_ranges(Partition& p, const Transaction& t, Where w, Op op) {
+  PageTable::Batch batch(pool_of(p));
+  State to = State::kNone;
+  if (Error e = check_ranges(batch, p, t, w, op, to); e != ffa::kNoError) return e;
+  if (batch.reserve() != Status::kOk) return Error::kNoMemory;
+  apply_ranges(batch, p, t, w, to);
+  return ffa::kNoError;
+}
+
+// Checks mapping the sender's pages of `t` in receiver `r`'s window with
+// `granted`; kNoError, kNoMemory or kDenied (the window is not empty).
+Error check_window(PageTable::Batch& batch, const Transaction& t, Partition& r, const mm::Attrs& granted) {
+  Partition& sender = *t.sender;
+  Status st = Status::kOk;
+  for (uint32_t i = 0; i < t.range_count; ++i) {
+    const ffa::Range& range = t.ranges[i];
+    const bool ok = sender.stage2.visit(range.address, bytes_of(range), [&](const PageTable::Leaf& l) {
+      if (!l.present) return false;
+      st = batch.check_map(r.stage2, borrowed_ipa(sender, l.in), l.pa, l.size, granted);
+      return st == Status::kOk;
+    });
+    if (!ok) return st == Status::kNoMemory ? Error::kNoMemory : Error::kDenied;
+  }
+  return ffa::kNoError;
+}
+
+void apply_window(PageTable::Batch& batch, const Transaction& t, Partition& r, const mm::Attrs& granted) {
+  Partition& sender = *t.sender;
+  for (uint32_t i = 0; i < t.range_count; ++i) {
+    const ffa::Range& range = t.ranges[i];
+    (void)sender.stage2.visit(range.address, bytes_of(range), [&](const PageTable::Leaf& l) {
+      batch.apply_map(r.stage2, borrowed_ipa(sender, l.in), l.pa, l.size, granted);
+      return true;
+    });
+  }
+}
+
 // The registers of the calls that carry a descriptor: w1 its length, w2
 // this fragment's, x3/w3 and w4 a buffer other than TX and its pages.
 struct DescriptorArgs {
@@ -194,8 +266,6 @@ Error take_descriptor(Partition& p, const DescriptorArgs& a) HYP_REQUIRES(g_lock
   return ffa::kNoError;
 }
 
-PagePool& pool_of(Partition& p) { return *p.stage2.pool(); }
-
 }  // namespace
 
 void ffa_memory_init() {
@@ -203,51 +273,22 @@ void ffa_memory_init() {
   for (Transaction& t : g_transactions) t = Transaction{};
 }
 
-namespace {
-
-// Takes the window pages of transaction `t` away from receiver `r`, which
-// retrieved it. Each range was mapped whole by the retrieve, so no table
-// is needed and nothing can refuse.
-void take_back(Transaction& t, Receiver& r) HYP_REQUIRES(g_lock) {
-  Partition& sender = *t.sender;
-  PageTable::Batch batch(pool_of(*r.partition));
-  State to = State::kNone;
-  bool ok = true;
-  for (uint32_t i = 0; i < t.range_count && ok; ++i) {
-    const ffa::Range& range = t.ranges[i];
-    ok = check_pages(batch, *r.partition, borrowed_ipa(sender, range.address), bytes_of(range), Op::kRelinquish, to) ==
-         ffa::kNoError;
-  }
-  if (ok && batch.reserve() == Status::kOk) {
-    for (uint32_t i = 0; i < t.range_count; ++i) {
-      apply_pages(batch, *r.partition, borrowed_ipa(sender, t.ranges[i].address), bytes_of(t.ranges[i]), to);
-    }
-  }
-  r.retrieved = false;
-}
-
-}  // namespace
-
 void ffa_memory_release(Partition& p) {
   SpinLockGuard guard(g_lock);
   for (Transaction& t : g_transactions) {
-    if (!t.live) continue;
+    if (!t.live || t.granted) continue;
+    // What p holds of t, or holds of p's, is taken back. Each range was
+    // mapped whole by the retrieve, so nothing can refuse.
     for (uint32_t j = 0; j < t.receiver_count; ++j) {
       Receiver& r = t.receivers[j];
-      if (r.retrieved && (t.sender == &p || r.partition == &p)) take_back(t, r);
+      if (!r.retrieved || (t.sender != &p && r.partition != &p)) continue;
+      (void)change_ranges(*r.partition, t, Where::kWindow, Op::kRelinquish);
+      r.retrieved = false;
     }
     if (t.sender != &p) continue;
     // Nobody holds it now: the owner's again, as a reclaim would do.
     SpinLockGuard owner(p.ffa.lock);
-    PageTable::Batch batch(pool_of(p));
-    State to = State::kNone;
-    bool ok = true;
-    for (uint32_t i = 0; i < t.range_count && ok; ++i) {
-      ok = check_pages(batch, p, t.ranges[i].address, bytes_of(t.ranges[i]), Op::kReclaim, to) == ffa::kNoError;
-    }
-    if (ok && batch.reserve() == Status::kOk) {
-      for (uint32_t i = 0; i < t.range_count; ++i) apply_pages(batch, p, t.ranges[i].address, bytes_of(t.ranges[i]), to);
-    }
+    (void)change_ranges(p, t, Where::kOwn, Op::kReclaim);
     end(t);
   }
 }
@@ -256,6 +297,78 @@ size_t ffa_mem_transactions() {
   SpinLockGuard guard(g_lock);
   size_t n = 0;
   for (const Transaction& t : g_transactions) n += t.live ? 1 : 0;
+  return n;
+}
+
+// ---- Boot grants ---------------------------------------------------------------
+
+Error ffa_memory_grant(Partition& owner, Partition* const* servers, size_t count, uint64_t ipa, uint64_t size,
+                       uint64_t& handle) {
+  const uint64_t pages = size / ffa::kMemPageSize;
+  if (count == 0 || count > ffa::kMaxReceivers || size == 0 || ipa % ffa::kMemPageSize != 0 ||
+      size % ffa::kMemPageSize != 0 || size > kBorrowWindow || ipa > kBorrowWindow - size || pages > UINT32_MAX) {
+    return Error::kInvalidParameters;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (servers[i] == nullptr || servers[i] == &owner) return Error::kInvalidParameters;
+    for (size_t j = 0; j < i; ++j) {
+      if (servers[j] == servers[i]) return Error::kInvalidParameters;
+    }
+  }
+  SpinLockGuard guard(g_lock);
+  SpinLockGuard mine(owner.ffa.lock);
+  size_t index = 0;
+  Transaction* slot = free_slot(index);
+  if (slot == nullptr) return Error::kNoMemory;
+  // What FFA_MEM_SHARE from the owner and an FFA_MEM_RETRIEVE_REQ from each
+  // server asking for read-write access would have made.
+  Transaction t;
+  t.generation = slot->generation;
+  t.granted = true;
+  t.transfer = Transfer::kShare;
+  t.sender = &owner;
+  t.attributes = ffa::encode_attributes(ffa::kNormalMemory);
+  t.receiver_count = static_cast<uint32_t>(count);
+  for (size_t i = 0; i < count; ++i) {
+    t.receivers[i].partition = servers[i];
+    t.receivers[i].permissions =
+        ffa::encode_permissions(ffa::DataAccess::kReadWrite, ffa::InstructionAccess::kUnspecified);
+    t.receivers[i].retrieved = true;
+  }
+  t.range_count = 1;
+  t.ranges[0] = {ipa, static_cast<uint32_t>(pages)};
+  if (overlaps_buffers(owner, t.ranges[0])) return Error::kDenied;
+  const mm::Attrs granted = attrs_for(*ownership::transition(Op::kRetrieveShared, State::kNone), true, false);
+  PageTable::Batch batch(pool_of(owner));
+  State to = State::kNone;
+  if (Error e = check_ranges(batch, owner, t, Where::kOwn, Op::kShare, to); e != ffa::kNoError) return e;
+  for (size_t i = 0; i < count; ++i) {
+    if (Error e = check_window(batch, t, *servers[i], granted); e != ffa::kNoError) return e;
+  }
+  if (batch.reserve() != Status::kOk) return Error::kNoMemory;
+  apply_ranges(batch, owner, t, Where::kOwn, to);
+  for (size_t i = 0; i < count; ++i) apply_window(batch, t, *servers[i], granted);
+  t.live = true;
+  *slot = t;
+  handle = handle_of(index, t);
+  return ffa::kNoError;
+}
+
+size_t ffa_memory_grants_to(const Partition& server, MemoryGrant* out, size_t max) {
+  SpinLockGuard guard(g_lock);
+  size_t n = 0;
+  for (size_t i = 0; i < kMaxMemTransactions; ++i) {
+    const Transaction& t = g_transactions[i];
+    if (!t.live || !t.granted) continue;
+    for (uint32_t j = 0; j < t.receiver_count; ++j) {
+      if (t.receivers[j].partition != &server) continue;
+      if (n < max) {
+        out[n] = {t.sender, handle_of(i, t), t.ranges[0].address, bytes_of(t.ranges[0]),
+                  borrowed_ipa(*t.sender, 0)};
+      }
+      ++n;
+    }
+  }
   return n;
 }
 
@@ -273,14 +386,8 @@ TrapAction ffa_mem_send(Vcpu& v, uint32_t fid, Transfer transfer) {
       e != ffa::kNoError) {
     return fail(v, e);
   }
-  Transaction* slot = nullptr;
   size_t index = 0;
-  for (size_t i = 0; i < kMaxMemTransactions && slot == nullptr; ++i) {
-    if (!g_transactions[i].live) {
-      slot = &g_transactions[i];
-      index = i;
-    }
-  }
+  Transaction* slot = free_slot(index);
   if (slot == nullptr || req.composite.range_count > kMaxMemRanges) return fail(v, Error::kNoMemory);
   Transaction t;
   t.generation = slot->generation;
@@ -307,17 +414,7 @@ TrapAction ffa_mem_send(Vcpu& v, uint32_t fid, Transfer transfer) {
     }
   }
   const Op op = transfer == Transfer::kShare ? Op::kShare : transfer == Transfer::kLend ? Op::kLend : Op::kDonate;
-  State to = State::kNone;
-  {
-    PageTable::Batch batch(pool_of(self));
-    for (uint32_t i = 0; i < t.range_count; ++i) {
-      if (Error e = check_pages(batch, self, t.ranges[i].address, bytes_of(t.ranges[i]), op, to); e != ffa::kNoError) {
-        return fail(v, e);
-      }
-    }
-    if (batch.reserve() != Status::kOk) return fail(v, Error::kNoMemory);
-    for (uint32_t i = 0; i < t.range_count; ++i) apply_pages(batch, self, t.ranges[i].address, bytes_of(t.ranges[i]), to);
-  }
+  if (Error e = change_ranges(self, t, Where::kOwn, op); e != ffa::kNoError) return fail(v, e);
   // Cleared once the sender has no access any more (its TLB entries are
   // gone: apply_pages() invalidated them).
   if ((t.flags & ffa::kMemClear) != 0) {
@@ -410,41 +507,18 @@ TrapAction ffa_mem_retrieve(Vcpu& v, uint32_t fid) {
   const State to = *ownership::transition(op, State::kNone);
   const mm::Attrs granted = attrs_for(to, write, exec);
   {
+    // A donation leaves its sender as it is mapped for the receiver.
     PageTable::Batch batch(pool_of(self));
-    bool ok = true;
-    Status st = Status::kOk;
-    for (uint32_t i = 0; i < t->range_count && ok; ++i) {
-      const ffa::Range& r = t->ranges[i];
-      ok = sender.stage2.visit(r.address, bytes_of(r), [&](const PageTable::Leaf& l) {
-        if (!l.present) return false;
-        st = batch.check_map(self.stage2, borrowed_ipa(sender, l.in), l.pa, l.size, granted);
-        return st == Status::kOk;
-      });
-    }
-    if (!ok) return fail(v, st == Status::kNoMemory ? Error::kNoMemory : Error::kDenied);
+    if (Error e = check_window(batch, *t, self, granted); e != ffa::kNoError) return fail(v, e);
     State donor_to = State::kNone;
     if (t->transfer == Transfer::kDonate) {
-      for (uint32_t i = 0; i < t->range_count; ++i) {
-        const ffa::Range& r = t->ranges[i];
-        if (Error e = check_pages(batch, sender, r.address, bytes_of(r), Op::kDonationTaken, donor_to);
-            e != ffa::kNoError) {
-          return fail(v, e);
-        }
+      if (Error e = check_ranges(batch, sender, *t, Where::kOwn, Op::kDonationTaken, donor_to); e != ffa::kNoError) {
+        return fail(v, e);
       }
     }
     if (batch.reserve() != Status::kOk) return fail(v, Error::kNoMemory);
-    for (uint32_t i = 0; i < t->range_count; ++i) {
-      const ffa::Range& r = t->ranges[i];
-      (void)sender.stage2.visit(r.address, bytes_of(r), [&](const PageTable::Leaf& l) {
-        batch.apply_map(self.stage2, borrowed_ipa(sender, l.in), l.pa, l.size, granted);
-        return true;
-      });
-    }
-    if (t->transfer == Transfer::kDonate) {
-      for (uint32_t i = 0; i < t->range_count; ++i) {
-        apply_pages(batch, sender, t->ranges[i].address, bytes_of(t->ranges[i]), donor_to);
-      }
-    }
+    apply_window(batch, *t, self, granted);
+    if (t->transfer == Transfer::kDonate) apply_ranges(batch, sender, *t, Where::kOwn, donor_to);
   }
   // The answer, in the caller's RX buffer: the transaction as the caller
   // has it now, at its own addresses.
@@ -503,26 +577,13 @@ TrapAction ffa_mem_relinquish(Vcpu& v) {
     if (t->receivers[j].partition == &self) mine = &t->receivers[j];
   }
   if (mine == nullptr || !mine->retrieved) return fail(v, Error::kInvalidParameters);
+  // A boot grant is the kernel's to keep in place.
+  if (t->granted) return fail(v, Error::kDenied);
   if ((r.flags & ffa::kRelinquishClear) != 0 && t->transfer == Transfer::kShare) {
     return fail(v, Error::kInvalidParameters);
   }
   Partition& sender = *t->sender;
-  {
-    PageTable::Batch batch(pool_of(self));
-    State to = State::kNone;
-    for (uint32_t i = 0; i < t->range_count; ++i) {
-      const ffa::Range& range = t->ranges[i];
-      if (Error e = check_pages(batch, self, borrowed_ipa(sender, range.address), bytes_of(range), Op::kRelinquish, to);
-          e != ffa::kNoError) {
-        return fail(v, e);
-      }
-    }
-    if (batch.reserve() != Status::kOk) return fail(v, Error::kNoMemory);
-    for (uint32_t i = 0; i < t->range_count; ++i) {
-      const ffa::Range& range = t->ranges[i];
-      apply_pages(batch, self, borrowed_ipa(sender, range.address), bytes_of(range), to);
-    }
-  }
+  if (Error e = change_ranges(self, *t, Where::kWindow, Op::kRelinquish); e != ffa::kNoError) return fail(v, e);
   mine->retrieved = false;
   // Cleared for its owner once the last borrower is gone (the owner has
   // no access to lent pages meanwhile).
@@ -547,21 +608,11 @@ TrapAction ffa_mem_reclaim(Vcpu& v) {
   SpinLockGuard owner(self.ffa.lock);  // its RAM changes state: FFA_RXTX_MAP looks at it under this lock
   Transaction* t = find(handle);
   if (t == nullptr || t->sender != &self) return fail(v, Error::kInvalidParameters);
+  if (t->granted) return fail(v, Error::kDenied);
   for (uint32_t j = 0; j < t->receiver_count; ++j) {
     if (t->receivers[j].retrieved) return fail(v, Error::kDenied);
   }
-  {
-    PageTable::Batch batch(pool_of(self));
-    State to = State::kNone;
-    for (uint32_t i = 0; i < t->range_count; ++i) {
-      if (Error e = check_pages(batch, self, t->ranges[i].address, bytes_of(t->ranges[i]), Op::kReclaim, to);
-          e != ffa::kNoError) {
-        return fail(v, e);
-      }
-    }
-    if (batch.reserve() != Status::kOk) return fail(v, Error::kNoMemory);
-    for (uint32_t i = 0; i < t->range_count; ++i) apply_pages(batch, self, t->ranges[i].address, bytes_of(t->ranges[i]), to);
-  }
+  if (Error e = change_ranges(self, *t, Where::kOwn, Op::kReclaim); e != ffa::kNoError) return fail(v, e);
   if ((flags & ffa::kReclaimClear) != 0) {
     for (uint32_t i = 0; i < t->range_count; ++i) clear(self, t->ranges[i].address, bytes_of(t->ranges[i]));
   }

@@ -52,6 +52,31 @@ TrapAction ffa_mem_reclaim(Vcpu& v);
 // go on for their other receivers). Pages donated to it stay its own.
 void ffa_memory_release(Partition& p);
 
+// Boot grants (docs/ffa.md, "Boot grants"): the kernel shares `owner`'s
+// [ipa, ipa + size) with each of `servers` and retrieves it for them,
+// readable and writable, not executable, in their windows, as
+// FFA_MEM_SHARE and FFA_MEM_RETRIEVE_REQ would. Neither side can undo it:
+// a server's FFA_MEM_RELINQUISH and the owner's FFA_MEM_RECLAIM are
+// refused, and ffa_memory_release() leaves it alone, so it lasts across
+// restarts of the servers and resets of the owner. The FF-A handle in
+// `handle`; the error of the first check that fails, with nothing changed.
+ffa::Error ffa_memory_grant(Partition& owner, Partition* const* servers, size_t count, uint64_t ipa, uint64_t size,
+                            uint64_t& handle);
+
+// A boot grant as a server sees it: the owner's [ipa, ipa + size) is the
+// server's [window + ipa, window + ipa + size).
+struct MemoryGrant {
+  const Partition* owner;
+  uint64_t handle;
+  uint64_t ipa;
+  uint64_t size;
+  uint64_t window;
+};
+
+// The boot grants `server` receives, up to `max` of them in `out`, in
+// handle order; how many there are.
+size_t ffa_memory_grants_to(const Partition& server, MemoryGrant* out, size_t max);
+
 // Live transactions, for tests and the model-based checks.
 size_t ffa_mem_transactions();
 

@@ -448,6 +448,115 @@ TEST_F(SharingTest, ABorrowerThatResetsGivesBackWhatItBorrowed) {
   EXPECT_EQ(reclaim(a(), h), 0);
 }
 
+// ---- Boot grants ---------------------------------------------------------------------
+
+// a's pages 16..23 granted to b and c, as the package's memory grants are
+// at boot: both have them in their windows from the start, read-write and
+// not executable; the pages are a's in the shared state.
+TEST_F(SharingTest, ABootGrantIsAShareTheServersHoldFromTheStart) {
+  Partition* servers[] = {&b(), &c()};
+  uint64_t h = 0;
+  ASSERT_EQ(ffa_memory_grant(a(), servers, 2, kFree, 8 * kPage, h), ffa::kNoError);
+  EXPECT_NE(h & ffa::kHandleHypervisor, 0u);
+  EXPECT_EQ(ffa_mem_transactions(), 1u);
+  for (uint64_t page = kFree; page < kFree + 8 * kPage; page += kPage) {
+    ASSERT_TRUE(at(a(), page));
+    EXPECT_EQ(at(a(), page)->attrs.state, mm::PageState::kSharedOwned);
+    EXPECT_TRUE(at(a(), page)->attrs.write) << "the owner keeps its access";
+    for (Partition* s : servers) {
+      const auto w = at(*s, borrowed_ipa(a(), page));
+      ASSERT_TRUE(w);
+      EXPECT_EQ(w->pa, at(a(), page)->pa);
+      EXPECT_EQ(w->attrs.state, mm::PageState::kSharedBorrowed);
+      EXPECT_TRUE(w->attrs.write);
+      EXPECT_FALSE(w->attrs.exec);
+    }
+  }
+  EXPECT_FALSE(at(b(), borrowed_ipa(a(), kFree + 8 * kPage))) << "no more than granted";
+  EXPECT_FALSE(at(b(), borrowed_ipa(a(), kFree - kPage)));
+  // As a server sees it.
+  MemoryGrant g[2];
+  ASSERT_EQ(ffa_memory_grants_to(b(), g, 2), 1u);
+  EXPECT_EQ(g[0].owner, &a());
+  EXPECT_EQ(g[0].handle, h);
+  EXPECT_EQ(g[0].ipa, kFree);
+  EXPECT_EQ(g[0].size, 8 * kPage);
+  EXPECT_EQ(g[0].window + kFree, borrowed_ipa(a(), kFree));
+  EXPECT_EQ(ffa_memory_grants_to(a(), g, 2), 0u) << "the owner receives nothing";
+}
+
+// Neither side undoes a grant, no FF-A call gives its pages on, and
+// neither restarting the servers nor resetting the owner ends it.
+TEST_F(SharingTest, ABootGrantLastsWhateverThePartitionsDo) {
+  Partition* servers[] = {&b()};
+  uint64_t h = 0;
+  ASSERT_EQ(ffa_memory_grant(a(), servers, 1, kFree, 4 * kPage, h), ffa::kNoError);
+  const uint64_t window = borrowed_ipa(a(), kFree);
+  EXPECT_EQ(relinquish(b(), h), code(Error::kDenied)) << "the server cannot give it back";
+  EXPECT_EQ(reclaim(a(), h), code(Error::kDenied)) << "the owner cannot take it back";
+  EXPECT_EQ(retrieve(b(), h, 1, Transfer::kShare), code(Error::kDenied)) << "held already";
+  EXPECT_EQ(retrieve(c(), h, 1, Transfer::kShare), code(Error::kInvalidParameters)) << "not a receiver";
+  uint64_t h2 = 0;
+  EXPECT_EQ(send(a(), Transfer::kShare, {3}, {{kFree + kPage, 1}}, h2), code(Error::kDenied)) << "shared again";
+  EXPECT_EQ(send(a(), Transfer::kLend, {3}, {{kFree, 1}}, h2), code(Error::kDenied)) << "lent";
+  EXPECT_EQ(send(a(), Transfer::kDonate, {3}, {{kFree, 1}}, h2), code(Error::kDenied)) << "donated";
+  EXPECT_EQ(send(b(), Transfer::kShare, {3}, {{window, 1}}, h2), code(Error::kDenied)) << "passed on by the server";
+  call(a().vcpus[0], ffa::kRxtxUnmap);
+  call(a().vcpus[0], ffa::kRxtxMap64, kFree, kFree + kPage, 1);
+  EXPECT_EQ(err(a().vcpus[0]), code(Error::kInvalidParameters)) << "buffers are memory the owner has alone";
+  call(a().vcpus[0], ffa::kRxtxMap64, kTx, kRx, 1);
+  ASSERT_EQ(a().vcpus[0].ctx.x[0], ffa::kSuccess32);
+  // A server restarted, the owner reset: still in place.
+  ffa_memory_release(b());
+  ffa_memory_release(a());
+  EXPECT_EQ(ffa_mem_transactions(), 1u);
+  ASSERT_TRUE(at(b(), window));
+  EXPECT_TRUE(at(b(), window)->attrs.write);
+  EXPECT_EQ(at(a(), kFree)->attrs.state, mm::PageState::kSharedOwned);
+  MemoryGrant g;
+  ASSERT_EQ(ffa_memory_grants_to(b(), &g, 1), 1u);
+  EXPECT_EQ(g.handle, h);
+  // Other transactions of the same partitions still end as before.
+  ASSERT_EQ(send(a(), Transfer::kShare, {2}, {{kFree + 8 * kPage, 1}}, h2), 0);
+  ASSERT_EQ(retrieve(b(), h2, 1, Transfer::kShare), 0);
+  ffa_memory_release(b());
+  EXPECT_FALSE(at(b(), borrowed_ipa(a(), kFree + 8 * kPage)));
+  EXPECT_TRUE(at(b(), window));
+}
+
+// A grant the kernel cannot make changes nothing.
+TEST_F(SharingTest, ABootGrantIsCheckedAndAllOrNothing) {
+  Partition* one[] = {&b()};
+  Partition* twice[] = {&b(), &b()};
+  Partition* self[] = {&a()};
+  Partition* none[] = {nullptr};
+  uint64_t h = 0;
+  EXPECT_EQ(ffa_memory_grant(a(), one, 0, kFree, kPage, h), Error::kInvalidParameters) << "no server";
+  EXPECT_EQ(ffa_memory_grant(a(), twice, 2, kFree, kPage, h), Error::kInvalidParameters) << "one server twice";
+  EXPECT_EQ(ffa_memory_grant(a(), self, 1, kFree, kPage, h), Error::kInvalidParameters) << "to itself";
+  EXPECT_EQ(ffa_memory_grant(a(), none, 1, kFree, kPage, h), Error::kInvalidParameters);
+  EXPECT_EQ(ffa_memory_grant(a(), one, 1, kFree + 8, kPage, h), Error::kInvalidParameters) << "unaligned";
+  EXPECT_EQ(ffa_memory_grant(a(), one, 1, kFree, 0, h), Error::kInvalidParameters) << "empty";
+  EXPECT_EQ(ffa_memory_grant(a(), one, 1, kBorrowWindow - kPage, 2 * kPage, h), Error::kInvalidParameters)
+      << "past what a window holds";
+  EXPECT_EQ(ffa_memory_grant(a(), one, 1, kFree, 17 * kPage, h), Error::kDenied) << "past the owner's RAM";
+  EXPECT_EQ(ffa_memory_grant(a(), one, 1, kRx, kPage, h), Error::kDenied) << "its RX buffer";
+  EXPECT_EQ(ffa_memory_grant(a(), one, 1, kTx, kPage, h), Error::kDenied) << "its TX buffer";
+  // Something in the way in the second server's window: the first gets
+  // nothing either, and the owner's pages stay its own alone.
+  ASSERT_EQ(c().stage2.map(borrowed_ipa(a(), kFree + 2 * kPage), c().memory[0].pa, kPage, kPartitionRam), Status::kOk);
+  Partition* both[] = {&b(), &c()};
+  EXPECT_EQ(ffa_memory_grant(a(), both, 2, kFree, 4 * kPage, h), Error::kDenied) << "c's window is taken";
+  uint64_t shared = 0;
+  ASSERT_EQ(send(a(), Transfer::kShare, {3}, {{kFree + 7 * kPage, 1}}, shared), 0);
+  EXPECT_EQ(ffa_memory_grant(a(), one, 1, kFree, 8 * kPage, h), Error::kDenied) << "a's last page is shared already";
+  EXPECT_EQ(at(a(), kFree)->attrs, kPartitionRam);
+  EXPECT_FALSE(at(b(), borrowed_ipa(a(), kFree)));
+  EXPECT_EQ(ffa_mem_transactions(), 1u);
+  MemoryGrant g;
+  EXPECT_EQ(ffa_memory_grants_to(b(), &g, 1), 0u);
+}
+
 // Three partitions' vCPUs on three CPUs at once: a shares and reclaims
 // while b retrieves and relinquishes the same transactions, and c remaps
 // its buffers and shares its own page meanwhile. Each call answers as FF-A

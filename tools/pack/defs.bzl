@@ -15,7 +15,9 @@ def hyp_package(name, vms, **kwargs):
         either kind the FF-A properties (docs/ffa.md) ffa_id, ffa_uuid,
         ffa_messaging (a list of "direct-receive", "direct-send",
         "indirect", "notifications"; [] for none) and ffa_direct_targets
-        (partition names).
+        (partition names); for a guest memory_grants = [{servers, base,
+        size}]: memory the kernel shares with those servers at boot (base
+        and size, a guest IPA range, left out: all of the guest's RAM).
       **kwargs: passed to the genrule.
     """
     lines = ["/dts-v1/;", "/ {", '  compatible = "hyp,manifest-1";', "  vms {"]
@@ -55,6 +57,16 @@ def hyp_package(name, vms, **kwargs):
             for dev in vm["devices"]:
                 lines.append('        %s { server = "%s"; model = "%s"; base = <0x0 %d>; };' %
                              (dev["name"], dev["server"], dev["model"], dev["base"]))
+            lines.append("      };")
+        if vm.get("memory_grants"):
+            lines.append("      memory-grants {")
+            for i, g in enumerate(vm["memory_grants"]):
+                lines.append("        grant%d {" % i)
+                lines.append("          servers = %s;" % ", ".join(['"%s"' % s for s in g["servers"]]))
+                if "base" in g or "size" in g:
+                    lines.append("          base = <%d %d>;" % (g["base"] // 4294967296, g["base"] % 4294967296))
+                    lines.append("          size = <%d %d>;" % (g["size"] // 4294967296, g["size"] % 4294967296))
+                lines.append("        };")
             lines.append("      };")
         lines.append("    };")
     lines += ["  };", "};"]

@@ -207,6 +207,28 @@ absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::strin
         vm.devices.push_back(dev);
       }
     }
+    if (const int grants = fdt_subnode_offset(fdt, node, "memory-grants"); grants >= 0) {
+      int g = 0;
+      fdt_for_each_subnode(g, fdt, grants) {
+        GrantSpec grant;
+        grant.name = fdt_get_name(fdt, g, nullptr);
+        grant.servers = prop_strings(fdt, g, "servers");
+        const auto* base = static_cast<const fdt32_t*>(fdt_getprop(fdt, g, "base", &len));
+        const bool has_base = base != nullptr && len == 8;
+        const bool bad_base = base != nullptr && len != 8;
+        const auto* size = static_cast<const fdt32_t*>(fdt_getprop(fdt, g, "size", &len));
+        const bool has_size = size != nullptr && len == 8;
+        if (grant.servers.empty() || bad_base || (size != nullptr && len != 8) || has_base != has_size) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, "memory grant '", grant.name, "' needs servers, and base and size or neither"));
+        }
+        if (has_base) {
+          grant.base = uint64_t{fdt32_ld(&base[0])} << 32 | fdt32_ld(&base[1]);
+          grant.size = uint64_t{fdt32_ld(&size[0])} << 32 | fdt32_ld(&size[1]);
+        }
+        vm.grants.push_back(grant);
+      }
+    }
     vm.kernel = prop_string(fdt, node, "kernel");
     vm.initrd = prop_string(fdt, node, "initrd");
     vm.bootargs = prop_string(fdt, node, "bootargs");
@@ -558,12 +580,58 @@ absl::StatusOr<std::vector<FfaProps>> ffa_props(const Manifest& manifest) {
   return out;
 }
 
+// Memory grants: from guests, to servers, each server once per grant, and
+// no server granted more than its info page lists.
+absl::Status check_grant_servers(const Manifest& m) {
+  for (const VmSpec& vm : m.vms) {
+    if (vm.server && !vm.grants.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("server '", vm.name, "' cannot grant memory"));
+    }
+    if (vm.grants.size() > package::kMaxGrants) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("vm '", vm.name, "': more than ", package::kMaxGrants, " memory grants"));
+    }
+    for (const GrantSpec& g : vm.grants) {
+      for (size_t i = 0; i < g.servers.size(); ++i) {
+        const VmSpec* server = nullptr;
+        for (const VmSpec& s : m.vms) {
+          if (s.name == g.servers[i]) server = &s;
+        }
+        if (server == nullptr || !server->server) {
+          return absl::InvalidArgumentError(absl::StrCat("vm '", vm.name, "': memory grant '", g.name, "': '",
+                                                         g.servers[i], "' is not a server"));
+        }
+        for (size_t j = 0; j < i; ++j) {
+          if (g.servers[j] == g.servers[i]) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("vm '", vm.name, "': memory grant '", g.name, "' names '", g.servers[i], "' twice"));
+          }
+        }
+      }
+    }
+  }
+  for (const VmSpec& server : m.vms) {
+    size_t received = 0;
+    for (const VmSpec& vm : m.vms) {
+      for (const GrantSpec& g : vm.grants) {
+        for (const std::string& name : g.servers) received += name == server.name ? 1 : 0;
+      }
+    }
+    if (received > ipc::kMaxServerGrants) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("server '", server.name, "' is granted memory more than ", ipc::kMaxServerGrants, " times"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> build_package(const Manifest& manifest) {
   if (manifest.vms.empty() || manifest.vms.size() > kMaxVms) {
     return absl::InvalidArgumentError(absl::StrCat("a package holds 1 to ", kMaxVms, " partitions"));
   }
+  if (absl::Status s = check_grant_servers(manifest); !s.ok()) return s;
   struct Prepared {
     const VmSpec* vm;
     LoadedVm loaded;
@@ -584,6 +652,29 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     }
     if (vm.devices.size() > package::kMaxRoutes) {
       return absl::InvalidArgumentError(absl::StrCat(where, "more than ", package::kMaxRoutes, " devices"));
+    }
+    for (size_t i = 0; i < vm.grants.size(); ++i) {
+      const GrantSpec& g = vm.grants[i];
+      const uint64_t ram_ipa = package::kDefaultRamIpa;
+      const uint64_t base = g.size == 0 ? ram_ipa : g.base;
+      const uint64_t size = g.size == 0 ? vm.memory : g.size;
+      if (g.servers.size() > package::kMaxGrantServers) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, "memory grant '", g.name, "' names more than ", package::kMaxGrantServers, " servers"));
+      }
+      if (base % 4096 != 0 || size % 4096 != 0 || base < ram_ipa || size > vm.memory || base - ram_ipa > vm.memory - size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, "memory grant '", g.name, "' is not page-aligned inside the vm's memory"));
+      }
+      for (size_t j = 0; j < i; ++j) {
+        const GrantSpec& o = vm.grants[j];
+        const uint64_t o_base = o.size == 0 ? ram_ipa : o.base;
+        const uint64_t o_size = o.size == 0 ? vm.memory : o.size;
+        if (base < o_base + o_size && o_base < base + size) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, "memory grants '", o.name, "' and '", g.name, "' overlap"));
+        }
+      }
     }
     for (const DeviceSpec& dev : vm.devices) {
       if (dev.device >= package::kMaxServerDevices) {
@@ -646,6 +737,20 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
       w.u32(package::kPropDevice, dev.device);
       if (dev.model == "gicv3") w.empty(package::kPropIrqchip);
       if (const uint32_t irq = device_irq(*p.vm, dev); irq != 0) w.u32(package::kPropIrq, irq);
+      w.end();
+    }
+    for (size_t i = 0; i < p.vm->grants.size(); ++i) {
+      const GrantSpec& g = p.vm->grants[i];
+      std::vector<uint32_t> servers;
+      for (const std::string& name : g.servers) {
+        uint32_t server = 0;
+        while (manifest.vms[server].name != name) ++server;  // check_grant_servers() found it
+        servers.push_back(server);
+      }
+      w.begin(absl::StrCat(package::kGrantPrefix, i).c_str());
+      w.u64(package::kPropIpa, g.size == 0 ? l.layout.ram_ipa : g.base);
+      w.u64(package::kPropSize, g.size == 0 ? l.layout.ram_size : g.size);
+      w.cells(package::kPropServers, servers);
       w.end();
     }
     w.end();

@@ -21,6 +21,15 @@ struct DeviceSpec {
   uint32_t device = 0;  // the server's device number (assigned by the packer)
 };
 
+// Memory a guest's manifest grants servers: the kernel shares it with them
+// at boot (docs/ffa.md, "Boot grants").
+struct GrantSpec {
+  std::string name;                  // the manifest node's name
+  std::vector<std::string> servers;  // the receiving partitions' names
+  uint64_t base = 0;                 // guest IPA; base and size 0: all of the guest's RAM
+  uint64_t size = 0;
+};
+
 struct VmSpec {
   std::string name;
   bool server = false;              // kind = "server"
@@ -29,6 +38,7 @@ struct VmSpec {
   uint64_t device_memory_size = 0;
   uint32_t device_irq = 0;          // servers: the physical SPI of that device, 0 if none
   std::vector<DeviceSpec> devices;  // guests
+  std::vector<GrantSpec> grants;    // guests
   int vcpus = 1;
   uint64_t memory = 256ull << 20;
   std::string kernel;  // path to an arm64 Image or a flat binary (place_kernel)
@@ -55,7 +65,9 @@ struct Manifest {
 //       vms {
 //         NAME { vcpus = <N>; memory-mib = <M>; kernel = "PATH";
 //                initrd = "PATH"; bootargs = "..."; control;
-//                devices { DEV { server = "SERVER"; model = "pl011"; base = <hi lo>; }; }; };
+//                devices { DEV { server = "SERVER"; model = "pl011"; base = <hi lo>; }; };
+//                memory-grants { G { servers = "SERVER", ...; base = <hi lo>; size = <hi lo>; }; }; };
+//                (a grant without base and size: all of the guest's RAM)
 //         SERVER { kind = "server"; kernel = "PATH"; memory-mib = <M>;
 //                  device-memory = <hi lo size-hi size-lo>; bootargs = "..."; };
 //         Either kind: ffa-id = <ID>; ffa-uuid = "UUID";
