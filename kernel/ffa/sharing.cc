@@ -210,32 +210,55 @@ Error change_ranges(Partition& p, const Transaction& t, Where w, Op op) {
   return ffa::kNoError;
 }
 
+// Calls fn(in, pa, size) for each physically contiguous run of the
+// sender's pages of `t`, in order (RAM is contiguous: a range is usually one
+// run, however many blocks and pages map it); false if a page is missing.
+template <typename Fn>
+bool for_each_run(const Transaction& t, Fn fn) {
+  const Partition& sender = *t.sender;
+  for (uint32_t i = 0; i < t.range_count; ++i) {
+    const ffa::Range& range = t.ranges[i];
+    uint64_t in = 0;
+    Pa pa;
+    uint64_t size = 0;
+    bool ok = true;
+    const bool whole = sender.stage2.visit(range.address, bytes_of(range), [&](const PageTable::Leaf& l) {
+      if (!l.present) return false;
+      if (size != 0 && l.in == in + size && l.pa == pa.offset(size)) {
+        size += l.size;
+        return true;
+      }
+      if (size != 0 && !fn(in, pa, size)) {
+        ok = false;
+        return false;
+      }
+      in = l.in;
+      pa = l.pa;
+      size = l.size;
+      return true;
+    });
+    if (!whole || !ok || (size != 0 && !fn(in, pa, size))) return false;
+  }
+  return true;
+}
+
 // Checks mapping the sender's pages of `t` in receiver `r`'s window with
 // `granted`; kNoError, kNoMemory or kDenied (the window is not empty).
 Error check_window(PageTable::Batch& batch, const Transaction& t, Partition& r, const mm::Attrs& granted) {
-  Partition& sender = *t.sender;
   Status st = Status::kOk;
-  for (uint32_t i = 0; i < t.range_count; ++i) {
-    const ffa::Range& range = t.ranges[i];
-    const bool ok = sender.stage2.visit(range.address, bytes_of(range), [&](const PageTable::Leaf& l) {
-      if (!l.present) return false;
-      st = batch.check_map(r.stage2, borrowed_ipa(sender, l.in), l.pa, l.size, granted);
-      return st == Status::kOk;
-    });
-    if (!ok) return st == Status::kNoMemory ? Error::kNoMemory : Error::kDenied;
-  }
+  const bool ok = for_each_run(t, [&](uint64_t in, Pa pa, uint64_t size) {
+    st = batch.check_map(r.stage2, borrowed_ipa(*t.sender, in), pa, size, granted);
+    return st == Status::kOk;
+  });
+  if (!ok) return st == Status::kNoMemory ? Error::kNoMemory : Error::kDenied;
   return ffa::kNoError;
 }
 
 void apply_window(PageTable::Batch& batch, const Transaction& t, Partition& r, const mm::Attrs& granted) {
-  Partition& sender = *t.sender;
-  for (uint32_t i = 0; i < t.range_count; ++i) {
-    const ffa::Range& range = t.ranges[i];
-    (void)sender.stage2.visit(range.address, bytes_of(range), [&](const PageTable::Leaf& l) {
-      batch.apply_map(r.stage2, borrowed_ipa(sender, l.in), l.pa, l.size, granted);
-      return true;
-    });
-  }
+  (void)for_each_run(t, [&](uint64_t in, Pa pa, uint64_t size) {
+    batch.apply_map(r.stage2, borrowed_ipa(*t.sender, in), pa, size, granted);
+    return true;
+  });
 }
 
 // The registers of the calls that carry a descriptor: w1 its length, w2
