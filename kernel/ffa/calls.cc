@@ -130,6 +130,8 @@ bool implemented(uint32_t fid, uint32_t version) {
     case ffa::kMemRetrieveReq64:
     case ffa::kMemRelinquish:
     case ffa::kMemReclaim:
+    case ffa::kMemFragRx:
+    case ffa::kMemFragTx:
       return version >= ffa::kVersion1_1;
     case ffa::kMsgSendDirectReq32:
     case ffa::kMsgSendDirectReq64:
@@ -678,6 +680,10 @@ TrapAction ffa_call(Vcpu& v, uint32_t fid) {
       return ffa_mem_relinquish(v);
     case ffa::kMemReclaim:
       return ffa_mem_reclaim(v);
+    case ffa::kMemFragTx:
+      return ffa_mem_frag_tx(v);
+    case ffa::kMemFragRx:
+      return ffa_mem_frag_rx(v);
     case ffa::kMsgWait:
       return msg_wait(v, a);
     case ffa::kYield:

@@ -13,7 +13,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "ffa/abi.h"
 #include "kernel/arch/fake/fake.h"
@@ -27,6 +29,9 @@ namespace {
 
 constexpr uint64_t kRamIpa = 0x4000'0000;
 constexpr size_t kRamPages = 16;
+// What grant() gives: the first guest's last four pages.
+constexpr uint64_t kGrantPages = 4;
+constexpr uint64_t kGrantIpa = kRamIpa + (kRamPages - kGrantPages) * 4096;
 constexpr size_t kPartitions = 3;
 constexpr uint16_t kIds[kPartitions] = {1, 2, 7};
 
@@ -46,7 +51,8 @@ constexpr uint32_t kFunctions[] = {
     ffa::kMemShare64,        ffa::kMemLend32,         ffa::kMemDonate32,
     ffa::kMemRetrieveReq32,  ffa::kMemRetrieveReq64,  ffa::kMemRelinquish,
     ffa::kMemReclaim,        ffa::kMemShare32,        ffa::kMemRetrieveReq32,
-    ffa::kMemFragTx,
+    ffa::kMemFragTx,         ffa::kMemFragRx,         ffa::kMemFragTx,
+    ffa::kMemLend32,         ffa::kMemShare32,
 };
 
 struct Input {
@@ -94,6 +100,15 @@ class System {
     ffa_set_partitions(partitions_.get(), kPartitions);
   }
   ~System() { ffa_set_partitions(nullptr, 0); }
+
+  // The first guest's last pages granted to the server, as a package's
+  // memory grant does at boot: the calls must leave that in place.
+  void grant() {
+    Partition* server = &partitions_[2];
+    if (ffa_memory_grant(partitions_[0], &server, 1, kGrantIpa, kGrantPages * kPageSize, grant_) != ffa::kNoError) {
+      __builtin_trap();
+    }
+  }
 
   // Two bits of `setup` per partition: no version yet, FF-A 1.0, 1.1, 1.2.
   void negotiate(uint8_t setup) {
@@ -196,6 +211,9 @@ class System {
       case ffa::kMemRetrieveReq64:
         plausible_retrieve(self, other, b, x);
         break;
+      case ffa::kMemFragTx:
+        plausible_fragment(self, b, x);
+        break;
       case ffa::kMemRelinquish: {
         SpinLockGuard guard(self.ffa.lock);
         if (self.ffa.mailbox.pages == 0) break;
@@ -246,6 +264,25 @@ class System {
     const uint32_t len = ffa::write_descriptor(t, a, n, ranges, 1 + ((b >> 3) & 1u), tx, 4096);
     x[1] = len;
     x[2] = len;
+    // Sometimes in fragments: the first without its last range or two, the
+    // rest by plausible FFA_MEM_FRAG_TX calls.
+    Fragments& f = fragments_[&self - partitions_.get()];
+    f.descriptor.assign(tx, tx + len);
+    if ((b & 0x10) != 0) x[2] = len - ffa::kRangeSize * (1u + ((b >> 5) & 1u));
+  }
+
+  // The next fragment of the last descriptor plausible_send() wrote, from
+  // where the kernel last asked: one or two ranges' worth, or what is left.
+  void plausible_fragment(Partition& self, uint8_t b, uint64_t* x) {
+    SpinLockGuard guard(self.ffa.lock);
+    if (self.ffa.mailbox.pages == 0) return;
+    const Fragments& f = fragments_[&self - partitions_.get()];
+    if (f.at >= f.descriptor.size()) return;
+    const size_t n = std::min<size_t>(ffa::kRangeSize * (1u + (b & 1u)), f.descriptor.size() - f.at);
+    std::memcpy(arch::mm::phys_to_virt(self.ffa.mailbox.tx), f.descriptor.data() + f.at, n);
+    x[1] = f.handle & 0xffff'ffff;
+    x[2] = f.handle >> 32;
+    x[3] = n;
   }
 
   // A retrieve request for a handle the kernel may have given (the first
@@ -281,6 +318,11 @@ class System {
         for (size_t i = 8; i < 18; ++i) v.ctx.x[i] = 0x5a5a'0000 + i;
         const TrapAction action = handle_trap(v, {esr(), 0, 0});
         check_answer(v, fid, action);
+        if (v.ctx.x[0] == ffa::kMemFragRx) {
+          Fragments& f = fragments_[v.partition - partitions_.get()];
+          f.handle = ffa::handle_of(v.ctx.x[1], v.ctx.x[2]);
+          f.at = v.ctx.x[3];
+        }
         if (action == TrapAction::kDirectRequest) {
           if (v.direct.target == nullptr || v.direct.target->partition == v.partition) __builtin_trap();
           if ((kind & 0x10) != 0) (void)ffa_deliver_request(v, *v.direct.target);
@@ -339,10 +381,34 @@ class System {
       if ((v.ctx.x[2] >> 32) != 0 || e > -1 || e < -9) __builtin_trap();
       return;
     }
+    if (x0 == ffa::kMemFragRx) {
+      // The kernel asks for the next fragment of a send: only after a
+      // send or a fragment, and from inside the descriptor.
+      const bool send = fid == ffa::kMemShare32 || fid == ffa::kMemShare64 || fid == ffa::kMemLend32 ||
+                        fid == ffa::kMemLend64 || fid == ffa::kMemDonate32 || fid == ffa::kMemDonate64 ||
+                        fid == ffa::kMemFragTx;
+      if (!send || (v.ctx.x[1] >> 32) != 0 || (v.ctx.x[2] >> 16) != 0x8000 || v.ctx.x[3] == 0 ||
+          v.ctx.x[3] >= kMaxFragmentedDescriptor || v.ctx.x[4] != 0) {
+        __builtin_trap();
+      }
+      return;
+    }
     if (x0 != ffa::kSuccess32 && x0 != ffa::kSuccess64) __builtin_trap();
   }
 
   void check_state() {
+    if (grant_ != 0) {
+      MemoryGrant g;
+      if (ffa_memory_grants_to(partitions_[2], &g, 1) != 1 || g.handle != grant_) __builtin_trap();
+      for (uint64_t ipa = kGrantIpa; ipa < kGrantIpa + kGrantPages * kPageSize; ipa += kPageSize) {
+        const auto own = partitions_[0].stage2.translate(ipa);
+        const auto w = partitions_[2].stage2.translate(borrowed_ipa(partitions_[0], ipa));
+        if (!own || own->attrs.state != arch::mm::PageState::kSharedOwned || !w || w->pa != own->pa ||
+            !w->attrs.write) {
+          __builtin_trap();
+        }
+      }
+    }
     for (size_t i = 0; i < kPartitions; ++i) {
       Partition& p = partitions_[i];
       SpinLockGuard guard(p.ffa.lock);
@@ -398,6 +464,15 @@ class System {
     }
   }
 
+  uint64_t grant_ = 0;  // the boot grant's handle, if made
+  // Per partition: its last plausible send's descriptor, and the handle and
+  // offset of the kernel's last FFA_MEM_FRAG_RX to it.
+  struct Fragments {
+    std::vector<uint8_t> descriptor;
+    uint64_t handle = 0;
+    size_t at = 0;
+  };
+  Fragments fragments_[kPartitions];
   arch::fake::PhysMemory pool_memory_{96};
   PagePool pool_;
   arch::fake::PhysMemory ram_[kPartitions] = {arch::fake::PhysMemory{kRamPages}, arch::fake::PhysMemory{kRamPages},
@@ -412,7 +487,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hyp::System system;
   hyp::Input in{data, size};
   // Most runs start with versions negotiated, so that calls get past that.
-  system.negotiate(in.byte());
+  const uint8_t setup = in.byte();
+  system.negotiate(setup);
+  if ((in.byte() & 1) != 0) system.grant();
   for (int steps = 0; steps < 64 && !in.empty(); ++steps) system.step(in);
   return 0;
 }

@@ -26,6 +26,7 @@ struct Receiver {
 
 struct Transaction {
   bool live = false;
+  bool assembling = false;  // kept for a send whose descriptor is still coming in fragments
   bool granted = false;  // the kernel's boot grant: neither relinquished nor reclaimed
   uint32_t generation = 0;  // in the handle ([47:16]): a stale handle finds nothing
   Transfer transfer = Transfer::kUnspecified;
@@ -46,6 +47,23 @@ Transaction g_transactions[kMaxMemTransactions] HYP_GUARDED_BY(g_lock);
 // its other vCPUs may change meanwhile.
 alignas(16) uint8_t g_descriptor[kFfaMaxBufferPages * ffa::kBufferPageSize] HYP_GUARDED_BY(g_lock);
 
+// A partition's send in fragments (one at a time): the descriptor so far.
+struct Fragments {
+  bool active = false;
+  size_t slot = 0;  // the transaction slot kept for it
+  Transfer transfer = Transfer::kUnspecified;
+  uint32_t version = 0;
+  uint32_t length = 0;    // the whole descriptor's
+  uint32_t received = 0;  // so far
+  uint32_t first = 0;     // the first fragment's length
+  alignas(16) uint8_t bytes[kMaxFragmentedDescriptor];
+};
+Fragments g_fragments[kMaxPartitions] HYP_GUARDED_BY(g_lock);
+
+Fragments* fragments_of(const Partition& p) HYP_REQUIRES(g_lock) {
+  return p.vmid >= 1 && p.vmid <= kMaxPartitions ? &g_fragments[p.vmid - 1] : nullptr;
+}
+
 uint64_t handle_of(size_t index, const Transaction& t) {
   return ffa::kHandleHypervisor | (uint64_t{t.generation} << 16) | index;
 }
@@ -60,7 +78,7 @@ Transaction* find(uint64_t handle) HYP_REQUIRES(g_lock) {
 // A transaction slot not in use (its index in `index`), or nullptr.
 Transaction* free_slot(size_t& index) HYP_REQUIRES(g_lock) {
   for (size_t i = 0; i < kMaxMemTransactions; ++i) {
-    if (!g_transactions[i].live) {
+    if (!g_transactions[i].live && !g_transactions[i].assembling) {
       index = i;
       return &g_transactions[i];
     }
@@ -72,6 +90,11 @@ void end(Transaction& t) {
   const uint32_t generation = t.generation + 1;
   t = Transaction{};
   t.generation = generation;
+}
+
+void drop_fragments(Fragments& f) HYP_REQUIRES(g_lock) {
+  if (f.active) end(g_transactions[f.slot]);
+  f = Fragments{};
 }
 
 TrapAction fail(Vcpu& v, Error e) { return ffa_refuse(v, e); }
@@ -294,10 +317,12 @@ Error take_descriptor(Partition& p, const DescriptorArgs& a) HYP_REQUIRES(g_lock
 void ffa_memory_init() {
   SpinLockGuard guard(g_lock);
   for (Transaction& t : g_transactions) t = Transaction{};
+  for (Fragments& f : g_fragments) f = Fragments{};
 }
 
 void ffa_memory_release(Partition& p) {
   SpinLockGuard guard(g_lock);
+  if (Fragments* f = fragments_of(p); f != nullptr) drop_fragments(*f);
   for (Transaction& t : g_transactions) {
     if (!t.live || t.granted) continue;
     // What p holds of t, or holds of p's, is taken back. Each range was
@@ -319,7 +344,7 @@ void ffa_memory_release(Partition& p) {
 size_t ffa_mem_transactions() {
   SpinLockGuard guard(g_lock);
   size_t n = 0;
-  for (const Transaction& t : g_transactions) n += t.live ? 1 : 0;
+  for (const Transaction& t : g_transactions) n += t.live || t.assembling ? 1 : 0;
   return n;
 }
 
@@ -397,23 +422,35 @@ size_t ffa_memory_grants_to(const Partition& server, MemoryGrant* out, size_t ma
 
 // ---- FFA_MEM_SHARE, _LEND, _DONATE -----------------------------------------------
 
-TrapAction ffa_mem_send(Vcpu& v, uint32_t fid, Transfer transfer) {
-  Partition& self = *v.partition;
-  const DescriptorArgs args = descriptor_args(v, fid);
-  const uint32_t version = self.ffa.version.load(std::memory_order_relaxed);
-  SpinLockGuard guard(g_lock);
-  SpinLockGuard mine(self.ffa.lock);
-  if (Error e = take_descriptor(self, args); e != ffa::kNoError) return fail(v, e);
+namespace {
+
+// Makes the transaction g_descriptor (`length` bytes, whole and checked by
+// nothing yet) describes, in slot `index` (free, or kept for this
+// descriptor's fragments): SUCCESS with its handle, or the error with
+// nothing changed and the slot free.
+// Frees slot `index` and answers `e`.
+TrapAction end_and_fail(Vcpu& v, size_t index, Error e) HYP_REQUIRES(g_lock) {
+  end(g_transactions[index]);
+  return fail(v, e);
+}
+
+TrapAction send_descriptor(Vcpu& v, Partition& self, uint32_t length, uint32_t version, Transfer transfer,
+                           size_t index, uint32_t first_fragment) HYP_REQUIRES(g_lock, self.ffa.lock) {
   ffa::SendRequest req;
-  if (Error e = ffa::check_send(g_descriptor, static_cast<uint32_t>(args.length), version, transfer, self.id, req);
-      e != ffa::kNoError) {
-    return fail(v, e);
+  if (Error e = ffa::check_send(g_descriptor, length, version, transfer, self.id, req); e != ffa::kNoError) {
+    return end_and_fail(v, index, e);
   }
-  size_t index = 0;
-  Transaction* slot = free_slot(index);
-  if (slot == nullptr || req.composite.range_count > kMaxMemRanges) return fail(v, Error::kNoMemory);
+  if (req.composite.range_count > kMaxMemRanges) return end_and_fail(v, index, Error::kNoMemory);
+  // Fragments end between address ranges (the first one after the
+  // transaction, access and composite descriptors).
+  if (first_fragment < length) {
+    const uint32_t ranges_at = req.composite_offset + ffa::kCompositeSize;
+    if (first_fragment < ranges_at || (first_fragment - ranges_at) % ffa::kRangeSize != 0) {
+      return end_and_fail(v, index, Error::kInvalidParameters);
+    }
+  }
   Transaction t;
-  t.generation = slot->generation;
+  t.generation = g_transactions[index].generation;
   t.transfer = transfer;
   t.sender = &self;
   t.attributes = req.header.attributes;
@@ -424,7 +461,7 @@ TrapAction ffa_mem_send(Vcpu& v, uint32_t fid, Transfer transfer) {
   for (uint32_t i = 0; i < t.receiver_count; ++i) {
     Receiver& r = t.receivers[i];
     r.partition = ffa_partition(req.receivers[i].receiver);
-    if (r.partition == nullptr) return fail(v, Error::kInvalidParameters);
+    if (r.partition == nullptr) return end_and_fail(v, index, Error::kInvalidParameters);
     r.permissions = req.receivers[i].permissions;
     std::memcpy(r.impdef, req.receivers[i].impdef, sizeof(r.impdef));
   }
@@ -433,20 +470,117 @@ TrapAction ffa_mem_send(Vcpu& v, uint32_t fid, Transfer transfer) {
     (void)ffa::read_range(g_descriptor, req.composite_offset, i, t.ranges[i]);  // checked by check_send
     // Receivers map it in a window below kBorrowWindow; the buffers stay.
     if (t.ranges[i].address + bytes_of(t.ranges[i]) > kBorrowWindow || overlaps_buffers(self, t.ranges[i])) {
-      return fail(v, Error::kDenied);
+      return end_and_fail(v, index, Error::kDenied);
     }
   }
   const Op op = transfer == Transfer::kShare ? Op::kShare : transfer == Transfer::kLend ? Op::kLend : Op::kDonate;
-  if (Error e = change_ranges(self, t, Where::kOwn, op); e != ffa::kNoError) return fail(v, e);
+  if (Error e = change_ranges(self, t, Where::kOwn, op); e != ffa::kNoError) return end_and_fail(v, index, e);
   // Cleared once the sender has no access any more (its TLB entries are
   // gone: apply_pages() invalidated them).
   if ((t.flags & ffa::kMemClear) != 0) {
     for (uint32_t i = 0; i < t.range_count; ++i) clear(self, t.ranges[i].address, bytes_of(t.ranges[i]));
   }
   t.live = true;
-  *slot = t;
+  g_transactions[index] = t;
   const uint64_t handle = handle_of(index, t);
   return succeed(v, ffa::kSuccess32, 0, handle, handle >> 32);
+}
+
+// FFA_MEM_FRAG_RX to the sender: the next fragment of `handle`, from
+// `offset`, please.
+TrapAction ask_fragment(Vcpu& v, uint64_t handle, uint32_t offset) {
+  v.ctx.x[0] = ffa::kMemFragRx;
+  v.ctx.x[1] = handle & 0xffff'ffff;
+  v.ctx.x[2] = handle >> 32;
+  v.ctx.x[3] = offset;
+  for (size_t i = 4; i <= 7; ++i) v.ctx.x[i] = 0;
+  return TrapAction::kResume;
+}
+
+// A send whose descriptor comes in fragments: the first one taken, the
+// transaction's slot kept for it (and its handle given to the sender).
+TrapAction start_fragments(Vcpu& v, Partition& self, const DescriptorArgs& a, uint32_t version, Transfer transfer)
+    HYP_REQUIRES(g_lock, self.ffa.lock) {
+  FfaMailbox& m = self.ffa.mailbox;
+  if (a.buffer != 0 || a.buffer_pages != 0 || a.fragment == 0 || m.pages == 0 || a.fragment > m.bytes()) {
+    return fail(v, Error::kInvalidParameters);
+  }
+  if (a.length > kMaxFragmentedDescriptor) return fail(v, Error::kNoMemory);
+  Fragments* f = fragments_of(self);
+  if (f == nullptr) return fail(v, Error::kInvalidParameters);
+  if (f->active) return fail(v, Error::kBusy);
+  size_t index = 0;
+  Transaction* slot = free_slot(index);
+  if (slot == nullptr) return fail(v, Error::kNoMemory);
+  const void* tx = mm::phys_to_virt(m.tx);
+  if (tx == nullptr) return fail(v, Error::kInvalidParameters);
+  std::memcpy(f->bytes, tx, a.fragment);
+  slot->assembling = true;
+  slot->sender = &self;
+  f->active = true;
+  f->slot = index;
+  f->transfer = transfer;
+  f->version = version;
+  f->length = static_cast<uint32_t>(a.length);
+  f->received = static_cast<uint32_t>(a.fragment);
+  f->first = f->received;
+  return ask_fragment(v, handle_of(index, *slot), f->received);
+}
+
+}  // namespace
+
+TrapAction ffa_mem_send(Vcpu& v, uint32_t fid, Transfer transfer) {
+  Partition& self = *v.partition;
+  const DescriptorArgs args = descriptor_args(v, fid);
+  const uint32_t version = self.ffa.version.load(std::memory_order_relaxed);
+  SpinLockGuard guard(g_lock);
+  SpinLockGuard mine(self.ffa.lock);
+  if (args.fragment < args.length) return start_fragments(v, self, args, version, transfer);
+  if (Error e = take_descriptor(self, args); e != ffa::kNoError) return fail(v, e);
+  size_t index = 0;
+  if (free_slot(index) == nullptr) return fail(v, Error::kNoMemory);
+  return send_descriptor(v, self, static_cast<uint32_t>(args.length), version, transfer, index,
+                         static_cast<uint32_t>(args.length));
+}
+
+// ---- FFA_MEM_FRAG_TX, _FRAG_RX ---------------------------------------------------
+
+TrapAction ffa_mem_frag_tx(Vcpu& v) {
+  Partition& self = *v.partition;
+  const uint64_t handle = ffa::handle_of(v.ctx.x[1], v.ctx.x[2]);
+  const uint64_t length = v.ctx.x[3] & 0xffff'ffff;
+  // w4 [31:16] names the sender only when a hypervisor forwards the call.
+  const bool reserved_clear = (v.ctx.x[4] | v.ctx.x[5] | v.ctx.x[6] | v.ctx.x[7]) == 0;
+  SpinLockGuard guard(g_lock);
+  SpinLockGuard mine(self.ffa.lock);
+  Fragments* f = fragments_of(self);
+  if (f == nullptr || !f->active || handle != handle_of(f->slot, g_transactions[f->slot])) {
+    return fail(v, Error::kInvalidParameters);
+  }
+  // Anything wrong with a fragment ends the transaction: the sender starts
+  // again (nothing was changed yet).
+  FfaMailbox& m = self.ffa.mailbox;
+  const void* tx = m.pages != 0 ? mm::phys_to_virt(m.tx) : nullptr;
+  if (!reserved_clear || length == 0 || length % ffa::kRangeSize != 0 || length > f->length - f->received ||
+      tx == nullptr || length > m.bytes()) {
+    drop_fragments(*f);
+    return fail(v, Error::kInvalidParameters);
+  }
+  std::memcpy(f->bytes + f->received, tx, length);
+  f->received += static_cast<uint32_t>(length);
+  if (f->received < f->length) return ask_fragment(v, handle, f->received);
+  // Whole: made as if it had come in one piece.
+  std::memcpy(g_descriptor, f->bytes, f->length);
+  const Fragments done = *f;
+  *f = Fragments{};
+  return send_descriptor(v, self, done.length, done.version, done.transfer, done.slot, done.first);
+}
+
+TrapAction ffa_mem_frag_rx(Vcpu& v) {
+  // Retrieve responses always fit the receiver's RX buffer (at most
+  // kMaxMemRanges ranges and one access descriptor: under 1 KiB), so the
+  // kernel never leaves one to be asked for in fragments.
+  return fail(v, Error::kInvalidParameters);
 }
 
 // ---- FFA_MEM_RETRIEVE_REQ ------------------------------------------------------------

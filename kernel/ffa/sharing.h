@@ -36,6 +36,10 @@ constexpr uint64_t borrowed_ipa(const Partition& sender, uint64_t ipa) {
 // The kernel's limits: transactions live at once, and address ranges in one.
 inline constexpr size_t kMaxMemTransactions = 16;
 inline constexpr size_t kMaxMemRanges = 32;
+// The longest descriptor a send in fragments may have (longer ones describe
+// more than kMaxMemRanges ranges anyway), and partitions that may have one
+// in progress at once (one each).
+inline constexpr size_t kMaxFragmentedDescriptor = 4096;
 
 // Forgets every transaction (ffa_set_partitions() calls it).
 void ffa_memory_init();
@@ -44,6 +48,11 @@ void ffa_memory_init();
 TrapAction ffa_mem_send(Vcpu& v, uint32_t fid, ffa::Transfer transfer);
 TrapAction ffa_mem_retrieve(Vcpu& v, uint32_t fid);
 TrapAction ffa_mem_relinquish(Vcpu& v);
+// FFA_MEM_FRAG_TX: the next fragment of a send's descriptor (the first came
+// with FFA_MEM_SHARE, _LEND or _DONATE, whose w2 was less than w1).
+// FFA_MEM_FRAG_RX: always INVALID_PARAMETERS (retrieve responses are whole).
+TrapAction ffa_mem_frag_tx(Vcpu& v);
+TrapAction ffa_mem_frag_rx(Vcpu& v);
 TrapAction ffa_mem_reclaim(Vcpu& v);
 
 // `p` stops, or starts afresh (none of its vCPUs runs): what it shared,
@@ -77,7 +86,8 @@ struct MemoryGrant {
 // handle order; how many there are.
 size_t ffa_memory_grants_to(const Partition& server, MemoryGrant* out, size_t max);
 
-// Live transactions, for tests and the model-based checks.
+// Transactions live or being sent in fragments, for tests and the
+// model-based checks.
 size_t ffa_mem_transactions();
 
 }  // namespace hyp

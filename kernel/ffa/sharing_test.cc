@@ -325,7 +325,7 @@ TEST_F(SharingTest, InvalidTransitionsAreRefusedWithNothingChanged) {
 }
 
 // The registers that carry a descriptor: its length within the TX buffer,
-// whole (no fragments), no other buffer.
+// no other buffer (fragments: FragmentTest).
 TEST_F(SharingTest, DescriptorRegistersAreChecked) {
   uint64_t h = 0;
   ASSERT_EQ(send(a(), Transfer::kShare, {2}, {{kFree, 1}}, h), 0);  // a valid descriptor in a's TX now
@@ -341,7 +341,7 @@ TEST_F(SharingTest, DescriptorRegistersAreChecked) {
     (void)ffa_mem_send(v, ffa::kMemShare64, Transfer::kShare);
     return err(v);
   };
-  EXPECT_EQ(share(n, n - 16, 0, 0), code(Error::kInvalidParameters)) << "a fragment";
+  EXPECT_EQ(share(n, n + 16, 0, 0), code(Error::kInvalidParameters)) << "a fragment longer than the whole";
   EXPECT_EQ(share(4096 + 16, 4096 + 16, 0, 0), code(Error::kInvalidParameters)) << "longer than the TX buffer";
   EXPECT_EQ(share(0, 0, 0, 0), code(Error::kInvalidParameters)) << "empty";
   EXPECT_EQ(share(n, n, kFree, 1), code(Error::kInvalidParameters)) << "another buffer";
@@ -446,6 +446,178 @@ TEST_F(SharingTest, ABorrowerThatResetsGivesBackWhatItBorrowed) {
   EXPECT_EQ(reclaim(a(), h), code(Error::kDenied)) << "c still holds it";
   EXPECT_EQ(relinquish(c(), h), 0);
   EXPECT_EQ(reclaim(a(), h), 0);
+}
+
+// ---- Fragments -------------------------------------------------------------------------
+
+class FragmentTest : public SharingTest {
+ protected:
+  // a's share of `ranges` with b, its descriptor written whole into a's
+  // TX buffer; returns its length and where the ranges start.
+  uint32_t describe(std::vector<ffa::Range> ranges, uint32_t& ranges_at) {
+    ffa::Transaction t;
+    t.sender = a().id;
+    t.attributes = ffa::encode_attributes(ffa::kNormalMemory);
+    ffa::Access acc;
+    acc.receiver = b().id;
+    acc.permissions = ffa::encode_permissions(ffa::DataAccess::kReadWrite, ffa::InstructionAccess::kUnspecified);
+    const uint32_t n = ffa::write_descriptor(t, &acc, 1, ranges.data(), static_cast<uint32_t>(ranges.size()),
+                                             whole_, sizeof(whole_));
+    ranges_at = n - static_cast<uint32_t>(ranges.size()) * ffa::kRangeSize;
+    return n;
+  }
+  // FFA_MEM_SHARE with the first `first` bytes of the descriptor in TX.
+  void start(uint32_t length, uint32_t first) {
+    std::memcpy(tx(a()), whole_, first);
+    Vcpu& v = a().vcpus[0];
+    call(v, ffa::kMemShare32, length, first);
+  }
+  // FFA_MEM_FRAG_TX of `n` bytes of the descriptor from `from`.
+  void next(Partition& p, uint64_t handle, uint32_t from, uint32_t n, uint64_t w4 = 0) {
+    std::memcpy(tx(p), whole_ + from, n);
+    call(p.vcpus[0], ffa::kMemFragTx, handle & 0xffff'ffff, handle >> 32, n, w4);
+  }
+  static uint64_t handle_in(const Vcpu& v) { return ffa::handle_of(v.ctx.x[1], v.ctx.x[2]); }
+
+  uint8_t whole_[4096] = {};
+};
+
+// A share whose descriptor comes in three fragments: the kernel asks for
+// each next one by offset under the handle it gives at the start, and the
+// last makes the transaction under that handle, as if it had come whole.
+TEST_F(FragmentTest, ASendInFragmentsIsMadeWhenTheLastArrives) {
+  uint32_t off = 0;
+  const uint32_t n = describe({{kFree, 1}, {kFree + 2 * kPage, 2}, {kFree + 5 * kPage, 1}}, off);
+  Vcpu& v = a().vcpus[0];
+  start(n, off + ffa::kRangeSize);
+  ASSERT_EQ(v.ctx.x[0], ffa::kMemFragRx) << err(v);
+  const uint64_t h = handle_in(v);
+  EXPECT_NE(h & ffa::kHandleHypervisor, 0u);
+  EXPECT_EQ(v.ctx.x[3], off + ffa::kRangeSize) << "the offset of the next fragment";
+  EXPECT_EQ(v.ctx.x[4], 0u);
+  EXPECT_EQ(at(a(), kFree)->attrs, kPartitionRam) << "nothing changes before the last fragment";
+  EXPECT_EQ(retrieve(b(), h, 1, Transfer::kShare), code(Error::kInvalidParameters)) << "not there yet";
+  EXPECT_EQ(reclaim(a(), h), code(Error::kInvalidParameters));
+  // Another partition's send meanwhile gets a transaction of its own.
+  uint64_t other = 0;
+  ASSERT_EQ(send(c(), Transfer::kShare, {2}, {{kFree, 1}}, other), 0);
+  EXPECT_NE(other & 0xffff, h & 0xffff) << "not the slot kept for a's fragments";
+  next(a(), h, off + ffa::kRangeSize, ffa::kRangeSize);
+  ASSERT_EQ(v.ctx.x[0], ffa::kMemFragRx) << err(v);
+  EXPECT_EQ(handle_in(v), h);
+  EXPECT_EQ(v.ctx.x[3], off + 2 * ffa::kRangeSize);
+  next(a(), h, off + 2 * ffa::kRangeSize, ffa::kRangeSize);
+  ASSERT_EQ(v.ctx.x[0], ffa::kSuccess32) << err(v);
+  EXPECT_EQ(ffa::handle_of(v.ctx.x[2], v.ctx.x[3]), h) << "the handle given at the start";
+  for (const uint64_t page : {kFree, kFree + 2 * kPage, kFree + 3 * kPage, kFree + 5 * kPage}) {
+    EXPECT_EQ(at(a(), page)->attrs.state, mm::PageState::kSharedOwned) << std::hex << page;
+  }
+  EXPECT_EQ(at(a(), kFree + kPage)->attrs, kPartitionRam);
+  ASSERT_EQ(retrieve(b(), h, 1, Transfer::kShare), 0);
+  EXPECT_TRUE(at(b(), borrowed_ipa(a(), kFree + 5 * kPage)));
+  EXPECT_EQ(relinquish(b(), h), 0);
+  EXPECT_EQ(reclaim(a(), h), 0);
+  EXPECT_EQ(reclaim(c(), other), 0);
+  EXPECT_EQ(ffa_mem_transactions(), 0u);
+}
+
+// Every wrong fragment: a fragment that does not fit ends the send (the
+// sender starts again, nothing having changed); a call naming another
+// handle, or from another partition, leaves it be.
+TEST_F(FragmentTest, WrongFragmentsAreRefused) {
+  uint32_t off = 0;
+  const uint32_t n = describe({{kFree, 1}, {kFree + 2 * kPage, 1}, {kFree + 4 * kPage, 1}}, off);
+  Vcpu& v = a().vcpus[0];
+  auto begin = [&]() {
+    start(n, off + ffa::kRangeSize);
+    EXPECT_EQ(v.ctx.x[0], ffa::kMemFragRx) << err(v);
+    return handle_in(v);
+  };
+  uint64_t h = begin();
+  start(n, off + ffa::kRangeSize);
+  EXPECT_EQ(err(v), code(Error::kBusy)) << "one send in fragments at a time";
+  next(a(), h ^ 1, off + ffa::kRangeSize, ffa::kRangeSize);
+  EXPECT_EQ(err(v), code(Error::kInvalidParameters)) << "another handle";
+  next(b(), h, off + ffa::kRangeSize, ffa::kRangeSize);
+  EXPECT_EQ(err(b().vcpus[0]), code(Error::kInvalidParameters)) << "another partition";
+  next(a(), h, off + ffa::kRangeSize, ffa::kRangeSize);
+  ASSERT_EQ(v.ctx.x[0], ffa::kMemFragRx) << "the send went on: " << err(v);
+  // Each of these ends it.
+  const struct {
+    uint32_t length;
+    uint64_t w4;
+    const char* what;
+  } wrong[] = {{8, 0, "half a range"}, {3 * ffa::kRangeSize, 0, "more than is left"}, {0, 0, "empty"},
+               {ffa::kRangeSize, uint64_t{a().id} << 16, "a sender ID"}};
+  for (const auto& w : wrong) {
+    next(a(), h, off + 2 * ffa::kRangeSize, w.length, w.w4);
+    EXPECT_EQ(err(v), code(Error::kInvalidParameters)) << w.what;
+    next(a(), h, off + 2 * ffa::kRangeSize, ffa::kRangeSize);
+    EXPECT_EQ(err(v), code(Error::kInvalidParameters)) << w.what << ": the send is over";
+    EXPECT_EQ(ffa_mem_transactions(), 0u) << w.what;
+    EXPECT_EQ(at(a(), kFree)->attrs, kPartitionRam) << w.what;
+    h = begin();
+    next(a(), h, off + ffa::kRangeSize, ffa::kRangeSize);
+  }
+  ffa_memory_release(a());
+  EXPECT_EQ(ffa_mem_transactions(), 0u) << "a reset ends it";
+  next(a(), h, off + 2 * ffa::kRangeSize, ffa::kRangeSize);
+  EXPECT_EQ(err(v), code(Error::kInvalidParameters));
+}
+
+// What the fragments add up to is checked as a whole descriptor is, and a
+// first fragment that ends inside a range is refused at the end.
+TEST_F(FragmentTest, TheWholeIsCheckedWhenItIsComplete) {
+  uint32_t off = 0;
+  const uint32_t n = describe({{kFree, 1}, {kFree + 2 * kPage, 1}}, off);
+  Vcpu& v = a().vcpus[0];
+  // The first fragment without the composite descriptor: the rest comes
+  // in whole ranges' worth, but the first must hold everything up to them.
+  start(n, off - ffa::kCompositeSize);
+  ASSERT_EQ(v.ctx.x[0], ffa::kMemFragRx);
+  for (uint32_t from = off - ffa::kCompositeSize; from < n - ffa::kRangeSize; from += ffa::kRangeSize) {
+    next(a(), handle_in(v), from, ffa::kRangeSize);
+    ASSERT_EQ(v.ctx.x[0], ffa::kMemFragRx) << from;
+  }
+  next(a(), handle_in(v), n - ffa::kRangeSize, ffa::kRangeSize);
+  EXPECT_EQ(err(v), code(Error::kInvalidParameters)) << "the first fragment ends before the ranges";
+  EXPECT_EQ(ffa_mem_transactions(), 0u);
+  // A first fragment that ends inside a range leaves a part of one for
+  // the next.
+  start(n, off + 8);
+  ASSERT_EQ(v.ctx.x[0], ffa::kMemFragRx);
+  next(a(), handle_in(v), off + 8, ffa::kRangeSize);
+  ASSERT_EQ(v.ctx.x[0], ffa::kMemFragRx);
+  next(a(), handle_in(v), off + 8 + ffa::kRangeSize, 8);
+  EXPECT_EQ(err(v), code(Error::kInvalidParameters));
+  EXPECT_EQ(ffa_mem_transactions(), 0u);
+  // A retrieve request comes whole.
+  call(b().vcpus[0], ffa::kMemRetrieveReq32, 2 * ffa::kRangeSize, ffa::kRangeSize);
+  EXPECT_EQ(err(b().vcpus[0]), code(Error::kInvalidParameters));
+  // Overlapping ranges across two fragments.
+  const uint32_t overlapping = describe({{kFree, 2}, {kFree + kPage, 1}}, off);
+  start(overlapping, off + ffa::kRangeSize);
+  ASSERT_EQ(v.ctx.x[0], ffa::kMemFragRx);
+  next(a(), handle_in(v), off + ffa::kRangeSize, ffa::kRangeSize);
+  EXPECT_EQ(err(v), code(Error::kInvalidParameters));
+  // The second fragment names a page a does not own.
+  const uint32_t foreign = describe({{kFree, 1}, {kRamIpa + kRamPages * kPage, 1}}, off);
+  start(foreign, off + ffa::kRangeSize);
+  ASSERT_EQ(v.ctx.x[0], ffa::kMemFragRx);
+  next(a(), handle_in(v), off + ffa::kRangeSize, ffa::kRangeSize);
+  EXPECT_EQ(err(v), code(Error::kDenied));
+  EXPECT_EQ(at(a(), kFree)->attrs, kPartitionRam) << "all or nothing";
+  EXPECT_EQ(ffa_mem_transactions(), 0u);
+  // Longer than any descriptor the kernel takes, or a first fragment
+  // longer than the TX buffer.
+  start(kMaxFragmentedDescriptor + ffa::kRangeSize, off);
+  EXPECT_EQ(err(v), code(Error::kNoMemory));
+  call(v, ffa::kMemShare32, 3 * 4096, 4096 + 16);
+  EXPECT_EQ(err(v), code(Error::kInvalidParameters));
+  // FFA_MEM_FRAG_RX: retrieve responses are never in fragments.
+  call(b().vcpus[0], ffa::kMemFragRx, 0, 0, 0);
+  EXPECT_EQ(err(b().vcpus[0]), code(Error::kInvalidParameters));
+  EXPECT_EQ(ffa_mem_transactions(), 0u);
 }
 
 // ---- Boot grants ---------------------------------------------------------------------
