@@ -206,7 +206,8 @@ TEST_F(FfaTest, EveryOtherIdInTheRangeIsNotSupported) {
                          id == ffa::kYield || id == ffa::kMemShare32 || id == ffa::kMemShare64 ||
                          id == ffa::kMemLend32 || id == ffa::kMemLend64 || id == ffa::kMemDonate32 ||
                          id == ffa::kMemDonate64 || id == ffa::kMemRetrieveReq32 || id == ffa::kMemRetrieveReq64 ||
-                         id == ffa::kMemRelinquish || id == ffa::kMemReclaim;
+                         id == ffa::kMemRelinquish || id == ffa::kMemReclaim || id == ffa::kMemFragTx ||
+                         id == ffa::kMemFragRx;
       if (id == ffa::kVersion || known) continue;
       EXPECT_EQ(v.ctx.x[0], ffa::kError) << std::hex << id;
       EXPECT_EQ(err(v), code(Error::kNotSupported)) << std::hex << id;
@@ -232,11 +233,12 @@ TEST_F(FfaTest, FeaturesTellWhatIsImplementedForTheCallersVersion) {
   ASSERT_TRUE(ok(v));
   EXPECT_EQ(v.ctx.x[2], uint64_t{kFfaMaxBufferPages} << 16) << "4 KiB minimum, the maximum for FF-A 1.2";
   for (uint32_t fid : {ffa::kPartitionInfoGet, ffa::kPartitionInfoGetRegs, ffa::kMsgSend2, ffa::kNotificationSet,
-                       ffa::kMemShare32, ffa::kMemLend64, ffa::kMemRetrieveReq32, ffa::kMemReclaim}) {
+                       ffa::kMemShare32, ffa::kMemLend64, ffa::kMemRetrieveReq32, ffa::kMemReclaim,
+                       ffa::kMemFragTx, ffa::kMemFragRx}) {
     call(v, ffa::kFeatures, fid);
     EXPECT_TRUE(ok(v)) << std::hex << fid;
   }
-  for (uint32_t fid : {ffa::kMemFragTx, ffa::kMemFragRx, ffa::kNotificationInfoGet64, ffa::kSpmIdGet, ffa::kRxAcquire,
+  for (uint32_t fid : {ffa::kNotificationInfoGet64, ffa::kSpmIdGet, ffa::kRxAcquire,
                        ffa::kNotificationBitmapCreate, ffa::kMsgSend, 0x8400'00EFu, 0x8400'0000u}) {
     call(v, ffa::kFeatures, fid);
     EXPECT_EQ(err(v), code(Error::kNotSupported)) << std::hex << fid;
