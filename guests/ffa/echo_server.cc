@@ -24,7 +24,7 @@ constexpr uint64_t kQuit = 0xdead;
 // A request to take the page the requester shares with handle x4/x5 and
 // give it straight back (FFA_MEM_RETRIEVE_REQ, then FFA_MEM_RELINQUISH):
 // answered with x3 = 0, or the error of the call that failed.
-constexpr uint64_t kBorrowAndReturn = 0x5e1f;
+constexpr uint64_t kBorrowAndReturn = 0x5e1f;  // the lowest command
 
 // Requests about the memory the requester granted this server, by the
 // requester's IPAs (x4); x3 of the answer is 0, or kNoGrant when x4 is not
@@ -69,7 +69,7 @@ const hyp::ipc::Grant* grant_of(uint16_t from, uint64_t ipa) {
 }
 
 // A kGrant* request from `from`: the answer's x3..x7.
-void grant_request(uint16_t self, uint16_t from, const Regs& r, uint64_t out[5]) {
+[[gnu::noinline, gnu::cold]] void grant_request(uint16_t self, uint16_t from, const Regs& r, uint64_t out[5]) {
   const uint64_t ipa = r.x[3] == kGrantDescribe || r.x[3] == kGrantRelinquish ? 0 : r.x[4];
   const hyp::ipc::Grant* g = nullptr;
   const auto& info =
@@ -111,7 +111,7 @@ void grant_request(uint16_t self, uint16_t from, const Regs& r, uint64_t out[5])
 // The kernel's requests on the server's channel (ipc/channel.h): it has no
 // devices, so it answers the lifecycle requests (a quiesce before a planned
 // restart) and refuses accesses, each marked done.
-void serve_channel() {
+[[gnu::noinline, gnu::cold]] void serve_channel() {
   namespace ipc = hyp::ipc;
   auto* requests = reinterpret_cast<ipc::RequestRing*>(ipc::kChannelIpa + ipc::kRequestPage * 4096);
   auto* responses = reinterpret_cast<ipc::ResponseRing*>(ipc::kChannelIpa + ipc::kResponsePage * 4096);
@@ -134,7 +134,7 @@ void serve_channel() {
 // Says at start what memory it was granted, and whether an arm64 Image
 // (Linux) lies in it: its header's magic at offset 0x38 of a 2 MiB-aligned
 // address, where the packer places Images.
-void describe_grants() {
+[[gnu::noinline, gnu::cold]] void describe_grants() {
   namespace ipc = hyp::ipc;
   const auto& info = *reinterpret_cast<const ipc::ServerInfo*>(ipc::kChannelIpa + ipc::kInfoPage * 4096);
   constexpr uint64_t k2M = 2ull << 20;
@@ -189,20 +189,23 @@ void partition_main(uint64_t /*dtb*/) {
       r = call(f::kMsgWait, 0, f::kWaitRetainRx);
       continue;
     }
-    if (r.x[3] == kQuit) rt::power_off();
     const bool wide = r.x[0] == f::kMsgSendDirectReq64;
     const uint32_t ids = f::pack_ids(f::low_id(r.x[1]), f::high_id(r.x[1]));
-    if (r.x[3] == kBorrowAndReturn) {
-      const int64_t e = borrow_and_return(self, f::high_id(r.x[1]), f::handle_of(r.x[4], r.x[5]));
-      r = call(wide ? f::kMsgSendDirectResp64 : f::kMsgSendDirectResp32, ids, 0, static_cast<uint64_t>(e));
-      continue;
-    }
-    if (r.x[3] >= kGrantRead && r.x[3] <= kGrantRelinquish) {
-      uint64_t out[5] = {};
-      grant_request(self, f::high_id(r.x[1]), r, out);
-      r = call(wide ? f::kMsgSendDirectResp64 : f::kMsgSendDirectResp32, ids, 0, out[0], out[1], out[2], out[3],
-               out[4]);
-      continue;
+    // Commands are rare: one test keeps them off the echo's way.
+    if (r.x[3] >= kBorrowAndReturn) [[unlikely]] {
+      if (r.x[3] == kQuit) rt::power_off();
+      if (r.x[3] == kBorrowAndReturn) {
+        const int64_t e = borrow_and_return(self, f::high_id(r.x[1]), f::handle_of(r.x[4], r.x[5]));
+        r = call(wide ? f::kMsgSendDirectResp64 : f::kMsgSendDirectResp32, ids, 0, static_cast<uint64_t>(e));
+        continue;
+      }
+      if (r.x[3] >= kGrantRead && r.x[3] <= kGrantRelinquish) {
+        uint64_t out[5] = {};
+        grant_request(self, f::high_id(r.x[1]), r, out);
+        r = call(wide ? f::kMsgSendDirectResp64 : f::kMsgSendDirectResp32, ids, 0, out[0], out[1], out[2], out[3],
+                 out[4]);
+        continue;
+      }
     }
     r = call(wide ? f::kMsgSendDirectResp64 : f::kMsgSendDirectResp32, ids, 0, r.x[3] + 1, r.x[4] + 1, r.x[5] + 1,
              r.x[6] + 1, r.x[7] + 1);

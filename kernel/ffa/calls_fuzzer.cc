@@ -82,6 +82,7 @@ class System {
       if (!table.ok()) __builtin_trap();
       p.stage2 = *table;
       p.id = kIds[i];
+      p.vmid = static_cast<uint16_t>(i + 1);  // as the loader numbers them: each sender its own window
       p.kind = i == 2 ? PartitionKind::kServer : PartitionKind::kGuest;
       p.state = PartitionState::kRunning;
       p.vcpu_count = i == 0 ? 2 : 1;
