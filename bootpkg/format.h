@@ -46,10 +46,13 @@
 //       };
 //       <name> {                       a device server: the same, and
 //         kind = "server";
-//         device-memory = <pa-hi pa-lo size-hi size-lo>;   optional: physical
-//                                      device registers mapped at IPA = PA
-//         device-irq = <intid>;        optional: that device's physical SPI
-//                                      (32..1019), which the server gets
+//         device-memory = <pa-hi pa-lo size-hi size-lo>...;  optional, up
+//                                      to kMaxDeviceRegions: physical device
+//                                      registers mapped at IPA = PA (whole
+//                                      devices of the machine, page-aligned)
+//         device-irq = <intid>...;     optional, up to kMaxDeviceIrqs: those
+//                                      devices' physical SPIs (32..1019),
+//                                      which the server gets
 //         bootargs = "...";            optional: the server's command line
 //       };
 //     };
@@ -118,6 +121,9 @@ inline constexpr size_t kMaxRoutes = 4;          // per guest
 // receivers). A server learns of its grants in its info page, which holds
 // ipc::kMaxServerGrants.
 inline constexpr size_t kMaxGrants = 4;
+// A server's physical devices: register windows and interrupts.
+inline constexpr size_t kMaxDeviceRegions = ipc::kMaxDeviceRegions;
+inline constexpr size_t kMaxDeviceIrqs = ipc::kMaxDeviceIrqs;
 inline constexpr size_t kMaxGrantServers = 4;  // ffa::kMaxReceivers
 // A server's devices and command line are told to it in its channel's info
 // page (ipc/channel.h), which sets these limits.

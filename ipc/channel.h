@@ -45,6 +45,8 @@ inline constexpr uint32_t kMaxServerDevices = 4;
 inline constexpr uint32_t kMaxClientName = 31;
 inline constexpr uint32_t kMaxBootargs = 255;
 inline constexpr uint32_t kMaxServerGrants = 4;
+inline constexpr uint32_t kMaxDeviceRegions = 4;
+inline constexpr uint32_t kMaxDeviceIrqs = 8;
 
 // Guest memory the kernel shares with the server at boot (the manifest's
 // memory grants, docs/ffa.md): the guest's [ipa, ipa + size) is the
@@ -66,8 +68,14 @@ struct ServerInfo {
   uint32_t device_count;   // devices 0 .. device_count - 1 have clients
   uint32_t console_owner;  // 1 if this server owns the physical console (serves the log ring)
   uint32_t reserved;
-  uint64_t device_memory_base;  // physical device registers the server owns (IPA = PA), if any
-  uint64_t device_memory_size;
+  // The machine's devices the server owns (docs/servers.md, "Devices"):
+  // register windows mapped at IPA = PA, and their SPIs, which the kernel
+  // routes to it.
+  uint32_t device_memory_count;
+  uint32_t device_irq_count;
+  uint64_t device_memory_base[kMaxDeviceRegions];
+  uint64_t device_memory_size[kMaxDeviceRegions];
+  uint32_t device_irqs[kMaxDeviceIrqs];
   uint64_t device_base[kMaxServerDevices];  // the guest IPA of each device's window
   uint64_t device_size[kMaxServerDevices];  // and its size
   uint32_t device_irq[kMaxServerDevices];   // its interrupt (an SPI's INTID), 0 if none

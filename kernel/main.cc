@@ -8,6 +8,7 @@
 #include "kernel/arch/mm.h"
 #include "kernel/arch/vcpu.h"
 #include "kernel/boot/boot_info.h"
+#include "kernel/boot/devices.h"
 #include "kernel/boot/package.h"
 #include "kernel/boot/smp.h"
 #include "kernel/console.h"
@@ -165,19 +166,29 @@ void bring_up_secondaries() {
   arch::halt();
 }
 
-// The only physical device a server may be given is the UART the kernel
-// found (the console): it then belongs to that server alone.
+// A server's devices (docs/servers.md, "Devices"): whole devices of the
+// machine, mapped into its Stage 2 alone (parse_package() saw to it that no
+// two servers share one).
 void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
-  if (image.device_size == 0) return;
-  const Pa uart(align_down(g_boot_info.uart.base.value(), kPageSize));
-  if (image.device_base != uart || image.device_size != kPageSize) {
-    console::print("hyp: server %s asks for device memory 0x%lx+0x%lx; only the UART page 0x%lx can be given\n",
-                   p.name.data(), image.device_base.value(), image.device_size, uart.value());
+  const char* why = "";
+  if (check_device_access(g_boot_info, image, why) != Status::kOk) {
+    console::print("hyp: server %s cannot be given its devices: %s\n", p.name.data(), why);
     power_off("a server asks for a device it cannot have");
   }
-  if (grant_device_memory(p, image.device_base, image.device_size) != Status::kOk) {
-    power_off("cannot map a server's device");
+  for (size_t i = 0; i < image.device_region_count; ++i) {
+    if (grant_device_memory(p, image.device_regions[i].base, image.device_regions[i].size) != Status::kOk) {
+      power_off("cannot map a server's device");
+    }
   }
+}
+
+bool owns_uart(const PackagedPartition& image) {
+  const uint64_t uart = g_boot_info.uart.base.value();
+  for (size_t i = 0; i < image.device_region_count; ++i) {
+    const PackagedPartition::DeviceRegion& r = image.device_regions[i];
+    if (uart >= r.base.value() && uart - r.base.value() < r.size) return true;
+  }
+  return false;
 }
 
 // Reads the boot package, builds every partition in it, and starts them:
@@ -223,7 +234,7 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
       grant_devices_or_power_off(p, image_i);
       console::print("hyp: server %s (id %u): %lu MiB at IPA 0x%lx (PA 0x%lx)%s\n", p.name.data(), p.id,
                      p.memory[0].size >> 20, p.memory[0].ipa.value(), p.memory[0].pa.value(),
-                     image_i.device_size != 0 ? ", owns the UART" : "");
+                     owns_uart(image_i) ? ", owns the UART" : "");
       continue;
     }
     for (size_t j = 0; j < image_i.route_count; ++j) {
@@ -236,6 +247,7 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
   online[0] = true;
   for (size_t i = 1; i < g_cpus.count; ++i) online[i] = g_online.online[i].load(std::memory_order_acquire);
   Partition* failed = nullptr;
+  run_set_console_uart(g_boot_info.uart.base);
   if (run_init(g_partitions.data(), g_package.count, &g_package, env, g_cpus.mpidr.data(), online.data(), g_cpus.count,
                failed) != Status::kOk) {
     console::print("hyp: partition %s: no channel, or a memory grant refused\n", failed->name.data());
@@ -253,10 +265,11 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
   run_set_interrupt_controller(g_boot_info.gic_dist.base);
   run_print_bench_report(bootargs_has(g_boot_info.bootargs.data(), "hyp.bench"));
   for (size_t i = 0; i < g_package.count; ++i) {
-    const uint32_t irq = g_package.partitions[i].device_irq;
-    if (irq == 0) continue;
-    if (gic::enable_spi(g_boot_info.gic_dist.base, irq, g_cpus.mpidr[0]) != Status::kOk) {
-      console::print("hyp: server %s: device interrupt %u refused\n", g_partitions[i].name.data(), irq);
+    for (size_t j = 0; j < g_package.partitions[i].device_irq_count; ++j) {
+      const uint32_t irq = g_package.partitions[i].device_irqs[j];
+      if (gic::enable_spi(g_boot_info.gic_dist.base, irq, g_cpus.mpidr[0]) != Status::kOk) {
+        console::print("hyp: server %s: device interrupt %u refused\n", g_partitions[i].name.data(), irq);
+      }
     }
   }
   run_start(0);

@@ -42,9 +42,9 @@ struct Server {
   // A guest found the server claimed and is about to block on it: whoever
   // lets go of the server next looks for work (see call_server()).
   std::atomic<bool> wanted{false};
-  // Its device's interrupt (image->device_irq) fired and is still active:
-  // the server runs, and its next wait ends the interrupt.
-  std::atomic<bool> irq_pending{false};
+  // Its devices' interrupts (bit i: image->device_irqs[i]) that fired and
+  // are still active: the server runs, and its next wait ends them.
+  std::atomic<uint32_t> irq_pending{0};
   // An FF-A notification or indirect message came for it (it has no
   // virtual interrupts to be told with): it runs, and its FFA_MSG_WAIT
   // returns FFA_RUN. Cleared when it is put on a CPU.
@@ -692,12 +692,14 @@ bool has_work(Server& s) {
 // was taken off in the middle of a run, or it has work queued.
 bool needs_cpu(Server& s) {
   return !s.up.load(std::memory_order_acquire) || s.preempted.load(std::memory_order_acquire) ||
-         s.irq_pending.load(std::memory_order_acquire) || has_work(s);
+         s.irq_pending.load(std::memory_order_acquire) != 0 || has_work(s);
 }
 
 // The physical GIC's distributor, for ending devices' interrupts (none in
 // host tests).
 constinit Pa g_gic_dist{};
+// The kernel's console UART: the server given it owns the console.
+constinit Pa g_console_uart{};
 
 // Devices' interrupts taken on any CPU go to the servers that own them:
 // each such server needs a CPU, and idle ones are told.
@@ -705,14 +707,20 @@ void take_device_interrupts() {
   uint32_t intid = 0;
   while (arch::take_device_interrupt(intid)) {
     Server* owner = nullptr;
+    uint32_t bit = 0;
     for (size_t i = 0; i < g_server_count && owner == nullptr; ++i) {
-      if (g_servers[i].image->device_irq == intid) owner = &g_servers[i];
+      const PackagedPartition& image = *g_servers[i].image;
+      for (size_t j = 0; j < image.device_irq_count && owner == nullptr; ++j) {
+        if (image.device_irqs[j] != intid) continue;
+        owner = &g_servers[i];
+        bit = 1u << j;
+      }
     }
     if (owner == nullptr || owner->failed.load(std::memory_order_acquire)) {
       if (g_gic_dist.value() != 0) gic::deactivate_spi(g_gic_dist, intid);
       continue;
     }
-    owner->irq_pending.store(true, std::memory_order_seq_cst);
+    owner->irq_pending.fetch_or(bit, std::memory_order_seq_cst);
     arch::send_event();
   }
 }
@@ -1189,8 +1197,13 @@ void write_info(Server& s) {
   info = ipc::ServerInfo{};
   info.magic = ipc::kInfoMagic;
   info.console_owner = s.console_owner ? 1 : 0;
-  info.device_memory_base = s.image->device_base.value();
-  info.device_memory_size = s.image->device_size;
+  info.device_memory_count = static_cast<uint32_t>(s.image->device_region_count);
+  for (size_t i = 0; i < s.image->device_region_count; ++i) {
+    info.device_memory_base[i] = s.image->device_regions[i].base.value();
+    info.device_memory_size[i] = s.image->device_regions[i].size;
+  }
+  info.device_irq_count = static_cast<uint32_t>(s.image->device_irq_count);
+  for (size_t i = 0; i < s.image->device_irq_count; ++i) info.device_irqs[i] = s.image->device_irqs[i];
   std::memcpy(info.bootargs, s.image->bootargs.data(), sizeof(info.bootargs) - 1);
   for (size_t i = 0; i < g_partition_count; ++i) {
     const Partition& p = g_partitions[i];
@@ -1340,7 +1353,7 @@ VcpuContext* server_waited(Server& s, size_t cpu);
   // so with `wanted`, which leave_server() looks at) or has a CPU arranged
   // to take it up (posted()); its device's interrupt and its first wait
   // after a start take the long way.
-  if (q != nullptr && s.up.load(std::memory_order_relaxed) && !s.irq_pending.load(std::memory_order_relaxed)) {
+  if (q != nullptr && s.up.load(std::memory_order_relaxed) && s.irq_pending.load(std::memory_order_relaxed) == 0) {
     s.run_ticks = 0;
     s.idle_waits = false;
     // Its wait is over, its response in its registers already.
@@ -1393,9 +1406,11 @@ VcpuContext* server_waited(Server& s, size_t cpu);
   // The server has seen to its device since its interrupt came (it polls
   // before it waits): the interrupt ends, and fires again if the device
   // still asks.
-  if (s.irq_pending.load(std::memory_order_relaxed) && s.irq_pending.exchange(false, std::memory_order_acq_rel) &&
-      g_gic_dist.value() != 0) {
-    gic::deactivate_spi(g_gic_dist, s.image->device_irq);
+  if (s.irq_pending.load(std::memory_order_relaxed) != 0) {
+    const uint32_t ended = s.irq_pending.exchange(0, std::memory_order_acq_rel);
+    for (size_t i = 0; i < s.image->device_irq_count && g_gic_dist.value() != 0; ++i) {
+      if ((ended >> i & 1) != 0) gic::deactivate_spi(g_gic_dist, s.image->device_irqs[i]);
+    }
   }
   const Vcpu* g = g_cpus[cpu].guest;
   bool donor_waits = false;
@@ -1686,7 +1701,7 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
     s.up.store(false, std::memory_order_relaxed);
     s.failed.store(false, std::memory_order_relaxed);
     s.wanted.store(false, std::memory_order_relaxed);
-    s.irq_pending.store(false, std::memory_order_relaxed);
+    s.irq_pending.store(0, std::memory_order_relaxed);
     s.preempted.store(false, std::memory_order_relaxed);
     s.restarts = s.crashes_without_progress = 0;
     s.done_at_last_crash = s.run_ticks = s.entered_at = s.progress_at_wait = 0;
@@ -1718,10 +1733,13 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
       failed = s.partition;
       return st;
     }
-    // The first server with device memory has the UART (main.cc grants
-    // nothing else): it owns the console.
-    s.console_owner = s.image->device_size != 0 && g_console == nullptr;
-    if (s.console_owner) g_console = &s;
+    // The server given the console UART owns the console.
+    for (size_t j = 0; j < s.image->device_region_count && g_console == nullptr; ++j) {
+      const PackagedPartition::DeviceRegion& r = s.image->device_regions[j];
+      s.console_owner = g_console_uart.value() != 0 && g_console_uart.value() >= r.base.value() &&
+                        g_console_uart.value() - r.base.value() < r.size;
+      if (s.console_owner) g_console = &s;
+    }
   }
   if (Status st = make_grants(partitions, count, *package, failed); st != Status::kOk) return st;
   for (size_t i = 0; i < g_server_count; ++i) write_info(g_servers[i]);
@@ -1732,6 +1750,8 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
 size_t home_of(const Vcpu& v) { return v.home; }
 
 void run_set_interrupt_controller(Pa dist) { g_gic_dist = dist; }
+
+void run_set_console_uart(Pa uart) { g_console_uart = uart; }
 
 void run_print_bench_report(bool on) { g_bench_report = on; }
 

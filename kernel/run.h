@@ -36,6 +36,10 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
 
 // Turns on vCPU 0 of every guest and lets the CPUs look for work.
 void run_start(size_t self);
+// The kernel's console UART (before run_init()): the server whose device
+// memory holds it owns the console, printing the kernel's and guests' lines.
+void run_set_console_uart(Pa uart);
+
 // The physical distributor, through which devices' interrupts that servers
 // own are ended (main.cc enables them).
 void run_set_interrupt_controller(Pa dist);

@@ -768,7 +768,8 @@ TEST_F(RunTest, ADevicesInterruptRunsItsServerWhoseWaitEndsIt) {
                          if (reg.value() >= kDist && reg.value() < kDist + 0x1'0000) writes.push_back({reg.value(), value});
                        });
   run_set_interrupt_controller(Pa(kDist));
-  package_.partitions[0].device_irq = 40;
+  package_.partitions[0].device_irqs[0] = 40;
+  package_.partitions[0].device_irq_count = 1;
   EXPECT_EQ(schedule(1), nullptr) << "nothing to do yet";
   arch::fake::take_device_interrupt(40);
   ASSERT_EQ(schedule(1), &server_vcpu().ctx) << "its server runs";

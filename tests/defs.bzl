@@ -129,9 +129,9 @@ UART_SERVER = {
     "kind": "server",
     "image": "//servers/uart:uart_server",
     "memory_mib": 4,
-    "device_memory": (0x9000000, 0x1000),
+    "device_memory": [(0x9000000, 0x1000)],
     # The UART's SPI on QEMU's virt (SPI 1): its receive interrupt.
-    "device_irq": 33,
+    "device_irqs": [33],
 }
 
 # The GIC server, and the GICv3 a guest gets from it, where QEMU's virt has

@@ -144,13 +144,13 @@ const hyp::ipc::Grant* grant_of(uint16_t from, uint64_t ipa) {
     for (uint64_t at = (g.ipa + k2M - 1) & ~(k2M - 1); image == 0 && at < g.ipa + g.size; at += k2M) {
       if (*reinterpret_cast<volatile uint32_t*>(g.window + at + 0x38) == 0x644d'5241) image = at;
     }
+    // Under 126 characters: one line of the kernel's log ring.
     if (image != 0) {
-      rt::print("echo: granted 0x%lx bytes at 0x%lx by %s (handle 0x%lx), in its window at 0x%lx; an arm64 Image "
-                "at 0x%lx\n",
-                g.size, g.ipa, g.client, g.handle, g.window + g.ipa, image);
+      rt::print("echo: grant 0x%lx+0x%lx from %s (0x%lx) at 0x%lx; Image at 0x%lx\n", g.ipa, g.size, g.client,
+                g.handle, g.window + g.ipa, image);
     } else {
-      rt::print("echo: granted 0x%lx bytes at 0x%lx by %s (handle 0x%lx), in its window at 0x%lx\n", g.size, g.ipa,
-                g.client, g.handle, g.window + g.ipa);
+      rt::print("echo: grant 0x%lx+0x%lx from %s (0x%lx) at 0x%lx\n", g.ipa, g.size, g.client, g.handle,
+                g.window + g.ipa);
     }
   }
 }

@@ -82,10 +82,24 @@ bool described(const Regs& d) {
          d.x[6] == kGrantSize && d.x[7] >= (uint64_t{1} << 39);
 }
 
+// The server's first answer: BUSY until it has started and waits for
+// requests, which may come late (QEMU runs each CPU on a host thread). Up
+// to 20 s, a millisecond at a time.
+Regs first_answer(uint64_t command) {
+  Regs r;
+  for (int i = 0; i < 20000; ++i) {
+    r = ask(command);
+    if (r.x[0] == f::kMsgSendDirectResp64 || error(r) != code(f::Error::kBusy)) break;
+    rt::sleep_until(rt::read_counter() + rt::counter_frequency() / 1000);
+  }
+  return r;
+}
+
 void first_boot() {
-  const Regs d = ask(kGrantDescribe);
-  check(described(d), "server_holds_the_grant_from_the_start", "x0 0x%lx x3 0x%lx handle 0x%lx 0x%lx+0x%lx at 0x%lx",
-        d.x[0], d.x[3], d.x[4], d.x[5], d.x[6], d.x[7]);
+  const Regs d = first_answer(kGrantDescribe);
+  check(described(d), "server_holds_the_grant_from_the_start",
+        "x0 0x%lx x2 0x%lx x3 0x%lx handle 0x%lx 0x%lx+0x%lx at 0x%lx", d.x[0], d.x[2], d.x[3], d.x[4], d.x[5], d.x[6],
+        d.x[7]);
   const uint64_t handle = d.x[4];
   const uint64_t window = d.x[7];
 
@@ -123,7 +137,7 @@ void first_boot() {
 
   // A planned restart of the server: its memory is wiped, the grant stays.
   check(rt::hvc(hyp::abi::kHypServerRestart, kServer).x0 == 0, "server_restarted", "-");
-  const Regs again = ask(kGrantDescribe);
+  const Regs again = first_answer(kGrantDescribe);
   check(described(again) && again.x[4] == handle && again.x[7] == window, "grant_kept_across_a_server_restart",
         "x0 0x%lx x2 0x%lx handle 0x%lx window 0x%lx", again.x[0], again.x[2], again.x[4], again.x[7]);
   r = ask(kGrantRead, kSpot);
@@ -140,7 +154,7 @@ void second_boot() {
   const uint64_t handle = word(kMarker + 8);
   const uint64_t window = word(kMarker + 16);
   word(kMarker) = 0;
-  const Regs d = ask(kGrantDescribe);
+  const Regs d = first_answer(kGrantDescribe);
   check(described(d) && d.x[4] == handle && d.x[7] == window, "grant_kept_across_a_guest_reset",
         "handle 0x%lx (was 0x%lx) window 0x%lx", d.x[4], handle, d.x[7]);
   Regs r = ask(kGrantRead, kSpot + 8);

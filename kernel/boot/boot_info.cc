@@ -163,6 +163,55 @@ Status parse_uart(const void* fdt, BootInfo& info, Errors& err) {
   return Status::kOk;
 }
 
+// The GIC's phandle, which a device's interrupt-parent (its own, or the
+// nearest ancestor's) must name for its interrupts to be SPIs of ours.
+uint32_t interrupt_parent(const void* fdt, int node) {
+  for (int n = node; n >= 0; n = fdt_parent_offset(fdt, n)) {
+    int len = 0;
+    const auto* p = static_cast<const fdt32_t*>(fdt_getprop(fdt, n, "interrupt-parent", &len));
+    if (p != nullptr) return len == 4 ? fdt32_ld(p) : 0;
+  }
+  return 0;
+}
+
+// A device's first interrupt as an SPI of the GIC (three cells: type 0
+// for SPI, number, flags), or 0.
+uint32_t spi_of(const void* fdt, int node, uint32_t gic_phandle) {
+  if (gic_phandle == 0 || interrupt_parent(fdt, node) != gic_phandle) return 0;
+  int len = 0;
+  const auto* cells = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "interrupts", &len));
+  if (cells == nullptr || len < 12 || fdt32_ld(&cells[0]) != 0) return 0;
+  const uint32_t number = fdt32_ld(&cells[1]);
+  return number < 1020 - 32 ? number + 32 : 0;
+}
+
+Status parse_devices(const void* fdt, BootInfo& info, Errors& err) {
+  const int gic = fdt_node_offset_by_compatible(fdt, -1, "arm,gic-v3");
+  const uint32_t gic_phandle = gic >= 0 ? fdt_get_phandle(fdt, gic) : 0;
+  int node = 0;
+  fdt_for_each_subnode(node, fdt, 0) {
+    if (node == gic || !node_enabled(fdt, node) || fdt_getprop(fdt, node, "compatible", nullptr) == nullptr) continue;
+    int len = 0;
+    const char* type = static_cast<const char*>(fdt_getprop(fdt, node, "device_type", &len));
+    if (type != nullptr && fdt_stringlist_contains(type, len, "memory")) continue;
+    HostDevice d;
+    if (read_reg(fdt, node, 0, d.reg) != Status::kOk || d.reg.size == 0) continue;
+    bool in_ram = false;
+    for (size_t i = 0; i < info.ram_count; ++i) {
+      in_ram = in_ram || (d.reg.base.value() < info.ram[i].end() && info.ram[i].base.value() < d.reg.end());
+    }
+    if (in_ram) continue;
+    d.irq = spi_of(fdt, node, gic_phandle);
+    if (info.device_count == kMaxHostDevices) {
+      ++info.devices_ignored;
+      continue;
+    }
+    info.devices[info.device_count++] = d;
+  }
+  if (node != -FDT_ERR_NOTFOUND) return err.fail(Status::kInvalidArgument, "malformed root node");
+  return Status::kOk;
+}
+
 Status parse_psci(const void* fdt, BootInfo& info, Errors& err) {
   int psci = -FDT_ERR_NOTFOUND;
   for (const char* compatible : {"arm,psci-1.0", "arm,psci-0.2"}) {
@@ -238,7 +287,7 @@ Result<BootInfo> parse_boot_dtb(const void* fdt, size_t available, DtbError& err
   if (fdt_check_full(fdt, total) != 0) return err.fail(Status::kInvalidArgument, "malformed device tree");
 
   BootInfo info;
-  for (auto step : {parse_memory, parse_cpus, parse_gic, parse_uart, parse_psci, parse_chosen}) {
+  for (auto step : {parse_memory, parse_cpus, parse_gic, parse_uart, parse_devices, parse_psci, parse_chosen}) {
     if (Status s = step(fdt, info, err); s != Status::kOk) return s;
   }
   return info;

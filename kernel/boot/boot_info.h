@@ -28,6 +28,15 @@ struct MemRange {
 
 enum class PsciConduit : uint8_t { kNone, kSmc, kHvc };
 
+// A device of the machine that a server may be given (docs/servers.md,
+// "Devices"): its register window (the first reg entry) and its interrupt,
+// if it has one wired to the GIC as an SPI.
+struct HostDevice {
+  MemRange reg;
+  uint32_t irq = 0;  // INTID (32..1019), 0 if none
+};
+inline constexpr size_t kMaxHostDevices = 64;
+
 struct BootInfo {
   std::array<MemRange, kMaxRamRanges> ram{};
   size_t ram_count = 0;
@@ -40,6 +49,12 @@ struct BootInfo {
   MemRange gic_redist;  // first redistributor region
 
   MemRange uart;  // the console PL011
+
+  // Every other enabled device under the root with a compatible and a
+  // register window (not RAM, not the GIC), up to kMaxHostDevices.
+  std::array<HostDevice, kMaxHostDevices> devices{};
+  size_t device_count = 0;
+  size_t devices_ignored = 0;  // beyond kMaxHostDevices
 
   PsciConduit psci = PsciConduit::kNone;
 

@@ -59,24 +59,41 @@ Status parse_device_access(const void* fdt, int node, PackagedPartition& p, DtbE
   }
   if (control) return fail(e, Status::kInvalidArgument, "server with the control right");
   if (irq != nullptr) {
-    if (irq_len != 4) return fail(e, Status::kInvalidArgument, "device-irq is not one cell");
-    p.device_irq = fdt32_ld(irq);
-    if (p.device_irq < package::kFirstSpi || p.device_irq >= 1020) {
-      return fail(e, Status::kInvalidArgument, "device-irq not an SPI");
+    if (irq_len <= 0 || irq_len % 4 != 0 || static_cast<size_t>(irq_len / 4) > p.device_irqs.size()) {
+      return fail(e, Status::kInvalidArgument, "device-irq not 1..8 cells");
+    }
+    p.device_irq_count = static_cast<size_t>(irq_len / 4);
+    for (size_t i = 0; i < p.device_irq_count; ++i) {
+      p.device_irqs[i] = fdt32_ld(&irq[i]);
+      if (p.device_irqs[i] < package::kFirstSpi || p.device_irqs[i] >= 1020) {
+        return fail(e, Status::kInvalidArgument, "device-irq not an SPI");
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (p.device_irqs[j] == p.device_irqs[i]) return fail(e, Status::kAlreadyExists, "device-irq named twice");
+      }
     }
   }
   if (dev != nullptr) {
-    if (dev_len != 16) {
-      return fail(e, Status::kInvalidArgument, "device-memory is not one range");
+    if (dev_len <= 0 || dev_len % 16 != 0 || static_cast<size_t>(dev_len / 16) > p.device_regions.size()) {
+      return fail(e, Status::kInvalidArgument, "device-memory not 1..4 ranges");
     }
-    const uint64_t base = uint64_t{fdt32_ld(&dev[0])} << 32 | fdt32_ld(&dev[1]);
-    const uint64_t size = uint64_t{fdt32_ld(&dev[2])} << 32 | fdt32_ld(&dev[3]);
-    if (base % kPageSize != 0 || size % kPageSize != 0 || size == 0 ||
-        !inside(base, size, 0, uint64_t{1} << package::kIpaBits) || overlaps(base, size, p.ram_ipa.value(), p.ram_size)) {
-      return fail(e, Status::kInvalidArgument, "device-memory not page-aligned, outside the IPA space or over RAM");
+    p.device_region_count = static_cast<size_t>(dev_len / 16);
+    for (size_t i = 0; i < p.device_region_count; ++i) {
+      const fdt32_t* r = dev + 4 * i;
+      const uint64_t base = uint64_t{fdt32_ld(&r[0])} << 32 | fdt32_ld(&r[1]);
+      const uint64_t size = uint64_t{fdt32_ld(&r[2])} << 32 | fdt32_ld(&r[3]);
+      if (base % kPageSize != 0 || size % kPageSize != 0 || size == 0 ||
+          !inside(base, size, 0, uint64_t{1} << package::kIpaBits) ||
+          overlaps(base, size, p.ram_ipa.value(), p.ram_size)) {
+        return fail(e, Status::kInvalidArgument, "device-memory not page-aligned, outside the IPA space or over RAM");
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (overlaps(base, size, p.device_regions[j].base.value(), p.device_regions[j].size)) {
+          return fail(e, Status::kInvalidArgument, "device-memory ranges overlap");
+        }
+      }
+      p.device_regions[i] = {Pa(base), size};
     }
-    p.device_base = Pa(base);
-    p.device_size = size;
   }
   if (args != nullptr) {
     if (args_len <= 0 || args[args_len - 1] != '\0' || static_cast<size_t>(args_len) > p.bootargs.size()) {
@@ -188,8 +205,19 @@ Status check_routes(const Package& pkg, DtbError& e) {
   for (size_t i = 0; i < pkg.count; ++i) {
     const PackagedPartition& p = pkg.partitions[i];
     for (size_t j = 0; j < i; ++j) {
-      if (p.device_irq != 0 && pkg.partitions[j].device_irq == p.device_irq) {
-        return fail(e, Status::kAlreadyExists, "two servers with one device-irq");
+      const PackagedPartition& q = pkg.partitions[j];
+      for (size_t a = 0; a < p.device_irq_count; ++a) {
+        for (size_t b = 0; b < q.device_irq_count; ++b) {
+          if (p.device_irqs[a] == q.device_irqs[b]) return fail(e, Status::kAlreadyExists, "two servers with one device-irq");
+        }
+      }
+      for (size_t a = 0; a < p.device_region_count; ++a) {
+        for (size_t b = 0; b < q.device_region_count; ++b) {
+          if (overlaps(p.device_regions[a].base.value(), p.device_regions[a].size, q.device_regions[b].base.value(),
+                       q.device_regions[b].size)) {
+            return fail(e, Status::kAlreadyExists, "two servers with one device");
+          }
+        }
       }
     }
     for (size_t j = 0; j < p.route_count; ++j) {

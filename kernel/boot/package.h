@@ -55,9 +55,15 @@ struct PackagedPartition {
   std::array<PackageGrant, package::kMaxGrants> grants{};  // guests only
   size_t grant_count = 0;
   bool control = false;                                      // guests only
-  Pa device_base;                                            // servers only
-  uint64_t device_size = 0;
-  uint32_t device_irq = 0;                                   // servers only: a physical SPI
+  // Servers only: physical device registers (IPA = PA) and SPIs.
+  struct DeviceRegion {
+    Pa base;
+    uint64_t size = 0;
+  };
+  std::array<DeviceRegion, package::kMaxDeviceRegions> device_regions{};
+  size_t device_region_count = 0;
+  std::array<uint32_t, package::kMaxDeviceIrqs> device_irqs{};
+  size_t device_irq_count = 0;
   std::array<char, package::kMaxBootargs + 1> bootargs{};   // servers only
   // FF-A (docs/ffa.md): the partition's ID, UUID (four words; all zero for
   // none), messaging properties (package::kFfaMessagingMask), and the IDs it
@@ -77,7 +83,7 @@ struct Package {
 // Parses the package at `blob` (`size` bytes). Errors name the first problem
 // in `error` (DtbError from boot_info.h). Besides each partition's own
 // checks, every route must name a server, no server device may serve two
-// routes, grants name servers (each at most once per guest and no server
+// routes, no device region or SPI belongs to two servers, grants name servers (each at most once per guest and no server
 // more than ipc::kMaxServerGrants times in all) and a guest's grants do
 // not overlap, FF-A IDs are unique (a partition without one has its position + 1)
 // and direct targets name other partitions that receive direct requests.

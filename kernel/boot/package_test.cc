@@ -203,8 +203,8 @@ class ServerPackageTest : public PackageTest {
     server.memory = 4ull << 20;
     server.kernel = write_temp("server", fake_image(0, 0x8000, 0x8000));
     server.bootargs = "crash-every=5";
-    server.device_memory_base = 0x0900'0000;
-    server.device_memory_size = 0x1000;
+    server.device_memory = {{0x0900'0000, 0x1000}};
+    server.device_irqs = {33};
     manifest_.vms.push_back(server);
   }
 };
@@ -226,8 +226,11 @@ TEST_F(ServerPackageTest, RoutesServersAndTheirPropertiesRoundTrip) {
   EXPECT_EQ(guest.routes[0].device, 0u);
   EXPECT_EQ(server.kind, PackagedKind::kServer);
   EXPECT_FALSE(server.control);
-  EXPECT_EQ(server.device_base, Pa(0x0900'0000));
-  EXPECT_EQ(server.device_size, 0x1000u);
+  ASSERT_EQ(server.device_region_count, 1u);
+  EXPECT_EQ(server.device_regions[0].base, Pa(0x0900'0000));
+  EXPECT_EQ(server.device_regions[0].size, 0x1000u);
+  ASSERT_EQ(server.device_irq_count, 1u);
+  EXPECT_EQ(server.device_irqs[0], 33u);
   EXPECT_STREQ(server.bootargs.data(), "crash-every=5");
   // The guest's device tree has the PL011, as its stdout.
   const PackageLoad& dtb_load = guest.loads[1];
@@ -547,7 +550,8 @@ TEST_F(ServerPackageTest, AGicRouteIsTheInterruptControllerAndThePl011CarriesIts
   VmSpec gic = manifest_.vms[1];
   gic.name = "gic";
   gic.bootargs.clear();
-  gic.device_memory_base = gic.device_memory_size = 0;
+  gic.device_memory.clear();
+  gic.device_irqs.clear();
   manifest_.vms.push_back(gic);
   std::string blob = build();
   DtbError error;

@@ -142,7 +142,8 @@ class Prober final : public hyp::server::Server {
     using hyp::ipc::kChannelIpa;
     using hyp::ipc::kChannelPages;
     using hyp::ipc::kChannelPageSize;
-    check(info.device_memory_size == 0, "prober_has_no_device", "0x%lx", info.device_memory_size);
+    check(info.device_memory_count == 0 && info.device_irq_count == 0, "prober_has_no_device", "%u regions %u irqs",
+          info.device_memory_count, info.device_irq_count);
 
     uint64_t own_base = 0, own_size = 0;
     // The tree is in this server's own RAM (the packer puts it there).

@@ -61,7 +61,7 @@ class UartServer final : public Server {
   void start(const ipc::ServerInfo& info, void* state, size_t state_size, bool resumed) override {
     static_assert(sizeof(ConsoleState) <= ipc::kChannelPageSize - sizeof(ipc::StateHeader));
     if (state_size < sizeof(ConsoleState)) rt::power_off();
-    if (info.device_memory_size != 0) uart_.attach(info.device_memory_base);
+    if (info.device_memory_count != 0) uart_.attach(info.device_memory_base[0]);
     uint64_t raw = 0;
     (void)bootarg(info, "console-raw", raw);
     mux_.start(info, static_cast<ConsoleState*>(state), resumed, &uart_, raw != 0);

@@ -9,8 +9,9 @@ def hyp_package(name, vms, **kwargs):
         or of a flat binary without the header, which is placed at RAM +
         0x80000 as QEMU's -kernel places one), and optionally vcpus, memory_mib, bootargs, initrd (a
         label); for a device
-        server kind = "server", device_memory = (base, size) and device_irq
-        (the physical SPI of that device, which the server gets); for a guest
+        server kind = "server", device_memory = [(base, size), ...] (whole
+        devices of the machine, docs/servers.md "Devices") and device_irqs
+        (their physical SPIs, which the server gets); for a guest
         control = True and devices = [{name, server, model, base}]; for
         either kind the FF-A properties (docs/ffa.md) ffa_id, ffa_uuid,
         ffa_messaging (a list of "direct-receive", "direct-send",
@@ -40,10 +41,12 @@ def hyp_package(name, vms, **kwargs):
         if vm.get("control"):
             lines.append("      control;")
         if vm.get("device_memory"):
-            base, size = vm["device_memory"]
-            lines.append("      device-memory = <0x0 %d 0x0 %d>;" % (base, size))
-        if vm.get("device_irq"):
-            lines.append("      device-irq = <%d>;" % vm["device_irq"])
+            lines.append("      device-memory = %s;" % ", ".join([
+                "<0x0 %d 0x0 %d>" % (base, size)
+                for base, size in vm["device_memory"]
+            ]))
+        if vm.get("device_irqs"):
+            lines.append("      device-irq = <%s>;" % " ".join(["%d" % i for i in vm["device_irqs"]]))
         if vm.get("ffa_id"):
             lines.append("      ffa-id = <%d>;" % vm["ffa_id"])
         if vm.get("ffa_uuid"):

@@ -182,14 +182,18 @@ absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::strin
     }
     vm.ffa_direct_targets = prop_strings(fdt, node, "ffa-direct-targets");
     if (const auto* irq = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "device-irq", &len)); irq != nullptr) {
-      if (len != 4) return absl::InvalidArgumentError(absl::StrCat(where, "device-irq must be one cell"));
-      vm.device_irq = fdt32_ld(irq);
+      if (len <= 0 || len % 4 != 0) return absl::InvalidArgumentError(absl::StrCat(where, "device-irq must be cells"));
+      for (int i = 0; i < len / 4; ++i) vm.device_irqs.push_back(fdt32_ld(&irq[i]));
     }
     if (const auto* dev = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "device-memory", &len)); dev != nullptr) {
-      if (len != 16)
-        return absl::InvalidArgumentError(absl::StrCat(where, "device-memory must be <hi lo size-hi size-lo>"));
-      vm.device_memory_base = uint64_t{fdt32_ld(&dev[0])} << 32 | fdt32_ld(&dev[1]);
-      vm.device_memory_size = uint64_t{fdt32_ld(&dev[2])} << 32 | fdt32_ld(&dev[3]);
+      if (len <= 0 || len % 16 != 0) {
+        return absl::InvalidArgumentError(absl::StrCat(where, "device-memory must be <hi lo size-hi size-lo>..."));
+      }
+      for (int i = 0; i < len / 16; ++i) {
+        const fdt32_t* r = dev + 4 * i;
+        vm.device_memory.emplace_back(uint64_t{fdt32_ld(&r[0])} << 32 | fdt32_ld(&r[1]),
+                                      uint64_t{fdt32_ld(&r[2])} << 32 | fdt32_ld(&r[3]));
+      }
     }
     if (const int devices = fdt_subnode_offset(fdt, node, "devices"); devices >= 0) {
       int d = 0;
@@ -647,6 +651,14 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     if (vm.vcpus < 1 || vm.vcpus > kMaxVcpus) {
       return absl::InvalidArgumentError(absl::StrCat(where, "vcpus must be 1-", kMaxVcpus));
     }
+    if ((!vm.device_memory.empty() || !vm.device_irqs.empty()) && !vm.server) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "only a server is given devices of the machine"));
+    }
+    if (vm.device_memory.size() > package::kMaxDeviceRegions || vm.device_irqs.size() > package::kMaxDeviceIrqs) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "more than ", package::kMaxDeviceRegions,
+                                                     " device memory ranges or ", package::kMaxDeviceIrqs,
+                                                     " device interrupts"));
+    }
     if (vm.server && vm.bootargs.size() > package::kMaxBootargs) {
       return absl::InvalidArgumentError(absl::StrCat(where, "server bootargs longer than ", package::kMaxBootargs));
     }
@@ -707,10 +719,14 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     }
     w.u32(package::kPropFfaMessaging, f.messaging);
     if (!f.targets.empty()) w.cells(package::kPropFfaDirectTargets, f.targets);
-    if (p.vm->device_memory_size != 0) {
-      w.cells(package::kPropDeviceMemory, split64(p.vm->device_memory_base, p.vm->device_memory_size));
+    if (!p.vm->device_memory.empty()) {
+      std::vector<uint32_t> cells;
+      for (const auto& [base, size] : p.vm->device_memory) {
+        for (const uint32_t c : split64(base, size)) cells.push_back(c);
+      }
+      w.cells(package::kPropDeviceMemory, cells);
     }
-    if (p.vm->device_irq != 0) w.u32(package::kPropDeviceIrq, p.vm->device_irq);
+    if (!p.vm->device_irqs.empty()) w.cells(package::kPropDeviceIrq, p.vm->device_irqs);
     if (p.vm->server && !p.vm->bootargs.empty()) w.string(package::kPropBootargs, p.vm->bootargs);
     w.u32(package::kPropVcpus, static_cast<uint32_t>(p.vm->vcpus));
     w.cells(package::kPropMemory, split64(l.layout.ram_ipa, l.layout.ram_size));

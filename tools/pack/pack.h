@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -34,9 +35,11 @@ struct VmSpec {
   std::string name;
   bool server = false;              // kind = "server"
   bool control = false;             // may restart servers
-  uint64_t device_memory_base = 0;  // servers: physical registers they own
-  uint64_t device_memory_size = 0;
-  uint32_t device_irq = 0;          // servers: the physical SPI of that device, 0 if none
+  // Servers: the machine's devices they own (docs/servers.md, "Devices"):
+  // register windows (base, size) mapped at IPA = PA, and those devices'
+  // physical SPIs.
+  std::vector<std::pair<uint64_t, uint64_t>> device_memory;
+  std::vector<uint32_t> device_irqs;
   std::vector<DeviceSpec> devices;  // guests
   std::vector<GrantSpec> grants;    // guests
   int vcpus = 1;
@@ -69,7 +72,8 @@ struct Manifest {
 //                memory-grants { G { servers = "SERVER", ...; base = <hi lo>; size = <hi lo>; }; }; };
 //                (a grant without base and size: all of the guest's RAM)
 //         SERVER { kind = "server"; kernel = "PATH"; memory-mib = <M>;
-//                  device-memory = <hi lo size-hi size-lo>; bootargs = "..."; };
+//                  device-memory = <hi lo size-hi size-lo>...; device-irq = <INTID>...;
+//                  bootargs = "..."; };
 //         Either kind: ffa-id = <ID>; ffa-uuid = "UUID";
 //                      ffa-messaging = "direct-send", ...;  ("none": nothing)
 //                      ffa-direct-targets = "NAME", ...;

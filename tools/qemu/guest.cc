@@ -29,9 +29,8 @@ Manifest guest_manifest(const GuestOptions& o) {
     uart.server = true;
     uart.memory = kUartServerMemory;
     uart.kernel = o.uart_server;
-    uart.device_memory_base = kVirtPl011Base;
-    uart.device_memory_size = kVirtPl011Size;
-    uart.device_irq = kVirtPl011Irq;
+    uart.device_memory = {{kVirtPl011Base, kVirtPl011Size}};
+    uart.device_irqs = {kVirtPl011Irq};
     // The guest's output as it writes it, as on QEMU's own UART.
     uart.bootargs = "console-raw=1";
     // The server comes first: it is partition 1, and owns the console

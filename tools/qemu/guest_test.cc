@@ -45,8 +45,9 @@ TEST(GuestManifest, GuestGetsTheUartServersPl011ByDefault) {
   EXPECT_EQ(uart.name, "uart");
   EXPECT_TRUE(uart.server);
   EXPECT_EQ(uart.kernel, "uart_server.bin");
-  EXPECT_EQ(uart.device_memory_base, 0x0900'0000u);
-  EXPECT_EQ(uart.device_memory_size, 0x1000u);
+  ASSERT_EQ(uart.device_memory.size(), 1u);
+  EXPECT_EQ(uart.device_memory[0].first, 0x0900'0000u);
+  EXPECT_EQ(uart.device_memory[0].second, 0x1000u);
   EXPECT_EQ(uart.memory, 4ull << 20);
   const VmSpec& guest = m.vms[1];
   EXPECT_EQ(guest.name, "guest");
@@ -72,7 +73,7 @@ TEST(GuestManifest, TheGicServerGivesTheGuestAGicWhereVirtHasIt) {
   o.gic_server = "gic_server.bin";
   const Manifest m = guest_manifest(o);
   ASSERT_EQ(m.vms.size(), 3u);
-  EXPECT_EQ(m.vms[0].device_irq, 33u);
+  EXPECT_EQ(m.vms[0].device_irqs, std::vector<uint32_t>{33});
   const VmSpec& gic = m.vms[1];
   EXPECT_EQ(gic.name, "gic");
   EXPECT_TRUE(gic.server);

@@ -1,5 +1,6 @@
 #include "tools/qemu/qemu_flags.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/flags/flag.h"
@@ -12,6 +13,8 @@ ABSL_FLAG(std::string, mem, "1G", "RAM size, e.g. 512M or 2G");
 ABSL_FLAG(bool, gdb, false, "wait for GDB on localhost:1234 (target remote :1234) before starting");
 ABSL_FLAG(bool, icount, false, "run with -icount shift=0,sleep=off (1 ns of virtual time per instruction)");
 ABSL_FLAG(std::string, qemu, "qemu-system-aarch64", "QEMU binary");
+ABSL_FLAG(std::string, qemu_extra, "",
+          "more QEMU arguments, separated by spaces (e.g. \"-device virtio-rng-device,bus=virtio-mmio-bus.8\")");
 
 namespace hyp::tools {
 
@@ -25,6 +28,12 @@ QemuOptions options_from_flags() {
   options.memory = absl::GetFlag(FLAGS_mem);
   options.gdb = absl::GetFlag(FLAGS_gdb);
   options.icount = absl::GetFlag(FLAGS_icount);
+  const std::string extra = absl::GetFlag(FLAGS_qemu_extra);
+  for (size_t at = 0; at < extra.size();) {
+    const size_t end = std::min(extra.find(' ', at), extra.size());
+    if (end > at) options.extra.push_back(extra.substr(at, end - at));
+    at = end + 1;
+  }
   return options;
 }
 

@@ -5,6 +5,7 @@
 //   --hyp_append=TEXT    the hypervisor's command line
 //   --smp=N --mem=SIZE   the machine's CPUs and RAM
 //   --gdb --icount --qemu=BINARY
+//   --qemu_extra="ARG ARG..."  more QEMU arguments (devices for servers)
 #pragma once
 
 #include "tools/qemu/qemu_command.h"
