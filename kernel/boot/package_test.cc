@@ -540,6 +540,77 @@ TEST_F(ServerPackageTest, KernelRejectsFfaPropertiesThatDoNotFit) {
             "ffa-direct-targets without direct send");
 }
 
+// A server's devices of the machine: several windows and SPIs round trip;
+// what does not fit is refused by the packer and again by the kernel.
+TEST_F(ServerPackageTest, DeviceWindowsAndSpisRoundTripAndAreChecked) {
+  manifest_.vms[1].device_memory = {{0x0900'0000, 0x1000}, {0x0a00'1000, 0x1000}};
+  manifest_.vms[1].device_irqs = {33, 56, 57};
+  std::string blob = build();
+  DtbError error;
+  auto pkg = parse_package(blob.data(), blob.size(), error);
+  ASSERT_TRUE(pkg.ok()) << error.what;
+  const PackagedPartition& server = pkg->partitions[1];
+  ASSERT_EQ(server.device_region_count, 2u);
+  EXPECT_EQ(server.device_regions[1].base, Pa(0x0a00'1000));
+  ASSERT_EQ(server.device_irq_count, 3u);
+  EXPECT_EQ(server.device_irqs[2], 57u);
+
+  auto refused = [](const Manifest& m) {
+    auto p = tools::build_package(m);
+    return p.ok() ? std::string("accepted") : std::string(p.status().message());
+  };
+  Manifest m = manifest_;
+  m.vms[0].device_memory = {{0x0a00'2000, 0x1000}};
+  EXPECT_NE(refused(m).find("only a server is given devices"), std::string::npos) << refused(m);
+  m = manifest_;
+  m.vms[1].device_memory.assign(5, {0x0a00'0000, 0x1000});
+  EXPECT_NE(refused(m).find("more than 4 device memory ranges"), std::string::npos) << refused(m);
+  m = manifest_;
+  m.vms[1].device_irqs.assign(9, 48);
+  EXPECT_NE(refused(m).find("or 8 device interrupts"), std::string::npos) << refused(m);
+
+  auto set = [](std::vector<uint32_t> cells) {
+    return [cells](void* fdt, int node) {
+      std::vector<fdt32_t> be;
+      for (uint32_t c : cells) be.push_back(cpu_to_fdt32(c));
+      fdt_setprop(fdt, node, "device-memory", be.data(), static_cast<int>(be.size() * 4));
+    };
+  };
+  EXPECT_EQ(rejected(blob, "uart", set({0, 0x0a00'0000, 0, 0x2000, 0, 0x0a00'1000, 0, 0x1000})),
+            "device-memory ranges overlap");
+  EXPECT_EQ(rejected(blob, "uart", set({0, 0x0a00'0000, 0, 0x1000, 0, 0x0a00'1000})), "device-memory not 1..4 ranges");
+  EXPECT_EQ(rejected(blob, "uart", set(std::vector<uint32_t>(20, 0))), "device-memory not 1..4 ranges");
+  EXPECT_EQ(rejected(blob, "uart",
+                     [](void* fdt, int node) {
+                       const fdt32_t irqs[2] = {cpu_to_fdt32(40), cpu_to_fdt32(40)};
+                       fdt_setprop(fdt, node, "device-irq", irqs, sizeof(irqs));
+                     }),
+            "device-irq named twice");
+  EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "device-irq", 16); }),
+            "device-irq not an SPI");
+  EXPECT_EQ(rejected(blob, "uart",
+                     [](void* fdt, int node) {
+                       const fdt32_t nine[9] = {};
+                       fdt_setprop(fdt, node, "device-irq", nine, sizeof(nine));
+                     }),
+            "device-irq not 1..8 cells");
+  // Two servers with one window, or one SPI.
+  m = manifest_;
+  VmSpec second = m.vms[1];
+  second.name = "second";
+  second.bootargs.clear();
+  second.device_memory = {{0x0a00'1000, 0x1000}};
+  second.device_irqs = {60};
+  m.vms.push_back(second);
+  auto two = tools::build_package(m);
+  ASSERT_TRUE(two.ok()) << two.status();
+  std::string both = *two;
+  both.resize(both.size() + 4096);
+  EXPECT_EQ(rejected(both, "second", set({0, 0x0900'0000, 0, 0x1000})), "two servers with one device");
+  EXPECT_EQ(rejected(both, "second", [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "device-irq", 33); }),
+            "two servers with one device-irq");
+}
+
 // A GICv3 served by a second server: the route to it is the guest's
 // interrupt controller, sized for the guest's vCPUs; the PL011's route
 // carries its SPI; the guest's device tree has the GIC every interrupt
