@@ -1,0 +1,117 @@
+// The virtio-mmio transport, version 2 (virtio 1.x, "Virtio Over MMIO"), as
+// a device server emulates it for a guest: the register window, feature
+// negotiation, the device status, queue setup and the interrupt status,
+// around a device model (VirtioDevice) that does the device's own work.
+// Every value the guest writes is checked:
+//  - registers take 32-bit accesses only (other widths read 0 and are
+//    ignored), the configuration space any width inside it;
+//  - the driver's features must be ones the device offers, VERSION_1
+//    among them, or FEATURES_OK does not stick;
+//  - a queue is set up only while not ready, before DRIVER_OK, to a size
+//    of at most its maximum; its parts must lie in granted memory
+//    (Virtqueue::setup), or the device needs a reset;
+//  - a queue the driver breaks (Virtqueue) makes the device need a reset:
+//    DEVICE_NEEDS_RESET and a configuration-change interrupt, as the spec
+//    says, until the driver writes 0 to Status.
+#pragma once
+
+#include <cstdint>
+
+#include "servers/lib/mmio_device.h"
+#include "servers/virtio/guest_memory.h"
+#include "servers/virtio/virtqueue.h"
+
+namespace hyp::virtio {
+
+// Feature bits the transport itself offers (the device adds its own, 0..23).
+inline constexpr uint64_t kFeatureIndirectDesc = uint64_t{1} << 28;
+inline constexpr uint64_t kFeatureEventIdx = uint64_t{1} << 29;
+inline constexpr uint64_t kFeatureVersion1 = uint64_t{1} << 32;
+
+// Device status bits.
+inline constexpr uint32_t kStatusAcknowledge = 1;
+inline constexpr uint32_t kStatusDriver = 2;
+inline constexpr uint32_t kStatusDriverOk = 4;
+inline constexpr uint32_t kStatusFeaturesOk = 8;
+inline constexpr uint32_t kStatusNeedsReset = 0x40;
+inline constexpr uint32_t kStatusFailed = 0x80;
+
+// InterruptStatus bits.
+inline constexpr uint32_t kInterruptUsedBuffer = 1;
+inline constexpr uint32_t kInterruptConfigChange = 2;
+
+inline constexpr uint32_t kMaxQueues = 8;
+
+class VirtioDevice {
+ public:
+  virtual uint32_t device_id() const = 0;
+  // Device-specific feature bits (0..23 and 50..63 as the spec allots).
+  virtual uint64_t features() const = 0;
+  virtual uint32_t queue_count() const = 0;  // at most kMaxQueues
+  virtual uint32_t queue_max(uint32_t queue) const = 0;
+  // The configuration space: its size, and accesses inside it.
+  virtual uint32_t config_size() const = 0;
+  virtual uint64_t config_read(uint32_t offset, unsigned width) = 0;
+  virtual void config_write(uint32_t offset, unsigned width, uint64_t value) = 0;
+  // The driver reset the device (Status 0): back to its initial state.
+  virtual void reset() = 0;
+  // Queue `queue` has chains: the device takes what it can and completes
+  // what it finishes (Virtqueue::put). Returns whether an interrupt is due
+  // (put() said so for one of them).
+  virtual bool notify(uint32_t queue, Virtqueue& q, uint64_t features) = 0;
+
+ protected:
+  ~VirtioDevice() = default;
+};
+
+class MmioTransport final : public server::MmioDevice {
+ public:
+  static constexpr uint64_t kWindow = 0x200;
+  static constexpr uint32_t kMagic = 0x7472'6976;  // "virt"
+  static constexpr uint32_t kVendor = 0x4859'5056;  // "VPYH", this project's
+
+  MmioTransport(VirtioDevice& device, const GuestMemory& memory) : device_(device), memory_(memory) {}
+
+  uint64_t window() const override { return kWindow; }
+  uint64_t read(uint64_t offset, unsigned width) override;
+  void write(uint64_t offset, unsigned width, uint64_t value) override;
+  void reset() override;
+
+  // Whether the guest's interrupt line is to be high (InterruptStatus not 0).
+  bool interrupt_pending() const { return interrupt_status_ != 0; }
+  uint32_t status() const { return status_; }
+  uint64_t driver_features() const { return driver_features_; }
+  // The device's configuration changed: tells the driver (ConfigGeneration
+  // moves on, and a configuration-change interrupt).
+  void config_changed();
+  // Runs queue `queue`'s work outside a notification (e.g. a completion
+  // that came later from a physical device).
+  void run_queue(uint32_t queue);
+
+ private:
+  struct Queue {
+    uint32_t num = 0;
+    bool ready = false;
+    uint64_t desc = 0;
+    uint64_t driver = 0;
+    uint64_t device = 0;
+  };
+  uint64_t offered() const;
+  void needs_reset();
+  void write_status(uint32_t value);
+  void set_ready(Queue& q, Virtqueue& vq, uint64_t value);
+
+  VirtioDevice& device_;
+  const GuestMemory& memory_;
+  uint32_t status_ = 0;
+  uint32_t device_features_sel_ = 0;
+  uint32_t driver_features_sel_ = 0;
+  uint64_t driver_features_ = 0;
+  uint32_t queue_sel_ = 0;
+  uint32_t interrupt_status_ = 0;
+  uint32_t config_generation_ = 0;
+  Queue queues_[kMaxQueues];
+  Virtqueue virtqueues_[kMaxQueues];
+};
+
+}  // namespace hyp::virtio

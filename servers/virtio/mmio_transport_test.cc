@@ -1,0 +1,263 @@
+// The virtio-mmio transport driven as Linux's virtio_mmio driver drives it,
+// and as a hostile guest might: identification, feature negotiation, queue
+// setup, notifications and interrupts, DEVICE_NEEDS_RESET, and the
+// configuration space, with a small device model that fills each chain's
+// writable buffers with a counter.
+#include "servers/virtio/mmio_transport.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+
+namespace hyp::virtio {
+namespace {
+
+constexpr uint64_t kRam = 0x4000'0000;
+constexpr uint64_t kRamSize = 1 << 20;
+constexpr uint64_t kDesc = kRam;
+constexpr uint64_t kAvail = kRam + 0x1000;
+constexpr uint64_t kUsed = kRam + 0x2000;
+constexpr uint64_t kData = kRam + 0x10000;
+
+// A device with one queue of up to 16 that writes 0, 1, 2, ... into the
+// writable buffers of each chain, and 8 bytes of configuration space.
+class CounterDevice final : public VirtioDevice {
+ public:
+  explicit CounterDevice(const GuestMemory& memory) : memory_(memory) {}
+  uint32_t device_id() const override { return 4; }
+  uint64_t features() const override { return 1u << 3; }
+  uint32_t queue_count() const override { return 1; }
+  uint32_t queue_max(uint32_t) const override { return 16; }
+  uint32_t config_size() const override { return 8; }
+  uint64_t config_read(uint32_t offset, unsigned width) override {
+    uint64_t v = 0;
+    std::memcpy(&v, config_ + offset, width);
+    return v;
+  }
+  void config_write(uint32_t offset, unsigned width, uint64_t value) override {
+    std::memcpy(config_ + offset, &value, width);
+  }
+  void reset() override { ++resets; }
+  bool notify(uint32_t, Virtqueue& q, uint64_t) override {
+    bool interrupt = false;
+    Chain c;
+    while (q.take(c) == Take::kChain) {
+      for (uint32_t i = 0; i < c.count; ++i) {
+        if (!c.buffers[i].write) continue;
+        uint8_t* p = memory_.translate(c.buffers[i].ipa, c.buffers[i].len);
+        for (uint32_t j = 0; j < c.buffers[i].len; ++j) p[j] = next_++;
+      }
+      interrupt = q.put(c.head, c.writable) || interrupt;
+    }
+    return interrupt;
+  }
+  int resets = 0;
+
+ private:
+  const GuestMemory& memory_;
+  uint8_t config_[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  uint8_t next_ = 0;
+};
+
+class MmioTransportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ram_ = std::make_unique<uint8_t[]>(kRamSize);
+    std::memset(ram_.get(), 0, kRamSize);
+    ASSERT_TRUE(memory_.add(kRam, kRamSize, ram_.get()));
+  }
+  uint32_t r(uint64_t offset) { return static_cast<uint32_t>(t_.read(offset, 4)); }
+  void w(uint64_t offset, uint64_t value) { t_.write(offset, 4, value); }
+  template <typename T>
+  void poke(uint64_t ipa, T v) {
+    std::memcpy(ram_.get() + (ipa - kRam), &v, sizeof(v));
+  }
+  template <typename T>
+  T peek(uint64_t ipa) {
+    T v;
+    std::memcpy(&v, ram_.get() + (ipa - kRam), sizeof(v));
+    return v;
+  }
+  // Linux's sequence up to FEATURES_OK with `features`; true if it stuck.
+  bool negotiate(uint64_t features) {
+    w(0x070, 0);
+    w(0x070, kStatusAcknowledge);
+    w(0x070, kStatusAcknowledge | kStatusDriver);
+    w(0x024, 0);
+    w(0x020, features & 0xffff'ffff);
+    w(0x024, 1);
+    w(0x020, features >> 32);
+    w(0x070, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
+    return (r(0x070) & kStatusFeaturesOk) != 0;
+  }
+  void queue(uint32_t num, uint64_t desc = kDesc, uint64_t avail = kAvail, uint64_t used = kUsed) {
+    w(0x030, 0);
+    w(0x038, num);
+    w(0x080, desc & 0xffff'ffff);
+    w(0x084, desc >> 32);
+    w(0x090, avail & 0xffff'ffff);
+    w(0x094, avail >> 32);
+    w(0x0a0, used & 0xffff'ffff);
+    w(0x0a4, used >> 32);
+    w(0x044, 1);
+  }
+  void start() {
+    ASSERT_TRUE(negotiate(kFeatureVersion1 | (1u << 3)));
+    queue(16);
+    ASSERT_EQ(r(0x044), 1u);
+    w(0x070, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
+    ASSERT_EQ(r(0x070) & kStatusDriverOk, kStatusDriverOk);
+  }
+  // One writable buffer of `len` bytes at kData in descriptor 0, offered.
+  void offer(uint32_t len, uint16_t flags = kDescWrite, uint16_t next = 0) {
+    poke<uint64_t>(kDesc, kData);
+    poke<uint32_t>(kDesc + 8, len);
+    poke<uint16_t>(kDesc + 12, flags);
+    poke<uint16_t>(kDesc + 14, next);
+    const uint16_t idx = peek<uint16_t>(kAvail + 2);
+    poke<uint16_t>(kAvail + 4 + 2 * (idx % 16), 0);
+    poke<uint16_t>(kAvail + 2, static_cast<uint16_t>(idx + 1));
+  }
+
+  std::unique_ptr<uint8_t[]> ram_;
+  GuestMemory memory_;
+  CounterDevice device_{memory_};
+  MmioTransport t_{device_, memory_};
+};
+
+TEST_F(MmioTransportTest, IdentifiesItselfToThirtyTwoBitReadsOnly) {
+  EXPECT_EQ(r(0x000), 0x7472'6976u);
+  EXPECT_EQ(r(0x004), 2u) << "version 2: virtio 1.x";
+  EXPECT_EQ(r(0x008), 4u);
+  EXPECT_EQ(r(0x00c), MmioTransport::kVendor);
+  EXPECT_EQ(t_.read(0x000, 2), 0u) << "registers take 32-bit accesses";
+  EXPECT_EQ(t_.read(0x000, 8), 0u);
+  EXPECT_EQ(r(0x034), 16u) << "queue 0's maximum";
+  w(0x030, 1);
+  EXPECT_EQ(r(0x034), 0u) << "no queue 1";
+  w(0x030, 0xffff'ffff);
+  EXPECT_EQ(r(0x034), 0u);
+  EXPECT_EQ(r(0x0b0), 0xffff'ffffu) << "no shared memory";
+  EXPECT_EQ(r(0x1fc), 0u) << "past the configuration space";
+}
+
+TEST_F(MmioTransportTest, FeaturesAreNegotiatedOnlyWithinWhatIsOffered) {
+  w(0x014, 0);
+  EXPECT_EQ(r(0x010), (1u << 3) | (1u << 28) | (1u << 29));
+  w(0x014, 1);
+  EXPECT_EQ(r(0x010), 1u) << "VERSION_1";
+  w(0x014, 2);
+  EXPECT_EQ(r(0x010), 0u);
+  EXPECT_FALSE(negotiate(1u << 3)) << "without VERSION_1";
+  EXPECT_FALSE(negotiate(kFeatureVersion1 | (1u << 5))) << "a feature not offered";
+  EXPECT_FALSE(negotiate(kFeatureVersion1 | (uint64_t{1} << 40))) << "a high feature not offered";
+  // FEATURES_OK before DRIVER.
+  w(0x070, 0);
+  w(0x070, kStatusAcknowledge | kStatusFeaturesOk);
+  EXPECT_EQ(r(0x070) & kStatusFeaturesOk, 0u);
+  // DRIVER_OK without FEATURES_OK.
+  w(0x070, kStatusAcknowledge | kStatusDriver | kStatusDriverOk);
+  EXPECT_EQ(r(0x070) & kStatusDriverOk, 0u);
+  EXPECT_TRUE(negotiate(kFeatureVersion1 | kFeatureEventIdx | (1u << 3)));
+  EXPECT_EQ(t_.driver_features(), kFeatureVersion1 | kFeatureEventIdx | (1u << 3));
+  // Fixed once accepted.
+  w(0x024, 0);
+  w(0x020, 0);
+  EXPECT_EQ(t_.driver_features(), kFeatureVersion1 | kFeatureEventIdx | (1u << 3));
+  w(0x070, kStatusAcknowledge);
+  EXPECT_NE(r(0x070) & kStatusFeaturesOk, 0u) << "the driver cannot clear bits but by a reset";
+}
+
+TEST_F(MmioTransportTest, ANotificationRunsTheDeviceAndRaisesTheInterrupt) {
+  start();
+  EXPECT_FALSE(t_.interrupt_pending());
+  offer(4);
+  w(0x050, 0);
+  EXPECT_EQ(peek<uint16_t>(kUsed + 2), 1) << "completed";
+  EXPECT_EQ(peek<uint32_t>(kUsed + 8), 4u);
+  EXPECT_EQ(peek<uint8_t>(kData + 3), 3);
+  EXPECT_TRUE(t_.interrupt_pending());
+  EXPECT_EQ(r(0x060), kInterruptUsedBuffer);
+  w(0x064, kInterruptUsedBuffer);
+  EXPECT_FALSE(t_.interrupt_pending());
+  w(0x050, 7);  // no such queue
+  w(0x050, 0xffff'ffff);
+  EXPECT_FALSE(t_.interrupt_pending());
+}
+
+TEST_F(MmioTransportTest, AQueueInUseCannotBeMoved) {
+  start();
+  w(0x080, kRam + 0x5000);
+  w(0x038, 4);
+  offer(2);
+  w(0x050, 0);
+  EXPECT_EQ(peek<uint16_t>(kUsed + 2), 1) << "still at the old place, size 16";
+  // Stopped (QueueReady 0), then moved.
+  w(0x044, 0);
+  EXPECT_EQ(r(0x044), 0u);
+  w(0x080, kRam + 0x5000);
+  w(0x044, 1);
+  EXPECT_EQ(r(0x044), 1u);
+}
+
+TEST_F(MmioTransportTest, ABadQueueOrABrokenChainNeedsAReset) {
+  ASSERT_TRUE(negotiate(kFeatureVersion1));
+  queue(32);
+  EXPECT_EQ(r(0x044), 0u) << "larger than the maximum";
+  EXPECT_NE(r(0x070) & kStatusNeedsReset, 0u);
+  EXPECT_FALSE(t_.interrupt_pending()) << "no interrupt before DRIVER_OK";
+  ASSERT_TRUE(negotiate(kFeatureVersion1));
+  EXPECT_EQ(r(0x070) & kStatusNeedsReset, 0u) << "a reset clears it";
+  queue(16, kRam + kRamSize - 0x40);
+  EXPECT_EQ(r(0x044), 0u) << "descriptors outside granted memory";
+  EXPECT_NE(r(0x070) & kStatusNeedsReset, 0u);
+  ASSERT_TRUE(negotiate(kFeatureVersion1));
+  queue(16, kDesc, kAvail + 1);
+  EXPECT_NE(r(0x070) & kStatusNeedsReset, 0u) << "a misaligned ring";
+  // A queue before FEATURES_OK.
+  w(0x070, 0);
+  w(0x070, kStatusAcknowledge | kStatusDriver);
+  queue(16);
+  EXPECT_EQ(r(0x044), 0u);
+  // A chain the driver breaks after DRIVER_OK.
+  const int resets = device_.resets;
+  start();
+  offer(4, kDescWrite | kDescNext, 0);  // a descriptor pointing at itself
+  w(0x050, 0);
+  EXPECT_NE(r(0x070) & kStatusNeedsReset, 0u);
+  EXPECT_EQ(r(0x060), kInterruptConfigChange) << "the spec's notice of DEVICE_NEEDS_RESET";
+  EXPECT_EQ(peek<uint16_t>(kUsed + 2), 0) << "nothing completed";
+  offer(4);
+  w(0x050, 0);
+  EXPECT_EQ(peek<uint16_t>(kUsed + 2), 0) << "the device does nothing until reset";
+  w(0x070, 0);
+  EXPECT_EQ(r(0x070), 0u);
+  EXPECT_EQ(r(0x044), 0u);
+  EXPECT_EQ(r(0x060), 0u);
+  EXPECT_GT(device_.resets, resets);
+  std::memset(ram_.get(), 0, 0x3000);
+  start();
+  offer(4);
+  w(0x050, 0);
+  EXPECT_EQ(peek<uint16_t>(kUsed + 2), 1) << "working again";
+}
+
+TEST_F(MmioTransportTest, TheConfigurationSpaceTakesAnyWidthInside) {
+  EXPECT_EQ(t_.read(0x100, 1), 1u);
+  EXPECT_EQ(t_.read(0x102, 2), 0x0403u);
+  EXPECT_EQ(t_.read(0x100, 8), 0x0807'0605'0403'0201u);
+  EXPECT_EQ(t_.read(0x104, 8), 0u) << "running past it";
+  t_.write(0x106, 2, 0xbeef);
+  EXPECT_EQ(t_.read(0x104, 4), 0xbeef'0605u);
+  t_.write(0x107, 2, 0xffff);  // past it: ignored
+  EXPECT_EQ(t_.read(0x107, 1), 0xbeu);
+  start();
+  const uint32_t generation = r(0x0fc);
+  t_.config_changed();
+  EXPECT_EQ(r(0x0fc), generation + 1);
+  EXPECT_EQ(r(0x060), kInterruptConfigChange);
+}
+
+}  // namespace
+}  // namespace hyp::virtio
