@@ -169,6 +169,7 @@ void MmioTransport::write_status(uint32_t value) {
 
 void MmioTransport::set_ready(Queue& q, Virtqueue& vq, uint64_t value) {
   if (value == 0) {
+    if (q.ready) device_.queue_stopped(static_cast<uint32_t>(&q - queues_));
     q.ready = false;
     vq.reset();
     return;

@@ -55,6 +55,9 @@ class VirtioDevice {
   virtual void config_write(uint32_t offset, unsigned width, uint64_t value) = 0;
   // The driver reset the device (Status 0): back to its initial state.
   virtual void reset() = 0;
+  // The driver stopped queue `queue` (QueueReady 0): what the device took
+  // from it and has not completed is dropped.
+  virtual void queue_stopped(uint32_t queue) { (void)queue; }
   // Queue `queue` has chains: the device takes what it can and completes
   // what it finishes (Virtqueue::put). Returns whether an interrupt is due
   // (put() said so for one of them).
