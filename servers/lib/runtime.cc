@@ -13,10 +13,13 @@
 namespace hyp::server {
 namespace {
 
-// Stage 1: an identity map in 1 GiB blocks from a single level-1 table
-// (39-bit VA, 4 KiB granule). Stage 2 decides what exists; stage 1 only
-// gives memory types: device for the first GiB (the UART's registers),
-// normal write-back for RAM (executable) and for the channel (not).
+// Stage 1: an identity map in 1 GiB blocks (40-bit VA, 4 KiB granule, a
+// level-0 table over two level-1 tables). Stage 2 decides what exists;
+// stage 1 only gives memory types: device for the first GiB (the UART's
+// registers), normal write-back for RAM (executable) and for the channel
+// (not), and normal write-back, not executable, for the windows where the
+// kernel maps the guest memory granted to the server (2^39 and up), each
+// whole GiB that holds part of a grant (docs/ffa.md, "Boot grants").
 constexpr uint64_t kBlockValid = 0x1;
 constexpr uint64_t kAttrDevice = 0 << 2;  // MAIR index 0: Device-nGnRnE
 constexpr uint64_t kAttrNormal = 1 << 2;  // MAIR index 1: Normal write-back
@@ -24,17 +27,38 @@ constexpr uint64_t kInnerShareable = 3 << 8;
 constexpr uint64_t kAccessFlag = 1 << 10;
 constexpr uint64_t kExecuteNever = (1ull << 53) | (1ull << 54);
 constexpr uint64_t kGiB = 1ull << 30;
+constexpr uint64_t kTableValid = 0x3;
+constexpr uint64_t kVaLimit = 1ull << 40;
 
-alignas(4096) uint64_t g_level1[512];
+alignas(4096) uint64_t g_level0[512];
+alignas(4096) uint64_t g_level1[512];       // VA 0 .. 512 GiB
+alignas(4096) uint64_t g_level1_high[512];  // VA 512 GiB .. 1 TiB: grant windows
+
+// Each GiB holding part of a grant, mapped before the server starts.
+void map_grants(const ipc::ServerInfo& info) {
+  for (uint32_t i = 0; i < info.grant_count && i < ipc::kMaxServerGrants; ++i) {
+    const ipc::Grant& g = info.grants[i];
+    const uint64_t start = g.window + g.ipa;
+    if (g.size == 0 || start < kVaLimit / 2 || start >= kVaLimit || g.size > kVaLimit - start) continue;
+    for (uint64_t gib = start / kGiB; gib <= (start + g.size - 1) / kGiB; ++gib) {
+      g_level1_high[gib - 512] = gib * kGiB | kBlockValid | kAttrNormal | kInnerShareable | kAccessFlag | kExecuteNever;
+    }
+  }
+  // New entries only (none was valid before): ordered before any use.
+  asm volatile("dsb ishst\nisb" ::: "memory");
+}
 
 void enable_mmu() {
+  g_level0[0] = reinterpret_cast<uint64_t>(g_level1) | kTableValid;
+  g_level0[1] = reinterpret_cast<uint64_t>(g_level1_high) | kTableValid;
   g_level1[0] = 0 * kGiB | kBlockValid | kAttrDevice | kAccessFlag | kExecuteNever;
   g_level1[1] = 1 * kGiB | kBlockValid | kAttrNormal | kInnerShareable | kAccessFlag;
   g_level1[2] = 2 * kGiB | kBlockValid | kAttrNormal | kInnerShareable | kAccessFlag | kExecuteNever;
   constexpr uint64_t kMair = 0xffull << 8;  // index 0 = 0x00 device, index 1 = 0xff normal WB
-  // TCR_EL1: T0SZ 25, walks inner/outer write-back and inner shareable,
-  // 4 KiB granule, TTBR1 walks disabled (EPD1), 40-bit IPS.
-  constexpr uint64_t kTcr = 25 | (1 << 8) | (1 << 10) | (3 << 12) | (1ull << 23) | (2ull << 32);
+  // TCR_EL1: T0SZ 24 (40-bit VA, walks from level 0), walks inner/outer
+  // write-back and inner shareable, 4 KiB granule, TTBR1 walks disabled
+  // (EPD1), 40-bit IPS.
+  constexpr uint64_t kTcr = 24 | (1 << 8) | (1 << 10) | (3 << 12) | (1ull << 23) | (2ull << 32);
   // SCTLR_EL1: RES1 bits, M, C, I.
   constexpr uint64_t kSctlr = 0x30d0'0800 | (1 << 0) | (1 << 2) | (1 << 12);
   asm volatile(
@@ -48,7 +72,7 @@ void enable_mmu() {
       "msr sctlr_el1, %3\n"
       "isb\n"
       :
-      : "r"(kMair), "r"(kTcr), "r"(reinterpret_cast<uint64_t>(g_level1)), "r"(kSctlr)
+      : "r"(kMair), "r"(kTcr), "r"(reinterpret_cast<uint64_t>(g_level0)), "r"(kSctlr)
       : "memory");
 }
 
@@ -161,6 +185,7 @@ bool bootarg(const ipc::ServerInfo& info, const char* key, uint64_t& value) {
     state->magic = kStateMagic;
   }
   ++state->generation;
+  map_grants(*info);
   server.start(*info, state + 1, ipc::kChannelPageSize - sizeof(*state), resumed);
   uint64_t crash_every = 0;
   (void)bootarg(*info, "crash-every", crash_every);
