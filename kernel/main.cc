@@ -182,15 +182,6 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
   }
 }
 
-bool owns_uart(const PackagedPartition& image) {
-  const uint64_t uart = g_boot_info.uart.base.value();
-  for (size_t i = 0; i < image.device_region_count; ++i) {
-    const PackagedPartition::DeviceRegion& r = image.device_regions[i];
-    if (uart >= r.base.value() && uart - r.base.value() < r.size) return true;
-  }
-  return false;
-}
-
 // Reads the boot package, builds every partition in it, and starts them:
 // guest vCPUs are spread over the online CPUs; servers run where they are
 // needed.
@@ -234,7 +225,7 @@ bool owns_uart(const PackagedPartition& image) {
       grant_devices_or_power_off(p, image_i);
       console::print("hyp: server %s (id %u): %lu MiB at IPA 0x%lx (PA 0x%lx)%s\n", p.name.data(), p.id,
                      p.memory[0].size >> 20, p.memory[0].ipa.value(), p.memory[0].pa.value(),
-                     owns_uart(image_i) ? ", owns the UART" : "");
+                     image_i.has_device_at(g_boot_info.uart.base) ? ", owns the UART" : "");
       continue;
     }
     for (size_t j = 0; j < image_i.route_count; ++j) {

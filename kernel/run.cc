@@ -1734,12 +1734,8 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
       return st;
     }
     // The server given the console UART owns the console.
-    for (size_t j = 0; j < s.image->device_region_count && g_console == nullptr; ++j) {
-      const PackagedPartition::DeviceRegion& r = s.image->device_regions[j];
-      s.console_owner = g_console_uart.value() != 0 && g_console_uart.value() >= r.base.value() &&
-                        g_console_uart.value() - r.base.value() < r.size;
-      if (s.console_owner) g_console = &s;
-    }
+    s.console_owner = g_console == nullptr && g_console_uart.value() != 0 && s.image->has_device_at(g_console_uart);
+    if (s.console_owner) g_console = &s;
   }
   if (Status st = make_grants(partitions, count, *package, failed); st != Status::kOk) return st;
   for (size_t i = 0; i < g_server_count; ++i) write_info(g_servers[i]);

@@ -64,6 +64,15 @@ struct PackagedPartition {
   size_t device_region_count = 0;
   std::array<uint32_t, package::kMaxDeviceIrqs> device_irqs{};
   size_t device_irq_count = 0;
+
+  // Whether one of its device regions holds physical address `pa`.
+  bool has_device_at(Pa pa) const {
+    for (size_t i = 0; i < device_region_count; ++i) {
+      const DeviceRegion& r = device_regions[i];
+      if (pa.value() >= r.base.value() && pa.value() - r.base.value() < r.size) return true;
+    }
+    return false;
+  }
   std::array<char, package::kMaxBootargs + 1> bootargs{};   // servers only
   // FF-A (docs/ffa.md): the partition's ID, UUID (four words; all zero for
   // none), messaging properties (package::kFfaMessagingMask), and the IDs it

@@ -3,12 +3,18 @@
 #include <cstring>
 
 #include "base/spinlock.h"
+#include "bootpkg/format.h"
 #include "kernel/arch/mm.h"
 #include "kernel/ffa/calls.h"
 #include "kernel/ffa/ownership.h"
 #include "kernel/mm/page_table.h"
 
 namespace hyp {
+
+static_assert(package::kMaxGrantServers == ffa::kMaxReceivers, "a boot grant is one transaction");
+static_assert(package::kMaxGrants * package::kMaxPartitions <= kMaxMemTransactions,
+              "every boot grant of a full package has a transaction");
+
 namespace {
 
 namespace mm = arch::mm;
