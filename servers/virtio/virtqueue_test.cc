@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
+#include <thread>
 #include <memory>
 #include <vector>
 
@@ -286,6 +288,73 @@ TEST_F(VirtqueueTest, LengthsAddingUpTo4GiBAreRefused) {
   offer(0);
   ASSERT_EQ(take(), Take::kChain) << "one byte short of 4 GiB";
   EXPECT_EQ(chain_.readable + uint64_t{chain_.writable}, 0xffff'ffffu);
+}
+
+// A driver on another CPU rewrites the descriptor table and the available
+// ring while the device takes chains: whatever the device reads, every
+// chain it returns is made of granted buffers, at most kMaxChainBuffers,
+// readable ones first, and its totals are the sum of what it returned
+// (each value read once); the device never hangs (a broken queue is set
+// up again), and AddressSanitizer sees no access outside the granted RAM.
+TEST_F(VirtqueueTest, ADriverRewritingEverythingMeanwhileGetsNothingOutOfBounds) {
+  std::atomic<bool> stop{false};
+  std::atomic<uint16_t> device_at{0};  // where the device has taken up to, as a driver could see it
+  std::thread driver([&] {
+    uint64_t x = 0x9e37'79b9'7f4a'7c15;
+    auto* desc = reinterpret_cast<uint64_t*>(at(kDesc));
+    auto* avail = reinterpret_cast<uint16_t*>(at(kAvail));
+    // Flags mostly as a driver sets them, now and then anything.
+    constexpr uint16_t kFlags[8] = {0, 0, kDescWrite, kDescWrite, kDescNext, kDescNext | kDescWrite, kDescIndirect,
+                                    0xffff};
+    while (!stop.load(std::memory_order_relaxed)) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      const uint32_t i = static_cast<uint32_t>(x % kSize);
+      // Addresses mostly inside the RAM, lengths up to past its end.
+      const uint64_t addr = (x & 1) != 0 ? kRam + (x >> 8) % kRamSize : x;
+      const uint64_t len = (x & 2) != 0 ? (x >> 12) % 0x1000 : (x >> 12) & 0xffff'ffff;
+      const uint64_t meta = len | uint64_t{kFlags[(x >> 44) % 8]} << 32 | ((x >> 50) % (kSize + 1)) << 48;
+      __atomic_store_n(&desc[2 * i], addr, __ATOMIC_RELAXED);
+      __atomic_store_n(&desc[2 * i + 1], meta, __ATOMIC_RELAXED);
+      __atomic_store_n(&avail[2 + (x >> 20) % kSize], static_cast<uint16_t>((x >> 24) % (kSize + 1)),
+                       __ATOMIC_RELAXED);
+      const uint16_t ahead = static_cast<uint16_t>(1 + (x >> 60) % 3);
+      __atomic_store_n(&avail[1], static_cast<uint16_t>(device_at.load() + ahead), __ATOMIC_RELEASE);
+    }
+  });
+  uint64_t chains = 0;
+  uint64_t broken = 0;
+  bool bad = false;
+  for (int i = 0; i < 200'000 && !bad; ++i) {
+    const Take t = take();
+    device_at.store(q_.next_avail());
+    if (t == Take::kBroken) {
+      ++broken;
+      ASSERT_TRUE(q_.setup(&memory_, kSize, kDesc, kAvail, kUsed, false, true));
+      device_at.store(0);
+      continue;
+    }
+    if (t != Take::kChain) continue;
+    ++chains;
+    bool seen_write = false;
+    uint64_t readable = 0;
+    uint64_t writable = 0;
+    bad = chain_.count > kMaxChainBuffers || chain_.head >= kSize;
+    for (uint32_t b = 0; b < chain_.count && !bad; ++b) {
+      const Buffer& buf = chain_.buffers[b];
+      bad = (buf.len != 0 && memory_.translate(buf.ipa, buf.len) == nullptr) || (!buf.write && seen_write);
+      seen_write = seen_write || buf.write;
+      (buf.write ? writable : readable) += buf.len;
+    }
+    bad = bad || readable != chain_.readable || writable != chain_.writable;
+    q_.put(chain_.head, chain_.writable);
+  }
+  stop.store(true);
+  driver.join();
+  EXPECT_FALSE(bad) << "chain " << chains;
+  EXPECT_GT(chains, 0u) << "the race took chains at all";
+  EXPECT_GT(broken, 0u) << "and refused broken ones";
 }
 
 TEST_F(VirtqueueTest, SetupChecksTheQueue) {
