@@ -8,17 +8,13 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <memory>
+
+#include "servers/virtio/testing/driver.h"
 
 namespace hyp::virtio {
 namespace {
 
-constexpr uint64_t kRam = 0x4000'0000;
-constexpr uint64_t kRamSize = 1 << 20;
-constexpr uint64_t kDesc = kRam;
-constexpr uint64_t kAvail = kRam + 0x1000;
-constexpr uint64_t kUsed = kRam + 0x2000;
-constexpr uint64_t kData = kRam + 0x10000;
+using namespace test_driver;  // the guest's RAM and driver
 
 // A device with one queue of up to 16 that writes 0, 1, 2, ... into the
 // writable buffers of each chain, and 8 bytes of configuration space.
@@ -62,68 +58,17 @@ class CounterDevice final : public VirtioDevice {
 
 class MmioTransportTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ram_ = std::make_unique<uint8_t[]>(kRamSize);
-    std::memset(ram_.get(), 0, kRamSize);
-    ASSERT_TRUE(memory_.add(kRam, kRamSize, ram_.get()));
-  }
-  uint32_t r(uint64_t offset) { return static_cast<uint32_t>(t_.read(offset, 4)); }
-  void w(uint64_t offset, uint64_t value) { t_.write(offset, 4, value); }
-  template <typename T>
-  void poke(uint64_t ipa, T v) {
-    std::memcpy(ram_.get() + (ipa - kRam), &v, sizeof(v));
-  }
-  template <typename T>
-  T peek(uint64_t ipa) {
-    T v;
-    std::memcpy(&v, ram_.get() + (ipa - kRam), sizeof(v));
-    return v;
-  }
-  // Linux's sequence up to FEATURES_OK with `features`; true if it stuck.
-  bool negotiate(uint64_t features) {
-    w(0x070, 0);
-    w(0x070, kStatusAcknowledge);
-    w(0x070, kStatusAcknowledge | kStatusDriver);
-    w(0x024, 0);
-    w(0x020, features & 0xffff'ffff);
-    w(0x024, 1);
-    w(0x020, features >> 32);
-    w(0x070, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
-    return (r(0x070) & kStatusFeaturesOk) != 0;
-  }
-  void queue(uint32_t num, uint64_t desc = kDesc, uint64_t avail = kAvail, uint64_t used = kUsed) {
-    w(0x030, 0);
-    w(0x038, num);
-    w(0x080, desc & 0xffff'ffff);
-    w(0x084, desc >> 32);
-    w(0x090, avail & 0xffff'ffff);
-    w(0x094, avail >> 32);
-    w(0x0a0, used & 0xffff'ffff);
-    w(0x0a4, used >> 32);
-    w(0x044, 1);
-  }
-  void start() {
-    ASSERT_TRUE(negotiate(kFeatureVersion1 | (1u << 3)));
-    queue(16);
-    ASSERT_EQ(r(0x044), 1u);
-    w(0x070, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
-    ASSERT_EQ(r(0x070) & kStatusDriverOk, kStatusDriverOk);
-  }
+  uint32_t r(uint64_t offset) { return driver_.r(offset); }
+  void w(uint64_t offset, uint64_t value) { driver_.w(offset, value); }
+  bool negotiate(uint64_t features) { return driver_.negotiate(features); }
+  void start() { ASSERT_TRUE(driver_.start(kFeatureVersion1 | (1u << 3))); }
   // One writable buffer of `len` bytes at kData in descriptor 0, offered.
-  void offer(uint32_t len, uint16_t flags = kDescWrite, uint16_t next = 0) {
-    poke<uint64_t>(kDesc, kData);
-    poke<uint32_t>(kDesc + 8, len);
-    poke<uint16_t>(kDesc + 12, flags);
-    poke<uint16_t>(kDesc + 14, next);
-    const uint16_t idx = peek<uint16_t>(kAvail + 2);
-    poke<uint16_t>(kAvail + 4 + 2 * (idx % 16), 0);
-    poke<uint16_t>(kAvail + 2, static_cast<uint16_t>(idx + 1));
-  }
+  void offer(uint32_t len, uint16_t flags = kDescWrite, uint16_t next = 0) { driver_.offer(0, len, flags, next); }
 
-  std::unique_ptr<uint8_t[]> ram_;
-  GuestMemory memory_;
-  CounterDevice device_{memory_};
-  MmioTransport t_{device_, memory_};
+  GuestRam ram_;
+  CounterDevice device_{ram_.memory};
+  MmioTransport t_{device_, ram_.memory};
+  MmioDriver driver_{t_, ram_, 16};
 };
 
 TEST_F(MmioTransportTest, IdentifiesItselfToThirtyTwoBitReadsOnly) {
@@ -174,9 +119,9 @@ TEST_F(MmioTransportTest, ANotificationRunsTheDeviceAndRaisesTheInterrupt) {
   EXPECT_FALSE(t_.interrupt_pending());
   offer(4);
   w(0x050, 0);
-  EXPECT_EQ(peek<uint16_t>(kUsed + 2), 1) << "completed";
-  EXPECT_EQ(peek<uint32_t>(kUsed + 8), 4u);
-  EXPECT_EQ(peek<uint8_t>(kData + 3), 3);
+  EXPECT_EQ(ram_.peek<uint16_t>(kUsed + 2), 1) << "completed";
+  EXPECT_EQ(ram_.peek<uint32_t>(kUsed + 8), 4u);
+  EXPECT_EQ(ram_.peek<uint8_t>(kData + 3), 3);
   EXPECT_TRUE(t_.interrupt_pending());
   EXPECT_EQ(r(0x060), kInterruptUsedBuffer);
   w(0x064, kInterruptUsedBuffer);
@@ -192,7 +137,7 @@ TEST_F(MmioTransportTest, AQueueInUseCannotBeMoved) {
   w(0x038, 4);
   offer(2);
   w(0x050, 0);
-  EXPECT_EQ(peek<uint16_t>(kUsed + 2), 1) << "still at the old place, size 16";
+  EXPECT_EQ(ram_.peek<uint16_t>(kUsed + 2), 1) << "still at the old place, size 16";
   // Stopped (QueueReady 0), then moved.
   w(0x044, 0);
   EXPECT_EQ(r(0x044), 0u);
@@ -203,22 +148,22 @@ TEST_F(MmioTransportTest, AQueueInUseCannotBeMoved) {
 
 TEST_F(MmioTransportTest, ABadQueueOrABrokenChainNeedsAReset) {
   ASSERT_TRUE(negotiate(kFeatureVersion1));
-  queue(32);
+  driver_.queue(32);
   EXPECT_EQ(r(0x044), 0u) << "larger than the maximum";
   EXPECT_NE(r(0x070) & kStatusNeedsReset, 0u);
   EXPECT_FALSE(t_.interrupt_pending()) << "no interrupt before DRIVER_OK";
   ASSERT_TRUE(negotiate(kFeatureVersion1));
   EXPECT_EQ(r(0x070) & kStatusNeedsReset, 0u) << "a reset clears it";
-  queue(16, kRam + kRamSize - 0x40);
+  driver_.queue(16, kRam + kRamSize - 0x40);
   EXPECT_EQ(r(0x044), 0u) << "descriptors outside granted memory";
   EXPECT_NE(r(0x070) & kStatusNeedsReset, 0u);
   ASSERT_TRUE(negotiate(kFeatureVersion1));
-  queue(16, kDesc, kAvail + 1);
+  driver_.queue(16, kDesc, kAvail + 1);
   EXPECT_NE(r(0x070) & kStatusNeedsReset, 0u) << "a misaligned ring";
   // A queue before FEATURES_OK.
   w(0x070, 0);
   w(0x070, kStatusAcknowledge | kStatusDriver);
-  queue(16);
+  driver_.queue(16);
   EXPECT_EQ(r(0x044), 0u);
   // A chain the driver breaks after DRIVER_OK.
   const int resets = device_.resets;
@@ -227,20 +172,20 @@ TEST_F(MmioTransportTest, ABadQueueOrABrokenChainNeedsAReset) {
   w(0x050, 0);
   EXPECT_NE(r(0x070) & kStatusNeedsReset, 0u);
   EXPECT_EQ(r(0x060), kInterruptConfigChange) << "the spec's notice of DEVICE_NEEDS_RESET";
-  EXPECT_EQ(peek<uint16_t>(kUsed + 2), 0) << "nothing completed";
+  EXPECT_EQ(ram_.peek<uint16_t>(kUsed + 2), 0) << "nothing completed";
   offer(4);
   w(0x050, 0);
-  EXPECT_EQ(peek<uint16_t>(kUsed + 2), 0) << "the device does nothing until reset";
+  EXPECT_EQ(ram_.peek<uint16_t>(kUsed + 2), 0) << "the device does nothing until reset";
   w(0x070, 0);
   EXPECT_EQ(r(0x070), 0u);
   EXPECT_EQ(r(0x044), 0u);
   EXPECT_EQ(r(0x060), 0u);
   EXPECT_GT(device_.resets, resets);
-  std::memset(ram_.get(), 0, 0x3000);
+  ram_.clear(0x3000);
   start();
   offer(4);
   w(0x050, 0);
-  EXPECT_EQ(peek<uint16_t>(kUsed + 2), 1) << "working again";
+  EXPECT_EQ(ram_.peek<uint16_t>(kUsed + 2), 1) << "working again";
 }
 
 TEST_F(MmioTransportTest, TheConfigurationSpaceTakesAnyWidthInside) {

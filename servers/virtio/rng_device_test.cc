@@ -8,17 +8,14 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <memory>
+
+#include "servers/virtio/testing/driver.h"
 
 namespace hyp::virtio {
 namespace {
 
-constexpr uint64_t kRam = 0x4000'0000;
-constexpr uint64_t kRamSize = 1 << 20;
-constexpr uint64_t kDesc = kRam;
-constexpr uint64_t kAvail = kRam + 0x1000;
-constexpr uint64_t kUsed = kRam + 0x2000;
-constexpr uint64_t kData = kRam + 0x10000;
+using namespace test_driver;  // the guest's RAM and driver
+
 constexpr uint32_t kQueue = 8;
 
 // Bytes 1, 2, 3, ... as many as it is given leave to hand out.
@@ -38,60 +35,24 @@ class Counter final : public EntropySource {
 
 class RngTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ram_ = std::make_unique<uint8_t[]>(kRamSize);
-    std::memset(ram_.get(), 0, kRamSize);
-    ASSERT_TRUE(memory_.add(kRam, kRamSize, ram_.get()));
-    start();
-  }
-  void w(uint64_t offset, uint64_t value) { t_.write(offset, 4, value); }
-  uint32_t r(uint64_t offset) { return static_cast<uint32_t>(t_.read(offset, 4)); }
-  template <typename T>
-  void poke(uint64_t ipa, T v) {
-    std::memcpy(ram_.get() + (ipa - kRam), &v, sizeof(v));
-  }
-  template <typename T>
-  T peek(uint64_t ipa) {
-    T v;
-    std::memcpy(&v, ram_.get() + (ipa - kRam), sizeof(v));
-    return v;
-  }
-  void start() {
-    w(0x070, 0);
-    w(0x070, kStatusAcknowledge | kStatusDriver);
-    w(0x024, 1);
-    w(0x020, 1);  // VERSION_1
-    w(0x070, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
-    w(0x030, 0);
-    w(0x038, kQueue);
-    w(0x080, kDesc);
-    w(0x090, kAvail);
-    w(0x0a0, kUsed);
-    w(0x044, 1);
-    w(0x070, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
-    ASSERT_EQ(r(0x044), 1u);
-    ASSERT_EQ(r(0x070) & kStatusNeedsReset, 0u);
-  }
+  void SetUp() override { ASSERT_TRUE(driver_.start(kFeatureVersion1)); }
+  void w(uint64_t offset, uint64_t value) { driver_.w(offset, value); }
+  uint32_t r(uint64_t offset) { return driver_.r(offset); }
   // A request for `len` bytes at kData + 0x100 * slot, in descriptor
   // `slot`, offered and notified.
   void ask(uint16_t slot, uint32_t len, uint16_t flags = kDescWrite) {
-    poke<uint64_t>(kDesc + 16 * slot, kData + 0x100 * slot);
-    poke<uint32_t>(kDesc + 16 * slot + 8, len);
-    poke<uint16_t>(kDesc + 16 * slot + 12, flags);
-    const uint16_t idx = peek<uint16_t>(kAvail + 2);
-    poke<uint16_t>(kAvail + 4 + 2 * (idx % kQueue), slot);
-    poke<uint16_t>(kAvail + 2, static_cast<uint16_t>(idx + 1));
-    w(0x050, 0);
+    driver_.offer(slot, len, flags);
+    driver_.notify();
   }
-  uint16_t used() { return peek<uint16_t>(kUsed + 2); }
-  uint32_t used_len(uint16_t i) { return peek<uint32_t>(kUsed + 4 + 8 * (i % kQueue) + 4); }
-  uint32_t used_id(uint16_t i) { return peek<uint32_t>(kUsed + 4 + 8 * (i % kQueue)); }
+  uint16_t used() { return driver_.used(); }
+  uint32_t used_len(uint16_t i) { return driver_.used_len(i); }
+  uint32_t used_id(uint16_t i) { return driver_.used_id(i); }
 
-  std::unique_ptr<uint8_t[]> ram_;
-  GuestMemory memory_;
+  GuestRam ram_;
   Counter source_;
-  RngDevice device_{memory_, source_};
-  MmioTransport t_{device_, memory_};
+  RngDevice device_{ram_.memory, source_};
+  MmioTransport t_{device_, ram_.memory};
+  MmioDriver driver_{t_, ram_, kQueue};
 };
 
 TEST_F(RngTest, RequestsAreFilledAsFarAsTheSourceGoes) {
@@ -100,13 +61,13 @@ TEST_F(RngTest, RequestsAreFilledAsFarAsTheSourceGoes) {
   ask(0, 16);
   ASSERT_EQ(used(), 1);
   EXPECT_EQ(used_len(0), 16u);
-  EXPECT_EQ(peek<uint8_t>(kData), 1);
-  EXPECT_EQ(peek<uint8_t>(kData + 15), 16);
+  EXPECT_EQ(ram_.peek<uint8_t>(kData), 1);
+  EXPECT_EQ(ram_.peek<uint8_t>(kData + 15), 16);
   EXPECT_TRUE(t_.interrupt_pending());
   ask(1, 200);
   ASSERT_EQ(used(), 2);
   EXPECT_EQ(used_len(1), 84u) << "what the source had";
-  EXPECT_EQ(peek<uint8_t>(kData + 0x100), 17);
+  EXPECT_EQ(ram_.peek<uint8_t>(kData + 0x100), 17);
 }
 
 TEST_F(RngTest, RequestsWaitForEntropyAndCompleteInOrder) {
@@ -133,7 +94,7 @@ TEST_F(RngTest, AStoppedQueueDropsTheWaitingRequest) {
   ask(0, 8);
   w(0x030, 0);
   w(0x044, 0);
-  std::memset(ram_.get(), 0, 0x3000);
+  ram_.clear(0x3000);
   w(0x044, 1);  // the same place, from scratch
   source_.budget = 100;
   t_.run_queue(0);
@@ -151,9 +112,9 @@ TEST_F(RngTest, ARestartedServerTakesTheWaitingRequestAgain) {
   // A new instance: its state page kept the used index only.
   const uint16_t kept = 1;
   Counter source;
-  RngDevice device{memory_, source};
+  RngDevice device{ram_.memory, source};
   Virtqueue q;
-  ASSERT_TRUE(q.setup(&memory_, kQueue, kDesc, kAvail, kUsed, false, false));
+  ASSERT_TRUE(q.setup(&ram_.memory, kQueue, kDesc, kAvail, kUsed, false, false));
   q.resume(kept, kept);
   source.budget = 8;
   (void)device.notify(0, q, 0);

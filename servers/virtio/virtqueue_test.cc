@@ -10,41 +10,30 @@
 #include <atomic>
 #include <cstring>
 #include <thread>
-#include <memory>
 #include <vector>
+
+#include "servers/virtio/testing/driver.h"
 
 namespace hyp::virtio {
 namespace {
 
-constexpr uint64_t kRam = 0x4000'0000;
-constexpr uint64_t kRamSize = 1 << 20;
+using namespace test_driver;  // the guest's RAM, and where the driver puts things
+
 constexpr uint32_t kSize = 8;
-// Where the driver here puts things, as IPAs.
-constexpr uint64_t kDesc = kRam;
-constexpr uint64_t kAvail = kRam + 0x1000;
-constexpr uint64_t kUsed = kRam + 0x2000;
-constexpr uint64_t kData = kRam + 0x10000;
 
 class VirtqueueTest : public ::testing::Test {
  public:  // the driver's steps, for the cases below
 
-  void SetUp() override {
-    ram_ = std::make_unique<uint8_t[]>(kRamSize);
-    std::memset(ram_.get(), 0, kRamSize);
-    ASSERT_TRUE(memory_.add(kRam, kRamSize, ram_.get()));
-    ASSERT_TRUE(q_.setup(&memory_, kSize, kDesc, kAvail, kUsed, false, true));
-  }
+  void SetUp() override { ASSERT_TRUE(q_.setup(&memory_, kSize, kDesc, kAvail, kUsed, false, true)); }
 
-  uint8_t* at(uint64_t ipa) { return ram_.get() + (ipa - kRam); }
+  uint8_t* at(uint64_t ipa) { return ram_.at(ipa); }
   template <typename T>
   void poke(uint64_t ipa, T v) {
-    std::memcpy(at(ipa), &v, sizeof(v));
+    ram_.poke(ipa, v);
   }
   template <typename T>
   T peek(uint64_t ipa) {
-    T v;
-    std::memcpy(&v, at(ipa), sizeof(v));
-    return v;
+    return ram_.peek<T>(ipa);
   }
 
   void desc(uint64_t table, uint32_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next = 0) {
@@ -61,8 +50,8 @@ class VirtqueueTest : public ::testing::Test {
   }
   Take take() { return q_.take(chain_); }
 
-  std::unique_ptr<uint8_t[]> ram_;
-  GuestMemory memory_;
+  GuestRam ram_;
+  GuestMemory& memory_ = ram_.memory;
   Virtqueue q_;
   Chain chain_;
 };
@@ -258,7 +247,7 @@ TEST_F(VirtqueueTest, EveryBrokenRuleIsRefused) {
        }},
   };
   for (const Case& c : cases) {
-    std::memset(ram_.get(), 0, kRamSize);
+    ram_.clear(kRamSize);
     ASSERT_TRUE(q_.setup(&memory_, kSize, kDesc, kAvail, kUsed, false, c.indirect)) << c.what;
     c.build(*this);
     EXPECT_EQ(take(), Take::kBroken) << c.what;
