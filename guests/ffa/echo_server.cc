@@ -57,30 +57,28 @@ int64_t borrow_and_return(uint16_t self, uint16_t from, uint64_t handle) {
   return guest::ffa::error(back) != 0 ? guest::ffa::error(back) : -1;
 }
 
-// The grant of partition `from` that holds its [ipa, ipa + 8), if any.
-const hyp::ipc::Grant* grant_of(uint16_t from, uint64_t ipa) {
-  const auto& info =
-      *reinterpret_cast<const hyp::ipc::ServerInfo*>(hyp::ipc::kChannelIpa + hyp::ipc::kInfoPage * 4096);
+// The kernel's info page (ipc/channel.h), at its IPA (the MMU is off).
+const hyp::ipc::ServerInfo& info_page() {
+  return *reinterpret_cast<const hyp::ipc::ServerInfo*>(hyp::ipc::kChannelIpa +
+                                                         hyp::ipc::kInfoPage * hyp::ipc::kChannelPageSize);
+}
+
+// The grant of partition `from` that holds its [ipa, ipa + 8), or with
+// `any` its first grant; null if none.
+const hyp::ipc::Grant* grant_of(uint16_t from, uint64_t ipa, bool any) {
+  const hyp::ipc::ServerInfo& info = info_page();
   for (uint32_t i = 0; i < info.grant_count && i < hyp::ipc::kMaxServerGrants; ++i) {
     const hyp::ipc::Grant& g = info.grants[i];
-    if (g.client_id == from && ipa >= g.ipa && ipa - g.ipa <= g.size - 8) return &g;
+    if (g.client_id == from && (any || (ipa >= g.ipa && ipa - g.ipa <= g.size - 8))) return &g;
   }
   return nullptr;
 }
 
 // A kGrant* request from `from`: the answer's x3..x7.
 [[gnu::noinline, gnu::cold]] void grant_request(uint16_t self, uint16_t from, const Regs& r, uint64_t out[5]) {
-  const uint64_t ipa = r.x[3] == kGrantDescribe || r.x[3] == kGrantRelinquish ? 0 : r.x[4];
-  const hyp::ipc::Grant* g = nullptr;
-  const auto& info =
-      *reinterpret_cast<const hyp::ipc::ServerInfo*>(hyp::ipc::kChannelIpa + hyp::ipc::kInfoPage * 4096);
-  if (ipa == 0) {
-    for (uint32_t i = 0; i < info.grant_count && i < hyp::ipc::kMaxServerGrants && g == nullptr; ++i) {
-      if (info.grants[i].client_id == from) g = &info.grants[i];
-    }
-  } else {
-    g = grant_of(from, ipa);
-  }
+  const bool whole = r.x[3] == kGrantDescribe || r.x[3] == kGrantRelinquish;
+  const uint64_t ipa = whole ? 0 : r.x[4];
+  const hyp::ipc::Grant* g = grant_of(from, ipa, whole);
   if (g == nullptr || ipa % 8 != 0) {
     out[0] = kNoGrant;
     return;
@@ -113,9 +111,10 @@ const hyp::ipc::Grant* grant_of(uint16_t from, uint64_t ipa) {
 // restart) and refuses accesses, each marked done.
 [[gnu::noinline, gnu::cold]] void serve_channel() {
   namespace ipc = hyp::ipc;
-  auto* requests = reinterpret_cast<ipc::RequestRing*>(ipc::kChannelIpa + ipc::kRequestPage * 4096);
-  auto* responses = reinterpret_cast<ipc::ResponseRing*>(ipc::kChannelIpa + ipc::kResponsePage * 4096);
-  auto* state = reinterpret_cast<ipc::StateHeader*>(ipc::kChannelIpa + ipc::kStatePage * 4096);
+  auto* requests = reinterpret_cast<ipc::RequestRing*>(ipc::kChannelIpa + ipc::kRequestPage * ipc::kChannelPageSize);
+  auto* responses =
+      reinterpret_cast<ipc::ResponseRing*>(ipc::kChannelIpa + ipc::kResponsePage * ipc::kChannelPageSize);
+  auto* state = reinterpret_cast<ipc::StateHeader*>(ipc::kChannelIpa + ipc::kStatePage * ipc::kChannelPageSize);
   ipc::RingConsumer<ipc::Request, ipc::kRingEntries> in(requests, requests->head.load(std::memory_order_relaxed));
   ipc::RingProducer<ipc::Response, ipc::kRingEntries> out(responses,
                                                           responses->tail.load(std::memory_order_relaxed));
@@ -136,7 +135,7 @@ const hyp::ipc::Grant* grant_of(uint16_t from, uint64_t ipa) {
 // address, where the packer places Images.
 [[gnu::noinline, gnu::cold]] void describe_grants() {
   namespace ipc = hyp::ipc;
-  const auto& info = *reinterpret_cast<const ipc::ServerInfo*>(ipc::kChannelIpa + ipc::kInfoPage * 4096);
+  const ipc::ServerInfo& info = info_page();
   constexpr uint64_t k2M = 2ull << 20;
   for (uint32_t i = 0; i < info.grant_count && i < ipc::kMaxServerGrants; ++i) {
     const ipc::Grant& g = info.grants[i];
