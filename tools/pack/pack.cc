@@ -629,6 +629,13 @@ absl::Status check_grant_servers(const Manifest& m) {
   return absl::OkStatus();
 }
 
+// A grant's guest range: the one it names, or all of the vm's RAM (which
+// the packer always places at kDefaultRamIpa).
+std::pair<uint64_t, uint64_t> grant_range(const VmSpec& vm, const GrantSpec& g) {
+  return g.size == 0 ? std::pair<uint64_t, uint64_t>{package::kDefaultRamIpa, vm.memory}
+                     : std::pair<uint64_t, uint64_t>{g.base, g.size};
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> build_package(const Manifest& manifest) {
@@ -668,8 +675,7 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     for (size_t i = 0; i < vm.grants.size(); ++i) {
       const GrantSpec& g = vm.grants[i];
       const uint64_t ram_ipa = package::kDefaultRamIpa;
-      const uint64_t base = g.size == 0 ? ram_ipa : g.base;
-      const uint64_t size = g.size == 0 ? vm.memory : g.size;
+      const auto [base, size] = grant_range(vm, g);
       if (g.servers.size() > package::kMaxGrantServers) {
         return absl::InvalidArgumentError(
             absl::StrCat(where, "memory grant '", g.name, "' names more than ", package::kMaxGrantServers, " servers"));
@@ -680,8 +686,7 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
       }
       for (size_t j = 0; j < i; ++j) {
         const GrantSpec& o = vm.grants[j];
-        const uint64_t o_base = o.size == 0 ? ram_ipa : o.base;
-        const uint64_t o_size = o.size == 0 ? vm.memory : o.size;
+        const auto [o_base, o_size] = grant_range(vm, o);
         if (base < o_base + o_size && o_base < base + size) {
           return absl::InvalidArgumentError(
               absl::StrCat(where, "memory grants '", o.name, "' and '", g.name, "' overlap"));
@@ -764,8 +769,9 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
         servers.push_back(server);
       }
       w.begin(absl::StrCat(package::kGrantPrefix, i).c_str());
-      w.u64(package::kPropIpa, g.size == 0 ? l.layout.ram_ipa : g.base);
-      w.u64(package::kPropSize, g.size == 0 ? l.layout.ram_size : g.size);
+      const auto [base, size] = grant_range(*p.vm, g);
+      w.u64(package::kPropIpa, base);
+      w.u64(package::kPropSize, size);
       w.cells(package::kPropServers, servers);
       w.end();
     }
