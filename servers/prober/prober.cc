@@ -24,6 +24,7 @@
 #include "ipc/channel.h"
 #include "runtime/runtime.h"
 #include "servers/lib/runtime.h"
+#include "servers/prober/refusal.h"
 
 namespace {
 
@@ -38,19 +39,8 @@ constexpr uint64_t kStage1End = 0xc000'0000;
 
 uint64_t g_dtb = 0;
 
-// The kernel's answer to an access to nothing: a data abort at this EL
-// (EC 0x25) reporting a synchronous external abort (DFSC 0x10). A stage-1
-// fault of the server's own tables would report a translation fault.
-bool kernel_refusal(const rt::Caught& c) { return c.taken && (c.esr >> 26) == 0x25 && (c.esr & 0x3f) == 0x10; }
-
-// Reads `ipa` with the exception catch armed; true if it was refused.
-bool refused(uint64_t ipa) {
-  rt::arm_catch();
-  const uint32_t value = *reinterpret_cast<volatile uint32_t*>(ipa);
-  (void)value;
-  const rt::Caught c = rt::caught();
-  return kernel_refusal(c) && c.far == ipa;
-}
+using probe::kernel_refusal;
+using probe::refused;
 
 bool write_refused(uint64_t ipa) {
   rt::arm_catch();

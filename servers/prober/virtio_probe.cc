@@ -9,6 +9,7 @@
 #include "ipc/channel.h"
 #include "runtime/runtime.h"
 #include "servers/lib/runtime.h"
+#include "servers/prober/refusal.h"
 
 namespace {
 
@@ -21,13 +22,7 @@ constexpr uint32_t kVirtioMagic = 0x7472'6976;  // "virt"
 
 uint32_t read32(uint64_t pa) { return *reinterpret_cast<volatile uint32_t*>(pa); }
 
-// Whether a read of `pa` is refused (an external abort from the kernel).
-bool refused(uint64_t pa) {
-  rt::arm_catch();
-  (void)read32(pa);
-  const rt::Caught c = rt::caught();
-  return c.taken && (c.esr >> 26) == 0x25 && (c.esr & 0x3f) == 0x10 && c.far == pa;
-}
+using probe::refused;
 
 bool given(const hyp::ipc::ServerInfo& info, uint64_t pa) {
   for (uint32_t i = 0; i < info.device_memory_count && i < hyp::ipc::kMaxDeviceRegions; ++i) {
