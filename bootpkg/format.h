@@ -53,6 +53,10 @@
 //         device-irq = <intid>...;     optional, up to kMaxDeviceIrqs: those
 //                                      devices' physical SPIs (32..1019),
 //                                      which the server gets
+//         dma-pool = <size-hi size-lo>; optional: bytes of physically
+//                                      contiguous memory for the server's
+//                                      devices' DMA (page multiple, at most
+//                                      ipc::kMaxDmaPool)
 //         bootargs = "...";            optional: the server's command line
 //       };
 //     };
@@ -95,6 +99,7 @@ inline constexpr char kPropDeviceMemory[] = "device-memory";
 inline constexpr char kPropBootargs[] = "bootargs";
 inline constexpr char kPropIrq[] = "irq";
 inline constexpr char kPropDeviceIrq[] = "device-irq";
+inline constexpr char kPropDmaPool[] = "dma-pool";
 inline constexpr char kPropIrqchip[] = "irqchip";
 inline constexpr char kPropFfaId[] = "ffa-id";
 inline constexpr char kPropFfaUuid[] = "ffa-uuid";

@@ -29,6 +29,12 @@ namespace hyp::ipc {
 inline constexpr uint64_t kChannelIpa = 0x8000'0000;
 inline constexpr uint64_t kChannelPageSize = 4096;
 
+// A server's DMA pool (docs/servers.md, "DMA"), if its manifest asks for
+// one: physically contiguous memory at this IPA, whose physical address
+// the info page gives, for what the server hands its physical devices.
+inline constexpr uint64_t kDmaPoolIpa = 0x8100'0000;
+inline constexpr uint64_t kMaxDmaPool = 16ull << 20;
+
 inline constexpr uint32_t kRingEntries = 64;
 using RequestRing = Ring<Request, kRingEntries>;
 using ResponseRing = Ring<Response, kRingEntries>;
@@ -61,6 +67,7 @@ struct Grant {
   uint64_t ipa;
   uint64_t size;
   uint64_t window;  // added to a guest IPA in [ipa, ipa + size): the server's IPA
+  uint64_t pa;      // where [ipa, ipa + size) is in physical memory (contiguous), for DMA
 };
 
 struct ServerInfo {
@@ -87,6 +94,11 @@ struct ServerInfo {
   uint32_t grant_count;  // grants 0 .. grant_count - 1 are valid
   uint32_t reserved3;
   Grant grants[kMaxServerGrants];
+  // The DMA pool: [kDmaPoolIpa, + dma_pool_size) is physical memory from
+  // dma_pool_pa on (size 0: none). It survives restarts, contents and all:
+  // a device may still be writing there when a server fails.
+  uint64_t dma_pool_pa;
+  uint64_t dma_pool_size;
 };
 inline constexpr uint32_t kInfoMagic = 0x4f464e49;  // "INFO"
 

@@ -54,6 +54,7 @@ struct Server {
   // taken already).
   std::atomic<bool> preempted{false};
   bool console_owner = false;
+  Pa dma_pool;  // its DMA pool's physical address, if its image asks for one
   uint32_t restarts = 0;
   uint32_t crashes_without_progress = 0;
   uint64_t done_at_last_crash = 0;
@@ -1192,6 +1193,18 @@ VcpuContext* yield_guest(Vcpu& g) {
 
 // ---- Server lifecycle -----------------------------------------------------
 
+// Where partition `p`'s [ipa, ipa + size) is in physical memory, if all of
+// it is in one of its memory regions (0 if not; a grant of a guest's RAM
+// always is: a guest's RAM is one region).
+uint64_t physical_run(const Partition& p, uint64_t ipa, uint64_t size) {
+  for (size_t i = 0; i < p.memory_count; ++i) {
+    const MemoryRegion& r = p.memory[i];
+    const uint64_t base = r.ipa.value();
+    if (ipa >= base && size <= r.size && ipa - base <= r.size - size) return r.pa.value() + (ipa - base);
+  }
+  return 0;
+}
+
 void write_info(Server& s) {
   ipc::ServerInfo& info = *s.channel.pages().info;
   info = ipc::ServerInfo{};
@@ -1230,6 +1243,11 @@ void write_info(Server& s) {
     g.ipa = grants[i].ipa;
     g.size = grants[i].size;
     g.window = grants[i].window;
+    g.pa = physical_run(*grants[i].owner, grants[i].ipa, grants[i].size);
+  }
+  if (s.image->dma_pool_size != 0) {
+    info.dma_pool_pa = s.dma_pool.value();
+    info.dma_pool_size = s.image->dma_pool_size;
   }
 }
 
@@ -1732,6 +1750,14 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
     if (Status st = attach_channel(*s.partition, env, s.channel); st != Status::kOk) {
       failed = s.partition;
       return st;
+    }
+    if (s.image->dma_pool_size != 0) {
+      auto pool = attach_dma_pool(*s.partition, env, s.image->dma_pool_size);
+      if (!pool.ok()) {
+        failed = s.partition;
+        return pool.status();
+      }
+      s.dma_pool = *pool;
     }
     // The server given the console UART owns the console.
     s.console_owner = g_console == nullptr && g_console_uart.value() != 0 && s.image->has_device_at(g_console_uart);

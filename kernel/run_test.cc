@@ -86,6 +86,7 @@ class RunTest : public ::testing::Test {
     server.ram_ipa = Ipa(kRamIpa);
     server.ram_size = k2M;
     server.entry = Ipa(kRamIpa);
+    server.dma_pool_size = 2 * kPageSize;
     PackagedPartition& guest = package_.partitions[1];
     std::strcpy(guest.name.data(), "vm");
     guest.vcpus = 3;
@@ -245,12 +246,15 @@ TEST_F(RunTest, AGuestsVcpusShareOneVirtualCounterOffsetANewOneAtReset) {
 }
 
 // The package's memory grant is made before anything runs and published in
-// the server's info page; the server's window stays mapped, and the info
-// page says the same, after the server restarts and after the guest resets.
+// the server's info page (with its physical address, for DMA); the server's
+// window stays mapped, and the info page says the same, after the server
+// restarts and after the guest resets. So does the server's DMA pool, whose
+// contents a restart leaves alone.
 TEST_F(RunTest, AMemoryGrantIsInPlaceFromTheStartAndLastsAcrossRestartsAndResets) {
   Partition& server = partitions_[0];
   Partition& guest = partitions_[1];
   const uint64_t granted = kRamIpa + k2M / 2;
+  uint8_t pool_byte = 0;  // the pool starts zeroed
   auto check = [&](const char* when) {
     const ipc::ServerInfo& info = *pages().info;
     ASSERT_EQ(info.grant_count, 1u) << when;
@@ -261,6 +265,17 @@ TEST_F(RunTest, AMemoryGrantIsInPlaceFromTheStartAndLastsAcrossRestartsAndResets
     EXPECT_EQ(g.ipa, granted) << when;
     EXPECT_EQ(g.size, k2M / 2) << when;
     EXPECT_EQ(g.window, borrowed_ipa(guest, 0)) << when;
+    EXPECT_EQ(g.pa, guest.stage2.translate(granted)->pa.value()) << when;
+    ASSERT_EQ(info.dma_pool_size, 2 * kPageSize) << when;
+    for (const uint64_t off : {uint64_t{0}, kPageSize}) {
+      const auto pool = server.stage2.translate(ipc::kDmaPoolIpa + off);
+      ASSERT_TRUE(pool) << when;
+      EXPECT_EQ(pool->pa.value(), info.dma_pool_pa + off) << when;
+      EXPECT_TRUE(pool->attrs.write && !pool->attrs.exec) << when;
+      EXPECT_EQ(pool->attrs.state, arch::mm::PageState::kSharedBorrowed) << when << ": not the server's to share";
+    }
+    EXPECT_FALSE(server.stage2.translate(ipc::kDmaPoolIpa + 2 * kPageSize)) << when;
+    EXPECT_EQ(*static_cast<uint8_t*>(arch::mm::phys_to_virt(Pa(info.dma_pool_pa + 5))), pool_byte) << when;
     for (const uint64_t ipa : {granted, granted + k2M / 2 - kPageSize}) {
       const auto w = server.stage2.translate(g.window + ipa);
       ASSERT_TRUE(w) << when;
@@ -272,6 +287,8 @@ TEST_F(RunTest, AMemoryGrantIsInPlaceFromTheStartAndLastsAcrossRestartsAndResets
     EXPECT_EQ(guest.stage2.translate(kRamIpa)->attrs, kPartitionRam) << when << ": the rest is the guest's alone";
   };
   check("at start");
+  pool_byte = 0x5a;
+  *static_cast<uint8_t*>(arch::mm::phys_to_virt(Pa(pages().info->dma_pool_pa + 5))) = pool_byte;
   partitions_[1].control = true;
   ASSERT_EQ(call(vcpu(0), abi::kHypServerRestart, server.id), &server_vcpu().ctx);
   answer(take());  // the quiesce

@@ -50,14 +50,19 @@ Status parse_device_access(const void* fdt, int node, PackagedPartition& p, DtbE
   const char* args = static_cast<const char*>(fdt_getprop(fdt, node, package::kPropBootargs, &args_len));
   int irq_len = 0;
   const auto* irq = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropDeviceIrq, &irq_len));
+  const bool pool = fdt_getprop(fdt, node, package::kPropDmaPool, &len) != nullptr;
   if (p.kind == PackagedKind::kGuest) {
-    if (dev != nullptr || args != nullptr || irq != nullptr) {
+    if (dev != nullptr || args != nullptr || irq != nullptr || pool) {
       return fail(e, Status::kInvalidArgument, "guest with server properties");
     }
     p.control = control;
     return Status::kOk;
   }
   if (control) return fail(e, Status::kInvalidArgument, "server with the control right");
+  if (pool && (!read_u64(fdt, node, package::kPropDmaPool, p.dma_pool_size) || p.dma_pool_size == 0 ||
+               p.dma_pool_size % kPageSize != 0 || p.dma_pool_size > ipc::kMaxDmaPool)) {
+    return fail(e, Status::kInvalidArgument, "dma-pool not a page multiple of at most 16 MiB");
+  }
   if (irq != nullptr) {
     if (irq_len <= 0 || irq_len % 4 != 0 || static_cast<size_t>(irq_len / 4) > p.device_irqs.size()) {
       return fail(e, Status::kInvalidArgument, "device-irq not 1..8 cells");

@@ -74,6 +74,7 @@ struct PackagedPartition {
     return false;
   }
   std::array<char, package::kMaxBootargs + 1> bootargs{};   // servers only
+  uint64_t dma_pool_size = 0;                                // servers only: bytes, 0 for none
   // FF-A (docs/ffa.md): the partition's ID, UUID (four words; all zero for
   // none), messaging properties (package::kFfaMessagingMask), and the IDs it
   // alone may send direct requests to (none: any that receives them).

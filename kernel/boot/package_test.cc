@@ -205,6 +205,7 @@ class ServerPackageTest : public PackageTest {
     server.bootargs = "crash-every=5";
     server.device_memory = {{0x0900'0000, 0x1000}};
     server.device_irqs = {33};
+    server.dma_pool = 64 << 10;
     manifest_.vms.push_back(server);
   }
 };
@@ -232,6 +233,8 @@ TEST_F(ServerPackageTest, RoutesServersAndTheirPropertiesRoundTrip) {
   ASSERT_EQ(server.device_irq_count, 1u);
   EXPECT_EQ(server.device_irqs[0], 33u);
   EXPECT_STREQ(server.bootargs.data(), "crash-every=5");
+  EXPECT_EQ(server.dma_pool_size, 64u << 10);
+  EXPECT_EQ(guest.dma_pool_size, 0u);
   // The guest's device tree has the PL011, as its stdout.
   const PackageLoad& dtb_load = guest.loads[1];
   std::string dtb(reinterpret_cast<const char*>(dtb_load.data), dtb_load.size);
@@ -295,6 +298,15 @@ TEST_F(ServerPackageTest, KernelRejectsRoutesAndRightsThatDoNotFit) {
                        fdt_setprop(fdt, node, "bootargs", unterminated, sizeof(unterminated));
                      }),
             "server bootargs not a string of at most 255 bytes");
+  for (const uint64_t pool : {uint64_t{0}, uint64_t{0x800}, ipc::kMaxDmaPool + 0x1000}) {
+    EXPECT_EQ(rejected(blob, "uart", [pool](void* fdt, int node) { fdt_setprop_u64(fdt, node, "dma-pool", pool); }),
+              "dma-pool not a page multiple of at most 16 MiB")
+        << pool;
+  }
+  EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop_u32(fdt, node, "dma-pool", 0x1000); }),
+            "dma-pool not a page multiple of at most 16 MiB");
+  EXPECT_EQ(rejected(blob, "guest0", [](void* fdt, int node) { fdt_setprop_u64(fdt, node, "dma-pool", 0x1000); }),
+            "guest with server properties");
 }
 
 // Memory grants: the whole of the guest's RAM when the manifest gives no
@@ -703,6 +715,14 @@ TEST_F(ServerPackageTest, PackerChecksDevicesNameServers) {
   m = manifest_;
   m.vms[1].bootargs = std::string(300, 'a');
   EXPECT_FALSE(tools::build_package(m).ok());
+  for (const uint64_t pool : {uint64_t{0x800}, ipc::kMaxDmaPool + 0x1000}) {
+    m = manifest_;
+    m.vms[1].dma_pool = pool;
+    EXPECT_FALSE(tools::build_package(m).ok()) << pool;
+  }
+  m = manifest_;
+  m.vms[0].dma_pool = 0x1000;
+  EXPECT_FALSE(tools::build_package(m).ok()) << "a guest's pool";
 }
 
 TEST_F(PackageTest, KernelRejectsTruncatedOrForeignBlobs) {

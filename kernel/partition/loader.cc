@@ -163,21 +163,40 @@ Status reload_partition(const PackagedPartition& image, Partition& p, RamOnReloa
   return p.transition(PartitionState::kRunning);
 }
 
-Status attach_channel(Partition& p, LoaderEnv& env, Channel& channel) {
-  const uint64_t size = ipc::kChannelPages * kPageSize;
+namespace {
+
+// Zeroed pages the kernel keeps for server `p` and maps at `ipa` in its
+// Stage 2, read-write, never executable, and never its own to share (FF-A
+// calls refuse pages that are not owned); where the kernel sees them in `view`.
+Result<Pa> attach_kernel_pages(Partition& p, LoaderEnv& env, uint64_t ipa, uint64_t size, void*& view) {
   auto pa = env.memory.alloc(size, kPageSize);
   if (!pa.ok()) return pa.status();
   const mm::Attrs kernel_view{.type = mm::MemType::kNormal, .read = true, .write = true, .exec = false};
   if (Status s = env.el2.map(pa->value(), *pa, size, kernel_view); s != Status::kOk) return s;
-  void* pages = mm::phys_to_virt(*pa);
-  if (pages == nullptr) return Status::kInvalidArgument;
-  std::memset(pages, 0, size);
+  view = mm::phys_to_virt(*pa);
+  if (view == nullptr) return Status::kInvalidArgument;
+  std::memset(view, 0, size);
   const mm::Attrs shared{
       .type = mm::MemType::kNormal, .read = true, .write = true, .exec = false, .state = mm::PageState::kSharedBorrowed};
-  if (Status s = p.stage2.map(ipc::kChannelIpa, *pa, size, shared); s != Status::kOk) return s;
+  if (Status s = p.stage2.map(ipa, *pa, size, shared); s != Status::kOk) return s;
+  return *pa;
+}
+
+}  // namespace
+
+Status attach_channel(Partition& p, LoaderEnv& env, Channel& channel) {
+  void* pages = nullptr;
+  auto pa = attach_kernel_pages(p, env, ipc::kChannelIpa, ipc::kChannelPages * kPageSize, pages);
+  if (!pa.ok()) return pa.status();
   channel.attach(channel_pages(pages));
   p.channel = &channel;
   return Status::kOk;
+}
+
+Result<Pa> attach_dma_pool(Partition& p, LoaderEnv& env, uint64_t size) {
+  if (size == 0 || size % kPageSize != 0 || size > ipc::kMaxDmaPool) return Status::kInvalidArgument;
+  void* view = nullptr;
+  return attach_kernel_pages(p, env, ipc::kDmaPoolIpa, size, view);
 }
 
 Status grant_device_memory(Partition& p, Pa base, uint64_t size) {

@@ -110,6 +110,12 @@ Status reload_partition(const PackagedPartition& image, Partition& p, RamOnReloa
 // never executable). `channel` is set up over them.
 Status attach_channel(Partition& p, LoaderEnv& env, Channel& channel);
 
+// Gives server `p` a DMA pool of `size` bytes: physically contiguous,
+// zeroed, mapped at ipc::kDmaPoolIpa in its Stage 2 (read-write, never
+// executable) and kept for the life of the system (across restarts: a
+// device may still be writing there). Its physical address.
+Result<Pa> attach_dma_pool(Partition& p, LoaderEnv& env, uint64_t size);
+
 // Maps physical device registers [base, base + size) into server `p`'s
 // Stage 2 at the same addresses, as device memory. The caller decides which
 // devices a server may have.

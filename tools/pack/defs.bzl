@@ -10,8 +10,9 @@ def hyp_package(name, vms, **kwargs):
         0x80000 as QEMU's -kernel places one), and optionally vcpus, memory_mib, bootargs, initrd (a
         label); for a device
         server kind = "server", device_memory = [(base, size), ...] (whole
-        devices of the machine, docs/servers.md "Devices") and device_irqs
-        (their physical SPIs, which the server gets); for a guest
+        devices of the machine, docs/servers.md "Devices"), device_irqs
+        (their physical SPIs, which the server gets) and dma_pool_kib (a
+        DMA pool, docs/servers.md "DMA"); for a guest
         control = True and devices = [{name, server, model, base}]; for
         either kind the FF-A properties (docs/ffa.md) ffa_id, ffa_uuid,
         ffa_messaging (a list of "direct-receive", "direct-send",
@@ -45,6 +46,8 @@ def hyp_package(name, vms, **kwargs):
                 "<0x0 %d 0x0 %d>" % (base, size)
                 for base, size in vm["device_memory"]
             ]))
+        if vm.get("dma_pool_kib"):
+            lines.append("      dma-pool-kib = <%d>;" % vm["dma_pool_kib"])
         if vm.get("device_irqs"):
             lines.append("      device-irq = <%s>;" % " ".join(["%d" % i for i in vm["device_irqs"]]))
         if vm.get("ffa_id"):

@@ -181,6 +181,10 @@ absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::strin
       }
     }
     vm.ffa_direct_targets = prop_strings(fdt, node, "ffa-direct-targets");
+    if (const auto* kib = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "dma-pool-kib", &len)); kib != nullptr) {
+      if (len != 4) return absl::InvalidArgumentError(absl::StrCat(where, "dma-pool-kib must be one cell"));
+      vm.dma_pool = uint64_t{fdt32_ld(kib)} << 10;
+    }
     if (const auto* irq = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "device-irq", &len)); irq != nullptr) {
       if (len <= 0 || len % 4 != 0) return absl::InvalidArgumentError(absl::StrCat(where, "device-irq must be cells"));
       for (int i = 0; i < len / 4; ++i) vm.device_irqs.push_back(fdt32_ld(&irq[i]));
@@ -661,6 +665,10 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     if ((!vm.device_memory.empty() || !vm.device_irqs.empty()) && !vm.server) {
       return absl::InvalidArgumentError(absl::StrCat(where, "only a server is given devices of the machine"));
     }
+    if (vm.dma_pool != 0 && (!vm.server || vm.dma_pool % 4096 != 0 || vm.dma_pool > ipc::kMaxDmaPool)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "a DMA pool is for servers, whole pages of at most ", ipc::kMaxDmaPool >> 10, " KiB"));
+    }
     if (vm.device_memory.size() > package::kMaxDeviceRegions || vm.device_irqs.size() > package::kMaxDeviceIrqs) {
       return absl::InvalidArgumentError(absl::StrCat(where, "more than ", package::kMaxDeviceRegions,
                                                      " device memory ranges or ", package::kMaxDeviceIrqs,
@@ -732,6 +740,7 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
       w.cells(package::kPropDeviceMemory, cells);
     }
     if (!p.vm->device_irqs.empty()) w.cells(package::kPropDeviceIrq, p.vm->device_irqs);
+    if (p.vm->dma_pool != 0) w.u64(package::kPropDmaPool, p.vm->dma_pool);
     if (p.vm->server && !p.vm->bootargs.empty()) w.string(package::kPropBootargs, p.vm->bootargs);
     w.u32(package::kPropVcpus, static_cast<uint32_t>(p.vm->vcpus));
     w.cells(package::kPropMemory, split64(l.layout.ram_ipa, l.layout.ram_size));

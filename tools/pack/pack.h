@@ -40,6 +40,7 @@ struct VmSpec {
   // physical SPIs.
   std::vector<std::pair<uint64_t, uint64_t>> device_memory;
   std::vector<uint32_t> device_irqs;
+  uint64_t dma_pool = 0;            // servers: bytes of DMA pool (docs/servers.md, "DMA")
   std::vector<DeviceSpec> devices;  // guests
   std::vector<GrantSpec> grants;    // guests
   int vcpus = 1;
@@ -73,7 +74,7 @@ struct Manifest {
 //                (a grant without base and size: all of the guest's RAM)
 //         SERVER { kind = "server"; kernel = "PATH"; memory-mib = <M>;
 //                  device-memory = <hi lo size-hi size-lo>...; device-irq = <INTID>...;
-//                  bootargs = "..."; };
+//                  dma-pool-kib = <K>; bootargs = "..."; };
 //         Either kind: ffa-id = <ID>; ffa-uuid = "UUID";
 //                      ffa-messaging = "direct-send", ...;  ("none": nothing)
 //                      ffa-direct-targets = "NAME", ...;
