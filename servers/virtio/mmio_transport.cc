@@ -1,37 +1,11 @@
 #include "servers/virtio/mmio_transport.h"
 
+#include "servers/virtio/mmio_registers.h"
+
 namespace hyp::virtio {
 namespace {
 
-// Register offsets (virtio 1.x, "MMIO Device Register Layout").
-enum Reg : uint64_t {
-  kMagicValue = 0x000,
-  kVersion = 0x004,
-  kDeviceId = 0x008,
-  kVendorId = 0x00c,
-  kDeviceFeatures = 0x010,
-  kDeviceFeaturesSel = 0x014,
-  kDriverFeatures = 0x020,
-  kDriverFeaturesSel = 0x024,
-  kQueueSel = 0x030,
-  kQueueNumMax = 0x034,
-  kQueueNum = 0x038,
-  kQueueReady = 0x044,
-  kQueueNotify = 0x050,
-  kInterruptStatus = 0x060,
-  kInterruptAck = 0x064,
-  kStatus = 0x070,
-  kQueueDescLow = 0x080,
-  kQueueDescHigh = 0x084,
-  kQueueDriverLow = 0x090,
-  kQueueDriverHigh = 0x094,
-  kQueueDeviceLow = 0x0a0,
-  kQueueDeviceHigh = 0x0a4,
-  kShmLenLow = 0x0b0,
-  kShmLenHigh = 0x0b4,
-  kConfigGeneration = 0x0fc,
-  kConfig = 0x100,
-};
+using namespace reg;  // NOLINT: the register names
 
 void set_half(uint64_t& value, bool high, uint64_t half) {
   const unsigned shift = high ? 32 : 0;
@@ -51,7 +25,7 @@ uint64_t MmioTransport::read(uint64_t offset, unsigned width) {
     return device_.config_read(static_cast<uint32_t>(at), width);
   }
   if (width != 4) return 0;
-  const bool queue_valid = queue_sel_ < device_.queue_count() && queue_sel_ < kMaxQueues;
+  const bool queue_valid = s_->queue_sel < device_.queue_count() && s_->queue_sel < kMaxQueues;
   switch (offset) {
     case kMagicValue:
       return kMagic;
@@ -62,20 +36,20 @@ uint64_t MmioTransport::read(uint64_t offset, unsigned width) {
     case kVendorId:
       return kVendor;
     case kDeviceFeatures:
-      return device_features_sel_ < 2 ? (offered() >> (32 * device_features_sel_)) & 0xffff'ffff : 0;
+      return s_->device_features_sel < 2 ? (offered() >> (32 * s_->device_features_sel)) & 0xffff'ffff : 0;
     case kQueueNumMax:
-      return queue_valid ? device_.queue_max(queue_sel_) : 0;
+      return queue_valid ? device_.queue_max(s_->queue_sel) : 0;
     case kQueueReady:
-      return queue_valid && queues_[queue_sel_].ready ? 1 : 0;
+      return queue_valid && s_->queues[s_->queue_sel].ready ? 1 : 0;
     case kInterruptStatus:
-      return interrupt_status_;
+      return s_->interrupt_status;
     case kStatus:
-      return status_;
+      return s_->status;
     case kShmLenLow:
     case kShmLenHigh:
       return 0xffff'ffff;  // no shared memory regions
     case kConfigGeneration:
-      return config_generation_;
+      return s_->config_generation;
     default:
       return 0;
   }
@@ -89,35 +63,35 @@ void MmioTransport::write(uint64_t offset, unsigned width, uint64_t value) {
   }
   if (width != 4) return;
   value &= 0xffff'ffff;
-  const bool queue_valid = queue_sel_ < device_.queue_count() && queue_sel_ < kMaxQueues;
+  const bool queue_valid = s_->queue_sel < device_.queue_count() && s_->queue_sel < kMaxQueues;
   // A queue's registers change only while it is not in use.
-  Queue* q = queue_valid && !queues_[queue_sel_].ready ? &queues_[queue_sel_] : nullptr;
+  Queue* q = queue_valid && !s_->queues[s_->queue_sel].ready ? &s_->queues[s_->queue_sel] : nullptr;
   switch (offset) {
     case kDeviceFeaturesSel:
-      device_features_sel_ = static_cast<uint32_t>(value);
+      s_->device_features_sel = static_cast<uint32_t>(value);
       break;
     case kDriverFeatures:
-      if ((status_ & kStatusFeaturesOk) == 0 && driver_features_sel_ < 2) {
-        set_half(driver_features_, driver_features_sel_ == 1, value);
+      if ((s_->status & kStatusFeaturesOk) == 0 && s_->driver_features_sel < 2) {
+        set_half(s_->driver_features, s_->driver_features_sel == 1, value);
       }
       break;
     case kDriverFeaturesSel:
-      driver_features_sel_ = static_cast<uint32_t>(value);
+      s_->driver_features_sel = static_cast<uint32_t>(value);
       break;
     case kQueueSel:
-      queue_sel_ = static_cast<uint32_t>(value);
+      s_->queue_sel = static_cast<uint32_t>(value);
       break;
     case kQueueNum:
       if (q != nullptr) q->num = static_cast<uint32_t>(value);
       break;
     case kQueueReady:
-      if (queue_valid) set_ready(queues_[queue_sel_], virtqueues_[queue_sel_], value);
+      if (queue_valid) set_ready(s_->queues[s_->queue_sel], virtqueues_[s_->queue_sel], value);
       break;
     case kQueueNotify:
       if (value < device_.queue_count() && value < kMaxQueues) run_queue(static_cast<uint32_t>(value));
       break;
     case kInterruptAck:
-      interrupt_status_ &= ~static_cast<uint32_t>(value);
+      s_->interrupt_status &= ~static_cast<uint32_t>(value);
       break;
     case kStatus:
       write_status(static_cast<uint32_t>(value));
@@ -141,14 +115,40 @@ void MmioTransport::write(uint64_t offset, unsigned width, uint64_t value) {
 
 void MmioTransport::reset() {
   device_.reset();
-  status_ = 0;
-  device_features_sel_ = driver_features_sel_ = queue_sel_ = 0;
-  driver_features_ = 0;
-  interrupt_status_ = 0;
+  s_->status = 0;
+  s_->device_features_sel = s_->driver_features_sel = s_->queue_sel = 0;
+  s_->driver_features = 0;
+  s_->interrupt_status = 0;
   for (uint32_t i = 0; i < kMaxQueues; ++i) {
-    queues_[i] = Queue{};
+    s_->queues[i] = Queue{};
     virtqueues_[i].reset();
   }
+}
+
+void MmioTransport::attach(TransportState* state, bool resumed) {
+  s_ = state;
+  for (Virtqueue& vq : virtqueues_) vq.reset();
+  if (!resumed) {
+    *s_ = TransportState{};
+    return;
+  }
+  for (uint32_t i = 0; i < kMaxQueues; ++i) {
+    Queue& q = s_->queues[i];
+    if (q.ready == 0) continue;
+    Virtqueue& vq = virtqueues_[i];
+    // The saved setup passed these checks when the driver made it; the
+    // grants it was checked against last as long as the system does.
+    if (i >= device_.queue_count() || q.num > device_.queue_max(i) ||
+        !vq.setup(&memory_, q.num, q.desc, q.driver, q.device, (s_->driver_features & kFeatureEventIdx) != 0,
+                  (s_->driver_features & kFeatureIndirectDesc) != 0)) {
+      q.ready = 0;
+      needs_reset();
+      continue;
+    }
+    const uint16_t used = vq.published_used();
+    vq.resume(used, used);
+  }
+  if ((s_->status & kStatusDriverOk) != 0) s_->interrupt_status |= kInterruptUsedBuffer;
 }
 
 void MmioTransport::write_status(uint32_t value) {
@@ -157,29 +157,29 @@ void MmioTransport::write_status(uint32_t value) {
     return;
   }
   // The driver sets bits, in order; DEVICE_NEEDS_RESET is the device's.
-  uint32_t next = (status_ | value) & ~kStatusNeedsReset;
-  if ((next & kStatusFeaturesOk) != 0 && (status_ & kStatusFeaturesOk) == 0) {
-    const bool acceptable = (driver_features_ & ~offered()) == 0 && (driver_features_ & kFeatureVersion1) != 0 &&
-                            (status_ & kStatusDriver) != 0;
+  uint32_t next = (s_->status | value) & ~kStatusNeedsReset;
+  if ((next & kStatusFeaturesOk) != 0 && (s_->status & kStatusFeaturesOk) == 0) {
+    const bool acceptable = (s_->driver_features & ~offered()) == 0 && (s_->driver_features & kFeatureVersion1) != 0 &&
+                            (s_->status & kStatusDriver) != 0;
     if (!acceptable) next &= ~kStatusFeaturesOk;
   }
   if ((next & kStatusFeaturesOk) == 0) next &= ~kStatusDriverOk;
-  status_ = next | (status_ & kStatusNeedsReset);
+  s_->status = next | (s_->status & kStatusNeedsReset);
 }
 
 void MmioTransport::set_ready(Queue& q, Virtqueue& vq, uint64_t value) {
   if (value == 0) {
-    if (q.ready) device_.queue_stopped(static_cast<uint32_t>(&q - queues_));
+    if (q.ready) device_.queue_stopped(static_cast<uint32_t>(&q - s_->queues));
     q.ready = false;
     vq.reset();
     return;
   }
   if (q.ready) return;
-  const uint32_t index = static_cast<uint32_t>(&q - queues_);
-  const bool negotiated = (status_ & kStatusFeaturesOk) != 0;
+  const uint32_t index = static_cast<uint32_t>(&q - s_->queues);
+  const bool negotiated = (s_->status & kStatusFeaturesOk) != 0;
   if (!negotiated || q.num > device_.queue_max(index) ||
-      !vq.setup(&memory_, q.num, q.desc, q.driver, q.device, (driver_features_ & kFeatureEventIdx) != 0,
-                (driver_features_ & kFeatureIndirectDesc) != 0)) {
+      !vq.setup(&memory_, q.num, q.desc, q.driver, q.device, (s_->driver_features & kFeatureEventIdx) != 0,
+                (s_->driver_features & kFeatureIndirectDesc) != 0)) {
     needs_reset();
     return;
   }
@@ -187,23 +187,23 @@ void MmioTransport::set_ready(Queue& q, Virtqueue& vq, uint64_t value) {
 }
 
 void MmioTransport::run_queue(uint32_t queue) {
-  if (queue >= kMaxQueues || !queues_[queue].ready || (status_ & kStatusDriverOk) == 0 ||
-      (status_ & kStatusNeedsReset) != 0) {
+  if (queue >= kMaxQueues || !s_->queues[queue].ready || (s_->status & kStatusDriverOk) == 0 ||
+      (s_->status & kStatusNeedsReset) != 0) {
     return;
   }
   Virtqueue& vq = virtqueues_[queue];
-  if (device_.notify(queue, vq, driver_features_)) interrupt_status_ |= kInterruptUsedBuffer;
+  if (device_.notify(queue, vq, s_->driver_features)) s_->interrupt_status |= kInterruptUsedBuffer;
   if (vq.broken()) needs_reset();
 }
 
 void MmioTransport::needs_reset() {
-  status_ |= kStatusNeedsReset;
-  if ((status_ & kStatusDriverOk) != 0) interrupt_status_ |= kInterruptConfigChange;
+  s_->status |= kStatusNeedsReset;
+  if ((s_->status & kStatusDriverOk) != 0) s_->interrupt_status |= kInterruptConfigChange;
 }
 
 void MmioTransport::config_changed() {
-  ++config_generation_;
-  if ((status_ & kStatusDriverOk) != 0) interrupt_status_ |= kInterruptConfigChange;
+  ++s_->config_generation;
+  if ((s_->status & kStatusDriverOk) != 0) s_->interrupt_status |= kInterruptConfigChange;
 }
 
 }  // namespace hyp::virtio

@@ -13,6 +13,14 @@
 //  - a queue the driver breaks (Virtqueue) makes the device need a reset:
 //    DEVICE_NEEDS_RESET and a configuration-change interrupt, as the spec
 //    says, until the driver writes 0 to Status.
+//
+// The registers live in a TransportState that a server keeps in its state
+// page, so a new instance of the server (a planned restart or after a
+// crash) goes on with the driver's setup: attach() with `resumed` sets the
+// queues up again from it. Every device model here completes requests in
+// the order it takes them, so the device's place in each queue is the used
+// index the guest sees: a chain taken but not completed by the old
+// instance is taken again, and none completed is taken twice.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +49,26 @@ inline constexpr uint32_t kInterruptUsedBuffer = 1;
 inline constexpr uint32_t kInterruptConfigChange = 2;
 
 inline constexpr uint32_t kMaxQueues = 8;
+
+// The transport's registers, as the driver wrote them: plain data, kept
+// where it outlives a server instance.
+struct TransportState {
+  struct Queue {
+    uint32_t num;
+    uint32_t ready;
+    uint64_t desc;
+    uint64_t driver;
+    uint64_t device;
+  };
+  uint32_t status;
+  uint32_t device_features_sel;
+  uint32_t driver_features_sel;
+  uint32_t queue_sel;
+  uint64_t driver_features;
+  uint32_t interrupt_status;
+  uint32_t config_generation;
+  Queue queues[kMaxQueues];
+};
 
 class VirtioDevice {
  public:
@@ -75,15 +103,22 @@ class MmioTransport final : public server::MmioDevice {
 
   MmioTransport(VirtioDevice& device, const GuestMemory& memory) : device_(device), memory_(memory) {}
 
+  // Keeps the registers in `state` from now on. `resumed`: it holds what a
+  // previous instance left (its queues are set up again, each from its used
+  // index, and a used-buffer interrupt is raised in case the last
+  // completions were never signalled; run_queue() each queue then); if not,
+  // it is reset.
+  void attach(TransportState* state, bool resumed);
+
   uint64_t window() const override { return kWindow; }
   uint64_t read(uint64_t offset, unsigned width) override;
   void write(uint64_t offset, unsigned width, uint64_t value) override;
   void reset() override;
 
   // Whether the guest's interrupt line is to be high (InterruptStatus not 0).
-  bool interrupt_pending() const { return interrupt_status_ != 0; }
-  uint32_t status() const { return status_; }
-  uint64_t driver_features() const { return driver_features_; }
+  bool interrupt_pending() const { return s_->interrupt_status != 0; }
+  uint32_t status() const { return s_->status; }
+  uint64_t driver_features() const { return s_->driver_features; }
   // The device's configuration changed: tells the driver (ConfigGeneration
   // moves on, and a configuration-change interrupt).
   void config_changed();
@@ -92,13 +127,7 @@ class MmioTransport final : public server::MmioDevice {
   void run_queue(uint32_t queue);
 
  private:
-  struct Queue {
-    uint32_t num = 0;
-    bool ready = false;
-    uint64_t desc = 0;
-    uint64_t driver = 0;
-    uint64_t device = 0;
-  };
+  using Queue = TransportState::Queue;
   uint64_t offered() const;
   void needs_reset();
   void write_status(uint32_t value);
@@ -106,14 +135,8 @@ class MmioTransport final : public server::MmioDevice {
 
   VirtioDevice& device_;
   const GuestMemory& memory_;
-  uint32_t status_ = 0;
-  uint32_t device_features_sel_ = 0;
-  uint32_t driver_features_sel_ = 0;
-  uint64_t driver_features_ = 0;
-  uint32_t queue_sel_ = 0;
-  uint32_t interrupt_status_ = 0;
-  uint32_t config_generation_ = 0;
-  Queue queues_[kMaxQueues];
+  TransportState own_ = {};  // until attach()
+  TransportState* s_ = &own_;
   Virtqueue virtqueues_[kMaxQueues];
 };
 

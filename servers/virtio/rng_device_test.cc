@@ -104,24 +104,58 @@ TEST_F(RngTest, AStoppedQueueDropsTheWaitingRequest) {
   EXPECT_EQ(used_id(0), 5u);
 }
 
+// A new instance of the server, from the transport state the old one kept
+// (TransportState in its state page): the request the old instance took
+// and had not completed is taken again and completed once; the one it did
+// complete is not repeated; the driver is interrupted in case the old
+// instance completed something without saying so; and the queue goes on.
 TEST_F(RngTest, ARestartedServerTakesTheWaitingRequestAgain) {
+  TransportState saved{};
+  MmioTransport first{device_, ram_.memory};
+  first.attach(&saved, false);
+  MmioDriver driver{first, ram_, kQueue};
+  ASSERT_TRUE(driver.start(kFeatureVersion1));
   source_.budget = 8;
-  ask(0, 8);
-  ask(1, 8);  // taken, waiting
+  driver.offer(0, 8, kDescWrite);
+  driver.notify();
+  driver.offer(1, 8, kDescWrite);
+  driver.notify();  // taken, waiting
   ASSERT_EQ(used(), 1);
-  // A new instance: its state page kept the used index only.
-  const uint16_t kept = 1;
+  driver.w(0x064, kInterruptUsedBuffer);  // the driver saw the first
+  ASSERT_FALSE(first.interrupt_pending());
+
   Counter source;
   RngDevice device{ram_.memory, source};
-  Virtqueue q;
-  ASSERT_TRUE(q.setup(&ram_.memory, kQueue, kDesc, kAvail, kUsed, false, false));
-  q.resume(kept, kept);
+  MmioTransport second{device, ram_.memory};
+  second.attach(&saved, true);
+  EXPECT_EQ(second.status() & (kStatusDriverOk | kStatusNeedsReset), kStatusDriverOk) << "the setup carried over";
+  EXPECT_TRUE(second.interrupt_pending());
   source.budget = 8;
-  (void)device.notify(0, q, 0);
+  second.run_queue(0);
   ASSERT_EQ(used(), 2) << "the waiting request, completed once";
   EXPECT_EQ(used_id(1), 1u);
-  (void)device.notify(0, q, 0);
+  EXPECT_EQ(used_len(1), 8u);
+  second.run_queue(0);
   EXPECT_EQ(used(), 2) << "and not again";
+  MmioDriver again{second, ram_, kQueue};
+  source.budget = 4;
+  again.offer(2, 4, kDescWrite);
+  again.notify();
+  ASSERT_EQ(used(), 3) << "the queue goes on";
+  EXPECT_EQ(used_id(2), 2u);
+
+  // A state that no longer fits the device (corrupted, or from another
+  // image): the queue is not set up from it, and the device needs a reset.
+  saved.queues[0].num = 2 * RngDevice::kQueueMax;
+  MmioTransport third{device, ram_.memory};
+  third.attach(&saved, true);
+  EXPECT_NE(third.status() & kStatusNeedsReset, 0u);
+  third.run_queue(0);
+  EXPECT_EQ(used(), 3);
+  TransportState fresh = saved;
+  MmioTransport fourth{device, ram_.memory};
+  fourth.attach(&fresh, false);
+  EXPECT_EQ(fourth.status(), 0u) << "not resumed: reset";
 }
 
 }  // namespace

@@ -126,6 +126,8 @@ Take Virtqueue::take(Chain& chain) {
   return Take::kChain;
 }
 
+uint16_t Virtqueue::published_used() const { return ready() ? load16(used_ + 2) : 0; }
+
 bool Virtqueue::put(uint16_t head, uint32_t written) {
   if (!ready() || broken_) return false;
   uint8_t* elem = used_ + 4 + 8 * uint64_t{next_used_ % size_};

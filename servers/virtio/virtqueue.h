@@ -87,6 +87,8 @@ class Virtqueue {
   // restart, so no chain is taken or completed twice).
   uint16_t next_avail() const { return next_avail_; }
   uint16_t next_used() const { return next_used_; }
+  // The used index as published in guest memory (what the driver sees).
+  uint16_t published_used() const;
   void resume(uint16_t next_avail, uint16_t next_used) {
     next_avail_ = next_avail;
     next_used_ = next_used;
