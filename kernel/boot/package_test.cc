@@ -247,6 +247,41 @@ TEST_F(ServerPackageTest, RoutesServersAndTheirPropertiesRoundTrip) {
                "/pl011@9000000");
 }
 
+// A virtio-mmio transport: a page routed to its server, SPI 16 on (as on
+// QEMU's virt), and a node Linux's virtio_mmio driver binds to, with the
+// transport's 0x200 bytes and a level-high interrupt.
+TEST_F(ServerPackageTest, AVirtioMmioDeviceIsRoutedAndDescribed) {
+  manifest_.vms[0].devices.push_back({"rng", "uart", "virtio-mmio", 0x0a00'1000, 1});
+  manifest_.vms[0].devices.push_back({"blk", "uart", "virtio-mmio", 0x0a00'0000, 2});
+  std::string blob = build();
+  DtbError error;
+  auto pkg = parse_package(blob.data(), blob.size(), error);
+  ASSERT_TRUE(pkg.ok()) << error.what;
+  const PackagedPartition& guest = pkg->partitions[0];
+  ASSERT_EQ(guest.route_count, 3u);
+  EXPECT_EQ(guest.routes[1].ipa, Ipa(0x0a00'1000));
+  EXPECT_EQ(guest.routes[1].size, 0x1000u);
+  EXPECT_EQ(guest.routes[1].device, 1u);
+  EXPECT_EQ(guest.routes[1].irq, 48u);
+  EXPECT_EQ(guest.routes[2].irq, 49u);
+  EXPECT_EQ(guest.routes[0].irq, 33u) << "the PL011 keeps its SPI";
+  const std::string dtb(reinterpret_cast<const char*>(guest.loads[1].data), guest.loads[1].size);
+  const int node = fdt_path_offset(dtb.data(), "/virtio_mmio@a001000");
+  ASSERT_GE(node, 0);
+  EXPECT_EQ(fdt_node_check_compatible(dtb.data(), node, "virtio,mmio"), 0);
+  int len = 0;
+  const auto* reg = static_cast<const fdt32_t*>(fdt_getprop(dtb.data(), node, "reg", &len));
+  ASSERT_EQ(len, 16);
+  EXPECT_EQ(fdt32_ld(&reg[1]), 0x0a00'1000u);
+  EXPECT_EQ(fdt32_ld(&reg[3]), 0x200u);
+  const auto* irq = static_cast<const fdt32_t*>(fdt_getprop(dtb.data(), node, "interrupts", &len));
+  ASSERT_EQ(len, 12);
+  EXPECT_EQ(fdt32_ld(&irq[0]), 0u);
+  EXPECT_EQ(fdt32_ld(&irq[1]), 16u);
+  EXPECT_EQ(fdt32_ld(&irq[2]), 4u) << "level high";
+  EXPECT_NE(fdt_getprop(dtb.data(), node, "dma-coherent", nullptr), nullptr);
+}
+
 // Applies `edit` to partition `name` of a writable copy and parses it.
 template <typename Edit>
 std::string rejected(std::string blob, const char* name, Edit edit) {

@@ -42,6 +42,7 @@ uint64_t MmioTransport::read(uint64_t offset, unsigned width) {
     case kQueueReady:
       return queue_valid && s_->queues[s_->queue_sel].ready ? 1 : 0;
     case kInterruptStatus:
+      raised_since_read_ = 0;
       return s_->interrupt_status;
     case kStatus:
       return s_->status;
@@ -91,7 +92,8 @@ void MmioTransport::write(uint64_t offset, unsigned width, uint64_t value) {
       if (value < device_.queue_count() && value < kMaxQueues) run_queue(static_cast<uint32_t>(value));
       break;
     case kInterruptAck:
-      s_->interrupt_status &= ~static_cast<uint32_t>(value);
+      // Only what the driver could have seen: see raised_since_read_.
+      s_->interrupt_status &= ~(static_cast<uint32_t>(value) & ~raised_since_read_);
       break;
     case kStatus:
       write_status(static_cast<uint32_t>(value));
@@ -119,6 +121,7 @@ void MmioTransport::reset() {
   s_->device_features_sel = s_->driver_features_sel = s_->queue_sel = 0;
   s_->driver_features = 0;
   s_->interrupt_status = 0;
+  raised_since_read_ = 0;
   for (uint32_t i = 0; i < kMaxQueues; ++i) {
     s_->queues[i] = Queue{};
     virtqueues_[i].reset();
@@ -148,7 +151,7 @@ void MmioTransport::attach(TransportState* state, bool resumed) {
     const uint16_t used = vq.published_used();
     vq.resume(used, used);
   }
-  if ((s_->status & kStatusDriverOk) != 0) s_->interrupt_status |= kInterruptUsedBuffer;
+  if ((s_->status & kStatusDriverOk) != 0) raise(kInterruptUsedBuffer);
 }
 
 void MmioTransport::write_status(uint32_t value) {
@@ -192,18 +195,18 @@ void MmioTransport::run_queue(uint32_t queue) {
     return;
   }
   Virtqueue& vq = virtqueues_[queue];
-  if (device_.notify(queue, vq, s_->driver_features)) s_->interrupt_status |= kInterruptUsedBuffer;
+  if (device_.notify(queue, vq, s_->driver_features)) raise(kInterruptUsedBuffer);
   if (vq.broken()) needs_reset();
 }
 
 void MmioTransport::needs_reset() {
   s_->status |= kStatusNeedsReset;
-  if ((s_->status & kStatusDriverOk) != 0) s_->interrupt_status |= kInterruptConfigChange;
+  if ((s_->status & kStatusDriverOk) != 0) raise(kInterruptConfigChange);
 }
 
 void MmioTransport::config_changed() {
   ++s_->config_generation;
-  if ((s_->status & kStatusDriverOk) != 0) s_->interrupt_status |= kInterruptConfigChange;
+  if ((s_->status & kStatusDriverOk) != 0) raise(kInterruptConfigChange);
 }
 
 }  // namespace hyp::virtio

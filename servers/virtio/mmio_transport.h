@@ -130,6 +130,10 @@ class MmioTransport final : public server::MmioDevice {
   using Queue = TransportState::Queue;
   uint64_t offered() const;
   void needs_reset();
+  void raise(uint32_t bits) {
+    s_->interrupt_status |= bits;
+    raised_since_read_ |= bits;
+  }
   void write_status(uint32_t value);
   void set_ready(Queue& q, Virtqueue& vq, uint64_t value);
 
@@ -137,6 +141,12 @@ class MmioTransport final : public server::MmioDevice {
   const GuestMemory& memory_;
   TransportState own_ = {};  // until attach()
   TransportState* s_ = &own_;
+  // InterruptStatus bits raised since the driver last read it. The guest's
+  // write to InterruptAck is posted: the server applies it some time after
+  // the guest made it, and an event in between must not be acknowledged by
+  // it. A driver acknowledges what it read (Linux's does, then looks at its
+  // queues), so bits raised after that read stay set and keep the line up.
+  uint32_t raised_since_read_ = 0;
   Virtqueue virtqueues_[kMaxQueues];
 };
 

@@ -131,6 +131,24 @@ TEST_F(MmioTransportTest, ANotificationRunsTheDeviceAndRaisesTheInterrupt) {
   EXPECT_FALSE(t_.interrupt_pending());
 }
 
+// The guest's acknowledgement is a posted write, applied some time after
+// the guest made it; a completion in between is not acknowledged by it,
+// and the line stays up for it.
+TEST_F(MmioTransportTest, AnAcknowledgementDoesNotSwallowACompletionAfterTheStatusWasRead) {
+  start();
+  offer(4);
+  w(0x050, 0);
+  ASSERT_EQ(r(0x060), kInterruptUsedBuffer);  // the driver's handler reads the status
+  offer(4);  // meanwhile the device completes another request
+  w(0x050, 0);
+  ASSERT_EQ(ram_.peek<uint16_t>(kUsed + 2), 2);
+  w(0x064, kInterruptUsedBuffer);  // the acknowledgement of what it read arrives
+  EXPECT_TRUE(t_.interrupt_pending()) << "the second completion still wants the driver";
+  EXPECT_EQ(r(0x060), kInterruptUsedBuffer);
+  w(0x064, kInterruptUsedBuffer);
+  EXPECT_FALSE(t_.interrupt_pending()) << "acknowledged after being read";
+}
+
 TEST_F(MmioTransportTest, AQueueInUseCannotBeMoved) {
   start();
   w(0x080, kRam + 0x5000);

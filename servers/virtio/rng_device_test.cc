@@ -121,7 +121,8 @@ TEST_F(RngTest, ARestartedServerTakesTheWaitingRequestAgain) {
   driver.offer(1, 8, kDescWrite);
   driver.notify();  // taken, waiting
   ASSERT_EQ(used(), 1);
-  driver.w(0x064, kInterruptUsedBuffer);  // the driver saw the first
+  ASSERT_EQ(driver.r(0x060), kInterruptUsedBuffer);  // the driver saw the first
+  driver.w(0x064, kInterruptUsedBuffer);
   ASSERT_FALSE(first.interrupt_pending());
 
   Counter source;

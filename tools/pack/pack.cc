@@ -361,8 +361,12 @@ absl::StatusOr<GuestLayout> place_kernel(const std::string& kernel, uint64_t ram
   return absl::InvalidArgumentError("kernel file is empty");
 }
 
+constexpr uint64_t kVirtioMmioSize = 0x200;  // a transport's registers and configuration space
+
 uint64_t device_window(const std::string& model, int vcpus) {
-  if (model == "pl011") return 0x1000;
+  // A virtio-mmio transport's registers take 0x200 bytes; its route is the
+  // page (Stage 2 isolates pages), which the transport answers in part.
+  if (model == "pl011" || model == "virtio-mmio") return 0x1000;
   // A GICv3 distributor (64 KiB) and one redistributor (RD_base and
   // SGI_base, 128 KiB) per vCPU right after it.
   if (model == "gicv3") return kGicRedistOffset + kGicRedistSize * static_cast<uint64_t>(vcpus);
@@ -371,11 +375,18 @@ uint64_t device_window(const std::string& model, int vcpus) {
 
 uint32_t device_irq(const VmSpec& vm, const DeviceSpec& dev) {
   // PL011s in manifest order take SPIs 1, 2, ... (INTIDs 33, ...), the
-  // first as QEMU's virt wires its UART.
-  uint32_t spi = 1;
+  // first as QEMU's virt wires its UART; virtio-mmio transports SPIs 16,
+  // 17, ... (INTIDs 48, ...), as QEMU's virt wires its first ones.
+  uint32_t uart_spi = 1;
+  uint32_t virtio_spi = 16;
   for (const DeviceSpec& d : vm.devices) {
-    if (&d == &dev) return dev.model == "pl011" ? package::kFirstSpi + spi : 0;
-    if (d.model == "pl011") ++spi;
+    if (&d == &dev) {
+      if (dev.model == "pl011") return package::kFirstSpi + uart_spi;
+      if (dev.model == "virtio-mmio") return package::kFirstSpi + virtio_spi;
+      return 0;
+    }
+    if (d.model == "pl011") ++uart_spi;
+    if (d.model == "virtio-mmio") ++virtio_spi;
   }
   return 0;
 }
@@ -473,6 +484,16 @@ absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& 
     w.cells("interrupts", {0, device_irq(vm, dev) - package::kFirstSpi, 4});
     w.cells("clocks", {kClockPhandle, kClockPhandle});
     w.strings("clock-names", {"uartclk", "apb_pclk"});
+    w.end();
+  }
+  for (const DeviceSpec& dev : vm.devices) {
+    if (dev.model != "virtio-mmio") continue;
+    w.begin(absl::StrCat("virtio_mmio@", absl::Hex(dev.base)).c_str());
+    w.string("compatible", "virtio,mmio");
+    w.cells("reg", split64(dev.base, kVirtioMmioSize));
+    // Level-high: the line follows InterruptStatus (docs/virtio.md).
+    w.cells("interrupts", {0, device_irq(vm, dev) - package::kFirstSpi, 4});
+    w.empty("dma-coherent");
     w.end();
   }
 
