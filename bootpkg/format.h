@@ -137,7 +137,7 @@ inline constexpr size_t kMaxBootargs = ipc::kMaxBootargs;  // without the NUL
 
 // What a package may ask for: the packer refuses more, the kernel checks
 // again, and the kernel's own tables are sized from these.
-inline constexpr size_t kMaxPartitions = 4;
+inline constexpr size_t kMaxPartitions = 8;
 inline constexpr uint32_t kMaxVcpus = 8;
 inline constexpr size_t kMaxNameLength = 31;  // [a-z0-9_-], without the NUL
 inline constexpr uint64_t kIpaBits = 40;      // the Stage-2 input size (kernel/arch/mm.h)

@@ -35,7 +35,7 @@ namespace {
 
 namespace mm = arch::mm;
 
-constexpr size_t kTablePages = 64;
+constexpr size_t kTablePages = 128;
 alignas(kPageSize) constinit uint64_t g_table_memory[kTablePages][kPageSize / sizeof(uint64_t)];
 
 constinit PagePool g_table_pool;
@@ -192,12 +192,11 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
     power_off("cannot map the boot package");
   }
   DtbError error;
-  auto package = parse_package(reinterpret_cast<const void*>(range.base.value()), range.size, error);
-  if (!package.ok()) {
+  if (parse_package_into(reinterpret_cast<const void*>(range.base.value()), range.size, g_package, error) !=
+      Status::kOk) {
     console::print("hyp: boot package rejected: %s\n", error.what);
     power_off("nothing to run");
   }
-  g_package = *package;
 
   for (size_t i = 0; i < g_boot_info.ram_count; ++i) {
     (void)g_phys.add(g_boot_info.ram[i].base, g_boot_info.ram[i].size);
@@ -216,8 +215,9 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
   for (size_t i = 0; i < g_package.count; ++i) {
     const PackagedPartition& image_i = g_package.partitions[i];
     const char* why = "";
-    if (create_partition(image_i, static_cast<uint16_t>(i + 1), g_partitions[i], env, why) != Status::kOk) {
-      console::print("hyp: partition %s: %s\n", image_i.name.data(), why);
+    if (const Status st = create_partition(image_i, static_cast<uint16_t>(i + 1), g_partitions[i], env, why);
+        st != Status::kOk) {
+      console::print("hyp: partition %s: %s (status %d)\n", image_i.name.data(), why, static_cast<int>(st));
       power_off("a partition could not be built");
     }
     Partition& p = g_partitions[i];

@@ -388,7 +388,8 @@ Status parse_partition(const void* fdt, int node, PackagedPartition& p, DtbError
 
 }  // namespace
 
-Result<Package> parse_package(const void* blob, size_t size, DtbError& e) {
+Status parse_package_into(const void* blob, size_t size, Package& pkg, DtbError& e) {
+  pkg = Package{};
   if (blob == nullptr || size < sizeof(fdt_header) || fdt_magic(blob) != FDT_MAGIC) {
     return fail(e, Status::kInvalidArgument, "package is not a device tree");
   }
@@ -399,7 +400,6 @@ Result<Package> parse_package(const void* blob, size_t size, DtbError& e) {
   }
   const int parts = fdt_path_offset(blob, package::kPartitionsNode);
   if (parts < 0) return fail(e, Status::kNotFound, "package has no partitions");
-  Package pkg;
   int node = 0;
   fdt_for_each_subnode(node, blob, parts) {
     if (pkg.count == pkg.partitions.size()) return fail(e, Status::kOutOfRange, "too many partitions");
@@ -410,7 +410,12 @@ Result<Package> parse_package(const void* blob, size_t size, DtbError& e) {
   if (pkg.count == 0) return fail(e, Status::kNotFound, "package has no partitions");
   if (Status s = check_routes(pkg, e); s != Status::kOk) return s;
   if (Status s = check_grants(pkg, e); s != Status::kOk) return s;
-  if (Status s = check_ffa(pkg, e); s != Status::kOk) return s;
+  return check_ffa(pkg, e);
+}
+
+Result<Package> parse_package(const void* blob, size_t size, DtbError& e) {
+  Package pkg;
+  if (Status s = parse_package_into(blob, size, pkg, e); s != Status::kOk) return s;
   return pkg;
 }
 

@@ -98,5 +98,8 @@ struct Package {
 // not overlap, FF-A IDs are unique (a partition without one has its position + 1)
 // and direct targets name other partitions that receive direct requests.
 Result<Package> parse_package(const void* blob, size_t size, DtbError& error);
+// The same into `out`, which the kernel keeps in static storage: a Package
+// of kMaxPartitions partitions is too large for a boot stack.
+Status parse_package_into(const void* blob, size_t size, Package& out, DtbError& error);
 
 }  // namespace hyp

@@ -34,7 +34,7 @@ constexpr uint64_t borrowed_ipa(const Partition& sender, uint64_t ipa) {
 }
 
 // The kernel's limits: transactions live at once, and address ranges in one.
-inline constexpr size_t kMaxMemTransactions = 16;
+inline constexpr size_t kMaxMemTransactions = 32;
 inline constexpr size_t kMaxMemRanges = 32;
 // The longest descriptor a send in fragments may have (longer ones describe
 // more than kMaxMemRanges ranges anyway), and partitions that may have one

@@ -48,6 +48,24 @@ bool reset(Registers& regs) {
 
 }  // namespace
 
+const char* describe(PhysicalDevice::Start s) {
+  switch (s) {
+    case PhysicalDevice::Start::kOk:
+      return "started";
+    case PhysicalDevice::Start::kNoDevice:
+      return "no virtio-mmio version 2 device";
+    case PhysicalDevice::Start::kWrongDevice:
+      return "another device";
+    case PhysicalDevice::Start::kFeatures:
+      return "features not accepted";
+    case PhysicalDevice::Start::kQueue:
+      return "queue 0 not usable";
+    case PhysicalDevice::Start::kMemory:
+      return "DMA memory too small";
+  }
+  return "?";
+}
+
 bool DmaMemory::carve(uint64_t bytes, uint64_t align, DmaMemory& out) {
   const uint64_t skip = (align - (pa & (align - 1))) & (align - 1);
   if (skip > size || bytes > size - skip) return false;
@@ -58,7 +76,7 @@ bool DmaMemory::carve(uint64_t bytes, uint64_t align, DmaMemory& out) {
   return true;
 }
 
-PhysicalDevice::Start PhysicalDevice::start(Registers& regs, uint32_t device_id, uint64_t optional,
+PhysicalDevice::Start PhysicalDevice::start(Registers& regs, uint32_t device_id, uint64_t optional, uint32_t slots,
                                             DmaMemory& memory) {
   regs_ = nullptr;
   if (regs.read32(reg::kMagicValue) != reg::kMagic || regs.read32(reg::kVersion) != 2 ||
@@ -88,7 +106,8 @@ PhysicalDevice::Start PhysicalDevice::start(Registers& regs, uint32_t device_id,
   const uint32_t max = regs.read32(reg::kQueueNumMax);
   if (max == 0 || regs.read32(reg::kQueueReady) != 0) return Start::kQueue;
   size_ = kMaxSlots;
-  while (size_ > max) size_ /= 2;
+  while (size_ > max || size_ > slots) size_ /= 2;
+  if (size_ == 0) return Start::kQueue;
   DmaMemory desc, avail, used;
   if (!memory.carve(16ull * size_, 16, desc) || !memory.carve(6 + 2ull * size_, 2, avail) ||
       !memory.carve(6 + 8ull * size_, 4, used) || !memory.carve(16ull * kMaxSegments * size_, 16, tables_)) {

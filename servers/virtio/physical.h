@@ -63,10 +63,11 @@ class PhysicalDevice {
 
   // Resets the device at `regs` and brings it up as device `device_id`
   // with queue 0: negotiates VERSION_1 and INDIRECT_DESC (both required)
-  // and whatever of `optional` the device offers, and places the queue and
-  // its indirect tables in `memory` (carved from it). After kOk the device
-  // is live.
-  Start start(Registers& regs, uint32_t device_id, uint64_t optional, DmaMemory& memory);
+  // and whatever of `optional` the device offers, and places the queue, of
+  // up to `slots` requests (a power of 2 up to kMaxSlots; the device may
+  // allow fewer), and their indirect tables (1,088 bytes a slot) in
+  // `memory`, carved from it. After kOk the device is live.
+  Start start(Registers& regs, uint32_t device_id, uint64_t optional, uint32_t slots, DmaMemory& memory);
   // Resets the device: it stops touching memory (the reset waits for it).
   void stop();
   bool live() const { return regs_ != nullptr; }
@@ -115,5 +116,8 @@ class PhysicalDevice {
   uint32_t free_count_ = 0;
   bool busy_[kMaxSlots] = {};
 };
+
+// What a start result means, for log lines.
+const char* describe(PhysicalDevice::Start s);
 
 }  // namespace hyp::virtio

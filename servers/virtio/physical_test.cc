@@ -50,7 +50,7 @@ class TransportRegisters final : public Registers {
 
 class PhysicalTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_EQ(dev_.start(regs_, RngDevice::kDeviceId, 0, pool_), PhysicalDevice::Start::kOk); }
+  void SetUp() override { ASSERT_EQ(dev_.start(regs_, RngDevice::kDeviceId, 0, PhysicalDevice::kMaxSlots, pool_), PhysicalDevice::Start::kOk); }
 
   // Where the test's data buffers go: past what start() carved.
   uint64_t data(uint64_t offset) { return pool_.pa + offset; }
@@ -195,12 +195,13 @@ TEST(PhysicalStartTest, RefusesWhatItCannotDrive) {
   TransportRegisters regs{t};
   PhysicalDevice dev;
   DmaMemory pool{ram.at(kRam), kRam, kRamSize};
-  EXPECT_EQ(dev.start(regs, 2, 0, pool), PhysicalDevice::Start::kWrongDevice) << "not a block device";
+  EXPECT_EQ(dev.start(regs, 2, 0, 4, pool), PhysicalDevice::Start::kWrongDevice) << "not a block device";
   EXPECT_FALSE(dev.live());
   DmaMemory small{ram.at(kRam), kRam, 4096};
-  EXPECT_EQ(dev.start(regs, RngDevice::kDeviceId, 0, small), PhysicalDevice::Start::kMemory);
+  EXPECT_EQ(dev.start(regs, RngDevice::kDeviceId, 0, 4, small), PhysicalDevice::Start::kMemory);
   EXPECT_FALSE(dev.live());
-  ASSERT_EQ(dev.start(regs, RngDevice::kDeviceId, 0, pool), PhysicalDevice::Start::kOk);
+  ASSERT_EQ(dev.start(regs, RngDevice::kDeviceId, 0, 4, pool), PhysicalDevice::Start::kOk);
+  EXPECT_EQ(dev.slots(), 4u) << "as many as asked for";
   dev.stop();
   EXPECT_FALSE(dev.live());
   EXPECT_EQ(t.status(), 0u) << "stopped: the device was reset";
@@ -213,7 +214,7 @@ TEST(PhysicalStartTest, RefusesWhatItCannotDrive) {
     uint32_t read32(uint32_t) override { return 0xffff'ffff; }
     void write32(uint32_t, uint32_t) override {}
   } nothing;
-  EXPECT_EQ(dev.start(nothing, RngDevice::kDeviceId, 0, pool), PhysicalDevice::Start::kNoDevice);
+  EXPECT_EQ(dev.start(nothing, RngDevice::kDeviceId, 0, 4, pool), PhysicalDevice::Start::kNoDevice);
 }
 
 }  // namespace

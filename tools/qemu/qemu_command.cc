@@ -46,6 +46,10 @@ absl::StatusOr<std::vector<std::string>> qemu_command(const QemuOptions& o) {
       // No default NIC: it would need an option ROM, and no guest uses it.
       "-nic",
       "none",
+      // virtio-mmio transports of version 2 (virtio 1.x), not QEMU's legacy
+      // default: the device servers drive version 2 only.
+      "-global",
+      "virtio-mmio.force-legacy=false",
       "-kernel",
       o.kernel,
   };

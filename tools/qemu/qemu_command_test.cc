@@ -21,6 +21,7 @@ TEST(QemuCommand, DescribesTheVirtMachineWithVirtualization) {
   ASSERT_TRUE(argv.ok());
   EXPECT_EQ((*argv)[0], "qemu-system-aarch64");
   EXPECT_TRUE(has_pair(*argv, "-M", "virt,virtualization=on,gic-version=3"));
+  EXPECT_TRUE(has_pair(*argv, "-global", "virtio-mmio.force-legacy=false"));
   EXPECT_TRUE(has_pair(*argv, "-cpu", "max"));
   EXPECT_TRUE(has_pair(*argv, "-smp", "4"));
   EXPECT_TRUE(has_pair(*argv, "-kernel", "kernel.bin"));
