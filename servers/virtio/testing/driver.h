@@ -101,6 +101,27 @@ class MmioDriver {
   }
   void notify(uint32_t queue = 0) { w(0x050, queue); }
 
+  // A chain of `count` buffers in descriptors first, first + 1, ...
+  // (linked by NEXT), offered in the available ring (not notified).
+  struct Piece {
+    uint64_t ipa;
+    uint32_t len;
+    bool write;
+  };
+  void offer_chain(const Piece* pieces, uint32_t count, uint16_t first) {
+    for (uint32_t i = 0; i < count; ++i) {
+      const uint64_t d = kDesc + 16 * uint64_t{static_cast<uint16_t>((first + i) % size_)};
+      const bool more = i + 1 < count;
+      ram_.poke<uint64_t>(d, pieces[i].ipa);
+      ram_.poke<uint32_t>(d + 8, pieces[i].len);
+      ram_.poke<uint16_t>(d + 12, static_cast<uint16_t>((pieces[i].write ? kDescWrite : 0) | (more ? kDescNext : 0)));
+      ram_.poke<uint16_t>(d + 14, static_cast<uint16_t>((first + i + 1) % size_));
+    }
+    const uint16_t idx = ram_.peek<uint16_t>(kAvail + 2);
+    ram_.poke<uint16_t>(kAvail + 4 + 2 * (idx % size_), first);
+    ram_.poke<uint16_t>(kAvail + 2, static_cast<uint16_t>(idx + 1));
+  }
+
   // The used ring: its index, and element `i`'s id and length.
   uint16_t used() { return ram_.peek<uint16_t>(kUsed + 2); }
   uint32_t used_id(uint16_t i) { return ram_.peek<uint32_t>(kUsed + 4 + 8 * (i % size_)); }
