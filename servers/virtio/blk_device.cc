@@ -51,7 +51,7 @@ uint64_t BlkDevice::config_read(uint32_t offset, unsigned width) {
   put(20, disk_.blk_size != 0 ? disk_.blk_size : blk::kSectorSize, 4);  // blk_size
   put(34, 1, 2);                         // num_queues
   put(36, disk_.max_discard_sectors, 4);  // max_discard_sectors
-  put(40, blk::kMaxDiscardSegments, 4);   // max_discard_seg
+  put(40, discard_segments(), 4);          // max_discard_seg
   put(44, disk_.discard_alignment, 4);    // discard_sector_alignment
   uint64_t value = 0;
   for (unsigned i = 0; i < width; ++i) value |= uint64_t{config[offset + i]} << (8 * i);
@@ -124,7 +124,7 @@ void BlkDevice::check(const Chain& c, Slot& s) const {
         return;
       }
       const uint64_t n = readable / sizeof(blk::DiscardSegment);
-      if (writable != 0 || n == 0 || readable % sizeof(blk::DiscardSegment) != 0 || n > blk::kMaxDiscardSegments ||
+      if (writable != 0 || n == 0 || readable % sizeof(blk::DiscardSegment) != 0 || n > discard_segments() ||
           !gather(memory_, c, sizeof(header), r.discard, static_cast<uint32_t>(readable))) {
         return;
       }

@@ -63,7 +63,8 @@ struct DiskInfo {
   bool flush = false;    // it has a volatile cache that a flush writes out
   bool discard = false;
   uint32_t max_discard_sectors = 0;
-  uint32_t discard_alignment = 0;  // in sectors
+  uint32_t max_discard_segments = 0;  // per request, up to blk::kMaxDiscardSegments
+  uint32_t discard_alignment = 0;     // in sectors
   uint32_t size_max = 0;           // the longest data buffer it takes, 0: any
   uint32_t blk_size = 0;           // its logical block size, 0: 512
 };
@@ -136,6 +137,10 @@ class BlkDevice final : public VirtioDevice {
   // Checks chain `c` into slot `s`: its request, or its status if it is
   // refused (then it is done).
   void check(const Chain& c, Slot& s) const;
+  uint32_t discard_segments() const {
+    const uint32_t n = disk_.max_discard_segments;
+    return n == 0 || n > blk::kMaxDiscardSegments ? blk::kMaxDiscardSegments : n;
+  }
   // What the device does itself (GET_ID): done at once.
   void serve_locally(Slot& s);
 
