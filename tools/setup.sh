@@ -12,7 +12,7 @@ cache="${root}/.cache"
 host_packages=(
   bazel-bootstrap bazel-platforms bazel-skylib
   clang lld llvm
-  qemu-system-arm device-tree-compiler libfdt-dev
+  qemu-system-arm qemu-utils device-tree-compiler libfdt-dev e2fsprogs
   libabsl-dev libgtest-dev libgmock-dev pkgconf
   libc6-dev-arm64-cross
   python3 xz-utils

@@ -88,14 +88,20 @@ void wait_for_work() { rt::hvc(abi::kHypServerWait); }
 // Crash tests only: the server's command line may ask it to fail on
 // purpose after every N requests, between applying a request and recording
 // it as done (the worst moment: that request is applied twice).
-[[noreturn]] void crash_on_purpose() {
-  log("failing on purpose (crash-every)");
+[[noreturn]] void crash_on_purpose() { fail_on_purpose("crash-every"); }
+
+uint64_t g_current_request = 0;
+
+}  // namespace
+
+void fail_on_purpose(const char* why) {
+  log("failing on purpose (%s)", why);
   volatile auto* nowhere = reinterpret_cast<volatile uint64_t*>(0x7f00'0000);  // RAM IPA space, not mapped
   (void)*nowhere;
   for (;;) asm volatile("wfi");
 }
 
-uint64_t g_current_request = 0;
+namespace {
 
 ipc::Response serve(Server& server, const ipc::Request& r) {
   ipc::Response resp{};

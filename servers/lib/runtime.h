@@ -44,6 +44,10 @@ class Server {
 // serves the same request again passes it (HYP_IRQ_SIGNAL's x5).
 uint64_t current_request();
 
+// Crash tests: fails the server as a fault would (an access to nothing),
+// after logging `why`. The kernel restarts it (docs/servers.md).
+[[noreturn]] void fail_on_purpose(const char* why);
+
 // A line for the console, through the kernel (prefixed with the server's name).
 void log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 

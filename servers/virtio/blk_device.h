@@ -75,10 +75,10 @@ struct BlockRequest {
   uint32_t type = 0;
   uint64_t sector = 0;
   uint32_t count = 0;
-  Buffer data[kMaxChainBuffers];
+  Buffer data[kMaxChainBuffers] = {};
   uint64_t bytes = 0;  // data bytes in all
   uint32_t discards = 0;
-  blk::DiscardSegment discard[blk::kMaxDiscardSegments];
+  blk::DiscardSegment discard[blk::kMaxDiscardSegments] = {};
 };
 
 class BlockBackend {
@@ -104,7 +104,7 @@ class BlkDevice final : public VirtioDevice {
   static constexpr uint32_t kSegMax = kMaxChainBuffers - 2;  // a header and a status besides
   static constexpr uint32_t kConfigSize = 60;
 
-  BlkDevice(const GuestMemory& memory, BlockBackend& backend, const char* serial)
+  constexpr BlkDevice(const GuestMemory& memory, BlockBackend& backend, const char* serial)
       : memory_(memory), backend_(backend), serial_(serial) {}
   // The disk behind it (before the guest sees the device).
   void set_disk(const DiskInfo& disk) { disk_ = disk; }
@@ -127,11 +127,11 @@ class BlkDevice final : public VirtioDevice {
  private:
   enum class State : uint8_t { kUnsubmitted, kSubmitted, kDone };
   struct Slot {
-    uint16_t head;
-    State state;
-    uint8_t status;
-    uint64_t status_ipa;  // where the status byte goes
-    uint32_t written;     // bytes the device wrote into the chain, status included
+    uint16_t head = 0;
+    State state = State::kDone;
+    uint8_t status = 0;
+    uint64_t status_ipa = 0;  // where the status byte goes
+    uint32_t written = 0;     // bytes the device wrote into the chain, status included
     BlockRequest request;
   };
   // Checks chain `c` into slot `s`: its request, or its status if it is

@@ -101,7 +101,7 @@ class MmioTransport final : public server::MmioDevice {
   static constexpr uint32_t kMagic = 0x7472'6976;  // "virt"
   static constexpr uint32_t kVendor = 0x4859'5056;  // "VPYH", this project's
 
-  MmioTransport(VirtioDevice& device, const GuestMemory& memory) : device_(device), memory_(memory) {}
+  constexpr MmioTransport(VirtioDevice& device, const GuestMemory& memory) : device_(device), memory_(memory) {}
 
   // Keeps the registers in `state` from now on. `resumed`: it holds what a
   // previous instance left (its queues are set up again, each from its used

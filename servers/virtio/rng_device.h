@@ -33,7 +33,7 @@ class RngDevice final : public VirtioDevice {
   static constexpr uint32_t kDeviceId = 4;
   static constexpr uint32_t kQueueMax = 64;
 
-  RngDevice(const GuestMemory& memory, EntropySource& source) : memory_(memory), source_(source) {}
+  constexpr RngDevice(const GuestMemory& memory, EntropySource& source) : memory_(memory), source_(source) {}
 
   uint32_t device_id() const override { return kDeviceId; }
   uint64_t features() const override { return 0; }

@@ -119,7 +119,7 @@ class RngServer final : public Server {
   GuestLine line_;
 };
 
-RngServer g_server;
+constinit RngServer g_server;
 
 }  // namespace
 }  // namespace hyp::server

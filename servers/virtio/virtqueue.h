@@ -35,9 +35,9 @@ inline constexpr uint32_t kMaxQueueSize = 32768;
 // One buffer of a chain: guest memory the device reads (write false) or
 // writes, already checked against the granted memory.
 struct Buffer {
-  uint64_t ipa;
-  uint32_t len;
-  bool write;
+  uint64_t ipa = 0;
+  uint32_t len = 0;
+  bool write = false;
 };
 
 // A chain taken from the available ring. Devices take at most

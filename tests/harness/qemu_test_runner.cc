@@ -119,6 +119,12 @@ void save_transcript(const std::string& transcript) {
 int run(const std::vector<Step>& steps) {
   QemuOptions options = options_from_flags();
   options.interactive = false;
+  // A test's disk (relative names) lives in its own temporary directory.
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  if (absl::Status s = add_disk(options, tmp != nullptr ? tmp : ""); !s.ok()) {
+    std::fprintf(stderr, "FAIL: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   const std::string exit_mode = absl::GetFlag(FLAGS_exit);
   if (exit_mode != "kill" && exit_mode != "zero" && exit_mode != "any") {
     std::fprintf(stderr, "FAIL: --exit must be kill, zero or any\n");

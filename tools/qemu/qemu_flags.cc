@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/flags/flag.h"
+#include "tools/qemu/disk.h"
 
 ABSL_FLAG(std::string, hyp, "", "hypervisor image (flat arm64 Image)");
 ABSL_FLAG(std::string, hyp_append, "", "hypervisor command line");
@@ -13,6 +14,9 @@ ABSL_FLAG(std::string, mem, "1G", "RAM size, e.g. 512M or 2G");
 ABSL_FLAG(bool, gdb, false, "wait for GDB on localhost:1234 (target remote :1234) before starting");
 ABSL_FLAG(bool, icount, false, "run with -icount shift=0,sleep=off (1 ns of virtual time per instruction)");
 ABSL_FLAG(std::string, qemu, "qemu-system-aarch64", "QEMU binary");
+ABSL_FLAG(std::string, disk, "",
+          "the guest's disk: FILE[,size=64M][,format=raw|qcow2][,readonly], created if missing, served by QEMU as "
+          "a virtio-blk device on transport 0 (the block server's)");
 ABSL_FLAG(std::string, qemu_extra, "",
           "more QEMU arguments, separated by spaces (e.g. \"-device virtio-rng-device,bus=virtio-mmio-bus.8\")");
 
@@ -35,6 +39,20 @@ QemuOptions options_from_flags() {
     at = end + 1;
   }
   return options;
+}
+
+std::string disk_flag() { return absl::GetFlag(FLAGS_disk); }
+
+absl::Status add_disk(QemuOptions& options, const std::string& base_dir) {
+  const std::string value = disk_flag();
+  if (value.empty()) return absl::OkStatus();
+  auto disk = parse_disk(value);
+  if (!disk.ok()) return disk.status();
+  if (!disk->path.empty() && disk->path[0] != '/' && !base_dir.empty()) disk->path = base_dir + "/" + disk->path;
+  auto args = prepare_disk(*disk);
+  if (!args.ok()) return args.status();
+  options.extra.insert(options.extra.end(), args->begin(), args->end());
+  return absl::OkStatus();
 }
 
 void normalize_flag_spelling(int argc, char** argv) {

@@ -6,14 +6,24 @@
 //   --smp=N --mem=SIZE   the machine's CPUs and RAM
 //   --gdb --icount --qemu=BINARY
 //   --qemu_extra="ARG ARG..."  more QEMU arguments (devices for servers)
+//   --disk=FILE[,...]    the guest's disk (tools/qemu/disk.h)
 #pragma once
 
+#include <string>
+
+#include "absl/status/status.h"
 #include "tools/qemu/qemu_command.h"
 
 namespace hyp::tools {
 
 // QemuOptions filled from the shared flags (interactive left at its default).
 QemuOptions options_from_flags();
+
+// --disk=FILE[,size=...][,format=...][,readonly] (tools/qemu/disk.h), or empty.
+std::string disk_flag();
+// Attaches the guest's disk (--disk, if given) to `options`: the file, if
+// its name is relative, in `base_dir`, created if missing.
+absl::Status add_disk(QemuOptions& options, const std::string& base_dir);
 
 // Rewrites "--some-flag" as "--some_flag" in place, so flags may be spelled
 // with dashes as QEMU's users are used to. Stops at a bare "--".
