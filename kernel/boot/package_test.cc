@@ -247,9 +247,10 @@ TEST_F(ServerPackageTest, RoutesServersAndTheirPropertiesRoundTrip) {
                "/pl011@9000000");
 }
 
-// A virtio-mmio transport: a page routed to its server, SPI 16 on (as on
-// QEMU's virt), and a node Linux's virtio_mmio driver binds to, with the
-// transport's 0x200 bytes and a level-high interrupt.
+// A virtio-mmio transport: a page routed to its server, the SPI QEMU's virt
+// gives the transport at that address, and a node Linux's virtio_mmio
+// driver binds to, with the transport's 0x200 bytes and a level-high
+// interrupt. Nowhere else.
 TEST_F(ServerPackageTest, AVirtioMmioDeviceIsRoutedAndDescribed) {
   manifest_.vms[0].devices.push_back({"rng", "uart", "virtio-mmio", 0x0a00'1000, 1});
   manifest_.vms[0].devices.push_back({"blk", "uart", "virtio-mmio", 0x0a00'0000, 2});
@@ -262,8 +263,8 @@ TEST_F(ServerPackageTest, AVirtioMmioDeviceIsRoutedAndDescribed) {
   EXPECT_EQ(guest.routes[1].ipa, Ipa(0x0a00'1000));
   EXPECT_EQ(guest.routes[1].size, 0x1000u);
   EXPECT_EQ(guest.routes[1].device, 1u);
-  EXPECT_EQ(guest.routes[1].irq, 48u);
-  EXPECT_EQ(guest.routes[2].irq, 49u);
+  EXPECT_EQ(guest.routes[1].irq, 56u) << "QEMU virt's transport 8";
+  EXPECT_EQ(guest.routes[2].irq, 48u) << "transport 0";
   EXPECT_EQ(guest.routes[0].irq, 33u) << "the PL011 keeps its SPI";
   const std::string dtb(reinterpret_cast<const char*>(guest.loads[1].data), guest.loads[1].size);
   const int node = fdt_path_offset(dtb.data(), "/virtio_mmio@a001000");
@@ -277,9 +278,11 @@ TEST_F(ServerPackageTest, AVirtioMmioDeviceIsRoutedAndDescribed) {
   const auto* irq = static_cast<const fdt32_t*>(fdt_getprop(dtb.data(), node, "interrupts", &len));
   ASSERT_EQ(len, 12);
   EXPECT_EQ(fdt32_ld(&irq[0]), 0u);
-  EXPECT_EQ(fdt32_ld(&irq[1]), 16u);
+  EXPECT_EQ(fdt32_ld(&irq[1]), 24u);
   EXPECT_EQ(fdt32_ld(&irq[2]), 4u) << "level high";
   EXPECT_NE(fdt_getprop(dtb.data(), node, "dma-coherent", nullptr), nullptr);
+  manifest_.vms[0].devices.push_back({"far", "uart", "virtio-mmio", 0x0c00'0000, 3});
+  EXPECT_FALSE(tools::build_package(manifest_).ok()) << "off QEMU's virtio-mmio pages";
 }
 
 // Applies `edit` to partition `name` of a writable copy and parses it.

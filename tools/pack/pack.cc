@@ -20,6 +20,12 @@ constexpr uint64_t k2M = 2ull << 20;
 constexpr uint64_t kMaxDtb = 2ull << 20;  // arm64 boot protocol limit
 constexpr size_t kImageMagicOffset = 56;  // "ARM\x64" in the arm64 Image header
 constexpr int kMaxVcpus = static_cast<int>(package::kMaxVcpus);
+constexpr uint64_t kVirtioMmioSize = 0x200;  // a transport's registers and configuration space
+// QEMU virt's virtio-mmio transports (32 of them, kVirtioMmioSize apart),
+// where a guest's virtio-mmio devices go.
+constexpr uint64_t kVirtioMmioBase = 0x0a00'0000;
+constexpr uint64_t kVirtioMmioEnd = kVirtioMmioBase + 32 * kVirtioMmioSize;
+
 constexpr size_t kMaxVms = package::kMaxPartitions;
 constexpr size_t kMaxName = package::kMaxNameLength;
 
@@ -361,8 +367,6 @@ absl::StatusOr<GuestLayout> place_kernel(const std::string& kernel, uint64_t ram
   return absl::InvalidArgumentError("kernel file is empty");
 }
 
-constexpr uint64_t kVirtioMmioSize = 0x200;  // a transport's registers and configuration space
-
 uint64_t device_window(const std::string& model, int vcpus) {
   // A virtio-mmio transport's registers take 0x200 bytes; its route is the
   // page (Stage 2 isolates pages), which the transport answers in part.
@@ -375,18 +379,17 @@ uint64_t device_window(const std::string& model, int vcpus) {
 
 uint32_t device_irq(const VmSpec& vm, const DeviceSpec& dev) {
   // PL011s in manifest order take SPIs 1, 2, ... (INTIDs 33, ...), the
-  // first as QEMU's virt wires its UART; virtio-mmio transports SPIs 16,
-  // 17, ... (INTIDs 48, ...), as QEMU's virt wires its first ones.
+  // first as QEMU's virt wires its UART. A virtio-mmio transport takes the
+  // SPI QEMU's virt gives the transport at its address (16 + n for
+  // transport n), so a guest's device tree reads the same with the
+  // hypervisor and on bare QEMU.
+  if (dev.model == "virtio-mmio") {
+    return package::kFirstSpi + 16 + static_cast<uint32_t>((dev.base - kVirtioMmioBase) / kVirtioMmioSize);
+  }
   uint32_t uart_spi = 1;
-  uint32_t virtio_spi = 16;
   for (const DeviceSpec& d : vm.devices) {
-    if (&d == &dev) {
-      if (dev.model == "pl011") return package::kFirstSpi + uart_spi;
-      if (dev.model == "virtio-mmio") return package::kFirstSpi + virtio_spi;
-      return 0;
-    }
+    if (&d == &dev) return dev.model == "pl011" ? package::kFirstSpi + uart_spi : 0;
     if (d.model == "pl011") ++uart_spi;
-    if (d.model == "virtio-mmio") ++virtio_spi;
   }
   return 0;
 }
@@ -700,6 +703,13 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     }
     if (vm.devices.size() > package::kMaxRoutes) {
       return absl::InvalidArgumentError(absl::StrCat(where, "more than ", package::kMaxRoutes, " devices"));
+    }
+    for (const DeviceSpec& dev : vm.devices) {
+      if (dev.model == "virtio-mmio" && (dev.base < kVirtioMmioBase || dev.base >= kVirtioMmioEnd)) {
+        return absl::InvalidArgumentError(absl::StrCat(where, "device '", dev.name,
+                                                       "': a virtio-mmio device goes on one of QEMU virt's "
+                                                       "virtio-mmio pages, 0x0a000000 to 0x0a003000"));
+      }
     }
     for (size_t i = 0; i < vm.grants.size(); ++i) {
       const GrantSpec& g = vm.grants[i];

@@ -21,9 +21,13 @@ QEMU_GUEST_DATA = [
 ]
 
 # //:qemu_linux: the guest's arguments after QEMU_GUEST_ARGS (Debian's
-# kernel, the busybox initramfs, 4 vCPUs, 1 GiB; piped input held until
-# the initramfs's rcS is done), shared with //tests:qemu_linux_piped_test.
+# kernel, the busybox initramfs, 4 vCPUs, 1 GiB, a virtio-rng device from
+# the entropy server, a disk from the block server when --disk is given;
+# piped input held until the initramfs's rcS is done), shared with
+# //tests:qemu_linux_piped_test.
 QEMU_LINUX_ARGS = QEMU_GUEST_ARGS + [
+    "--blk_server=$(rootpath //servers/virtio:blk_server)",
+    "--rng_server=$(rootpath //servers/virtio:rng_server)",
     "--kernel=$(rootpath //guests/linux:kernel)",
     "--initrd=$(rootpath //guests/linux:initramfs)",
     "--smp=4",
@@ -35,4 +39,6 @@ QEMU_LINUX_ARGS = QEMU_GUEST_ARGS + [
 QEMU_LINUX_DATA = QEMU_GUEST_DATA + [
     "//guests/linux:initramfs",
     "//guests/linux:kernel",
+    "//servers/virtio:blk_server",
+    "//servers/virtio:rng_server",
 ]

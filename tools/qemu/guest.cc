@@ -47,6 +47,34 @@ Manifest guest_manifest(const GuestOptions& o) {
     m.vms.push_back(gic);
     guest.devices.push_back({"gic", gic.name, "gicv3", kVirtGicBase, 0});
   }
+  struct Virtio {
+    const std::string& image;
+    const char* name;
+    const char* device;
+    uint64_t page;
+    uint64_t pool;
+  };
+  const Virtio virtio[] = {{o.blk_server, "blk", "disk", kVirtioBlkPage, kBlkDmaPool},
+                           {o.rng_server, "rng", "rng", kVirtioRngPage, kRngDmaPool}};
+  for (const Virtio& v : virtio) {
+    if (v.image.empty()) continue;
+    VmSpec s;
+    s.name = v.name;
+    s.server = true;
+    s.memory = kVirtioServerMemory;
+    s.kernel = v.image;
+    s.device_memory = {{v.page, 0x1000}};
+    // The page's eight transports' SPIs (16 + n for transport n).
+    const uint32_t first = 48 + static_cast<uint32_t>((v.page - kVirtioBlkPage) / 0x200);
+    for (uint32_t i = 0; i < 8; ++i) s.device_irqs.push_back(first + i);
+    s.dma_pool = v.pool;
+    if (v.page == kVirtioBlkPage && o.read_only_disk) s.bootargs = "read-only=1";
+    m.vms.push_back(s);
+    guest.devices.push_back({v.device, v.name, "virtio-mmio", v.page, 0});
+    // One grant of all of the guest's RAM, to every virtio server.
+    if (guest.grants.empty()) guest.grants.push_back({"ram", {}, 0, 0});
+    guest.grants[0].servers.push_back(v.name);
+  }
   m.vms.push_back(guest);
   return m;
 }

@@ -24,6 +24,17 @@ inline constexpr uint64_t kUartServerMemory = 4ull << 20;
 inline constexpr uint32_t kVirtPl011Irq = 33;
 inline constexpr uint64_t kVirtGicBase = 0x0800'0000;
 inline constexpr uint64_t kGicServerMemory = 4ull << 20;
+// The virtio servers (docs/servers.md, "Devices"): the block server owns
+// the first page of QEMU virt's virtio-mmio transports (QEMU's virtio-blk
+// on transport 0), the entropy server the second (virtio-rng on transport
+// 8); each serves the guest its device at the same address.
+inline constexpr uint64_t kVirtioBlkPage = 0x0a00'0000;
+inline constexpr uint64_t kVirtioRngPage = 0x0a00'1000;
+inline constexpr uint64_t kVirtioServerMemory = 4ull << 20;
+inline constexpr uint64_t kBlkDmaPool = 256ull << 10;
+inline constexpr uint64_t kRngDmaPool = 64ull << 10;
+// QEMU's device for the entropy server.
+inline constexpr char kVirtioRngQemuDevice[] = "virtio-rng-device,bus=virtio-mmio-bus.8";
 
 struct GuestOptions {
   std::string kernel;  // an arm64 Image or a flat binary
@@ -37,12 +48,19 @@ struct GuestOptions {
   // The GIC server's image: the guest gets a GICv3 (and its console its
   // interrupt) from it. Empty: no interrupt controller.
   std::string gic_server;
+  // The block server's image, if the guest has a disk; the entropy
+  // server's, if it gets a random source. Each is granted all of the
+  // guest's RAM.
+  std::string blk_server;
+  std::string rng_server;
+  bool read_only_disk = false;
 };
 
 // The manifest: the UART server (if any) first, the GIC server (if any)
-// next, then the guest, named "guest", with a PL011 "serial" routed to the
-// UART server and a GICv3 "gic" to the GIC server, both where QEMU's virt
-// has them.
+// next, the block and entropy servers (if any), then the guest, named
+// "guest", with a PL011 "serial" routed to the UART server, a GICv3 "gic"
+// to the GIC server, and virtio-mmio "disk" and "rng", all where QEMU's
+// virt has them.
 Manifest guest_manifest(const GuestOptions& options);
 
 // A directory of this process's own under $TMPDIR (or /tmp), made by

@@ -85,6 +85,47 @@ TEST(GuestManifest, TheGicServerGivesTheGuestAGicWhereVirtHasIt) {
   EXPECT_EQ(guest.devices[1].base, 0x0800'0000u);
 }
 
+// The virtio servers: each owns its page of QEMU virt's transports and
+// their interrupts, has a DMA pool, serves the guest a virtio-mmio device
+// at the same address, and is granted all of the guest's RAM (one grant
+// for both). The package builds.
+TEST(GuestManifest, TheVirtioServersGiveTheGuestADiskAndARandomSource) {
+  GuestOptions o;
+  o.kernel = write_image("virtio.bin");
+  o.vcpus = 1;
+  o.memory = 64ull << 20;
+  o.uart_server = write_image("uart.bin");
+  o.gic_server = write_image("gic.bin");
+  o.blk_server = write_image("blk.bin");
+  o.rng_server = write_image("rng.bin");
+  o.read_only_disk = true;
+  const Manifest m = guest_manifest(o);
+  ASSERT_EQ(m.vms.size(), 5u);
+  const VmSpec& blk = m.vms[2];
+  const VmSpec& rng = m.vms[3];
+  const VmSpec& guest = m.vms[4];
+  EXPECT_EQ(blk.name, "blk");
+  EXPECT_TRUE(blk.server);
+  ASSERT_EQ(blk.device_memory.size(), 1u);
+  EXPECT_EQ(blk.device_memory[0].first, kVirtioBlkPage);
+  ASSERT_EQ(blk.device_irqs.size(), 8u);
+  EXPECT_EQ(blk.device_irqs[0], 48u);
+  EXPECT_EQ(blk.dma_pool, kBlkDmaPool);
+  EXPECT_EQ(blk.bootargs, "read-only=1");
+  EXPECT_EQ(rng.device_memory[0].first, kVirtioRngPage);
+  EXPECT_EQ(rng.device_irqs[0], 56u) << "transport 8's";
+  EXPECT_EQ(rng.device_irqs[7], 63u);
+  EXPECT_TRUE(rng.bootargs.empty());
+  ASSERT_EQ(guest.devices.size(), 4u);
+  EXPECT_EQ(guest.devices[2].model, "virtio-mmio");
+  EXPECT_EQ(guest.devices[2].base, kVirtioBlkPage);
+  EXPECT_EQ(guest.devices[3].base, kVirtioRngPage);
+  ASSERT_EQ(guest.grants.size(), 1u);
+  EXPECT_EQ(guest.grants[0].servers, (std::vector<std::string>{"blk", "rng"}));
+  EXPECT_EQ(guest.grants[0].size, 0u) << "all of its RAM";
+  EXPECT_TRUE(build_package(m).ok()) << build_package(m).status();
+}
+
 TEST(GuestManifest, WithoutAServerTheGuestRunsAlone) {
   GuestOptions o;
   o.kernel = "k.bin";

@@ -2,6 +2,7 @@
 //
 //   bazel run //:qemu_guest -- --kernel=FILE [--initrd=FILE] [--append=TEXT]
 //                              [--smp=N] [--mem=SIZE] [--no-console]
+//                              [--disk=FILE[,size=SIZE][,format=raw|qcow2][,readonly]]
 //                              [--gdb] [--icount] [--print-cmd] [--bare]
 //
 // With --kernel, FILE runs as the sole guest: it is packed here, with a
@@ -12,7 +13,10 @@
 // and entered at its first byte with x0 = its device tree (tools/pack:
 // place_kernel). The guest gets a PL011 at 0x09000000, QEMU's address, served
 // by the UART server (--uart_server), which owns the physical one, unless
-// --no-console. The machine gets the guest's CPUs and its memory plus room
+// --no-console; a virtio-rng device at 0x0a001000 from the entropy server
+// (--rng_server), if given; and with --disk, a virtio-blk device at
+// 0x0a000000 from the block server (--blk_server) on the disk image FILE
+// (created if missing, relative to where bazel was run; tools/qemu/disk.h). The machine gets the guest's CPUs and its memory plus room
 // for the hypervisor and the server. Without --kernel, --package names a
 // ready package, or the hypervisor starts with nothing to run.
 //
@@ -49,6 +53,7 @@
 #include "absl/strings/str_cat.h"
 #include "bootpkg/format.h"
 #include "tools/pack/pack.h"
+#include "tools/qemu/disk.h"
 #include "tools/qemu/guest.h"
 #include "tools/qemu/qemu_command.h"
 #include "tools/qemu/qemu_flags.h"
@@ -62,6 +67,10 @@ ABSL_FLAG(bool, print_cmd, false, "print the QEMU command line and exit");
 ABSL_FLAG(std::string, notice, "", "a line to print before starting");
 ABSL_FLAG(std::string, uart_server, "", "the UART server's image, which gives the guest its console");
 ABSL_FLAG(std::string, gic_server, "", "the GIC server's image, which gives the guest its GICv3 (none if empty)");
+ABSL_FLAG(std::string, blk_server, "",
+          "the block server's image, which gives the guest the disk of --disk (a virtio-blk device)");
+ABSL_FLAG(std::string, rng_server, "",
+          "the entropy server's image, which gives the guest a virtio-rng device fed by the host's (none if empty)");
 ABSL_FLAG(bool, no_console, false, "give the guest no console (no UART server, no PL011)");
 ABSL_FLAG(bool, bare, false,
           "run the --kernel guest on QEMU without the hypervisor, given the device tree the hypervisor "
@@ -277,6 +286,20 @@ int main(int argc, char** argv) {
       return 2;
     }
     vm.gic_server = absl::GetFlag(FLAGS_gic_server);
+    vm.rng_server = absl::GetFlag(FLAGS_rng_server);
+    if (const std::string disk = hyp::tools::disk_flag(); !disk.empty()) {
+      auto spec = hyp::tools::parse_disk(disk);
+      if (!spec.ok()) {
+        std::fprintf(stderr, "launch: %s\n", std::string(spec.status().message()).c_str());
+        return 2;
+      }
+      vm.blk_server = absl::GetFlag(FLAGS_blk_server);
+      vm.read_only_disk = spec->read_only;
+      if (vm.blk_server.empty()) {
+        std::fprintf(stderr, "launch: --disk needs the block server's image (--blk_server)\n");
+        return 2;
+      }
+    }
     if (!absl::GetFlag(FLAGS_no_console)) {
       vm.uart_server = absl::GetFlag(FLAGS_uart_server);
       if (vm.uart_server.empty()) {
@@ -338,6 +361,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!options.initrd.empty()) options.initrd = absolute(user_path(options.initrd));
+  // The machine's devices for the virtio servers (on bare QEMU, for the
+  // guest itself, at the same addresses).
+  if (!absl::GetFlag(FLAGS_kernel).empty() && !absl::GetFlag(FLAGS_rng_server).empty()) {
+    options.extra.push_back("-device");
+    options.extra.push_back(hyp::tools::kVirtioRngQemuDevice);
+  }
+  const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY");
+  if (absl::Status s = hyp::tools::add_disk(options, cwd != nullptr ? cwd : ""); !s.ok()) {
+    std::fprintf(stderr, "launch: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
 
   auto command = hyp::tools::qemu_command(options);
   if (!command.ok()) {
