@@ -178,6 +178,10 @@ constinit std::atomic<bool> g_power_off_started{false};
 
 constinit bool g_bench_report = false;
 
+// Counter ticks each CPU has slept with nothing to run, for the benchmarks'
+// busy time (hyp.bench): under QEMU's -icount, what is not idle is work.
+constinit std::array<std::atomic<uint64_t>, sched::kMaxCpus> g_idle_ticks{};
+
 // One partition's exits since boot, all its vCPUs together, by reason,
 // largest first, on one line.
 void print_exits(const Partition& p) {
@@ -210,6 +214,12 @@ void print_exits(const Partition& p) {
 // reads can be told from QEMU's start.
 void print_bench_report() {
   const uint64_t per_ms = arch::counter_frequency() / 1000;
+  const uint64_t per_us = per_ms / 1000;
+  const uint64_t now = arch::counter_ticks();
+  for (size_t cpu = 0; cpu < sched::cpu_count() && per_us != 0; ++cpu) {
+    console::print("hyp: cpu %zu: idle %lu us of %lu us\n", cpu,
+                   g_idle_ticks[cpu].load(std::memory_order_relaxed) / per_us, now / per_us);
+  }
   for (size_t i = 0; i < g_partition_count; ++i) {
     const Partition& p = g_partitions[i];
     if (p.vcpu_count == 0) continue;
@@ -529,7 +539,10 @@ constexpr uint64_t kHcrTwi = uint64_t{1} << 13;
 
 void choose_wfi_trap(Vcpu& g, size_t cpu, bool loaded) {
   const Result<vgic::Config> timer = g.partition->vgic.config(g.index, vgic::kVirtualTimerPpi);
-  const bool alone = !sched::has_queued(cpu) && timer.ok() && timer->enabled;
+  // hyp.bench: every WFI traps, so that the CPU's idle time is the
+  // kernel's to count (a WFI the guest waits in itself is idle time it
+  // cannot see).
+  const bool alone = !sched::has_queued(cpu) && timer.ok() && timer->enabled && !g_bench_report;
   const uint64_t hcr = alone ? g.ctx.el2.hcr_el2 & ~kHcrTwi : g.ctx.el2.hcr_el2 | kHcrTwi;
   if (hcr == g.ctx.el2.hcr_el2) return;
   g.ctx.el2.hcr_el2 = hcr;
@@ -847,6 +860,7 @@ VcpuContext* stop_or_reset(Vcpu& g, bool reset, const char* why) {
   }
   reset_devices_of(p, cpu);
   console::print("hyp: partition %s (id %u) reset\n", p.name.data(), p.id);
+  if (g_bench_report) print_bench_report();
   p.stopping.store(false, std::memory_order_release);
   start_vcpu0(p, cpu);
   return schedule(cpu);
@@ -977,6 +991,13 @@ VcpuContext* forward(Vcpu& g) {
     complete_mmio_write(g.ctx, a);
     if (busy) return call_server(g, *s);
     posted(*s, g.cpu);
+    // Its next WFI traps: when it waits (for what it just asked the device
+    // to do, most often), its CPU takes the server up at once rather than
+    // at the slice's end.
+    if ((g.ctx.el2.hcr_el2 & kHcrTwi) == 0) {
+      g.ctx.el2.hcr_el2 |= kHcrTwi;
+      arch::write_hcr(g.ctx.el2.hcr_el2);
+    }
     return continue_guest(g);
   }
   g.waiting = VcpuWait::kRead;
@@ -1864,6 +1885,17 @@ VcpuContext* on_exit(Vcpu& v, ExitKind kind, const TrapInfo& trap) {
   return next;
 }
 
+namespace {
+
+// Sleeps with nothing to run until woken, counting the time (hyp.bench).
+void sleep_idle(size_t cpu) {
+  const uint64_t from = arch::counter_ticks();
+  arch::wait_for_event();
+  if (cpu < g_idle_ticks.size()) g_idle_ticks[cpu].fetch_add(arch::counter_ticks() - from, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 [[noreturn]] void cpu_loop(size_t cpu) {
   for (;;) {
     if (VcpuContext* next = schedule(cpu); next != nullptr) {
@@ -1871,7 +1903,7 @@ VcpuContext* on_exit(Vcpu& v, ExitKind kind, const TrapInfo& trap) {
       arch::enter_vcpu(*next, cpu);
     }
     // A wake-up sent after schedule() looked stays pending and ends this at once.
-    arch::wait_for_event();
+    sleep_idle(cpu);
   }
 }
 
@@ -1885,7 +1917,7 @@ namespace {
 // then looks again, on a fresh stack.
 [[gnu::always_inline]] inline VcpuContext* resume_next(VcpuContext* next, size_t cpu) {
   if (next == nullptr) [[unlikely]] {
-    arch::wait_for_event();
+    sleep_idle(cpu);
     cpu_loop(cpu);
   }
   check_placed(*next, cpu);

@@ -157,3 +157,45 @@ PL011 = [{
     "model": "pl011",
     "base": 0x9000000,
 }]
+
+# The entropy server (servers/virtio/rng_server.cc), as the Linux packages
+# name it: the second page of virtio-mmio transports, where QEMU's
+# virtio-rng device goes (RNG_QEMU), their interrupts, and a DMA pool.
+RNG_SERVER = {
+    "name": "rng",
+    "kind": "server",
+    "image": "//servers/virtio:rng_server",
+    "memory_mib": 4,
+    "device_memory": [(0xa001000, 0x1000)],
+    "device_irqs": [56, 57, 58, 59, 60, 61, 62, 63],
+    "dma_pool_kib": 64,
+}
+
+RNG_QEMU = "-device virtio-rng-device,bus=virtio-mmio-bus.8"
+
+VIRTIO_RNG = [{
+    "name": "rng",
+    "server": "rng",
+    "model": "virtio-mmio",
+    "base": 0xa001000,
+}]
+
+# The block server (servers/virtio/blk_server.cc): the first page of
+# virtio-mmio transports, where --disk puts QEMU's virtio-blk device
+# (transport 0), their interrupts, and a DMA pool.
+BLK_SERVER = {
+    "name": "blk",
+    "kind": "server",
+    "image": "//servers/virtio:blk_server",
+    "memory_mib": 4,
+    "device_memory": [(0xa000000, 0x1000)],
+    "device_irqs": [48, 49, 50, 51, 52, 53, 54, 55],
+    "dma_pool_kib": 256,
+}
+
+VIRTIO_BLK = [{
+    "name": "disk",
+    "server": "blk",
+    "model": "virtio-mmio",
+    "base": 0xa000000,
+}]
