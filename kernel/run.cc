@@ -67,6 +67,9 @@ struct Server {
   Vcpu* restart_caller HYP_GUARDED_BY(channel.lock) = nullptr;
   PendingAccess quiesce;
   Vcpu* restarted_caller HYP_GUARDED_BY(channel.lock) = nullptr;
+  // When the quiesce of the planned restart under way was queued (counter
+  // ticks), for hyp.bench's report of how long the server was away.
+  uint64_t restart_asked_at HYP_GUARDED_BY(channel.lock) = 0;
   // The watchdog, written by the CPU holding the claim: counter ticks the
   // server has been on a CPU in its current run, and when its current
   // stretch on a CPU began.
@@ -177,6 +180,8 @@ constinit std::atomic<bool> g_powering_off{false};
 constinit std::atomic<bool> g_power_off_started{false};
 
 constinit bool g_bench_report = false;
+// hyp.trapwfi: every guest WFI traps (see choose_wfi_trap()).
+constinit bool g_trap_every_wfi = false;
 
 // Counter ticks each CPU has slept with nothing to run, for the benchmarks'
 // busy time (hyp.bench): under QEMU's -icount, what is not idle is work.
@@ -539,10 +544,10 @@ constexpr uint64_t kHcrTwi = uint64_t{1} << 13;
 
 void choose_wfi_trap(Vcpu& g, size_t cpu, bool loaded) {
   const Result<vgic::Config> timer = g.partition->vgic.config(g.index, vgic::kVirtualTimerPpi);
-  // hyp.bench: every WFI traps, so that the CPU's idle time is the
-  // kernel's to count (a WFI the guest waits in itself is idle time it
-  // cannot see).
-  const bool alone = !sched::has_queued(cpu) && timer.ok() && timer->enabled && !g_bench_report;
+  // hyp.trapwfi (benchmarks): every WFI traps, so that the CPU's idle time
+  // is the kernel's to count (a WFI the guest waits in itself is idle time
+  // it cannot see).
+  const bool alone = !sched::has_queued(cpu) && timer.ok() && timer->enabled && !g_trap_every_wfi;
   const uint64_t hcr = alone ? g.ctx.el2.hcr_el2 & ~kHcrTwi : g.ctx.el2.hcr_el2 | kHcrTwi;
   if (hcr == g.ctx.el2.hcr_el2) return;
   g.ctx.el2.hcr_el2 = hcr;
@@ -1044,6 +1049,7 @@ VcpuContext* restart_call(Vcpu& g) {
       // Before the lock is let go: the server may answer on another CPU
       // the moment it is.
       s->restart_caller = &g;
+      s->restart_asked_at = arch::counter_ticks();
     }
     answered = s->channel.take_completed_by_push();
   }
@@ -1453,6 +1459,7 @@ VcpuContext* server_waited(Server& s, size_t cpu);
   }
   const Vcpu* g = g_cpus[cpu].guest;
   bool donor_waits = false;
+  uint64_t away_ticks = 0;  // a planned restart just completed: since its quiesce was queued
   {
     SpinLockGuard guard(s.channel.lock);
     // Under the lock: a push on another CPU may take answers too.
@@ -1469,7 +1476,10 @@ VcpuContext* server_waited(Server& s, size_t cpu);
       planned = s.restart_caller != nullptr && s.quiesce.done.load(std::memory_order_acquire);
       // The new instance has run and its channel is sound: the restart it
       // came from is complete.
-      if (corrupt == nullptr) answer_restart(s, s.restarted_caller, false, cpu);
+      if (corrupt == nullptr && s.restarted_caller != nullptr) {
+        away_ticks = arch::counter_ticks() - s.restart_asked_at;
+        answer_restart(s, s.restarted_caller, false, cpu);
+      }
       const uint64_t mark = s.channel.progress_mark();
       progress = mark != s.progress_at_wait;
       s.progress_at_wait = mark;
@@ -1482,6 +1492,10 @@ VcpuContext* server_waited(Server& s, size_t cpu);
       if (corrupt == nullptr && !progress && owes) corrupt = "it waits owing an answer";
       work = work || owes || s.ffa_pending.load(std::memory_order_acquire);
     }
+  }
+  if (away_ticks != 0 && g_bench_report) {
+    const uint64_t per_us = arch::counter_frequency() / 1'000'000;
+    if (per_us != 0) console::print("hyp: server %s back after %lu us\n", s.partition->name.data(), away_ticks / per_us);
   }
   const uint32_t here = donor_waits && g->pending.done.load(std::memory_order_relaxed) ? 1 : 0;
   if (completed > here) wake_answered(s, cpu);
@@ -1797,6 +1811,8 @@ void run_set_interrupt_controller(Pa dist) { g_gic_dist = dist; }
 void run_set_console_uart(Pa uart) { g_console_uart = uart; }
 
 void run_print_bench_report(bool on) { g_bench_report = on; }
+
+void run_trap_every_wfi(bool on) { g_trap_every_wfi = on; }
 
 void run_start(size_t self) {
   for (size_t i = 0; i < g_partition_count; ++i) {

@@ -43,10 +43,15 @@ void run_set_console_uart(Pa uart);
 // The physical distributor, through which devices' interrupts that servers
 // own are ended (main.cc enables them).
 void run_set_interrupt_controller(Pa dist);
-// Print each partition's exits by reason and each guest's virtual counter
-// offset when the last partition stops (the hypervisor's command line word
-// hyp.bench; //tests/bench:linux_boot).
+// Print each CPU's idle time, each partition's exits by reason and each
+// guest's virtual counter offset when a guest resets and when the last
+// partition stops (the hypervisor's command line word hyp.bench;
+// //tests/bench:linux_boot, //tests/bench:virtio_blk).
 void run_print_bench_report(bool on);
+// Trap every guest WFI, even that of a vCPU alone on its CPU, so that all
+// idle time is the kernel's own and counted (hyp.trapwfi;
+// //tests/bench:virtio_blk).
+void run_trap_every_wfi(bool on);
 
 // The CPU placed for guest vCPU `v` (after run_init).
 size_t home_of(const Vcpu& v);
