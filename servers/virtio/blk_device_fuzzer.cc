@@ -160,18 +160,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   device.set_disk(info);
   MmioTransport t(device, memory);
   const uint64_t features = kFeatureVersion1 | (uint64_t{data[1]} & 0x0000'2224) | ((uint64_t{data[1]} & 0x30) << 24);
-  t.write(0x070, 4, kStatusAcknowledge | kStatusDriver);
-  t.write(0x024, 4, 0);
-  t.write(0x020, 4, features & 0xffff'ffff);
-  t.write(0x024, 4, 1);
-  t.write(0x020, 4, features >> 32);
-  t.write(0x070, 4, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
-  t.write(0x038, 4, queue_size);
-  t.write(0x080, 4, kDesc);
-  t.write(0x090, 4, kAvail);
-  t.write(0x0a0, 4, kUsed);
-  t.write(0x044, 4, 1);
-  t.write(0x070, 4, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
+  // The driver brings the device up: features, queue 0 at its places.
+  auto bring_up = [&] {
+    t.write(0x070, 4, kStatusAcknowledge | kStatusDriver);
+    t.write(0x024, 4, 0);
+    t.write(0x020, 4, features & 0xffff'ffff);
+    t.write(0x024, 4, 1);
+    t.write(0x020, 4, features >> 32);
+    t.write(0x070, 4, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
+    t.write(0x038, 4, queue_size);
+    t.write(0x080, 4, kDesc);
+    t.write(0x090, 4, kAvail);
+    t.write(0x0a0, 4, kUsed);
+    t.write(0x044, 4, 1);
+    t.write(0x070, 4, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
+  };
+  bring_up();
   uint16_t avail = 0;
   // Then operations, each from 5 input bytes: a command, and for an offer
   // a descriptor to write and the head to make available.
@@ -201,15 +205,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           t.write(0x070, 4, 0);
           avail = 0;
           std::memset(ram, 0, 0x1000);
-          t.write(0x070, 4, kStatusAcknowledge | kStatusDriver);
-          t.write(0x020, 4, features & 0xffff'ffff);
-          t.write(0x070, 4, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
-          t.write(0x038, 4, queue_size);
-          t.write(0x080, 4, kDesc);
-          t.write(0x090, 4, kAvail);
-          t.write(0x0a0, 4, kUsed);
-          t.write(0x044, 4, 1);
-          t.write(0x070, 4, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
+          bring_up();
         }
         break;
       default:

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "servers/virtio/testing/driver.h"
@@ -20,9 +21,6 @@ namespace {
 using namespace test_driver;  // the guest's RAM and driver, a disk
 
 constexpr uint32_t kQueue = 16;
-constexpr uint64_t kHeader = kData;           // request headers, 16 bytes each per slot
-constexpr uint64_t kStatus = kData + 0x1000;  // status bytes, one per slot
-constexpr uint64_t kBuf = kData + 0x2000;     // data
 
 class BlkTest : public ::testing::Test {
  protected:
@@ -36,17 +34,8 @@ class BlkTest : public ::testing::Test {
     ASSERT_TRUE(driver_.start(kFeatureVersion1 | blk::kFeatureSegMax | blk::kFeatureFlush | blk::kFeatureDiscard));
   }
 
-  // A request in slot `slot` (descriptors from 4 * slot): a header, then
-  // `data` pieces, then a status byte of its own; offered and notified.
   void request(uint16_t slot, uint32_t type, uint64_t sector, std::vector<MmioDriver::Piece> data) {
-    ram_.poke<uint32_t>(kHeader + 16 * slot, type);
-    ram_.poke<uint32_t>(kHeader + 16 * slot + 4, 0);
-    ram_.poke<uint64_t>(kHeader + 16 * slot + 8, sector);
-    ram_.poke<uint8_t>(kStatus + slot, 0xff);
-    std::vector<MmioDriver::Piece> pieces = {{kHeader + 16 * slot, 16, false}};
-    pieces.insert(pieces.end(), data.begin(), data.end());
-    pieces.push_back({kStatus + slot, 1, true});
-    offer(pieces, static_cast<uint16_t>(4 * slot));
+    offer_request(ram_, driver_, slot, type, sector, std::move(data));
   }
   void offer(const std::vector<MmioDriver::Piece>& pieces, uint16_t first) {
     driver_.offer_chain(pieces.data(), static_cast<uint32_t>(pieces.size()), first);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "servers/virtio/mmio_registers.h"
@@ -22,9 +23,6 @@ using namespace test_driver;  // the guest's RAM and driver, a disk
 constexpr uint32_t kQueue = 16;
 constexpr uint64_t kPool = kRam + 0x80000;  // the server's DMA pool
 constexpr uint64_t kPoolSize = 0x40000;
-constexpr uint64_t kHeader = kData;
-constexpr uint64_t kStatus = kData + 0x1000;
-constexpr uint64_t kBuf = kData + 0x2000;
 constexpr uint64_t kNoDma = kData + 0x8000;  // a page the test says has no physical address
 
 class TransportRegisters final : public Registers {
@@ -65,15 +63,7 @@ class PhysicalDiskTest : public ::testing::Test {
   }
 
   void request(uint16_t slot, uint32_t type, uint64_t sector, std::vector<MmioDriver::Piece> data) {
-    ram_.poke<uint32_t>(kHeader + 16 * slot, type);
-    ram_.poke<uint32_t>(kHeader + 16 * slot + 4, 0);
-    ram_.poke<uint64_t>(kHeader + 16 * slot + 8, sector);
-    ram_.poke<uint8_t>(kStatus + slot, 0xff);
-    std::vector<MmioDriver::Piece> pieces = {{kHeader + 16 * slot, 16, false}};
-    pieces.insert(pieces.end(), data.begin(), data.end());
-    pieces.push_back({kStatus + slot, 1, true});
-    driver_.offer_chain(pieces.data(), static_cast<uint32_t>(pieces.size()), static_cast<uint16_t>(4 * slot));
-    driver_.notify();
+    offer_request(ram_, driver_, slot, type, sector, std::move(data));
   }
   uint8_t status(uint16_t slot) { return ram_.peek<uint8_t>(kStatus + slot); }
   // The disk finishes everything; its interrupt makes the server look.

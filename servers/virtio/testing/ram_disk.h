@@ -10,10 +10,31 @@
 #include <vector>
 
 #include "servers/virtio/blk_device.h"
+#include "servers/virtio/testing/driver.h"
 
 namespace hyp::virtio::test_driver {
 
 inline constexpr uint64_t kSectors = 64;  // a 32 KiB disk
+// Where the block tests' requests go in the guest's RAM.
+inline constexpr uint64_t kHeader = kData;           // request headers, 16 bytes a slot
+inline constexpr uint64_t kStatus = kData + 0x1000;  // status bytes, one a slot
+inline constexpr uint64_t kBuf = kData + 0x2000;     // data
+
+// A block request in slot `slot` (descriptors from 4 * slot): a header,
+// then `data` pieces, then a status byte of its own (0xff until the device
+// writes it); offered and notified.
+inline void offer_request(GuestRam& ram, MmioDriver& driver, uint16_t slot, uint32_t type, uint64_t sector,
+                          std::vector<MmioDriver::Piece> data) {
+  ram.poke<uint32_t>(kHeader + 16 * slot, type);
+  ram.poke<uint32_t>(kHeader + 16 * slot + 4, 0);
+  ram.poke<uint64_t>(kHeader + 16 * slot + 8, sector);
+  ram.poke<uint8_t>(kStatus + slot, 0xff);
+  std::vector<MmioDriver::Piece> pieces = {{kHeader + 16 * slot, 16, false}};
+  pieces.insert(pieces.end(), data.begin(), data.end());
+  pieces.push_back({kStatus + slot, 1, true});
+  driver.offer_chain(pieces.data(), static_cast<uint32_t>(pieces.size()), static_cast<uint16_t>(4 * slot));
+  driver.notify();
+}
 
 class RamDisk final : public BlockBackend {
  public:
