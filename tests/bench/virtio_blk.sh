@@ -13,7 +13,9 @@
 # skips ahead while every CPU waits (for host I/O among others), so the
 # time a figure counts is instructions executed, at 1 ns each.
 #  - bare: Linux's own idle time (/proc/timer_list: idle_sleeptime and,
-#    while a task waits for I/O, iowait_sleeptime; one CPU) and the
+#    while a task waits for I/O, iowait_sleeptime, the number before
+#    "nsecs" whatever the spacing: 6.1 and 6.12 lay the lines out
+#    differently; one CPU) and the
 #    virtual counter (guests/linux uptime-counter), before and after each
 #    transfer, each made three times (the least busy counts): the machine
 #    is the guest.
@@ -52,7 +54,7 @@ write="dd if=/dev/zero of=/dev/vda bs=1M count=${mib} oflag=direct 2>/dev/null"
 read="dd if=/dev/vda of=/dev/null bs=1M count=${mib} iflag=direct 2>/dev/null"
 
 # ---- bare QEMU: the guest measures itself.
-busy='B() { c=$(/bin/uptime-counter); c=${c##*(}; c=${c%% us*}; i=$(awk "/idle_sleeptime|iowait_sleeptime/ {n += \$3} END {print n}" /proc/timer_list); echo $((c - i / 1000)); }'
+busy='B() { c=$(/bin/uptime-counter); c=${c##*(}; c=${c%% us*}; i=$(awk "/idle_sleeptime|iowait_sleeptime/ { for (k = 1; k < NF; k++) if (\$(k + 1) == \"nsecs\") n += \$k } END {print n + 0}" /proc/timer_list); echo $((c - i / 1000)); }'
 TMPDIR="$tmp" timeout 1800 "$launch" --bare --hyp="$hyp" --uart_server="$uart" --gic_server="$gic" --blk_server="$blk" \
   --kernel="$kernel" --initrd="$initrd" --smp=1 --mem=1G --append=console=ttyAMA0 --icount \
   --disk="$tmp/bare.img,size=${disk_mib}M" --input_after="rcS: ready" \
