@@ -94,7 +94,11 @@ inline constexpr char kPropServers[] = "servers";
 inline constexpr char kPropSize[] = "size";
 inline constexpr char kPropServer[] = "server";
 inline constexpr char kPropDevice[] = "device";
+// The control right (docs/control.md): empty, over every server; or the
+// indices (u32 cells) of the servers it covers.
 inline constexpr char kPropControl[] = "control";
+// A server not started at boot (until a control partition starts it).
+inline constexpr char kPropStopped[] = "stopped";
 inline constexpr char kPropDeviceMemory[] = "device-memory";
 inline constexpr char kPropBootargs[] = "bootargs";
 inline constexpr char kPropIrq[] = "irq";

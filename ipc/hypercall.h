@@ -80,6 +80,21 @@ inline constexpr uint32_t kHypServerWait = 0x8600'0010;  // -> x0 = 0
 // Control partitions: restart server partition x1 (its partition ID) as a
 // planned restart: quiesced, rebuilt from its image, resumed with its state.
 inline constexpr uint32_t kHypServerRestart = 0x8600'0011;  // x1 = id -> x0 = 0 or error
+// The control calls (docs/control.md). A partition with the control right
+// may act on the servers its manifest names (all of them: `control;` alone).
+// A guest's restart call returns once the new instance has run; a server's
+// returns once the restart is under way (a server must not wait on another,
+// or on itself). Stop: the server is quiesced and then not run; accesses to
+// its devices read as zero and writes are ignored. Start: a stopped server,
+// one not started at boot (manifest `stopped`), or one given up on is
+// rebuilt from its image and run, resuming from its state page.
+inline constexpr uint32_t kHypServerStop = 0x8600'0015;   // x1 = id -> x0 = 0 or error
+inline constexpr uint32_t kHypServerStart = 0x8600'0016;  // x1 = id -> x0 = 0 or error
+// Reads the system's state into the caller's memory: x1 = what
+// (ipc/control.h, ControlRead), x2 = its argument, x3 = IPA of the buffer,
+// x4 = its size -> x0 = 0 or error, x1 = bytes written. The buffer must be
+// the caller's own writable RAM; nothing is written unless all of it is.
+inline constexpr uint32_t kHypControlRead = 0xC600'0017;
 
 // Virtual interrupts of a server's client guests (docs/abi.md, "Virtual
 // interrupts"). x1 = the server's device number (which names the guest),
@@ -126,7 +141,8 @@ inline constexpr uint64_t kHypDebugWriteMax = 256;
 
 // The number of calls in our range, for kVendorHypCallCount: HYP_VERSION,
 // HYP_DEBUG_PUTC, HYP_DEBUG_WRITE, HYP_SERVER_WAIT, HYP_SERVER_RESTART,
-// HYP_IRQ_CONFIG, HYP_IRQ_QUERY, HYP_IRQ_SIGNAL.
-inline constexpr uint32_t kHypCallCount = 8;
+// HYP_IRQ_CONFIG, HYP_IRQ_QUERY, HYP_IRQ_SIGNAL, HYP_SERVER_STOP,
+// HYP_SERVER_START, HYP_CONTROL_READ.
+inline constexpr uint32_t kHypCallCount = 11;
 
 }  // namespace hyp::abi

@@ -8,6 +8,8 @@
 
 #include "base/format.h"
 #include "ipc/channel.h"
+#include "ipc/control.h"
+#include "ipc/hypercall.h"
 #include "kernel/arch/cpu.h"
 #include "kernel/arch/vcpu.h"
 #include "kernel/ffa/calls.h"
@@ -53,9 +55,24 @@ struct Server {
   // on somewhere, whatever its rings say (the request it works on is
   // taken already).
   std::atomic<bool> preempted{false};
+  // Not run by a control call's wish, or the manifest's (`failed` is set
+  // too, so that nothing claims it): its devices read as zero and ignore
+  // writes. `never_started`: stopped since boot.
+  std::atomic<bool> stopped{false};
+  bool never_started = false;
   bool console_owner = false;
   Pa dma_pool;  // its DMA pool's physical address, if its image asks for one
   uint32_t restarts = 0;
+  // For control partitions' reads: failures since boot, the last one's
+  // reason (a static string) and time (counter ticks).
+  uint32_t failures = 0;
+  const char* last_failure = nullptr;
+  uint64_t last_failure_at = 0;
+  // A planned restart or stop that nobody waits on (a server asked for it,
+  // or the guest that asked has since been reset): done when the quiesce
+  // is answered.
+  enum class Planned : uint8_t { kNone, kRestart, kStop };
+  Planned planned HYP_GUARDED_BY(channel.lock) = Planned::kNone;
   uint32_t crashes_without_progress = 0;
   uint64_t done_at_last_crash = 0;
   // A planned restart, all under channel.lock: the vCPU that asked and the
@@ -791,7 +808,10 @@ void forget_waiters_of(Partition& p) {
     SpinLockGuard guard(s.channel.lock);
     for (size_t v = 0; v < p.vcpu_count; ++v) s.channel.forget(&p.vcpus[v].pending);
     // A restart it asked for goes on; nobody is answered when it is done.
-    if (of_p(s.restart_caller)) s.restart_caller = nullptr;
+    if (of_p(s.restart_caller)) {
+      s.restart_caller = nullptr;
+      s.planned = Server::Planned::kRestart;
+    }
     if (of_p(s.restarted_caller)) s.restarted_caller = nullptr;
   }
 }
@@ -944,16 +964,27 @@ VcpuContext* call_server(Vcpu& g, Server& s) {
   return park_guest(g);
 }
 
+// An access to a server that is not running: a stopped one's devices read
+// as zero and ignore writes (docs/control.md); reads and writes to a
+// server given up on abort (docs/servers.md).
+VcpuContext* not_served(Vcpu& g, const Server* s) {
+  const MmioAccess& a = g.forwarded;
+  if (s == nullptr || !s->stopped.load(std::memory_order_acquire)) {
+    abort_access(g);
+  } else if (a.write) {
+    complete_mmio_write(g.ctx, a);
+  } else {
+    complete_mmio_read(g.ctx, a, 0);
+  }
+  return continue_guest(g);
+}
+
 // A guest access inside a server's range: queue it; reads wait for the answer.
 VcpuContext* forward(Vcpu& g) {
   const MmioAccess& a = g.forwarded;
   const Route* route = g.partition->route_for(a.ipa, a.bytes);
   Server* s = route != nullptr ? server_of(route->server) : nullptr;
-  // Reads and writes to a server given up on abort (docs/servers.md).
-  if (s == nullptr || s->failed.load(std::memory_order_acquire)) {
-    abort_access(g);
-    return continue_guest(g);
-  }
+  if (s == nullptr || s->failed.load(std::memory_order_acquire)) [[unlikely]] return not_served(g, s);
   ipc::Request r{};
   r.kind = a.write ? ipc::RequestKind::kWrite : ipc::RequestKind::kRead;
   r.offset = a.ipa - route->ipa;
@@ -978,11 +1009,8 @@ VcpuContext* forward(Vcpu& g) {
   }
   if (answered != 0) [[unlikely]] wake_answered(*s, g.cpu);
   if (st == Status::kBusy) return call_server(g, *s);  // the access is retried when the guest resumes
-  if (st == Status::kNotFound) {
-    // Given up on between the check above and the push.
-    abort_access(g);
-    return continue_guest(g);
-  }
+  // Given up on or stopped between the check above and the push.
+  if (st == Status::kNotFound) return not_served(g, s);
   if (st != Status::kOk) {
     // The server broke its request ring; it is restarted when it next runs.
     if (claim(*s, g.cpu)) {
@@ -1010,17 +1038,16 @@ VcpuContext* forward(Vcpu& g) {
   return call_server(g, *s);
 }
 
+Server* controlled_server(const Vcpu& caller, uint64_t id, Status& st);
+
 VcpuContext* restart_call(Vcpu& g) {
-  const uint64_t id = g.ctx.x[1];
-  Server* s = nullptr;
-  for (size_t i = 0; i < g_server_count; ++i) {
-    if (g_servers[i].partition->id == id) s = &g_servers[i];
-  }
+  Status found = Status::kOk;
+  Server* s = controlled_server(g, g.ctx.x[1], found);
   auto fail = [&](Status st) {
     g.ctx.x[0] = static_cast<uint64_t>(-static_cast<int64_t>(st));
     return continue_guest(g);
   };
-  if (s == nullptr) return fail(Status::kNotFound);
+  if (s == nullptr) return fail(found);
   if (s->failed.load()) return fail(Status::kBusy);
   // Said before the quiesce is queued: a server on another CPU may restart
   // the moment it is, and its lines must not come first.
@@ -1039,7 +1066,7 @@ VcpuContext* restart_call(Vcpu& g) {
   g.waits_on = s;
   {
     SpinLockGuard guard(s->channel.lock);
-    if (s->restart_caller == nullptr && s->restarted_caller == nullptr) {
+    if (s->restart_caller == nullptr && s->restarted_caller == nullptr && s->planned == Server::Planned::kNone) {
       st = s->channel.push(r, &s->quiesce);
       refused = st == Status::kBusy       ? "its request ring is full"
                 : st == Status::kNotFound ? "it was given up on"
@@ -1062,6 +1089,225 @@ VcpuContext* restart_call(Vcpu& g) {
     return fail(Status::kBusy);
   }
   return call_server(g, *s);
+}
+
+// ---- Control calls (docs/control.md) ----------------------------------------
+
+void write_info(Server& s);
+uint64_t physical_run(const Partition& p, uint64_t ipa, uint64_t size);
+
+size_t index_of(const Partition& p) { return static_cast<size_t>(&p - g_partitions); }
+
+// The server with partition ID `id`, if the caller's control right covers it.
+Server* controlled_server(const Vcpu& caller, uint64_t id, Status& st) {
+  for (size_t i = 0; i < g_server_count; ++i) {
+    Server& s = g_servers[i];
+    if (s.partition->id != id) continue;
+    const bool covered = (caller.partition->control_targets >> index_of(*s.partition) & 1) != 0;
+    st = covered ? Status::kOk : Status::kDenied;
+    return covered ? &s : nullptr;
+  }
+  st = Status::kNotFound;
+  return nullptr;
+}
+
+// A planned restart or stop nobody waits on: queued like a guest's restart
+// (the quiesce after everything already queued) and carried out when the
+// server answers it. kBusy: the server is not serving, or a restart or
+// stop is under way.
+Status plan(Server& s, Server::Planned what, size_t self) {
+  if (s.failed.load(std::memory_order_acquire)) return Status::kBusy;
+  ipc::Request r{};
+  r.kind = ipc::RequestKind::kQuiesce;
+  Status st = Status::kBusy;
+  uint32_t answered = 0;
+  {
+    SpinLockGuard guard(s.channel.lock);
+    if (s.restart_caller == nullptr && s.restarted_caller == nullptr && s.planned == Server::Planned::kNone) {
+      st = s.channel.push(r, &s.quiesce);
+      if (st == Status::kOk) {
+        s.planned = what;
+        s.restart_asked_at = arch::counter_ticks();
+      } else {
+        st = Status::kBusy;
+      }
+    }
+    answered = s.channel.take_completed_by_push();
+  }
+  if (answered != 0) wake_answered(s, self);
+  if (st == Status::kOk) arch::send_event();  // an idle CPU takes the server up
+  return st;
+}
+
+// Starts server `s`, which nothing runs and nothing may claim (stopped,
+// never started, or given up on): rebuilt from its image here, on the
+// caller's CPU, then left for whichever CPU looks for work first. Its
+// state page is kept: a stopped server resumes from it.
+Status start(Server& s, size_t self) {
+  if (!s.failed.load(std::memory_order_acquire)) return Status::kBusy;
+  // Held against another start while the server is rebuilt (claim() would
+  // refuse a server marked failed).
+  int32_t idle = -1;
+  if (!s.running_on.compare_exchange_strong(idle, static_cast<int32_t>(self), std::memory_order_seq_cst)) {
+    return Status::kBusy;
+  }
+  if (!s.failed.load(std::memory_order_acquire)) {
+    release(s);
+    return Status::kBusy;
+  }
+  Partition& p = *s.partition;
+  {
+    SpinLockGuard guard(s.channel.lock);
+    s.channel.reopen();
+    s.progress_at_wait = s.channel.progress_mark();
+  }
+  if (reload_partition(*s.image, p, RamOnReload::kClear) != Status::kOk) {
+    release(s);
+    return Status::kNoMemory;
+  }
+  write_info(s);
+  ++s.restarts;
+  s.crashes_without_progress = 0;
+  s.preempted.store(false, std::memory_order_relaxed);
+  s.run_ticks = 0;
+  s.idle_waits = false;
+  s.never_started = false;
+  s.up.store(false, std::memory_order_relaxed);
+  s.stopped.store(false, std::memory_order_relaxed);
+  console::print("hyp: server %s (id %u) started\n", p.name.data(), p.id);
+  // It has never run now (`up` clear): the first CPU to look takes it.
+  s.failed.store(false, std::memory_order_release);
+  release(s);
+  arch::send_event();
+  return Status::kOk;
+}
+
+ipc::Life life_of(Server& s) {
+  if (s.stopped.load(std::memory_order_acquire)) return s.never_started ? ipc::Life::kNotStarted : ipc::Life::kStopped;
+  if (s.failed.load(std::memory_order_acquire)) return ipc::Life::kFailed;
+  {
+    SpinLockGuard guard(s.channel.lock);
+    if (s.planned == Server::Planned::kStop) return ipc::Life::kStopping;
+    if (s.planned == Server::Planned::kRestart || s.restart_caller != nullptr || s.restarted_caller != nullptr) {
+      return ipc::Life::kRestarting;
+    }
+  }
+  return s.up.load(std::memory_order_acquire) ? ipc::Life::kRunning : ipc::Life::kStarting;
+}
+
+uint64_t ticks_to_us(uint64_t ticks) {
+  const uint64_t per_us = arch::counter_frequency() / 1'000'000;
+  return per_us == 0 ? 0 : ticks / per_us;
+}
+
+void copy_name(char* out, size_t size, const char* in) {
+  size_t i = 0;
+  for (; in != nullptr && in[i] != '\0' && i + 1 < size; ++i) out[i] = in[i];
+  out[i] = '\0';
+}
+
+void read_system(const Vcpu& caller, ipc::ControlSystem& out) {
+  out.version = ipc::kControlVersion;
+  out.cpus = static_cast<uint32_t>(sched::cpu_count());
+  out.now_us = ticks_to_us(arch::counter_ticks());
+  for (size_t i = 0; i < g_partition_count && i < ipc::kControlMaxPartitions; ++i) {
+    const Partition& p = g_partitions[i];
+    ipc::ControlPartition& o = out.partitions[out.count++];
+    copy_name(o.name, sizeof(o.name), p.name.data());
+    o.id = p.id;
+    o.vcpu_count = static_cast<uint8_t>(p.vcpu_count < ipc::kControlMaxVcpus ? p.vcpu_count : ipc::kControlMaxVcpus);
+    for (size_t v = 0; v < o.vcpu_count; ++v) {
+      const Vcpu& vc = p.vcpus[v];
+      o.vcpus[v].state = static_cast<uint8_t>(vc.state);
+      o.vcpus[v].cpu = static_cast<uint8_t>(vc.cpu);
+      for (const ExitCounter& e : vc.exits) o.vcpus[v].exits += e.value();
+    }
+    Server* s = p.server;
+    if (s == nullptr) {
+      bool on = false;
+      for (size_t v = 0; v < p.vcpu_count; ++v) on = on || p.vcpus[v].state != VcpuState::kOff;
+      o.life = static_cast<uint8_t>(p.state == PartitionState::kRunning && on ? ipc::Life::kRunning : ipc::Life::kOff);
+      continue;
+    }
+    o.server = 1;
+    o.controllable = (caller.partition->control_targets >> i & 1) != 0 ? 1 : 0;
+    o.console_owner = s->console_owner ? 1 : 0;
+    o.life = static_cast<uint8_t>(life_of(*s));
+    o.restarts = s->restarts;
+    o.failures = s->failures;
+    o.last_failure_us = s->last_failure != nullptr ? ticks_to_us(s->last_failure_at) : 0;
+    copy_name(o.last_failure, sizeof(o.last_failure), s->last_failure);
+    SpinLockGuard guard(s->channel.lock);
+    o.served = s->channel.done_high();
+  }
+}
+
+// Copies `size` bytes to the caller's RAM at `ipa`, all of it or nothing.
+Status write_to_caller(const Vcpu& caller, uint64_t ipa, uint64_t room, const void* data, size_t size) {
+  if (room < size) return Status::kOutOfRange;
+  const uint64_t pa = physical_run(*caller.partition, ipa, size);
+  if (pa == 0) return Status::kDenied;
+  void* to = arch::mm::phys_to_virt(Pa(pa));
+  if (to == nullptr) return Status::kDenied;
+  std::memcpy(to, data, size);
+  return Status::kOk;
+}
+
+Status control_read(Vcpu& caller) {
+  const uint64_t what = caller.ctx.x[1];
+  const uint64_t arg = caller.ctx.x[2];
+  const uint64_t ipa = caller.ctx.x[3];
+  const uint64_t room = caller.ctx.x[4];
+  if (what == static_cast<uint64_t>(ipc::ControlRead::kSystem)) {
+    ipc::ControlSystem out;
+    read_system(caller, out);
+    Status st = write_to_caller(caller, ipa, room, &out, sizeof(out));
+    if (st == Status::kOk) caller.ctx.x[1] = sizeof(out);
+    return st;
+  }
+  if (what == static_cast<uint64_t>(ipc::ControlRead::kExits)) {
+    const uint64_t id = arg >> 8;
+    const uint64_t vcpu = arg & 0xff;
+    for (size_t i = 0; i < g_partition_count; ++i) {
+      const Partition& p = g_partitions[i];
+      if (p.id != id) continue;
+      if (vcpu >= p.vcpu_count) return Status::kOutOfRange;
+      ipc::ControlExits out;
+      out.reasons = ipc::kExitReasonCount;
+      for (size_t r = 0; r < ipc::kExitReasonCount; ++r) out.counts[r] = p.vcpus[vcpu].exits[r].value();
+      Status st = write_to_caller(caller, ipa, room, &out, sizeof(out));
+      if (st == Status::kOk) caller.ctx.x[1] = sizeof(out);
+      return st;
+    }
+    return Status::kNotFound;
+  }
+  return Status::kNotSupported;
+}
+static_assert(ipc::kExitReasonCount == kExitReasons && ipc::kExitReasonIrq == kExitIrq &&
+              ipc::kExitReasonSError == kExitSError);
+
+// HYP_SERVER_STOP, HYP_SERVER_START, HYP_CONTROL_READ, and a server's
+// HYP_SERVER_RESTART (which returns once the restart is under way: a
+// server never waits on another). The caller has the control right; the
+// servers it acts on must be covered by it.
+void control_call(Vcpu& caller) {
+  const auto fid = static_cast<uint32_t>(caller.ctx.x[0]);
+  Status st = Status::kOk;
+  if (fid == abi::kHypControlRead) {
+    st = control_read(caller);
+  } else if (Server* s = controlled_server(caller, caller.ctx.x[1], st); s != nullptr) {
+    const char* what = fid == abi::kHypServerStop ? "a stop" : fid == abi::kHypServerStart ? "a start" : "a restart";
+    console::print("hyp: %s asks for %s of server %s (id %u)\n", caller.partition->name.data(), what,
+                   s->partition->name.data(), s->partition->id);
+    st = fid == abi::kHypServerStop    ? plan(*s, Server::Planned::kStop, caller.cpu)
+         : fid == abi::kHypServerStart ? start(*s, caller.cpu)
+                                       : plan(*s, Server::Planned::kRestart, caller.cpu);
+    if (st != Status::kOk) {
+      console::print("hyp: %s of server %s (id %u) refused: %s\n", what, s->partition->name.data(),
+                     s->partition->id, status_name(st));
+    }
+  }
+  caller.ctx.x[0] = st == Status::kOk ? 0 : static_cast<uint64_t>(-static_cast<int64_t>(st));
 }
 
 // ---- FF-A direct messages ----------------------------------------------------
@@ -1146,6 +1392,9 @@ VcpuContext* yield_guest(Vcpu& g) {
       return forward(g);
     case TrapAction::kServerRestart:
       return restart_call(g);
+    case TrapAction::kControl:
+      control_call(g);
+      return continue_guest(g);
     case TrapAction::kPartitionOff:
     case TrapAction::kPartitionReset: {
       // Posted writes still queued (a last line of output) go first.
@@ -1295,6 +1544,7 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
       s.restarted_caller = s.restart_caller;
       s.restart_caller = nullptr;
     }
+    s.planned = Server::Planned::kNone;
   }
   // reset_for_restart() took the old instance's last answers. A direct
   // request it was serving fails: the new instance never saw it.
@@ -1321,30 +1571,19 @@ VcpuContext* restart_server(Server& s, size_t cpu, const char* why) {
   return &sv.ctx;
 }
 
-// The server stopped, faulted into its own fatal path, or broke its rings.
-VcpuContext* server_failed(Server& s, size_t cpu, const char* why) {
+// Takes server `s` (claimed by CPU `cpu`, which runs it) out of service:
+// given up on after failures (its devices then abort), or stopped by a
+// control call (they read as zero). Whoever waits on it is answered that
+// way, and what it borrowed or lent through FF-A goes back.
+VcpuContext* take_down(Server& s, size_t cpu, bool stop) {
   Partition& p = *s.partition;
-  console::print("hyp: server %s (id %u) failed: %s\n", p.name.data(), p.id, why);
-  uint64_t done = 0;
-  {
-    SpinLockGuard guard(s.channel.lock);
-    (void)s.channel.take_responses();
-    done = s.channel.done_high();
-  }
-  // Progress is a new high of what the server says it finished: a value
-  // that only moves back and forth across replays is none.
-  s.crashes_without_progress = done > s.done_at_last_crash ? 0 : s.crashes_without_progress + 1;
-  if (done > s.done_at_last_crash) s.done_at_last_crash = done;
-  constexpr uint32_t kGiveUpAfter = 3;
-  if (s.crashes_without_progress < kGiveUpAfter) return restart_server(s, cpu, "after a failure");
-  // It fails before finishing anything: stop it; its guests' accesses abort.
-  console::print("hyp: server %s (id %u) failed %u times without progress: stopped; its devices now abort\n",
-                 p.name.data(), p.id, kGiveUpAfter);
+  if (stop) s.stopped.store(true, std::memory_order_release);
   s.failed.store(true, std::memory_order_release);
   if (&s == g_console) take_console_back(static_cast<int32_t>(cpu));
   {
     SpinLockGuard guard(s.channel.lock);
-    s.channel.fail_all();
+    s.channel.fail_all(!stop);
+    s.planned = Server::Planned::kNone;
     answer_restart(s, s.restart_caller, true, cpu);
     answer_restart(s, s.restarted_caller, true, cpu);
   }
@@ -1354,6 +1593,42 @@ VcpuContext* server_failed(Server& s, size_t cpu, const char* why) {
   for (size_t i = 0; i < p.vcpu_count; ++i) p.vcpus[i].state = VcpuState::kStopped;
   (void)p.transition(PartitionState::kStopped);
   return leave_server(s, cpu);
+}
+
+// A planned stop: the server answered its quiesce (or failed meanwhile).
+VcpuContext* stop_server(Server& s, size_t cpu) {
+  console::print("hyp: server %s (id %u) stopped; its devices read as zero\n", s.partition->name.data(),
+                 s.partition->id);
+  return take_down(s, cpu, true);
+}
+
+// The server stopped, faulted into its own fatal path, or broke its rings.
+VcpuContext* server_failed(Server& s, size_t cpu, const char* why) {
+  Partition& p = *s.partition;
+  console::print("hyp: server %s (id %u) failed: %s\n", p.name.data(), p.id, why);
+  ++s.failures;
+  s.last_failure = why;
+  s.last_failure_at = arch::counter_ticks();
+  uint64_t done = 0;
+  bool stopping = false;
+  {
+    SpinLockGuard guard(s.channel.lock);
+    (void)s.channel.take_responses();
+    done = s.channel.done_high();
+    stopping = s.planned == Server::Planned::kStop;
+  }
+  // It was being stopped anyway.
+  if (stopping) return stop_server(s, cpu);
+  // Progress is a new high of what the server says it finished: a value
+  // that only moves back and forth across replays is none.
+  s.crashes_without_progress = done > s.done_at_last_crash ? 0 : s.crashes_without_progress + 1;
+  if (done > s.done_at_last_crash) s.done_at_last_crash = done;
+  constexpr uint32_t kGiveUpAfter = 3;
+  if (s.crashes_without_progress < kGiveUpAfter) return restart_server(s, cpu, "after a failure");
+  // It fails before finishing anything: stop it; its guests' accesses abort.
+  console::print("hyp: server %s (id %u) failed %u times without progress: stopped; its devices now abort\n",
+                 p.name.data(), p.id, kGiveUpAfter);
+  return take_down(s, cpu, false);
 }
 
 // The server running on CPU `cpu` is taken off at its slice's end, its run
@@ -1419,6 +1694,10 @@ VcpuContext* server_waited(Server& s, size_t cpu);
     case TrapAction::kSendInterrupts:
       deliver_sent(sv);
       return &sv.ctx;
+    case TrapAction::kServerRestart:
+    case TrapAction::kControl:
+      control_call(sv);
+      return &sv.ctx;
     case TrapAction::kServerWait:
       break;
     case TrapAction::kMessageWait:
@@ -1441,6 +1720,7 @@ VcpuContext* server_waited(Server& s, size_t cpu);
   Vcpu& sv = s.vcpu();
   bool work = false;
   bool planned = false;
+  bool stop = false;
   bool progress = false;
   uint32_t completed = 0;
   const char* corrupt = nullptr;
@@ -1473,7 +1753,9 @@ VcpuContext* server_waited(Server& s, size_t cpu);
       const Channel::Work w = s.channel.work();
       if (w == Channel::Work::kCorrupt) corrupt = "its request or log ring is corrupt";
       work = w == Channel::Work::kPending;
-      planned = s.restart_caller != nullptr && s.quiesce.done.load(std::memory_order_acquire);
+      planned = (s.restart_caller != nullptr || s.planned != Server::Planned::kNone) &&
+                s.quiesce.done.load(std::memory_order_acquire);
+      stop = planned && s.planned == Server::Planned::kStop;
       // The new instance has run and its channel is sound: the restart it
       // came from is complete.
       if (corrupt == nullptr && s.restarted_caller != nullptr) {
@@ -1500,6 +1782,7 @@ VcpuContext* server_waited(Server& s, size_t cpu);
   const uint32_t here = donor_waits && g->pending.done.load(std::memory_order_relaxed) ? 1 : 0;
   if (completed > here) wake_answered(s, cpu);
   if (corrupt != nullptr) return server_failed(s, cpu, corrupt);
+  if (stop) return stop_server(s, cpu);
   if (planned) return restart_server(s, cpu, "planned");
   // A run ends when the server waits having taken something; a server that
   // waits again and again with its work untouched is still in the same run,
@@ -1756,11 +2039,15 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
     s.wanted.store(false, std::memory_order_relaxed);
     s.irq_pending.store(0, std::memory_order_relaxed);
     s.preempted.store(false, std::memory_order_relaxed);
-    s.restarts = s.crashes_without_progress = 0;
-    s.done_at_last_crash = s.run_ticks = s.entered_at = s.progress_at_wait = 0;
+    s.stopped.store(false, std::memory_order_relaxed);
+    s.never_started = false;
+    s.restarts = s.crashes_without_progress = s.failures = 0;
+    s.done_at_last_crash = s.run_ticks = s.entered_at = s.progress_at_wait = s.last_failure_at = 0;
+    s.last_failure = nullptr;
     s.idle_waits = false;
     SpinLockGuard guard(s.channel.lock);
     s.restart_caller = s.restarted_caller = nullptr;
+    s.planned = Server::Planned::kNone;
   }
   sched::init(cpus, mpidr, online, arch::counter_frequency() / 1000);
   size_t guests = 0;
@@ -1797,6 +2084,15 @@ Status run_init(Partition* partitions, size_t count, const Package* package, Loa
     // The server given the console UART owns the console.
     s.console_owner = g_console == nullptr && g_console_uart.value() != 0 && s.image->has_device_at(g_console_uart);
     if (s.console_owner) g_console = &s;
+    // Not started at boot: nothing claims it, its devices read as zero, and
+    // its channel takes nothing until a control partition starts it.
+    if (s.image->stopped) {
+      s.never_started = true;
+      s.stopped.store(true, std::memory_order_relaxed);
+      s.failed.store(true, std::memory_order_relaxed);
+      SpinLockGuard guard(s.channel.lock);
+      s.channel.fail_all(false);
+    }
   }
   if (Status st = make_grants(partitions, count, *package, failed); st != Status::kOk) return st;
   for (size_t i = 0; i < g_server_count; ++i) write_info(g_servers[i]);

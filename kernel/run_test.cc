@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ffa/abi.h"
+#include "ipc/control.h"
 #include "ipc/hypercall.h"
 #include "ipc/psci.h"
 #include "kernel/arch/cpu.h"
@@ -111,13 +112,19 @@ class RunTest : public ::testing::Test {
     partitions_[1].route_count = 1;
     Partition* failed = nullptr;
     const bool online[] = {true, true};
+    package_.partitions[0].stopped = server_stopped_at_boot_;
     ASSERT_EQ(run_init(partitions_, 2, &package_, env_, kMpidr, online, 2, failed), Status::kOk);
     run_start(0);
+    if (server_stopped_at_boot_) {
+      ASSERT_EQ(schedule(0), &vcpu(0).ctx);
+      return;
+    }
     // The server runs first, anywhere: it has never run. Its first wait
     // hands CPU 0 to the guest's vCPU 0.
     ASSERT_EQ(schedule(0), &server_vcpu().ctx);
     ASSERT_EQ(server_wait(), &vcpu(0).ctx);
   }
+  bool server_stopped_at_boot_ = false;
 
   Vcpu& vcpu(size_t i) { return partitions_[1].vcpus[i]; }
   Vcpu& server_vcpu() { return partitions_[0].vcpus[0]; }
@@ -290,6 +297,7 @@ TEST_F(RunTest, AMemoryGrantIsInPlaceFromTheStartAndLastsAcrossRestartsAndResets
   pool_byte = 0x5a;
   *static_cast<uint8_t*>(arch::mm::phys_to_virt(Pa(pages().info->dma_pool_pa + 5))) = pool_byte;
   partitions_[1].control = true;
+  partitions_[1].control_targets = ~0u;
   ASSERT_EQ(call(vcpu(0), abi::kHypServerRestart, server.id), &server_vcpu().ctx);
   answer(take());  // the quiesce
   ASSERT_EQ(server_wait(), &server_vcpu().ctx) << "the new instance";
@@ -474,6 +482,7 @@ TEST_F(RunTest, AServerTakenOffMidRequestIsTakenUpAgain) {
 // blocked on another CPU: that vCPU must be woken too.
 TEST_F(RunTest, AReadAnsweredAtTheWaitThatCompletesARestartWakesItsVcpu) {
   partitions_[1].control = true;
+  partitions_[1].control_targets = ~0u;
   start(1);
   ASSERT_EQ(schedule(1), &vcpu(1).ctx);
   ASSERT_EQ(call(vcpu(0), abi::kHypServerRestart, partitions_[0].id), &server_vcpu().ctx);
@@ -992,6 +1001,7 @@ TEST_F(RunTest, AVcpuTurningOffWhileItsPartitionIsResetWakesTheStopper) {
 // unrelated read).
 TEST_F(RunTest, ARestartCallerResetWithItsPartitionIsForgotten) {
   partitions_[1].control = true;
+  partitions_[1].control_targets = ~0u;
   start(2);
   TrapInfo write = read_trap(kDeviceIpa);
   write.esr |= 1u << 6;
@@ -1334,6 +1344,239 @@ TEST_F(DirectMessageTest, AServersBadResponseIsRefusedAndTheGuestWaitsOn) {
   }
   ASSERT_EQ(ffa_by(server_vcpu(), {ffa::kMsgSendDirectResp64, ffa::pack_ids(1, 2), 0, 2}), &vcpu(0).ctx);
   EXPECT_EQ(vcpu(0).ctx.x[3], 2u);
+}
+
+
+// ---- Control calls (docs/control.md) ----------------------------------------
+
+class ControlTest : public RunTest {
+ protected:
+  static constexpr uint64_t kBuffer = kRamIpa + 0x10000;  // in the guest's own RAM
+
+  // The guest (vCPU 0, on CPU 0) makes control call `fid`; returns x0.
+  int64_t control(uint64_t fid, uint64_t x1 = 0, uint64_t x2 = 0, uint64_t x3 = kBuffer, uint64_t x4 = 4096) {
+    vcpu(0).ctx.x[4] = x4;
+    EXPECT_EQ(call(vcpu(0), fid, x1, x2, x3), &vcpu(0).ctx) << "the guest goes on at once";
+    return static_cast<int64_t>(vcpu(0).ctx.x[0]);
+  }
+  template <typename T>
+  T read_back(uint64_t ipa = kBuffer) {
+    T out;
+    auto pa = partitions_[1].translate(Ipa(ipa), false);
+    EXPECT_TRUE(pa.ok());
+    std::memcpy(&out, arch::mm::phys_to_virt(*pa), sizeof(out));
+    return out;
+  }
+  ipc::ControlPartition server_record() {
+    EXPECT_EQ(control(abi::kHypControlRead, 0), 0);
+    const auto sys = read_back<ipc::ControlSystem>();
+    EXPECT_EQ(sys.count, 2u);
+    return sys.partitions[0];
+  }
+  static int64_t err(Status st) { return -static_cast<int64_t>(st); }
+  void grant_control() {
+    partitions_[1].control = true;
+    partitions_[1].control_targets = 1u << 0;
+  }
+  // The guest's 32-bit read of the server's device: what w5 gets, when the
+  // kernel answers it without the server.
+  uint64_t read_without_server(uint64_t offset) {
+    vcpu(0).ctx.x[5] = 0xdead;
+    const uint64_t pc = vcpu(0).ctx.pc;
+    EXPECT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + offset)), &vcpu(0).ctx);
+    EXPECT_EQ(vcpu(0).ctx.pc, pc + 4) << "completed, not aborted";
+    return vcpu(0).ctx.x[5];
+  }
+};
+
+TEST_F(ControlTest, CallsNeedTheRightOverThatServerAndBadInputChangesNothing) {
+  const uint16_t id = partitions_[0].id;
+  const uint32_t tail = pages().requests->tail.load();
+  for (uint64_t fid : {abi::kHypServerStop, abi::kHypServerStart, abi::kHypControlRead}) {
+    EXPECT_EQ(control(fid, id), err(Status::kDenied)) << "no control right";
+  }
+  partitions_[1].control = true;
+  partitions_[1].control_targets = 0;
+  EXPECT_EQ(control(abi::kHypServerStop, id), err(Status::kDenied)) << "its right does not cover the server";
+  EXPECT_EQ(control(abi::kHypServerStart, id), err(Status::kDenied));
+  EXPECT_EQ(control(abi::kHypServerRestart, id), err(Status::kDenied));
+  grant_control();
+  EXPECT_EQ(control(abi::kHypServerStop, partitions_[1].id), err(Status::kNotFound)) << "a guest is no server";
+  EXPECT_EQ(control(abi::kHypServerStop, 77), err(Status::kNotFound));
+  EXPECT_EQ(control(abi::kHypServerStart, id), err(Status::kBusy)) << "it runs already";
+  // Reads: the buffer must be the caller's own RAM, and big enough.
+  EXPECT_EQ(control(abi::kHypControlRead, 0, 0, kBuffer, sizeof(ipc::ControlSystem) - 1), err(Status::kOutOfRange));
+  EXPECT_EQ(control(abi::kHypControlRead, 0, 0, kDeviceIpa), err(Status::kDenied)) << "a device window";
+  EXPECT_EQ(control(abi::kHypControlRead, 0, 0, kRamIpa + k2M - 100), err(Status::kDenied)) << "runs off its RAM";
+  EXPECT_EQ(control(abi::kHypControlRead, 0, 0, ~uint64_t{0} - 10), err(Status::kDenied)) << "wraps";
+  EXPECT_EQ(control(abi::kHypControlRead, 0, 0, 0x1000), err(Status::kDenied)) << "below its RAM";
+  EXPECT_EQ(control(abi::kHypControlRead, 9), err(Status::kNotSupported));
+  EXPECT_EQ(control(abi::kHypControlRead, 1, uint64_t{id} << 8 | 1), err(Status::kOutOfRange)) << "no vCPU 1";
+  EXPECT_EQ(control(abi::kHypControlRead, 1, uint64_t{99} << 8), err(Status::kNotFound));
+  EXPECT_EQ(pages().requests->tail.load(), tail) << "nothing was queued for the server";
+  const auto rec = server_record();
+  EXPECT_EQ(rec.life, static_cast<uint8_t>(ipc::Life::kRunning));
+  EXPECT_EQ(rec.restarts, 0u);
+}
+
+TEST_F(ControlTest, TheSystemReadSaysWhatRunsWhereAndTheExitReadCountsByReason) {
+  grant_control();
+  ASSERT_EQ(control(abi::kHypControlRead, 0), 0);
+  EXPECT_EQ(vcpu(0).ctx.x[1], sizeof(ipc::ControlSystem));
+  const auto sys = read_back<ipc::ControlSystem>();
+  EXPECT_EQ(sys.version, ipc::kControlVersion);
+  EXPECT_EQ(sys.cpus, 2u);
+  ASSERT_EQ(sys.count, 2u);
+  const ipc::ControlPartition& srv = sys.partitions[0];
+  const ipc::ControlPartition& vm = sys.partitions[1];
+  EXPECT_STREQ(srv.name, "srv");
+  EXPECT_EQ(srv.server, 1u);
+  EXPECT_EQ(srv.controllable, 1u);
+  EXPECT_EQ(srv.life, static_cast<uint8_t>(ipc::Life::kRunning));
+  EXPECT_STREQ(vm.name, "vm");
+  EXPECT_EQ(vm.server, 0u);
+  EXPECT_EQ(vm.life, static_cast<uint8_t>(ipc::Life::kRunning));
+  ASSERT_EQ(vm.vcpu_count, 3u);
+  EXPECT_EQ(vm.vcpus[0].state, static_cast<uint8_t>(ipc::VcpuRunState::kRunning));
+  EXPECT_EQ(vm.vcpus[0].cpu, 0u);
+  EXPECT_EQ(vm.vcpus[1].state, static_cast<uint8_t>(ipc::VcpuRunState::kOff));
+  EXPECT_GE(vm.vcpus[0].exits, 1u);
+  // A served read counts as a request served, and as a data abort exit.
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa)), &server_vcpu().ctx);
+  serve();
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  EXPECT_EQ(server_record().served, 1u);
+  ASSERT_EQ(control(abi::kHypControlRead, 1, uint64_t{partitions_[1].id} << 8 | 0), 0);
+  const auto exits = read_back<ipc::ControlExits>();
+  EXPECT_EQ(exits.reasons, ipc::kExitReasonCount);
+  EXPECT_EQ(exits.counts[static_cast<size_t>(Ec::kDataAbortLower)], 1u);
+  EXPECT_EQ(exits.counts[static_cast<size_t>(Ec::kHvc64)], vcpu(0).exits[static_cast<size_t>(Ec::kHvc64)].value());
+}
+
+TEST_F(ControlTest, AStoppedServersDevicesReadAsZeroAndAStartRebuildsIt) {
+  grant_control();
+  const uint16_t id = partitions_[0].id;
+  ASSERT_EQ(control(abi::kHypServerStop, id), 0);
+  EXPECT_EQ(server_record().life, static_cast<uint8_t>(ipc::Life::kStopping));
+  EXPECT_EQ(control(abi::kHypServerStop, id), err(Status::kBusy)) << "one under way";
+  EXPECT_EQ(control(abi::kHypServerRestart, id), err(Status::kBusy));
+  // An idle CPU takes the server up; it answers the quiesce and is stopped.
+  ASSERT_EQ(schedule(1), &server_vcpu().ctx);
+  EXPECT_EQ(serve(), 1);
+  EXPECT_EQ(server_wait(), nullptr);
+  EXPECT_EQ(server_record().life, static_cast<uint8_t>(ipc::Life::kStopped));
+  EXPECT_EQ(schedule(1), nullptr) << "a stopped server is not run";
+  const uint32_t tail = pages().requests->tail.load();
+  EXPECT_EQ(read_without_server(0xfe0), 0u);
+  const uint64_t pc = vcpu(0).ctx.pc;
+  vcpu(0).ctx.x[5] = 1;
+  TrapInfo write = read_trap(kDeviceIpa);
+  write.esr |= 1u << 6;  // WnR
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, write), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.pc, pc + 4) << "a write is ignored";
+  EXPECT_EQ(pages().requests->tail.load(), tail) << "nothing queued for it";
+  EXPECT_EQ(control(abi::kHypServerStop, id), err(Status::kBusy));
+  EXPECT_EQ(control(abi::kHypServerRestart, id), err(Status::kBusy)) << "not running";
+
+  // Start: rebuilt from its image (its RAM cleared), run by the first CPU
+  // to look; its devices are served again.
+  auto* ram = static_cast<uint8_t*>(arch::mm::phys_to_virt(partitions_[0].memory[0].pa));
+  ram[k2M - 1] = 0x5a;
+  ASSERT_EQ(control(abi::kHypServerStart, id), 0);
+  EXPECT_EQ(ram[k2M - 1], 0u);
+  EXPECT_EQ(server_record().life, static_cast<uint8_t>(ipc::Life::kStarting));
+  EXPECT_EQ(control(abi::kHypServerStart, id), err(Status::kBusy)) << "started already";
+  ASSERT_EQ(schedule(1), &server_vcpu().ctx);
+  EXPECT_EQ(server_vcpu().ctx.pc, kRamIpa) << "from its entry";
+  EXPECT_EQ(server_wait(), nullptr);
+  const auto rec = server_record();
+  EXPECT_EQ(rec.life, static_cast<uint8_t>(ipc::Life::kRunning));
+  EXPECT_EQ(rec.restarts, 1u);
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 8)), &server_vcpu().ctx);
+  EXPECT_EQ(serve(), 1);
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[5], 0x108u);
+}
+
+TEST_F(ControlTest, AReadWaitingWhenTheStopCompletesGetsZero) {
+  grant_control();
+  start(1);
+  ASSERT_EQ(schedule(1), &vcpu(1).ctx);
+  ASSERT_EQ(control(abi::kHypServerStop, partitions_[0].id), 0);
+  // vCPU 1 reads after the quiesce: the server, on CPU 1, answers only the
+  // quiesce and is stopped; the read is answered with zero.
+  ASSERT_EQ(on_exit(vcpu(1), ExitKind::kSync, read_trap(kDeviceIpa + 4)), &server_vcpu().ctx);
+  ipc::Request q = take();
+  EXPECT_EQ(q.kind, ipc::RequestKind::kQuiesce);
+  answer(q);
+  vcpu(1).ctx.x[5] = 0xdead;
+  EXPECT_EQ(server_wait(), &vcpu(1).ctx);
+  EXPECT_EQ(vcpu(1).ctx.x[5], 0u);
+}
+
+TEST_F(ControlTest, AServerWithTheRightRestartsItselfWithoutWaiting) {
+  partitions_[0].control = true;
+  partitions_[0].control_targets = 1u << 0;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa)), &server_vcpu().ctx);
+  server_vcpu().ctx.x[0] = abi::kHypServerRestart;
+  server_vcpu().ctx.x[1] = partitions_[0].id;
+  ASSERT_EQ(on_exit(server_vcpu(), ExitKind::kSync, hvc_trap()), &server_vcpu().ctx) << "it goes on";
+  EXPECT_EQ(server_vcpu().ctx.x[0], 0u);
+  EXPECT_EQ(serve(), 2) << "the guest's read, then the quiesce";
+  ASSERT_EQ(server_wait(), &server_vcpu().ctx) << "the new instance";
+  EXPECT_EQ(server_vcpu().ctx.pc, kRamIpa);
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[5], 0x100u);
+  EXPECT_NE(console_.find("restarted (planned, restart 1)"), std::string::npos) << console_;
+  // A server without the right is refused, and goes on.
+  partitions_[0].control = false;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa)), &server_vcpu().ctx);
+  server_vcpu().ctx.x[0] = abi::kHypServerStop;
+  ASSERT_EQ(on_exit(server_vcpu(), ExitKind::kSync, hvc_trap()), &server_vcpu().ctx);
+  EXPECT_EQ(server_vcpu().ctx.x[0], static_cast<uint64_t>(err(Status::kDenied)));
+}
+
+class StoppedAtBootTest : public ControlTest {
+ protected:
+  StoppedAtBootTest() { server_stopped_at_boot_ = true; }
+};
+
+TEST_F(StoppedAtBootTest, AServerTheManifestStopsIsNotRunUntilStarted) {
+  EXPECT_EQ(vcpu(0).state, VcpuState::kRunning) << "the guest first: the server is not started";
+  EXPECT_EQ(schedule(1), nullptr);
+  grant_control();
+  const auto rec = server_record();
+  EXPECT_EQ(rec.life, static_cast<uint8_t>(ipc::Life::kNotStarted));
+  EXPECT_EQ(read_without_server(0x0), 0u);
+  ASSERT_EQ(control(abi::kHypServerStart, partitions_[0].id), 0);
+  ASSERT_EQ(schedule(1), &server_vcpu().ctx);
+  EXPECT_EQ(server_wait(), nullptr);
+  EXPECT_EQ(server_record().life, static_cast<uint8_t>(ipc::Life::kRunning));
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 0x10)), &server_vcpu().ctx);
+  EXPECT_EQ(serve(), 1);
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  EXPECT_EQ(vcpu(0).ctx.x[5], 0x110u);
+}
+
+TEST_F(ControlTest, AFailureIsRecordedAndAStartRevivesAServerGivenUpOn) {
+  grant_control();
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa)), &server_vcpu().ctx);
+  ASSERT_EQ(call(server_vcpu(), psci::kSystemOff), &server_vcpu().ctx) << "restarted";
+  ASSERT_EQ(call(server_vcpu(), psci::kSystemOff), &server_vcpu().ctx) << "restarted";
+  ASSERT_EQ(call(server_vcpu(), psci::kSystemOff), &vcpu(0).ctx) << "given up: the read aborts";
+  // Later accesses abort too (a stopped server's would read as zero).
+  const uint64_t pc = vcpu(0).ctx.pc;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa)), &vcpu(0).ctx);
+  EXPECT_NE(vcpu(0).ctx.pc, pc + 4) << "taken to its abort vector";
+  auto rec = server_record();
+  EXPECT_EQ(rec.life, static_cast<uint8_t>(ipc::Life::kFailed));
+  EXPECT_GE(rec.failures, 3u);
+  EXPECT_STREQ(rec.last_failure, "it stopped itself (PSCI SYSTEM_OFF/RESET)");
+  EXPECT_NE(rec.last_failure_us, 0u);
+  ASSERT_EQ(control(abi::kHypServerStart, partitions_[0].id), 0);
+  ASSERT_EQ(schedule(1), &server_vcpu().ctx);
+  EXPECT_EQ(server_wait(), nullptr);
+  EXPECT_EQ(server_record().life, static_cast<uint8_t>(ipc::Life::kRunning));
 }
 
 }  // namespace

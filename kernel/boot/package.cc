@@ -39,11 +39,35 @@ bool has_prefix(const char* s, const char* prefix) {
 
 bool overlaps(uint64_t a, uint64_t a_size, uint64_t b, uint64_t b_size) { return a < b + b_size && b < a + a_size; }
 
-// What only servers have (device memory, a command line) and what only
-// guests have (the control right).
+// The control right: empty (every server), or the indices of the servers
+// it covers, each named once (check_control() checks they are servers).
+Status parse_control(const void* fdt, int node, PackagedPartition& p, DtbError& e) {
+  int len = 0;
+  const auto* cells = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropControl, &len));
+  if (cells == nullptr) return Status::kOk;
+  p.control = true;
+  if (len == 0) {
+    p.control_targets = ~uint32_t{0};
+    return Status::kOk;
+  }
+  if (len < 0 || len % 4 != 0 || static_cast<size_t>(len / 4) > package::kMaxPartitions) {
+    return fail(e, Status::kInvalidArgument, "control not 0..8 cells");
+  }
+  for (int i = 0; i < len / 4; ++i) {
+    const uint32_t target = fdt32_ld(&cells[i]);
+    if (target >= package::kMaxPartitions) return fail(e, Status::kOutOfRange, "control names no partition");
+    if ((p.control_targets >> target & 1) != 0) return fail(e, Status::kAlreadyExists, "control names a server twice");
+    p.control_targets |= 1u << target;
+  }
+  return Status::kOk;
+}
+
+// What only servers have (device memory, a command line, starting
+// stopped).
 Status parse_device_access(const void* fdt, int node, PackagedPartition& p, DtbError& e) {
   int len = 0;
-  const bool control = fdt_getprop(fdt, node, package::kPropControl, &len) != nullptr;
+  if (Status st = parse_control(fdt, node, p, e); st != Status::kOk) return st;
+  const bool stopped = fdt_getprop(fdt, node, package::kPropStopped, &len) != nullptr;
   int dev_len = 0;
   const auto* dev = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropDeviceMemory, &dev_len));
   int args_len = 0;
@@ -52,13 +76,12 @@ Status parse_device_access(const void* fdt, int node, PackagedPartition& p, DtbE
   const auto* irq = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, package::kPropDeviceIrq, &irq_len));
   const bool pool = fdt_getprop(fdt, node, package::kPropDmaPool, &len) != nullptr;
   if (p.kind == PackagedKind::kGuest) {
-    if (dev != nullptr || args != nullptr || irq != nullptr || pool) {
+    if (dev != nullptr || args != nullptr || irq != nullptr || pool || stopped) {
       return fail(e, Status::kInvalidArgument, "guest with server properties");
     }
-    p.control = control;
     return Status::kOk;
   }
-  if (control) return fail(e, Status::kInvalidArgument, "server with the control right");
+  p.stopped = stopped;
   if (pool && (!read_u64(fdt, node, package::kPropDmaPool, p.dma_pool_size) || p.dma_pool_size == 0 ||
                p.dma_pool_size % kPageSize != 0 || p.dma_pool_size > ipc::kMaxDmaPool)) {
     return fail(e, Status::kInvalidArgument, "dma-pool not a page multiple of at most 16 MiB");
@@ -386,6 +409,21 @@ Status parse_partition(const void* fdt, int node, PackagedPartition& p, DtbError
   return Status::kOk;
 }
 
+// A control right names servers only; `control;` alone covers every
+// server there is.
+Status check_control(Package& pkg, DtbError& e) {
+  uint32_t servers = 0;
+  for (size_t i = 0; i < pkg.count; ++i) {
+    if (pkg.partitions[i].kind == PackagedKind::kServer) servers |= 1u << i;
+  }
+  for (size_t i = 0; i < pkg.count; ++i) {
+    PackagedPartition& p = pkg.partitions[i];
+    if (p.control_targets == ~uint32_t{0}) p.control_targets = servers;
+    if ((p.control_targets & ~servers) != 0) return fail(e, Status::kInvalidArgument, "control names a guest");
+  }
+  return Status::kOk;
+}
+
 }  // namespace
 
 Status parse_package_into(const void* blob, size_t size, Package& pkg, DtbError& e) {
@@ -410,6 +448,7 @@ Status parse_package_into(const void* blob, size_t size, Package& pkg, DtbError&
   if (pkg.count == 0) return fail(e, Status::kNotFound, "package has no partitions");
   if (Status s = check_routes(pkg, e); s != Status::kOk) return s;
   if (Status s = check_grants(pkg, e); s != Status::kOk) return s;
+  if (Status s = check_control(pkg, e); s != Status::kOk) return s;
   return check_ffa(pkg, e);
 }
 

@@ -54,7 +54,11 @@ struct PackagedPartition {
   size_t route_count = 0;
   std::array<PackageGrant, package::kMaxGrants> grants{};  // guests only
   size_t grant_count = 0;
-  bool control = false;                                      // guests only
+  // The control right (docs/control.md), and the servers it covers (bit i:
+  // partitions[i]; `control;` alone covers every server).
+  bool control = false;
+  uint32_t control_targets = 0;
+  bool stopped = false;  // servers: not started at boot
   // Servers only: physical device registers (IPA = PA) and SPIs.
   struct DeviceRegion {
     Pa base;

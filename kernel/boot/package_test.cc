@@ -225,8 +225,10 @@ TEST_F(ServerPackageTest, RoutesServersAndTheirPropertiesRoundTrip) {
   EXPECT_EQ(guest.routes[0].size, 0x1000u);
   EXPECT_EQ(guest.routes[0].server, 1u);
   EXPECT_EQ(guest.routes[0].device, 0u);
+  EXPECT_EQ(guest.control_targets, 0b10u) << "control; alone: every server";
   EXPECT_EQ(server.kind, PackagedKind::kServer);
   EXPECT_FALSE(server.control);
+  EXPECT_FALSE(server.stopped);
   ASSERT_EQ(server.device_region_count, 1u);
   EXPECT_EQ(server.device_regions[0].base, Pa(0x0900'0000));
   EXPECT_EQ(server.device_regions[0].size, 0x1000u);
@@ -251,6 +253,38 @@ TEST_F(ServerPackageTest, RoutesServersAndTheirPropertiesRoundTrip) {
 // gives the transport at that address, and a node Linux's virtio_mmio
 // driver binds to, with the transport's 0x200 bytes and a level-high
 // interrupt. Nowhere else.
+TEST_F(ServerPackageTest, ControlRightsNameServersAndAServerMayStartStopped) {
+  VmSpec second = manifest_.vms[1];
+  second.name = "rtc";
+  second.device_memory = {};
+  second.device_irqs = {};
+  second.dma_pool = 0;
+  second.stopped = true;
+  manifest_.vms.push_back(second);
+  manifest_.vms[0].control_targets = {"rtc"};
+  manifest_.vms[1].control = true;
+  manifest_.vms[1].control_targets = {"rtc", "uart"};
+  std::string blob = build();
+  DtbError error;
+  auto pkg = parse_package(blob.data(), blob.size(), error);
+  ASSERT_TRUE(pkg.ok()) << error.what;
+  ASSERT_EQ(pkg->count, 3u);
+  EXPECT_TRUE(pkg->partitions[0].control);
+  EXPECT_EQ(pkg->partitions[0].control_targets, 0b100u);
+  EXPECT_TRUE(pkg->partitions[1].control) << "a server may have the right";
+  EXPECT_EQ(pkg->partitions[1].control_targets, 0b110u);
+  EXPECT_FALSE(pkg->partitions[2].control);
+  EXPECT_FALSE(pkg->partitions[1].stopped);
+  EXPECT_TRUE(pkg->partitions[2].stopped);
+
+  manifest_.vms[0].control_targets = {"guest0"};
+  EXPECT_FALSE(tools::build_package(manifest_).ok()) << "a guest is no server";
+  manifest_.vms[0].control_targets = {"nobody"};
+  EXPECT_FALSE(tools::build_package(manifest_).ok());
+  manifest_.vms[0].control_targets = {"rtc", "rtc"};
+  EXPECT_FALSE(tools::build_package(manifest_).ok());
+}
+
 TEST_F(ServerPackageTest, AVirtioMmioDeviceIsRoutedAndDescribed) {
   manifest_.vms[0].devices.push_back({"rng", "uart", "virtio-mmio", 0x0a00'1000, 1});
   manifest_.vms[0].devices.push_back({"blk", "uart", "virtio-mmio", 0x0a00'0000, 2});
@@ -320,8 +354,23 @@ TEST_F(ServerPackageTest, KernelRejectsRoutesAndRightsThatDoNotFit) {
                        fdt_setprop_u32(fdt, second, "device", 0);
                      }),
             "server device routed twice");
-  EXPECT_EQ(rejected(blob, "uart", [](void* fdt, int node) { fdt_setprop(fdt, node, "control", nullptr, 0); }),
-            "server with the control right");
+  auto control = [](std::vector<uint32_t> targets) {
+    return [targets](void* fdt, int node) {
+      std::vector<fdt32_t> cells;
+      for (uint32_t t : targets) cells.push_back(cpu_to_fdt32(t));
+      fdt_setprop(fdt, node, "control", cells.data(), static_cast<int>(cells.size() * 4));
+    };
+  };
+  EXPECT_EQ(rejected(blob, "uart", control({0})), "control names a guest");
+  EXPECT_EQ(rejected(blob, "guest0", control({1, 0})), "control names a guest");
+  EXPECT_EQ(rejected(blob, "guest0", control({2})), "control names a guest") << "no partition 2";
+  EXPECT_EQ(rejected(blob, "guest0", control({8})), "control names no partition");
+  EXPECT_EQ(rejected(blob, "guest0", control({1, 1})), "control names a server twice");
+  EXPECT_EQ(rejected(blob, "guest0", control({1, 1, 1, 1, 1, 1, 1, 1, 1})), "control not 0..8 cells");
+  EXPECT_EQ(rejected(blob, "guest0", [](void* fdt, int node) { fdt_setprop(fdt, node, "control", "abc", 3); }),
+            "control not 0..8 cells");
+  EXPECT_EQ(rejected(blob, "guest0", [](void* fdt, int node) { fdt_setprop(fdt, node, "stopped", nullptr, 0); }),
+            "guest with server properties");
   EXPECT_EQ(rejected(blob, "guest0", [](void* fdt, int node) { fdt_setprop_string(fdt, node, "bootargs", "x"); }),
             "guest with server properties");
   EXPECT_EQ(rejected(blob, "uart",

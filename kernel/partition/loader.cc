@@ -111,6 +111,7 @@ Status create_partition(const PackagedPartition& image, uint16_t vmid, Partition
   p.vmid = vmid;  // one VMID per partition, never reused while it exists
   p.kind = image.kind == PackagedKind::kServer ? PartitionKind::kServer : PartitionKind::kGuest;
   p.control = image.control;
+  p.control_targets = image.control_targets;
   p.name = image.name;
   p.ffa.messaging = image.ffa_messaging;
   for (size_t i = 0; i < 4; ++i) p.ffa.uuid.words[i] = image.ffa_uuid[i];

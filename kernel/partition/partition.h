@@ -243,11 +243,13 @@ class Partition {
   std::array<Vcpu, kMaxVcpus> vcpus{};
   size_t vcpu_count = 0;
   ConsoleLine console;
-  // Guests: the device ranges servers emulate, and whether the partition may
-  // restart servers.
+  // Guests: the device ranges servers emulate.
   std::array<Route, package::kMaxRoutes> routes{};
   size_t route_count = 0;
+  // The control right (docs/control.md), and the servers it covers (bit i:
+  // the i-th partition of the package).
   bool control = false;
+  uint32_t control_targets = 0;
   // Servers: the channel the kernel talks to it through, and for each of
   // its devices the guest and route it serves (set once routes are known).
   Channel* channel = nullptr;

@@ -203,10 +203,10 @@ uint32_t Channel::reset_for_restart() {
   return queued;
 }
 
-void Channel::fail_all() {
+void Channel::fail_all(bool as_failure) {
   (void)take_responses();
   for (Slot& slot : slots_) {
-    if (slot.waiter != nullptr && slot.waiter->seq == slot.request.seq) complete(slot.waiter, 0, true);
+    if (slot.waiter != nullptr && slot.waiter->seq == slot.request.seq) complete(slot.waiter, 0, as_failure);
     slot.waiter = nullptr;
   }
   waiting_slots_ = 0;

@@ -114,9 +114,16 @@ class Channel {
   // request after that, in order. Returns how many were queued again.
   uint32_t reset_for_restart() HYP_REQUIRES(lock);
 
-  // Completes every waiter with failure (the server is given up on) and
-  // forgets the requests. Later pushes are refused (kNotFound).
-  void fail_all() HYP_REQUIRES(lock);
+  // Completes every waiter, with failure (`as_failure`: the server is
+  // given up on) or with the value 0 (it is stopped), and forgets the
+  // requests. Later pushes are refused (kNotFound) until reopen().
+  void fail_all(bool as_failure = true) HYP_REQUIRES(lock);
+  // A new instance after fail_all(): empty rings, nothing to replay, and
+  // pushes accepted again; the log ring keeps its lines.
+  void reopen() HYP_REQUIRES(lock) {
+    failed_ = false;
+    (void)reset_for_restart();
+  }
   bool failed() const HYP_REQUIRES(lock) { return failed_; }
 
   // A value that changes whenever the server takes a request or a log

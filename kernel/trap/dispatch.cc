@@ -454,11 +454,15 @@ TrapAction smccc_call(Vcpu& v) {
     case abi::kHypIrqSignal:
       return irq_call(v, fid);
     case abi::kHypServerRestart:
+    case abi::kHypServerStop:
+    case abi::kHypServerStart:
+    case abi::kHypControlRead:
+      // Which servers its right covers is the run loop's to check.
       if (!v.partition->control) {
         set_result(v, -static_cast<int64_t>(Status::kDenied));
         return TrapAction::kResume;
       }
-      return TrapAction::kServerRestart;
+      return fid == abi::kHypServerRestart ? TrapAction::kServerRestart : TrapAction::kControl;
     default:
       // The rest of FF-A's range (the SVE hint is no part of the ID).
       if (const uint32_t id = fid & ~ffa::kSveHint; ffa::is_ffa(id)) return ffa_call(v, id);

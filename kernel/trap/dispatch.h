@@ -24,6 +24,7 @@ enum class TrapAction : uint8_t {
   kForward,         // a guest access for a device server: vcpu.forwarded says which
   kServerWait,      // a server answered all it took (HYP_SERVER_WAIT)
   kServerRestart,   // a control partition asked to restart server x1 (HYP_SERVER_RESTART)
+  kControl,         // a control partition's HYP_SERVER_STOP, _START or HYP_CONTROL_READ (x0)
   kWaitForInterrupt,  // WFI or PSCI CPU_SUSPEND: the vCPU may block (vcpu.wake_at set)
   kCpuOff,          // PSCI CPU_OFF: the vCPU leaves its CPU, off
   kCpuOn,           // PSCI CPU_ON succeeded: vcpu.started is to be made runnable

@@ -13,7 +13,10 @@ def hyp_package(name, vms, **kwargs):
         devices of the machine, docs/servers.md "Devices"), device_irqs
         (their physical SPIs, which the server gets) and dma_pool_kib (a
         DMA pool, docs/servers.md "DMA"); for a guest
-        control = True and devices = [{name, server, model, base}]; for
+        devices = [{name, server, model, base}]; for either kind control
+        (True: may restart, stop and start every server; a list of server
+        names: those; docs/control.md) and for a server stopped = True
+        (not started at boot); for
         either kind the FF-A properties (docs/ffa.md) ffa_id, ffa_uuid,
         ffa_messaging (a list of "direct-receive", "direct-send",
         "indirect", "notifications"; [] for none) and ffa_direct_targets
@@ -39,8 +42,12 @@ def hyp_package(name, vms, **kwargs):
             lines.append('      initrd = "$(location %s)";' % vm["initrd"])
         if vm.get("bootargs"):
             lines.append('      bootargs = "%s";' % vm["bootargs"])
-        if vm.get("control"):
+        if vm.get("control") == True:
             lines.append("      control;")
+        elif vm.get("control"):
+            lines.append("      control = %s;" % ", ".join(['"%s"' % t for t in vm["control"]]))
+        if vm.get("stopped"):
+            lines.append("      stopped;")
         if vm.get("device_memory"):
             lines.append("      device-memory = %s;" % ", ".join([
                 "<0x0 %d 0x0 %d>" % (base, size)

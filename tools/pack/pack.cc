@@ -2,6 +2,7 @@
 
 #include <libfdt.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -171,6 +172,9 @@ absl::StatusOr<Manifest> parse_manifest(const std::string& dtb, const std::strin
       return absl::InvalidArgumentError(absl::StrCat(where, "kind must be \"guest\" or \"server\""));
     }
     vm.control = fdt_getprop(fdt, node, "control", nullptr) != nullptr;
+    vm.control_targets = prop_strings(fdt, node, "control");
+    vm.stopped = fdt_getprop(fdt, node, "stopped", nullptr) != nullptr;
+    if (vm.stopped && !vm.server) return absl::InvalidArgumentError(absl::StrCat(where, "only servers start stopped"));
     if (const auto* id = static_cast<const fdt32_t*>(fdt_getprop(fdt, node, "ffa-id", &len)); id != nullptr) {
       if (len != 4) return absl::InvalidArgumentError(absl::StrCat(where, "ffa-id must be one cell"));
       vm.ffa_id = fdt32_ld(id);
@@ -548,6 +552,24 @@ struct FfaProps {
   std::vector<uint32_t> targets;  // IDs
 };
 
+// The package's control cells for `vm`: the manifest positions of the
+// servers its control right names (none: every server).
+absl::StatusOr<std::vector<uint32_t>> control_cells(const Manifest& manifest, const VmSpec& vm) {
+  std::vector<uint32_t> cells;
+  for (const std::string& name : vm.control_targets) {
+    uint32_t index = 0;
+    while (index < manifest.vms.size() && manifest.vms[index].name != name) ++index;
+    if (index == manifest.vms.size() || !manifest.vms[index].server) {
+      return absl::InvalidArgumentError(absl::StrCat(vm.name, ": control names \"", name, "\", which is no server"));
+    }
+    if (std::find(cells.begin(), cells.end(), index) != cells.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(vm.name, ": control names \"", name, "\" twice"));
+    }
+    cells.push_back(index);
+  }
+  return cells;
+}
+
 absl::StatusOr<std::vector<FfaProps>> ffa_props(const Manifest& manifest) {
   std::vector<FfaProps> out(manifest.vms.size());
   for (size_t i = 0; i < manifest.vms.size(); ++i) {
@@ -755,7 +777,16 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     const LoadedVm& l = p.loaded;
     w.begin(p.vm->name.c_str());
     w.string(package::kPropKind, p.vm->server ? package::kKindServer : package::kKindGuest);
-    if (p.vm->control) w.empty(package::kPropControl);
+    if (p.vm->control) {
+      auto targets = control_cells(manifest, *p.vm);
+      if (!targets.ok()) return targets.status();
+      if (targets->empty()) {
+        w.empty(package::kPropControl);
+      } else {
+        w.cells(package::kPropControl, *targets);
+      }
+    }
+    if (p.vm->stopped) w.empty(package::kPropStopped);
     const FfaProps& f = (*ffa)[static_cast<size_t>(&p - prepared.data())];
     w.u32(package::kPropFfaId, f.id);
     if (!f.uuid.is_nil()) {

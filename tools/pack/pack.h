@@ -34,7 +34,11 @@ struct GrantSpec {
 struct VmSpec {
   std::string name;
   bool server = false;              // kind = "server"
-  bool control = false;             // may restart servers
+  // The control right (docs/control.md): may restart, stop and start the
+  // servers named in control_targets (empty: every server).
+  bool control = false;
+  std::vector<std::string> control_targets;
+  bool stopped = false;  // servers: not started at boot
   // Servers: the machine's devices they own (docs/servers.md, "Devices"):
   // register windows (base, size) mapped at IPA = PA, and those devices'
   // physical SPIs.
@@ -68,13 +72,13 @@ struct Manifest {
 //   / { compatible = "hyp,manifest-1";
 //       vms {
 //         NAME { vcpus = <N>; memory-mib = <M>; kernel = "PATH";
-//                initrd = "PATH"; bootargs = "..."; control;
+//                initrd = "PATH"; bootargs = "..."; control; (or control = "SERVER", ...;)
 //                devices { DEV { server = "SERVER"; model = "pl011"; base = <hi lo>; }; };
 //                memory-grants { G { servers = "SERVER", ...; base = <hi lo>; size = <hi lo>; }; }; };
 //                (a grant without base and size: all of the guest's RAM)
 //         SERVER { kind = "server"; kernel = "PATH"; memory-mib = <M>;
 //                  device-memory = <hi lo size-hi size-lo>...; device-irq = <INTID>...;
-//                  dma-pool-kib = <K>; bootargs = "..."; };
+//                  dma-pool-kib = <K>; bootargs = "..."; stopped; };
 //         Either kind: ffa-id = <ID>; ffa-uuid = "UUID";
 //                      ffa-messaging = "direct-send", ...;  ("none": nothing)
 //                      ffa-direct-targets = "NAME", ...;
