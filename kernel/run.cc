@@ -1135,7 +1135,8 @@ Status plan(Server& s, Server::Planned what, size_t self) {
     answered = s.channel.take_completed_by_push();
   }
   if (answered != 0) wake_answered(s, self);
-  if (st == Status::kOk) arch::send_event();  // an idle CPU takes the server up
+  // Nobody waits on it: like a posted write, it must not sit there.
+  if (st == Status::kOk) posted(s, self);
   return st;
 }
 

@@ -27,15 +27,25 @@
 // instance, one doubled character, printed before that instance prints the
 // report of the crash.
 //
-// Input goes to the first client's UART. Bytes move from the physical
-// receive FIFO only while that UART has room, so input waits in QEMU (or
-// the wire) rather than being dropped.
+// Input goes to one client's UART, the focus (the first client's at the
+// start). Bytes move from the physical receive FIFO while that UART has
+// room (one more is held when it has none), so input waits in QEMU (or the
+// wire) rather than being dropped.
+//
+// The monitor (docs/control.md): the escape key, Ctrl-] (kEscape), opens
+// a `hyp> ` prompt on the console instead of passing the byte on. Lines
+// typed there are control commands (servers/control/commands.h), run with
+// this server's control right through `backend`; `console NAME` moves the
+// focus to another client; Ctrl-] or `exit` gives input back. Guests go on
+// meanwhile: their output still reaches the console, and the prompt is
+// printed again under it at the next key.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "ipc/channel.h"
+#include "servers/control/commands.h"
 #include "servers/lib/mmio_device.h"
 #include "servers/uart/pl011.h"
 
@@ -56,11 +66,25 @@ class Wire {
 // What survives a restart of the server: it lives in the state page.
 inline constexpr uint32_t kHeldLines = 6;
 
+// The monitor's escape key: Ctrl-] (QEMU's -nographic takes Ctrl-A).
+inline constexpr uint8_t kEscape = 0x1d;
+
+struct MonitorState {
+  uint32_t open;     // the monitor has the console's input
+  uint32_t focus;    // the client whose UART input goes to
+  uint32_t pending;  // 1: `byte` came for the focus, which had no room
+  uint8_t byte;
+  uint8_t last;      // the last key taken by the monitor (a CR LF pair is one line end)
+  uint16_t length;   // of `line`
+  char line[control::kMaxLine];
+};
+
 struct ConsoleState {
   Pl011 uarts[ipc::kMaxServerDevices];
   int32_t open_line;  // the device whose line is open on the console, or -1
   uint32_t held_count;  // raw mode: kernel lines waiting for the open line's end
   ipc::LogLine held[kHeldLines];
+  MonitorState monitor;
 };
 
 class ConsoleMux {
@@ -73,18 +97,23 @@ class ConsoleMux {
   // At each start of the server. `state` is zeroed at the first start and
   // as the last instance left it after a restart (`resumed`): the same image
   // runs again, so the objects there are valid as they are.
-  void start(const ipc::ServerInfo& info, ConsoleState* state, bool resumed, Wire* wire, bool raw = false);
+  void start(const ipc::ServerInfo& info, ConsoleState* state, bool resumed, Wire* wire, control::Backend* backend,
+             bool raw = false);
 
   // The PL011 of client `index`, or null.
   MmioDevice* device(uint32_t index);
   const Pl011* uart(uint32_t index) const {
     return index < info_->device_count && index < ipc::kMaxServerDevices ? &state_->uarts[index] : nullptr;
   }
-  // Whether input would be taken now (the first client's UART has room).
-  bool wants_input() const { return info_->device_count != 0 && state_->uarts[0].receive_space() > 0; }
+  // Whether input would be taken now (nothing is held for a full focus).
+  bool wants_input() const { return state_->monitor.pending == 0; }
+  bool monitor_open() const { return state_->monitor.open != 0; }
+  // The client input goes to.
+  uint32_t focus() const { return state_->monitor.focus; }
 
-  // Moves input from the wire to the first client's UART while it has room.
-  // (Output needs no polling: it goes out as DR writes are applied.)
+  // Moves input from the wire to the focus's UART while it has room, or to
+  // the monitor. (Output needs no polling: it goes out as DR writes are
+  // applied.)
   void poll();
 
   // One line from another source (no line ending).
@@ -99,7 +128,26 @@ class ConsoleMux {
     uint32_t index = 0;
   };
 
+  // The monitor's answers, lines ending in CR LF on the wire.
+  class MonitorOutput final : public control::Output {
+   public:
+    void write(const char* text, size_t length) override;
+    ConsoleMux* mux = nullptr;
+  };
+
   void put(char c) { wire_->put(c); }
+  void puts(const char* s) {
+    for (; *s != '\0'; ++s) put(*s);
+  }
+  // Input for the monitor, and what it does with a line.
+  void monitor_key(uint8_t key);
+  void run_line();
+  void open_monitor();
+  void close_monitor();
+  // The prompt and what is typed after it, printed again if something else
+  // printed since; ended (CR LF) before anything else prints.
+  void show_prompt();
+  void end_prompt();
   void end_open_line();
   // Raw mode: prints the kernel lines held back (ending the open line).
   void print_held();
@@ -109,7 +157,10 @@ class ConsoleMux {
   const ipc::ServerInfo* info_ = nullptr;
   ConsoleState* state_ = nullptr;
   Wire* wire_ = nullptr;
+  control::Backend* backend_ = nullptr;
   bool raw_ = false;
+  bool prompt_shown_ = false;
+  MonitorOutput monitor_out_;
   Port ports_[ipc::kMaxServerDevices];
 };
 

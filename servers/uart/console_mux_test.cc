@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "servers/control/testing/fake_backend.h"
+
 namespace hyp::server {
 namespace {
 
@@ -35,7 +37,7 @@ class ConsoleMuxTest : public ::testing::Test {
     for (const char* name : clients) std::strncpy(info_.client[info_.device_count++], name, ipc::kMaxClientName);
     // A new instance of the server, on the same state page.
     mux_.emplace();
-    mux_->start(info_, state(), resumed, &wire_, raw);
+    mux_->start(info_, state(), resumed, &wire_, &backend_, raw);
   }
 
   ConsoleState* state() { return reinterpret_cast<ConsoleState*>(page_); }
@@ -58,6 +60,7 @@ class ConsoleMuxTest : public ::testing::Test {
   alignas(ConsoleState) unsigned char page_[sizeof(ConsoleState)]{};
   ipc::ServerInfo info_{};
   FakeWire wire_;
+  control::testing::FakeBackend backend_;
   std::optional<ConsoleMux> mux_;
 };
 
@@ -151,15 +154,20 @@ TEST_F(ConsoleMuxTest, ClientsShareTheConsoleLineByLine) {
 }
 
 TEST_F(ConsoleMuxTest, InputIsTakenOnlyWhileTheFirstUartHasRoom) {
-  for (char c : std::string("abc")) wire_.in.push_back(static_cast<uint8_t>(c));
+  for (char c : std::string("abcd")) wire_.in.push_back(static_cast<uint8_t>(c));
   mux_->poll();
-  EXPECT_EQ(wire_.in.size(), 2u) << "FIFO off: a one-byte holding register";
+  EXPECT_EQ(wire_.in.size(), 2u) << "FIFO off: a one-byte holding register, and one byte the server holds";
+  EXPECT_FALSE(mux_->wants_input());
   EXPECT_EQ(uart().read(Pl011::kDr, 4), uint64_t{'a'});
+  mux_->poll();
+  EXPECT_EQ(wire_.in.size(), 1u);
+  EXPECT_EQ(uart().read(Pl011::kDr, 4), uint64_t{'b'});
   uart().write(Pl011::kLcrH, 4, Pl011::kLcrFen);
   mux_->poll();
   EXPECT_TRUE(wire_.in.empty());
-  EXPECT_EQ(uart().read(Pl011::kDr, 4), uint64_t{'b'});
+  EXPECT_TRUE(mux_->wants_input());
   EXPECT_EQ(uart().read(Pl011::kDr, 4), uint64_t{'c'});
+  EXPECT_EQ(uart().read(Pl011::kDr, 4), uint64_t{'d'});
 }
 
 TEST_F(ConsoleMuxTest, ARestartedInstanceGoesOnFromTheStatePage) {
@@ -189,6 +197,93 @@ TEST_F(ConsoleMuxTest, AGuestResetKeepsItsUartConnected) {
   uart().reset();
   write_without_polling("after\n");
   EXPECT_EQ(wire_.out, "con| before after\r\n");
+}
+
+// ---- The monitor (docs/control.md) -----------------------------------------
+
+class MonitorTest : public ConsoleMuxTest {
+ protected:
+  void type(const std::string& keys) {
+    for (char c : keys) wire_.in.push_back(static_cast<uint8_t>(c));
+    mux_->poll();
+  }
+};
+
+TEST_F(MonitorTest, TheEscapeKeyOpensAPromptAndCommandsAnswerThere) {
+  write_without_polling("half a line");
+  type("x\x1d");
+  EXPECT_EQ(uart().read(Pl011::kDr, 4), uint64_t{'x'}) << "bytes before the escape key are the guest's";
+  EXPECT_TRUE(mux_->monitor_open());
+  EXPECT_EQ(wire_.out,
+            "con| half a line\r\nhyp: monitor (help lists the commands; Ctrl-] or exit returns input to con)\r\nhyp> ");
+  wire_.out.clear();
+  type("restart blk\r\n");
+  EXPECT_EQ(wire_.out, "restart blk\r\nserver blk: restarting\r\nhyp> ");
+  EXPECT_EQ(backend_.calls, std::vector<std::string>{"restart 2"});
+  wire_.out.clear();
+  type("lisx\x7ft\r");
+  EXPECT_EQ(wire_.out.substr(0, 12), "lisx\b \bt\r\nNA") << "backspace erases";
+  EXPECT_NE(wire_.out.find("rtc                3 server not-started"), std::string::npos) << wire_.out;
+  // Nothing typed at the monitor reached the guest.
+  EXPECT_EQ(uart().read(Pl011::kFr, 4) & Pl011::kFrRxfe, Pl011::kFrRxfe);
+  wire_.out.clear();
+  type("exit\r");
+  EXPECT_FALSE(mux_->monitor_open());
+  EXPECT_EQ(wire_.out, "exit\r\nhyp: input to con\r\n");
+  type("y");
+  EXPECT_EQ(uart().read(Pl011::kDr, 4), uint64_t{'y'});
+}
+
+TEST_F(MonitorTest, GuestOutputGoesOnAndThePromptComesBackUnderIt) {
+  type("\x1d" "sta");
+  wire_.out.clear();
+  write_without_polling("busy\n");
+  mux_->log_line("hyp: a kernel line", 18);
+  EXPECT_EQ(wire_.out, "\r\ncon| busy\r\nhyp: a kernel line\r\nhyp> sta");
+  wire_.out.clear();
+  write_without_polling("more");
+  type("ts\r");
+  EXPECT_EQ(wire_.out.substr(0, 25), "\r\ncon| more\r\nhyp> stats\r\n") << wire_.out;
+}
+
+TEST_F(MonitorTest, ConsoleSwitchesInputBetweenGuestsAndEscapeLeaves) {
+  start({"a", "b"}, false);
+  type("\x1d" "console b\r");
+  EXPECT_NE(wire_.out.find("input goes to b when the monitor closes"), std::string::npos);
+  type("console nobody\r");
+  EXPECT_NE(wire_.out.find("error: no guest nobody on this console"), std::string::npos);
+  wire_.out.clear();
+  type("\x1d" "q");
+  EXPECT_EQ(wire_.out, "\r     \rhyp: input to b\r\n") << "the empty prompt is wiped";
+  EXPECT_EQ(mux_->focus(), 1u);
+  EXPECT_EQ(uart(1).read(Pl011::kDr, 4), uint64_t{'q'});
+  EXPECT_EQ(uart(0).read(Pl011::kFr, 4) & Pl011::kFrRxfe, Pl011::kFrRxfe);
+  // A new instance keeps the focus and the monitor's state (its state page).
+  type("\x1d" "sta");
+  start({"a", "b"}, true);
+  wire_.out.clear();
+  type("ts linux\r");
+  EXPECT_EQ(wire_.out.substr(0, 25), "hyp> stats linux\r\nlinux v") << wire_.out;
+  EXPECT_EQ(mux_->focus(), 1u);
+}
+
+TEST_F(MonitorTest, BadInputIsAnErrorAndALongLineIsCutNotOverrun) {
+  type("\x1d");
+  wire_.out.clear();
+  type("frob\x01nicate\r");
+  EXPECT_EQ(wire_.out, "frobnicate\r\nerror: unknown command frobnicate (try help)\r\nhyp> ")
+      << "control characters are not taken";
+  type(std::string(300, 'r') + "\r");
+  EXPECT_NE(wire_.out.find("error: word too long"), std::string::npos);
+  type("\x03");
+  type("stop uart uart\r");
+  EXPECT_NE(wire_.out.find("error: usage: stop NAME"), std::string::npos);
+  EXPECT_TRUE(backend_.calls.empty());
+  // A state page with nonsense in it (another instance's bug) is repaired.
+  state()->monitor.length = 60000;
+  state()->monitor.focus = 99;
+  type("help\r");
+  EXPECT_EQ(mux_->focus(), 0u);
 }
 
 }  // namespace

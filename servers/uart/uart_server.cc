@@ -5,6 +5,7 @@
 
 #include "ipc/hypercall.h"
 #include "runtime/runtime.h"
+#include "servers/control/kernel_backend.h"
 #include "servers/lib/runtime.h"
 #include "servers/uart/console_mux.h"
 #include "servers/uart/pl011.h"
@@ -24,16 +25,24 @@ class PhysicalUart final : public Wire {
   // (its line would stay up, and this server would run for nothing); the
   // receive timeout's interrupt cleared once bytes were taken. Only bytes
   // taken can end the room there was, so while listening with none taken
-  // there is nothing to do.
+  // there is nothing to do. The receive interrupt itself is never cleared
+  // here: it ends as the FIFO is read empty, and QEMU's PL011 raises it
+  // only as its FIFO goes from empty to one byte, so a clear racing with a
+  // byte that just arrived would leave that byte without an interrupt
+  // (with the monitor open nothing else runs this server: input stopped).
+  // Returns whether input is waiting after the timeout's clear, which the
+  // caller then reads rather than wait for an interrupt.
   template <typename Room>
-  void listen(Room room) {
-    if (regs_ == nullptr || (listening_ && !took_)) return;
+  bool listen(Room room) {
+    if (regs_ == nullptr || (listening_ && !took_)) return false;
     constexpr uint32_t kRx = Pl011::kIntRx | Pl011::kIntRxTimeout;
-    if (took_) regs_[Pl011::kIcr / 4] = kRx;
+    const bool cleared = took_;
+    if (took_) regs_[Pl011::kIcr / 4] = Pl011::kIntRxTimeout;
     took_ = false;
     const bool on = room();
     if (on != listening_) regs_[Pl011::kImsc / 4] = on ? kRx : 0;
     listening_ = on;
+    return cleared && on && (regs_[Pl011::kFr / 4] & Pl011::kFrRxfe) == 0;
   }
 
   void put(char c) override {
@@ -64,7 +73,7 @@ class UartServer final : public Server {
     if (info.device_memory_count != 0) uart_.attach(info.device_memory_base[0]);
     uint64_t raw = 0;
     (void)bootarg(info, "console-raw", raw);
-    mux_.start(info, static_cast<ConsoleState*>(state), resumed, &uart_, raw != 0);
+    mux_.start(info, static_cast<ConsoleState*>(state), resumed, &uart_, &control_, raw != 0);
     // The devices with an interrupt line: told again at the first turn.
     lines_ = 0;
     for (uint32_t d = 0; d < info.device_count && d < ipc::kMaxServerDevices; ++d) {
@@ -79,8 +88,14 @@ class UartServer final : public Server {
   // Input moved; then each guest's PL011 interrupt line, where the guest's
   // device has one, told to the kernel when it changed.
   void poll() override {
-    mux_.poll();
-    uart_.listen([this] { return mux_.wants_input(); });
+    // Each round takes at least one byte; the bound keeps a run short
+    // under a flood (the bytes left wait in the FIFO, and the next run,
+    // which the kernel gives this server for a guest's access or the
+    // interrupt, takes them).
+    for (int round = 0; round < 64; ++round) {
+      mux_.poll();
+      if (!uart_.listen([this] { return mux_.wants_input(); })) break;
+    }
     for (uint32_t i = 0; i < lines_; ++i) {
       Line& l = line_[i];
       const bool level = l.uart->interrupt();
@@ -97,6 +112,9 @@ class UartServer final : public Server {
  private:
   PhysicalUart uart_;
   ConsoleMux mux_;
+  // The monitor's commands, with this server's control right (the
+  // manifest's; none: every command that needs it is refused).
+  control::KernelBackend control_;
   struct Line {
     const Pl011* uart;
     uint32_t device;

@@ -75,6 +75,19 @@ Manifest guest_manifest(const GuestOptions& o) {
     if (guest.grants.empty()) guest.grants.push_back({"ram", {}, 0, 0});
     guest.grants[0].servers.push_back(v.name);
   }
+  // The console's control right (docs/control.md): the device servers, not
+  // the GIC server, so that a compromised console server cannot take the
+  // guest's interrupt controller away.
+  for (VmSpec& vm : m.vms) {
+    if (vm.name != "uart") continue;
+    vm.control = true;
+    for (const VmSpec& s : m.vms) {
+      if (s.server && s.name != "gic") vm.control_targets.push_back(s.name);
+    }
+  }
+  for (VmSpec& vm : m.vms) {
+    for (const std::string& name : o.stopped_servers) vm.stopped = vm.stopped || (vm.server && vm.name == name);
+  }
   m.vms.push_back(guest);
   return m;
 }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "tools/pack/pack.h"
@@ -54,6 +55,8 @@ struct GuestOptions {
   std::string blk_server;
   std::string rng_server;
   bool read_only_disk = false;
+  // Servers the manifest leaves stopped at boot, for `add` (docs/control.md).
+  std::vector<std::string> stopped_servers;
 };
 
 // The manifest: the UART server (if any) first, the GIC server (if any)

@@ -71,6 +71,9 @@ ABSL_FLAG(std::string, blk_server, "",
           "the block server's image, which gives the guest the disk of --disk (a virtio-blk device)");
 ABSL_FLAG(std::string, rng_server, "",
           "the entropy server's image, which gives the guest a virtio-rng device fed by the host's (none if empty)");
+ABSL_FLAG(std::vector<std::string>, stopped_servers, {},
+          "servers (uart, gic, blk, rng) not started at boot: the monitor's or hypctl's add starts them, and their "
+          "devices read as zero until then (docs/control.md)");
 ABSL_FLAG(bool, no_console, false, "give the guest no console (no UART server, no PL011)");
 ABSL_FLAG(bool, bare, false,
           "run the --kernel guest on QEMU without the hypervisor, given the device tree the hypervisor "
@@ -287,6 +290,7 @@ int main(int argc, char** argv) {
     }
     vm.gic_server = absl::GetFlag(FLAGS_gic_server);
     vm.rng_server = absl::GetFlag(FLAGS_rng_server);
+    vm.stopped_servers = absl::GetFlag(FLAGS_stopped_servers);
     if (const std::string disk = hyp::tools::disk_flag(); !disk.empty()) {
       auto spec = hyp::tools::parse_disk(disk);
       if (!spec.ok()) {
