@@ -77,8 +77,10 @@ bool DmaMemory::carve(uint64_t bytes, uint64_t align, DmaMemory& out) {
 }
 
 PhysicalDevice::Start PhysicalDevice::start(Registers& regs, uint32_t device_id, uint64_t optional, uint32_t slots,
-                                            DmaMemory& memory) {
+                                            DmaMemory& memory, uint32_t queues) {
   regs_ = nullptr;
+  queues_ = 0;
+  if (queues == 0 || queues > kMaxQueues) return Start::kQueue;
   if (regs.read32(reg::kMagicValue) != reg::kMagic || regs.read32(reg::kVersion) != 2 ||
       regs.read32(reg::kDeviceId) == 0) {
     return Start::kNoDevice;
@@ -102,31 +104,43 @@ PhysicalDevice::Start PhysicalDevice::start(Registers& regs, uint32_t device_id,
   regs.write32(reg::kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
   if ((regs.read32(reg::kStatus) & kStatusFeaturesOk) == 0) return Start::kFeatures;
 
-  regs.write32(reg::kQueueSel, 0);
+  for (uint32_t q = 0; q < queues; ++q) {
+    if (const Start st = setup_queue(regs, q, slots, memory); st != Start::kOk) return st;
+  }
+  regs.write32(reg::kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
+  if ((regs.read32(reg::kStatus) & (kStatusNeedsReset | kStatusFailed)) != 0) return Start::kQueue;
+  regs_ = &regs;
+  queues_ = queues;
+  return Start::kOk;
+}
+
+PhysicalDevice::Start PhysicalDevice::setup_queue(Registers& regs, uint32_t index, uint32_t slots, DmaMemory& memory) {
+  Queue& q = q_[index];
+  regs.write32(reg::kQueueSel, index);
   const uint32_t max = regs.read32(reg::kQueueNumMax);
   if (max == 0 || regs.read32(reg::kQueueReady) != 0) return Start::kQueue;
-  size_ = kMaxSlots;
-  while (size_ > max || size_ > slots) size_ /= 2;
-  if (size_ == 0) return Start::kQueue;
+  q.size = kMaxSlots;
+  while (q.size > max || q.size > slots) q.size /= 2;
+  if (q.size == 0) return Start::kQueue;
   DmaMemory desc, avail, used;
-  if (!memory.carve(16ull * size_, 16, desc) || !memory.carve(6 + 2ull * size_, 2, avail) ||
-      !memory.carve(6 + 8ull * size_, 4, used) || !memory.carve(16ull * kMaxSegments * size_, 16, tables_)) {
+  if (!memory.carve(16ull * q.size, 16, desc) || !memory.carve(6 + 2ull * q.size, 2, avail) ||
+      !memory.carve(6 + 8ull * q.size, 4, used) || !memory.carve(16ull * kMaxSegments * q.size, 16, q.tables)) {
     return Start::kMemory;
   }
   std::memset(desc.va, 0, desc.size);
   std::memset(avail.va, 0, avail.size);
   std::memset(used.va, 0, used.size);
-  desc_ = reinterpret_cast<Desc*>(desc.va);
-  avail_ = avail.va;
-  used_ = used.va;
-  avail_idx_ = used_seen_ = 0;
-  in_flight_ = 0;
-  free_count_ = 0;
-  for (uint32_t i = size_; i > 0; --i) {
-    free_[free_count_++] = static_cast<uint16_t>(i - 1);
-    busy_[i - 1] = false;
+  q.desc = reinterpret_cast<Desc*>(desc.va);
+  q.avail = avail.va;
+  q.used = used.va;
+  q.avail_idx = q.used_seen = 0;
+  q.in_flight = 0;
+  q.free_count = 0;
+  for (uint32_t i = q.size; i > 0; --i) {
+    q.free[q.free_count++] = static_cast<uint16_t>(i - 1);
+    q.busy[i - 1] = false;
   }
-  regs.write32(reg::kQueueNum, size_);
+  regs.write32(reg::kQueueNum, q.size);
   const struct {
     uint32_t low;  // the register of the low half; the high half's follows
     uint64_t pa;
@@ -137,9 +151,6 @@ PhysicalDevice::Start PhysicalDevice::start(Registers& regs, uint32_t device_id,
   }
   before_device_reads();
   regs.write32(reg::kQueueReady, 1);
-  regs.write32(reg::kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
-  if ((regs.read32(reg::kStatus) & (kStatusNeedsReset | kStatusFailed)) != 0) return Start::kQueue;
-  regs_ = &regs;
   return Start::kOk;
 }
 
@@ -166,51 +177,54 @@ uint64_t PhysicalDevice::config(uint32_t offset, unsigned width) {
   }
 }
 
-bool PhysicalDevice::submit(const Segment* segments, uint32_t count, uint16_t& slot) {
-  if (regs_ == nullptr || free_count_ == 0 || count == 0 || count > kMaxSegments) return false;
+bool PhysicalDevice::submit(const Segment* segments, uint32_t count, uint16_t& slot, uint32_t index) {
+  if (regs_ == nullptr || index >= queues_) return false;
+  Queue& q = q_[index];
+  if (q.free_count == 0 || count == 0 || count > kMaxSegments) return false;
   for (uint32_t i = 1; i < count; ++i) {
     if (segments[i - 1].write && !segments[i].write) return false;
   }
-  slot = free_[--free_count_];
-  busy_[slot] = true;
-  ++in_flight_;
-  Desc* table = reinterpret_cast<Desc*>(tables_.va) + uint64_t{slot} * kMaxSegments;
+  slot = q.free[--q.free_count];
+  q.busy[slot] = true;
+  ++q.in_flight;
+  Desc* table = reinterpret_cast<Desc*>(q.tables.va) + uint64_t{slot} * kMaxSegments;
   for (uint32_t i = 0; i < count; ++i) {
     const bool last = i + 1 == count;
     table[i] = {segments[i].pa, segments[i].len,
                 static_cast<uint16_t>((segments[i].write ? kDescWrite : 0) | (last ? 0 : kDescNext)),
                 static_cast<uint16_t>(last ? 0 : i + 1)};
   }
-  desc_[slot] = {tables_.pa + uint64_t{slot} * kMaxSegments * sizeof(Desc), count * uint32_t{sizeof(Desc)},
+  q.desc[slot] = {q.tables.pa + uint64_t{slot} * kMaxSegments * sizeof(Desc), count * uint32_t{sizeof(Desc)},
                  kDescIndirect, 0};
-  store16(avail_ + 4 + 2 * (avail_idx_ % size_), slot);
-  ++avail_idx_;
+  store16(q.avail + 4 + 2 * (q.avail_idx % q.size), slot);
+  ++q.avail_idx;
   before_device_reads();
-  store16(avail_ + 2, avail_idx_);
+  store16(q.avail + 2, q.avail_idx);
   return true;
 }
 
-void PhysicalDevice::kick() {
-  if (regs_ == nullptr) return;
+void PhysicalDevice::kick(uint32_t index) {
+  if (regs_ == nullptr || index >= queues_) return;
   before_device_reads();
-  regs_->write32(reg::kQueueNotify, 0);
+  regs_->write32(reg::kQueueNotify, index);
 }
 
-bool PhysicalDevice::complete(uint16_t& slot, uint32_t& written) {
-  if (regs_ == nullptr) return false;
-  while (used_seen_ != load16(used_ + 2)) {
+bool PhysicalDevice::complete(uint16_t& slot, uint32_t& written, uint32_t index) {
+  if (regs_ == nullptr || index >= queues_) return false;
+  Queue& q = q_[index];
+  while (q.used_seen != load16(q.used + 2)) {
     after_device_wrote();
-    const uint8_t* e = used_ + 4 + 8 * (used_seen_ % size_);
+    const uint8_t* e = q.used + 4 + 8 * (q.used_seen % q.size);
     const uint32_t id = load32(e);
     written = load32(e + 4);
-    ++used_seen_;
-    if (id >= size_ || !busy_[id]) {
+    ++q.used_seen;
+    if (id >= q.size || !q.busy[id]) {
       ++bogus_;
       continue;
     }
-    busy_[id] = false;
-    free_[free_count_++] = static_cast<uint16_t>(id);
-    --in_flight_;
+    q.busy[id] = false;
+    q.free[q.free_count++] = static_cast<uint16_t>(id);
+    --q.in_flight;
     slot = static_cast<uint16_t>(id);
     return true;
   }

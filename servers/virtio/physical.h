@@ -50,45 +50,49 @@ struct Segment {
 class PhysicalDevice {
  public:
   static constexpr uint32_t kMaxSegments = 68;  // per request
-  static constexpr uint32_t kMaxSlots = 128;    // requests in flight
+  static constexpr uint32_t kMaxSlots = 128;    // requests in flight, per queue
+  static constexpr uint32_t kMaxQueues = 2;
 
   enum class Start {
     kOk,
     kNoDevice,     // no virtio-mmio version 2 transport there, or no device on it
     kWrongDevice,  // another device ID
     kFeatures,     // VERSION_1 (or another feature asked for as required) not accepted
-    kQueue,        // queue 0 missing, or already in use after a reset
+    kQueue,        // a queue missing, or already in use after a reset
     kMemory,       // the DMA memory is too small
   };
 
   // Resets the device at `regs` and brings it up as device `device_id`
-  // with queue 0: negotiates VERSION_1 and INDIRECT_DESC (both required)
-  // and whatever of `optional` the device offers, and places the queue, of
-  // up to `slots` requests (a power of 2 up to kMaxSlots; the device may
-  // allow fewer), and their indirect tables (1,088 bytes a slot) in
-  // `memory`, carved from it. After kOk the device is live.
-  Start start(Registers& regs, uint32_t device_id, uint64_t optional, uint32_t slots, DmaMemory& memory);
+  // with queues 0 .. `queues` - 1 (at most kMaxQueues): negotiates
+  // VERSION_1 and INDIRECT_DESC (both required) and whatever of `optional`
+  // the device offers, and places each queue, of up to `slots` requests (a
+  // power of 2 up to kMaxSlots; the device may allow fewer), and their
+  // indirect tables (1,088 bytes a slot) in `memory`, carved from it.
+  // After kOk the device is live.
+  Start start(Registers& regs, uint32_t device_id, uint64_t optional, uint32_t slots, DmaMemory& memory,
+              uint32_t queues = 1);
   // Resets the device: it stops touching memory (the reset waits for it).
   void stop();
   bool live() const { return regs_ != nullptr; }
 
   // The negotiated features.
   uint64_t features() const { return features_; }
-  // Requests that can be in flight at once.
-  uint32_t slots() const { return size_; }
-  uint32_t in_flight() const { return in_flight_; }
+  // Requests that can be in flight at once on queue `q`.
+  uint32_t slots(uint32_t q = 0) const { return q < kMaxQueues ? q_[q].size : 0; }
+  uint32_t in_flight(uint32_t q = 0) const { return q < kMaxQueues ? q_[q].in_flight : 0; }
   // A configuration field of 1, 2, 4 or 8 bytes, read until the device's
   // ConfigGeneration says it is consistent.
   uint64_t config(uint32_t offset, unsigned width);
 
-  // Queues a request of `count` segments (readable first), in slot `slot`;
-  // false if none is free, `count` is 0 or above kMaxSegments, or a
-  // readable segment follows a writable one. The device is told at kick().
-  bool submit(const Segment* segments, uint32_t count, uint16_t& slot);
-  void kick();
-  // The next request the device completed: its slot and the bytes it
-  // wrote. False if there is none.
-  bool complete(uint16_t& slot, uint32_t& written);
+  // Queues a request of `count` segments (readable first) on queue `q`, in
+  // slot `slot`; false if none is free, `count` is 0 or above
+  // kMaxSegments, or a readable segment follows a writable one. The device
+  // is told at kick().
+  bool submit(const Segment* segments, uint32_t count, uint16_t& slot, uint32_t q = 0);
+  void kick(uint32_t q = 0);
+  // The next request the device completed on queue `q`: its slot and the
+  // bytes it wrote. False if there is none.
+  bool complete(uint16_t& slot, uint32_t& written, uint32_t q = 0);
   // Acknowledges the device's interrupt (its line goes low); what it said.
   uint32_t acknowledge();
   // Used entries that named no request in flight (ignored).
@@ -101,20 +105,26 @@ class PhysicalDevice {
     uint16_t flags;
     uint16_t next;
   };
+  struct Queue {
+    uint32_t size = 0;
+    Desc* desc = nullptr;
+    uint8_t* avail = nullptr;
+    uint8_t* used = nullptr;
+    DmaMemory tables;  // slot i's indirect table at i * kMaxSegments descriptors
+    uint16_t avail_idx = 0;
+    uint16_t used_seen = 0;
+    uint32_t in_flight = 0;
+    uint16_t free[kMaxSlots] = {};
+    uint32_t free_count = 0;
+    bool busy[kMaxSlots] = {};
+  };
+  Start setup_queue(Registers& regs, uint32_t index, uint32_t slots, DmaMemory& memory);
+
   Registers* regs_ = nullptr;
   uint64_t features_ = 0;
-  uint32_t size_ = 0;
-  Desc* desc_ = nullptr;
-  uint8_t* avail_ = nullptr;
-  uint8_t* used_ = nullptr;
-  DmaMemory tables_;  // slot i's indirect table at i * kMaxSegments descriptors
-  uint16_t avail_idx_ = 0;
-  uint16_t used_seen_ = 0;
-  uint32_t in_flight_ = 0;
+  uint32_t queues_ = 0;
+  Queue q_[kMaxQueues];
   uint64_t bogus_ = 0;
-  uint16_t free_[kMaxSlots] = {};
-  uint32_t free_count_ = 0;
-  bool busy_[kMaxSlots] = {};
 };
 
 // What a start result means, for log lines.

@@ -217,5 +217,24 @@ TEST(PhysicalStartTest, RefusesWhatItCannotDrive) {
   EXPECT_EQ(dev.start(nothing, RngDevice::kDeviceId, 0, 4, pool), PhysicalDevice::Start::kNoDevice);
 }
 
+TEST_F(PhysicalTest, QueuesTheDeviceLacksAreRefused) {
+  PhysicalDevice two;
+  DmaMemory pool{ram_.at(kRam + kRamSize / 2), kRam + kRamSize / 2, kRamSize / 2};
+  EXPECT_EQ(two.start(regs_, RngDevice::kDeviceId, 0, 8, pool, 2), PhysicalDevice::Start::kQueue)
+      << "virtio-rng has one queue";
+  EXPECT_FALSE(two.live());
+  EXPECT_EQ(two.start(regs_, RngDevice::kDeviceId, 0, 8, pool, 3), PhysicalDevice::Start::kQueue);
+  EXPECT_EQ(two.start(regs_, RngDevice::kDeviceId, 0, 8, pool, 0), PhysicalDevice::Start::kQueue);
+  // A live one-queue device: queue 1 takes nothing and completes nothing.
+  ASSERT_EQ(two.start(regs_, RngDevice::kDeviceId, 0, 8, pool, 1), PhysicalDevice::Start::kOk);
+  const Segment seg{pool.pa, 4, true};
+  uint16_t slot = 0;
+  uint32_t written = 0;
+  EXPECT_FALSE(two.submit(&seg, 1, slot, 1));
+  EXPECT_FALSE(two.complete(slot, written, 1));
+  EXPECT_EQ(two.slots(1), 0u);
+  EXPECT_EQ(two.slots(7), 0u);
+}
+
 }  // namespace
 }  // namespace hyp::virtio

@@ -75,6 +75,18 @@ Manifest guest_manifest(const GuestOptions& o) {
     if (guest.grants.empty()) guest.grants.push_back({"ram", {}, 0, 0});
     guest.grants[0].servers.push_back(v.name);
   }
+  if (!o.control_server.empty()) {
+    VmSpec ctl;
+    ctl.name = "control";
+    ctl.server = true;
+    ctl.memory = kControlServerMemory;
+    ctl.kernel = o.control_server;
+    ctl.device_memory = {{kControlPage, 0x1000}};
+    for (uint32_t i = 0; i < 8; ++i) ctl.device_irqs.push_back(48 + 24 + i);
+    ctl.dma_pool = kControlDmaPool;
+    ctl.control = true;  // every server
+    m.vms.push_back(ctl);
+  }
   // The console's control right (docs/control.md): the device servers, not
   // the GIC server, so that a compromised console server cannot take the
   // guest's interrupt controller away.
@@ -82,7 +94,7 @@ Manifest guest_manifest(const GuestOptions& o) {
     if (vm.name != "uart") continue;
     vm.control = true;
     for (const VmSpec& s : m.vms) {
-      if (s.server && s.name != "gic") vm.control_targets.push_back(s.name);
+      if (s.server && s.name != "gic" && s.name != "control") vm.control_targets.push_back(s.name);
     }
   }
   for (VmSpec& vm : m.vms) {

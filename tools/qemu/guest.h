@@ -36,6 +36,14 @@ inline constexpr uint64_t kBlkDmaPool = 256ull << 10;
 inline constexpr uint64_t kRngDmaPool = 64ull << 10;
 // QEMU's device for the entropy server.
 inline constexpr char kVirtioRngQemuDevice[] = "virtio-rng-device,bus=virtio-mmio-bus.8";
+// The control server (docs/control.md) owns the fourth page (a
+// virtio-console on transport 24, whose Unix socket hypctl talks to).
+inline constexpr uint64_t kControlPage = 0x0a00'3000;
+inline constexpr uint64_t kControlServerMemory = 4ull << 20;
+inline constexpr uint64_t kControlDmaPool = 64ull << 10;
+// QEMU's devices for it, after "-chardev socket,id=hypctl,path=SOCKET,...".
+inline constexpr char kControlQemuBus[] = "virtio-serial-device,bus=virtio-mmio-bus.24";
+inline constexpr char kControlQemuConsole[] = "virtconsole,chardev=hypctl";
 
 struct GuestOptions {
   std::string kernel;  // an arm64 Image or a flat binary
@@ -55,6 +63,9 @@ struct GuestOptions {
   std::string blk_server;
   std::string rng_server;
   bool read_only_disk = false;
+  // The control server's image: the host's control channel (every server
+  // under its control right). Empty: none.
+  std::string control_server;
   // Servers the manifest leaves stopped at boot, for `add` (docs/control.md).
   std::vector<std::string> stopped_servers;
 };

@@ -52,6 +52,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bootpkg/format.h"
+#include "tools/hypctl/socket.h"
 #include "tools/pack/pack.h"
 #include "tools/qemu/disk.h"
 #include "tools/qemu/guest.h"
@@ -71,6 +72,11 @@ ABSL_FLAG(std::string, blk_server, "",
           "the block server's image, which gives the guest the disk of --disk (a virtio-blk device)");
 ABSL_FLAG(std::string, rng_server, "",
           "the entropy server's image, which gives the guest a virtio-rng device fed by the host's (none if empty)");
+ABSL_FLAG(std::string, control_server, "",
+          "the control server's image: a virtio-console whose Unix socket (--control_socket) hypctl talks to "
+          "(none if empty; docs/control.md)");
+ABSL_FLAG(std::string, control_socket, "",
+          "where the control channel's Unix socket goes (default: $TMPDIR or /tmp, hyp-control-UID.sock)");
 ABSL_FLAG(std::vector<std::string>, stopped_servers, {},
           "servers (uart, gic, blk, rng) not started at boot: the monitor's or hypctl's add starts them, and their "
           "devices read as zero until then (docs/control.md)");
@@ -291,6 +297,7 @@ int main(int argc, char** argv) {
     vm.gic_server = absl::GetFlag(FLAGS_gic_server);
     vm.rng_server = absl::GetFlag(FLAGS_rng_server);
     vm.stopped_servers = absl::GetFlag(FLAGS_stopped_servers);
+    vm.control_server = absl::GetFlag(FLAGS_control_server);
     if (const std::string disk = hyp::tools::disk_flag(); !disk.empty()) {
       auto spec = hyp::tools::parse_disk(disk);
       if (!spec.ok()) {
@@ -370,6 +377,19 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_kernel).empty() && !absl::GetFlag(FLAGS_rng_server).empty()) {
     options.extra.push_back("-device");
     options.extra.push_back(hyp::tools::kVirtioRngQemuDevice);
+  }
+  if (!absl::GetFlag(FLAGS_kernel).empty() && !absl::GetFlag(FLAGS_control_server).empty() &&
+      !absl::GetFlag(FLAGS_bare)) {
+    const std::string socket = hyp::tools::control_socket_path(absl::GetFlag(FLAGS_control_socket));
+    // A socket left by an earlier run is replaced (QEMU would refuse to bind).
+    (void)unlink(socket.c_str());
+    options.extra.push_back("-chardev");
+    options.extra.push_back(absl::StrCat("socket,id=hypctl,path=", socket, ",server=on,wait=off"));
+    options.extra.push_back("-device");
+    options.extra.push_back(hyp::tools::kControlQemuBus);
+    options.extra.push_back("-device");
+    options.extra.push_back(hyp::tools::kControlQemuConsole);
+    std::fprintf(stderr, "launch: control channel %s (bazel run //tools:hypctl -- help)\n", socket.c_str());
   }
   const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY");
   if (absl::Status s = hyp::tools::add_disk(options, cwd != nullptr ? cwd : ""); !s.ok()) {

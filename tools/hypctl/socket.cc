@@ -1,0 +1,17 @@
+#include "tools/hypctl/socket.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+
+namespace hyp::tools {
+
+std::string control_socket_path(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* tmp = std::getenv("TMPDIR");
+  return absl::StrCat(tmp != nullptr && tmp[0] != '\0' ? tmp : "/tmp", "/hyp-control-", getuid(), ".sock");
+}
+
+}  // namespace hyp::tools
