@@ -13,13 +13,14 @@ def qemu_test(
         timeout_s = 30,
         crash_report = "",
         extra_args = [],
+        control = False,
         **kwargs):
     """Boots `image` in a fresh QEMU and checks the console against `steps`.
 
     Args:
       name: test name.
-      steps: "expect:TEXT", "next:TEXT", "stream:NAME|TEXT", "find:NAME|TEXT", "seen:N:TEXT"
-        and "send:TEXT" steps, in order (tests/harness/console_script.h).
+      steps: "expect:TEXT", "next:TEXT", "stream:NAME|TEXT", "find:NAME|TEXT", "seen:N:TEXT",
+        "send:TEXT" and "host:COMMAND" steps, in order (tests/harness/console_script.h).
       image: the hypervisor image target.
       package: the boot package target (hyp_package), if any.
       append: hypervisor command line.
@@ -33,6 +34,8 @@ def qemu_test(
         stream steps then allow one doubled character per report, in the
         guest's text just before it.
       extra_args: more harness flags.
+      control: give QEMU the control channel's virtconsole; "host:" steps
+        then find hypctl in $HYPCTL and its socket in $HYP_CONTROL_SOCKET.
       **kwargs: passed to the test rule (size, tags, ...).
     """
     args = [
@@ -52,6 +55,9 @@ def qemu_test(
     if package:
         args.append("--package=$(rootpath %s)" % package)
         data.append(package)
+    if control:
+        args += ["--control_channel", "--hypctl=$(rootpath //tools:hypctl)"]
+        data.append("//tools:hypctl")
     # Test arguments are split like a shell command line: quote each step.
     quoted_steps = ["'%s'" % s.replace("'", "'\\''") for s in steps]
     tags = kwargs.pop("tags", [])
@@ -172,6 +178,21 @@ RNG_SERVER = {
 }
 
 RNG_QEMU = "-device virtio-rng-device,bus=virtio-mmio-bus.8"
+
+# The control server (servers/control/control_server.cc): the fourth page
+# of virtio-mmio transports, where qemu_test(control = True) puts QEMU's
+# virtconsole (transport 24) behind the test's control socket. It may act
+# on every server.
+CONTROL_SERVER = {
+    "name": "control",
+    "kind": "server",
+    "image": "//servers/control:control_server",
+    "memory_mib": 4,
+    "device_memory": [(0xa003000, 0x1000)],
+    "device_irqs": [72, 73, 74, 75, 76, 77, 78, 79],
+    "dma_pool_kib": 64,
+    "control": True,
+}
 
 VIRTIO_RNG = [{
     "name": "rng",

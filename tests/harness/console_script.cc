@@ -49,6 +49,11 @@ absl::StatusOr<Step> parse_step(const std::string& arg) {
   const size_t colon = arg.find(':');
   if (colon == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("step without kind: '", arg, "'"));
   const std::string kind = arg.substr(0, colon);
+  if (kind == "host") {
+    // A shell command as written: no escapes of the console's.
+    if (colon + 1 == arg.size()) return absl::InvalidArgumentError("empty host command");
+    return Step{Step::Kind::kHost, arg.substr(colon + 1), "", 0};
+  }
   auto text = unescape(arg.substr(colon + 1));
   if (!text.ok()) return text.status();
   if (kind == "expect") {
@@ -107,6 +112,7 @@ std::string describe(const Step& step) {
     case Step::Kind::kFind: return absl::StrCat(quote(step.text), " from ", step.source);
     case Step::Kind::kSeen: return absl::StrCat(step.count, " times ", quote(step.text));
     case Step::Kind::kSend: return quote(step.text);
+    case Step::Kind::kHost: return absl::StrCat("host command ", quote(step.text));
   }
   return "";
 }
@@ -149,12 +155,15 @@ void ConsoleMatcher::feed(const std::string& bytes) {
 }
 
 void ConsoleMatcher::sent() {
-  if (next_ < steps_.size() && steps_[next_].kind == Step::Kind::kSend) ++next_;
+  if (next_ < steps_.size() && (steps_[next_].kind == Step::Kind::kSend || steps_[next_].kind == Step::Kind::kHost)) {
+    ++next_;
+  }
   advance();
 }
 
 void ConsoleMatcher::advance() {
-  while (next_ < steps_.size() && !mismatch_ && steps_[next_].kind != Step::Kind::kSend) {
+  while (next_ < steps_.size() && !mismatch_ && steps_[next_].kind != Step::Kind::kSend &&
+         steps_[next_].kind != Step::Kind::kHost) {
     const std::string& text = steps_[next_].text;
     if (steps_[next_].kind == Step::Kind::kStream) {
       if (!advance_stream()) return;

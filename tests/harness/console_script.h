@@ -30,6 +30,8 @@
 //                 For a guest's line awaited while other sources print.
 //   seen:N:TEXT   TEXT has appeared at least N times up to the previous match
 //   send:TEXT     write TEXT to the console (\n, \r, \t, \\ and \xNN escapes)
+//   host:COMMAND  run COMMAND with /bin/sh on the host (the console is read
+//                 meanwhile); it must exit with status 0
 // Text that must never appear (fail_on) ends the test at once.
 #pragma once
 
@@ -47,7 +49,7 @@
 namespace hyp::tools {
 
 struct Step {
-  enum class Kind { kExpect, kNext, kStream, kFind, kSeen, kSend };
+  enum class Kind { kExpect, kNext, kStream, kFind, kSeen, kSend, kHost };
   Kind kind;
   std::string text;
   std::string source;  // stream: and find: the guest's name
@@ -72,7 +74,8 @@ class ConsoleMatcher {
   // The step waiting to be satisfied (expect) or carried out (send); null
   // once every step is done.
   const Step* next_step() const { return next_ < steps_.size() ? &steps_[next_] : nullptr; }
-  // Marks the current send step as done and matches further expectations.
+  // Marks the current send (or host) step as done and matches further
+  // expectations.
   void sent();
   // The current step as failure messages name it, with a stream's progress.
   std::string waiting_for() const;

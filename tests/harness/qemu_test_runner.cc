@@ -31,6 +31,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "tests/harness/console_script.h"
+#include "tools/qemu/guest.h"
 #include "tools/qemu/qemu_command.h"
 #include "tools/qemu/qemu_flags.h"
 
@@ -41,6 +42,10 @@ ABSL_FLAG(std::string, exit, "kill",
 ABSL_FLAG(std::string, crash_report, "",
           "text of a console line that reports a server crash: stream steps allow one doubled character per report");
 ABSL_FLAG(int, tail_lines, 25, "console lines shown on failure");
+ABSL_FLAG(bool, control_channel, false,
+          "give QEMU the control channel's virtconsole (docs/control.md), its socket in a new directory under /tmp; host steps "
+          "find it in $HYP_CONTROL_SOCKET");
+ABSL_FLAG(std::string, hypctl, "", "hypctl, for host steps ($HYPCTL)");
 ABSL_FLAG(std::string, report, "",
           "on success, print to stdout every console line containing this text, from after it (benchmarks)");
 
@@ -116,11 +121,43 @@ void save_transcript(const std::string& transcript) {
   std::ofstream(absl::StrCat(dir, "/console.log"), std::ios::binary) << transcript;
 }
 
+// A host step's command, run by /bin/sh in its own process group; its
+// output goes to the test's log.
+pid_t start_host_command(const std::string& command) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    dup2(STDERR_FILENO, STDOUT_FILENO);
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
 int run(const std::vector<Step>& steps) {
   QemuOptions options = options_from_flags();
   options.interactive = false;
   // A test's disk (relative names) lives in its own temporary directory.
   const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string socket_dir;
+  if (absl::GetFlag(FLAGS_control_channel)) {
+    // In a directory of its own under /tmp: a Unix socket's path has at
+    // most 107 bytes, which Bazel's test directories exceed.
+    char dir[] = "/tmp/hyp-test-XXXXXX";
+    if (mkdtemp(dir) == nullptr) {
+      std::fprintf(stderr, "FAIL: mkdtemp: %s\n", std::strerror(errno));
+      return 2;
+    }
+    socket_dir = dir;
+    const std::string socket = socket_dir + "/control.sock";
+    for (const std::string& a : {std::string("-chardev"), "socket,id=hypctl,path=" + socket + ",server=on,wait=off", std::string("-device"),
+                                 std::string(kControlQemuBus), std::string("-device"),
+                                 std::string(kControlQemuConsole)}) {
+      options.extra.push_back(a);
+    }
+    setenv("HYP_CONTROL_SOCKET", socket.c_str(), 1);
+  }
+  if (const std::string hypctl = absl::GetFlag(FLAGS_hypctl); !hypctl.empty()) setenv("HYPCTL", hypctl.c_str(), 1);
   if (absl::Status s = add_disk(options, tmp != nullptr ? tmp : ""); !s.ok()) {
     std::fprintf(stderr, "FAIL: %s\n", std::string(s.message()).c_str());
     return 2;
@@ -152,9 +189,25 @@ int run(const std::vector<Step>& steps) {
   bool exited = false;
   int exit_status = 0;
   bool output_open = true;
+  pid_t host = -1;  // a host step's command, while it runs
   for (;;) {
+    if (host > 0) {
+      int status = 0;
+      if (waitpid(host, &status, WNOHANG) == host) {
+        host = -1;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+          reason = absl::StrCat("the host command ", describe_status(status), ": ", matcher.next_step()->text);
+          break;
+        }
+        matcher.sent();
+      }
+    }
     // Carry out pending input before waiting for more output.
     while (const Step* step = matcher.next_step()) {
+      if (step->kind == Step::Kind::kHost) {
+        if (host < 0) host = start_host_command(step->text);
+        break;
+      }
       if (step->kind != Step::Kind::kSend) break;
       if (write(q.to_console, step->text.data(), step->text.size()) != static_cast<ssize_t>(step->text.size())) {
         reason = absl::StrCat("could not write to the console: ", std::strerror(errno));
@@ -231,7 +284,15 @@ int run(const std::vector<Step>& steps) {
       reason = absl::StrCat("QEMU ", describe_status(exit_status), ", expected status 0");
     }
   }
+  if (host > 0) {
+    kill(-host, SIGKILL);
+    waitpid(host, nullptr, 0);
+  }
   stop_qemu(q);
+  if (!socket_dir.empty()) {
+    (void)unlink((socket_dir + "/control.sock").c_str());
+    (void)rmdir(socket_dir.c_str());
+  }
   save_transcript(matcher.transcript());
 
   if (!reason.empty()) {

@@ -4,6 +4,7 @@
 // the answer, one JSON object.
 //
 //   bazel run //tools:hypctl -- [--socket=PATH] [--timeout=SECONDS] COMMAND [ARG]
+//   ... | hypctl --raw=N      (the bytes as they are; the first N answers)
 //
 // Exit status: 0 the command did what it said ("ok":true), 1 the
 // hypervisor refused it ("ok":false, the answer says why), 2 usage, or no
@@ -13,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -28,6 +30,9 @@
 
 ABSL_FLAG(std::string, socket, "", "the control channel's socket (default: the launcher's)");
 ABSL_FLAG(int, timeout, 10, "seconds to wait for the answer");
+ABSL_FLAG(int, raw, 0,
+          "send standard input to the channel as it is (no command from the arguments) and print the first N "
+          "answer lines; for testing the protocol");
 
 namespace {
 
@@ -43,11 +48,23 @@ int main(int argc, char** argv) {
       "hypctl [--socket=PATH] COMMAND [ARG]: list, stats [NAME], restart NAME, stop NAME, start NAME, add NAME, "
       "help (docs/control.md)");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
-  if (rest.size() < 2) return fail("give a command (hypctl help)");
-  const std::string line = absl::StrJoin(rest.begin() + 1, rest.end(), " ");
-  if (line.find('\n') != std::string::npos || line.find('\x15') != std::string::npos) {
-    return fail("a command is one line");
+  const int raw = absl::GetFlag(FLAGS_raw);
+  std::string request;
+  if (raw > 0) {
+    if (rest.size() > 1) return fail("--raw takes its input from standard input, not the arguments");
+    char buf[4096];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof(buf), stdin)) > 0) request.append(buf, n);
+  } else {
+    if (rest.size() < 2) return fail("give a command (hypctl help)");
+    const std::string line = absl::StrJoin(rest.begin() + 1, rest.end(), " ");
+    if (line.find('\n') != std::string::npos || line.find('\x15') != std::string::npos) {
+      return fail("a command is one line");
+    }
+    // Ctrl-U first: a line an earlier client left unfinished is dropped.
+    request = "\x15" + line + "\n";
   }
+  const size_t lines = raw > 0 ? static_cast<size_t>(raw) : 1;
   const std::string path = hyp::tools::control_socket_path(absl::GetFlag(FLAGS_socket));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -59,14 +76,13 @@ int main(int argc, char** argv) {
     return fail("nothing listens at " + path + " (" + std::strerror(errno) +
                 "): is a system running with a control server?");
   }
-  // Ctrl-U first: a line an earlier client left unfinished is dropped.
-  const std::string request = "\x15" + line + "\n";
   if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
     return fail(std::string("write: ") + std::strerror(errno));
   }
   std::string answer;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_timeout));
-  while (answer.find('\n') == std::string::npos) {
+  auto complete = [&] { return static_cast<size_t>(std::count(answer.begin(), answer.end(), '\n')) >= lines; };
+  while (!complete()) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return fail("no answer within the timeout");
     pollfd p{fd, POLLIN, 0};
@@ -77,7 +93,10 @@ int main(int argc, char** argv) {
     answer.append(buf, static_cast<size_t>(n));
   }
   close(fd);
-  answer.resize(answer.find('\n') + 1);
+  size_t end = 0;
+  for (size_t i = 0; i < lines; ++i) end = answer.find('\n', end) + 1;
+  answer.resize(end);
   std::fwrite(answer.data(), 1, answer.size(), stdout);
+  if (raw > 0) return 0;
   return answer.rfind("{\"ok\":true,", 0) == 0 ? 0 : 1;
 }

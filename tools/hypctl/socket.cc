@@ -10,6 +10,8 @@ namespace hyp::tools {
 
 std::string control_socket_path(const std::string& flag) {
   if (!flag.empty()) return flag;
+  const char* env = std::getenv("HYP_CONTROL_SOCKET");
+  if (env != nullptr && env[0] != '\0') return env;
   const char* tmp = std::getenv("TMPDIR");
   return absl::StrCat(tmp != nullptr && tmp[0] != '\0' ? tmp : "/tmp", "/hyp-control-", getuid(), ".sock");
 }

@@ -6,7 +6,8 @@
 
 namespace hyp::tools {
 
-// `flag` if not empty; otherwise $TMPDIR (or /tmp)/hyp-control-UID.sock.
+// `flag` if not empty; otherwise $HYP_CONTROL_SOCKET if set; otherwise
+// $TMPDIR (or /tmp)/hyp-control-UID.sock.
 std::string control_socket_path(const std::string& flag);
 
 }  // namespace hyp::tools
