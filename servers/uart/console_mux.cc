@@ -17,6 +17,12 @@ void ConsoleMux::start(const ipc::ServerInfo& info, ConsoleState* state, bool re
     state_ = new (state) ConsoleState{};
     state_->open_line = -1;
   }
+  // A focus the server's clients no longer include (a state page from an
+  // instance with other clients, or one gone bad) is the first client; a
+  // line length past the line is no line.
+  MonitorState& m = state_->monitor;
+  if (m.focus >= info_->device_count || m.focus >= ipc::kMaxServerDevices) m.focus = 0;
+  if (m.length > sizeof(m.line)) m.length = 0;
   // The previous instance's ports were its own; bytes it left in a FIFO (it
   // failed between taking a write and sending the byte) go out now.
   for (uint32_t i = 0; i < ipc::kMaxServerDevices; ++i) {
@@ -32,10 +38,21 @@ MmioDevice* ConsoleMux::device(uint32_t index) {
 
 void ConsoleMux::poll() {
   MonitorState& m = state_->monitor;
-  // A focus the server's clients no longer include (a state page from an
-  // instance with other clients, or one gone bad) is the first client.
-  if (m.focus >= info_->device_count || m.focus >= ipc::kMaxServerDevices) m.focus = 0;
-  if (m.length > sizeof(m.line)) m.length = 0;
+  // The common case first, as cheap as it can be: input for the focus,
+  // which has room, and none waiting.
+  if (m.open == 0 && m.pending == 0 && info_->device_count != 0) [[likely]] {
+    Pl011& focus = state_->uarts[m.focus];
+    uint8_t byte = 0;
+    for (;;) {
+      if (focus.receive_space() == 0) break;
+      if (!wire_->get(byte)) return;
+      if (byte == kEscape) {
+        open_monitor();
+        break;
+      }
+      (void)focus.receive(byte);
+    }
+  }
   for (;;) {
     const bool has_focus = info_->device_count != 0;
     Pl011* focus = has_focus ? &state_->uarts[m.focus] : nullptr;

@@ -279,11 +279,14 @@ TEST_F(MonitorTest, BadInputIsAnErrorAndALongLineIsCutNotOverrun) {
   type("stop uart uart\r");
   EXPECT_NE(wire_.out.find("error: usage: stop NAME"), std::string::npos);
   EXPECT_TRUE(backend_.calls.empty());
-  // A state page with nonsense in it (another instance's bug) is repaired.
+  // A state page with nonsense in it (another instance's bug) is repaired
+  // by the next instance.
   state()->monitor.length = 60000;
   state()->monitor.focus = 99;
-  type("help\r");
+  start({"con"}, true);
   EXPECT_EQ(mux_->focus(), 0u);
+  type("help\r");
+  EXPECT_NE(wire_.out.find("add NAME"), std::string::npos);
 }
 
 }  // namespace
