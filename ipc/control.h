@@ -12,6 +12,7 @@ namespace hyp::ipc {
 enum class ControlRead : uint64_t {
   kSystem = 0,  // x2 ignored: a ControlSystem
   kExits = 1,   // x2 = partition id << 8 | vCPU: a ControlExits
+  kTrace = 2,   // x2 = CPU << 48 | first record wanted: a ControlTrace
 };
 
 inline constexpr uint32_t kControlVersion = 1;
@@ -81,6 +82,40 @@ struct ControlExits {
   uint64_t counts[kExitReasonCount] = {};
 };
 
+// The trace (docs/control.md, "Traces"): each CPU records what it does
+// into a ring of its own while recording is on (HYP_TRACE_SET).
+enum class TraceEvent : uint8_t {
+  kExit = 1,     // vCPU left for EL2; arg = exit reason (as ControlExits)
+  kInject = 2,   // the vCPU's list registers were filled; arg = INTID, or 0 for a refill
+  kSwitch = 3,   // the CPU switched to this partition's vCPU; arg = the partition it left (0: none)
+  kRequest = 4,  // a request queued on this server's channel; arg = sequence number (low 32 bits)
+  kAnswer = 5,   // answers taken from this server; arg = how many
+};
+
+struct TraceRecord {
+  uint64_t ticks = 0;    // system counter
+  uint8_t event = 0;     // TraceEvent
+  uint8_t cpu = 0;
+  uint8_t partition = 0;  // partition ID
+  uint8_t vcpu = 0;
+  uint32_t arg = 0;
+};
+
+inline constexpr size_t kTraceRecordsPerCpu = 1024;
+inline constexpr size_t kTraceChunk = 128;
+
+struct ControlTrace {
+  uint32_t cpu = 0;
+  uint32_t count = 0;      // records[0..count)
+  uint64_t first = 0;      // the index of records[0] (records older than the ring are gone)
+  uint64_t next = 0;       // the index the CPU writes next
+  uint64_t frequency = 0;  // of the system counter, Hz
+  uint32_t on = 0;         // recording is on
+  uint32_t reserved = 0;
+  TraceRecord records[kTraceChunk] = {};
+};
+
+static_assert(sizeof(TraceRecord) == 16);
 static_assert(sizeof(ControlVcpu) == 16);
 static_assert(sizeof(ControlPartition) == 240);
 static_assert(sizeof(ControlSystem) == 24 + 8 * 240);

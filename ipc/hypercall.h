@@ -95,6 +95,9 @@ inline constexpr uint32_t kHypServerStart = 0x8600'0016;  // x1 = id -> x0 = 0 o
 // x4 = its size -> x0 = 0 or error, x1 = bytes written. The buffer must be
 // the caller's own writable RAM; nothing is written unless all of it is.
 inline constexpr uint32_t kHypControlRead = 0xC600'0017;
+// Trace recording (docs/control.md, "Traces"): x1 = 1 empties every CPU's
+// ring and starts recording, 0 stops it -> x0 = 0 or error.
+inline constexpr uint32_t kHypTraceSet = 0x8600'0018;
 
 // Virtual interrupts of a server's client guests (docs/abi.md, "Virtual
 // interrupts"). x1 = the server's device number (which names the guest),
@@ -142,7 +145,7 @@ inline constexpr uint64_t kHypDebugWriteMax = 256;
 // The number of calls in our range, for kVendorHypCallCount: HYP_VERSION,
 // HYP_DEBUG_PUTC, HYP_DEBUG_WRITE, HYP_SERVER_WAIT, HYP_SERVER_RESTART,
 // HYP_IRQ_CONFIG, HYP_IRQ_QUERY, HYP_IRQ_SIGNAL, HYP_SERVER_STOP,
-// HYP_SERVER_START, HYP_CONTROL_READ.
-inline constexpr uint32_t kHypCallCount = 11;
+// HYP_SERVER_START, HYP_CONTROL_READ, HYP_TRACE_SET.
+inline constexpr uint32_t kHypCallCount = 12;
 
 }  // namespace hyp::abi

@@ -21,6 +21,7 @@
 #include "kernel/psci/firmware.h"
 #include "kernel/psci/vcpu_power.h"
 #include "kernel/sched/scheduler.h"
+#include "kernel/trace.h"
 #include "kernel/trap/dispatch.h"
 #include "kernel/trap/esr.h"
 #include "kernel/trap/inject.h"
@@ -137,6 +138,12 @@ constinit Server* g_console = nullptr;  // the server that owns the physical con
 constinit std::atomic<bool> g_log_kick{false};
 
 Server* server_of(const Partition* p) { return p->server; }
+
+// A trace record (docs/control.md, "Traces"), for callers that checked
+// trace::on().
+[[gnu::noinline, gnu::cold]] void traced(size_t cpu, ipc::TraceEvent e, const Vcpu& v, uint32_t arg) {
+  trace::record(cpu, e, v.partition->id, v.index, arg);
+}
 
 const PackagedPartition* image_of(const Partition& p) {
   for (size_t i = 0; i < g_partition_count; ++i) {
@@ -446,6 +453,9 @@ void resume_from_ffa_wait(Server& s) {
 
 [[gnu::always_inline]] inline VcpuContext* enter_server(Server& s, size_t cpu) {
   Cpu& c = g_cpus[cpu];
+  if (trace::on()) [[unlikely]] {
+    traced(cpu, ipc::TraceEvent::kSwitch, s.vcpu(), c.guest != nullptr ? c.guest->partition->id : 0);
+  }
   s.preempted.store(false, std::memory_order_relaxed);
   c.server = &s;
   Vcpu& sv = s.vcpu();
@@ -478,6 +488,7 @@ void resume_from_ffa_wait(Server& s) {
 // Guest `g`, loaded here: its list registers take what changed (what the
 // guest acknowledged and deactivated, what became pending for it).
 void refresh_irqs(Vcpu& g) {
+  if (trace::on()) [[unlikely]] traced(g.cpu, ipc::TraceEvent::kInject, g, 0);
   // Cleared before looking: a change made after this sets it again.
   g.irqs_changed.store(false, std::memory_order_seq_cst);
   arch::save_list_registers(g.ctx);
@@ -574,6 +585,7 @@ void choose_wfi_trap(Vcpu& g, size_t cpu, bool loaded) {
 // The guest vCPU `g`, picked for CPU `cpu`, goes on it.
 VcpuContext* enter_guest(Vcpu& g, size_t cpu) {
   Cpu& c = g_cpus[cpu];
+  if (trace::on()) [[unlikely]] traced(cpu, ipc::TraceEvent::kSwitch, g, 0);
   c.guest = &g;
   c.guests_first = false;
   vpsci::mark_running(g);
@@ -620,6 +632,7 @@ VcpuContext* leave_stopped(Vcpu& g) {
   Vcpu* g = c.guest;
   // Saved before release(): another CPU may claim the server and load it.
   if (g != nullptr) {
+    if (trace::on()) [[unlikely]] traced(cpu, ipc::TraceEvent::kSwitch, *g, s.partition->id);
     arch::vcpu_switch(sv.ctx, g->ctx);
   } else {
     arch::vcpu_save(sv.ctx, Scope::kServer);
@@ -1006,6 +1019,9 @@ VcpuContext* forward(Vcpu& g) {
     st = s->channel.push(r, posted_write ? nullptr : &g.pending);
     busy = st == Status::kOk && s->channel.outstanding() >= Channel::kEntries / 2;
     answered = s->channel.take_completed_by_push();
+    if (trace::on()) [[unlikely]] {
+      traced(g.cpu, ipc::TraceEvent::kRequest, s->vcpu(), static_cast<uint32_t>(s->channel.last_seq()));
+    }
   }
   if (answered != 0) [[unlikely]] wake_answered(*s, g.cpu);
   if (st == Status::kBusy) return call_server(g, *s);  // the access is retried when the guest resumes
@@ -1266,6 +1282,15 @@ Status control_read(Vcpu& caller) {
     if (st == Status::kOk) caller.ctx.x[1] = sizeof(out);
     return st;
   }
+  if (what == static_cast<uint64_t>(ipc::ControlRead::kTrace)) {
+    const uint64_t cpu = arg >> 48;
+    if (cpu >= sched::cpu_count()) return Status::kOutOfRange;
+    ipc::ControlTrace out;
+    trace::read(cpu, arg & 0xffff'ffff'ffff, out);
+    Status st = write_to_caller(caller, ipa, room, &out, sizeof(out));
+    if (st == Status::kOk) caller.ctx.x[1] = sizeof(out);
+    return st;
+  }
   if (what == static_cast<uint64_t>(ipc::ControlRead::kExits)) {
     const uint64_t id = arg >> 8;
     const uint64_t vcpu = arg & 0xff;
@@ -1296,6 +1321,13 @@ void control_call(Vcpu& caller) {
   Status st = Status::kOk;
   if (fid == abi::kHypControlRead) {
     st = control_read(caller);
+  } else if (fid == abi::kHypTraceSet) {
+    if (caller.ctx.x[1] > 1) {
+      st = Status::kInvalidArgument;
+    } else {
+      trace::set(caller.ctx.x[1] == 1);
+      console::print("hyp: %s turns tracing %s\n", caller.partition->name.data(), caller.ctx.x[1] == 1 ? "on" : "off");
+    }
   } else if (Server* s = controlled_server(caller, caller.ctx.x[1], st); s != nullptr) {
     const char* what = fid == abi::kHypServerStop ? "a stop" : fid == abi::kHypServerStart ? "a start" : "a restart";
     console::print("hyp: %s asks for %s of server %s (id %u)\n", caller.partition->name.data(), what,
@@ -1780,6 +1812,7 @@ VcpuContext* server_waited(Server& s, size_t cpu);
     const uint64_t per_us = arch::counter_frequency() / 1'000'000;
     if (per_us != 0) console::print("hyp: server %s back after %lu us\n", s.partition->name.data(), away_ticks / per_us);
   }
+  if (completed != 0 && trace::on()) [[unlikely]] traced(cpu, ipc::TraceEvent::kAnswer, s.vcpu(), completed);
   const uint32_t here = donor_waits && g->pending.done.load(std::memory_order_relaxed) ? 1 : 0;
   if (completed > here) wake_answered(s, cpu);
   if (corrupt != nullptr) return server_failed(s, cpu, corrupt);
@@ -2154,6 +2187,7 @@ constexpr bool takes_fast_path(ExitKind kind, uint64_t esr, const VcpuContext& c
 
 [[gnu::always_inline]] inline VcpuContext* direct_message(Vcpu& v) {
   v.exits[static_cast<size_t>(Ec::kHvc64)].bump();
+  if (trace::on()) [[unlikely]] traced(v.cpu, ipc::TraceEvent::kExit, v, static_cast<uint32_t>(Ec::kHvc64));
   const TrapAction action = ffa_direct_message(v, static_cast<uint32_t>(v.ctx.x[0]));
   if (v.partition->kind == PartitionKind::kServer) {
     if (action != TrapAction::kDirectResponse) [[unlikely]] return server_exit(v, action);
@@ -2168,6 +2202,11 @@ constexpr bool takes_fast_path(ExitKind kind, uint64_t esr, const VcpuContext& c
 // resumes at once with nothing pending) costs a few instructions after
 // handle_trap().
 [[gnu::always_inline]] inline VcpuContext* exit_to_next(Vcpu& v, ExitKind kind, const TrapInfo& trap) {
+  if (trace::on()) [[unlikely]] {
+    const uint32_t reason = kind == ExitKind::kSync ? static_cast<uint32_t>(trap.esr >> 26 & 0x3f)
+                                                    : static_cast<uint32_t>(kExitIrq) + static_cast<uint32_t>(kind) - 1;
+    traced(v.cpu, ipc::TraceEvent::kExit, v, reason);
+  }
   if (kind == ExitKind::kSync) [[likely]] {
     const TrapAction action = handle_trap(v, trap);
     if (v.partition->kind == PartitionKind::kServer) return server_exit(v, action);

@@ -1453,6 +1453,63 @@ TEST_F(ControlTest, TheSystemReadSaysWhatRunsWhereAndTheExitReadCountsByReason) 
   EXPECT_EQ(exits.counts[static_cast<size_t>(Ec::kHvc64)], vcpu(0).exits[static_cast<size_t>(Ec::kHvc64)].value());
 }
 
+TEST_F(ControlTest, TheTraceRecordsAForwardedReadInOrderOnlyWhileOn) {
+  grant_control();
+  const uint16_t srv = partitions_[0].id;
+  const uint16_t vm = partitions_[1].id;
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa)), &server_vcpu().ctx);
+  serve();
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  ASSERT_EQ(control(abi::kHypTraceSet, 1), 0);
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 4)), &server_vcpu().ctx);
+  serve();
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  ASSERT_EQ(control(abi::kHypTraceSet, 0), 0);
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa + 8)), &server_vcpu().ctx);
+  serve();
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
+  ASSERT_EQ(control(abi::kHypControlRead, 2, 0), 0);
+  const auto t = read_back<ipc::ControlTrace>();
+  EXPECT_EQ(t.cpu, 0u);
+  EXPECT_EQ(t.frequency, kFrequency);
+  EXPECT_EQ(t.on, 0u);
+  using E = ipc::TraceEvent;
+  struct Want {
+    E event;
+    uint16_t partition;
+    uint32_t arg;
+  };
+  // The guest's data abort, the request, the switch to the server, its
+  // wait (an HVC exit), the answer taken, the switch back; then the guest's
+  // HVC that stopped the trace. Nothing of the read before or after.
+  const Want want[] = {{E::kExit, vm, 0x24},   {E::kRequest, srv, 2}, {E::kSwitch, srv, vm}, {E::kExit, srv, 0x16},
+                       {E::kAnswer, srv, 1},   {E::kSwitch, vm, srv}, {E::kExit, vm, 0x16}};
+  ASSERT_EQ(t.count, std::size(want));
+  uint64_t last = 0;
+  for (size_t i = 0; i < std::size(want); ++i) {
+    const ipc::TraceRecord& r = t.records[i];
+    EXPECT_EQ(r.event, static_cast<uint8_t>(want[i].event)) << i;
+    EXPECT_EQ(r.partition, want[i].partition) << i;
+    EXPECT_EQ(r.arg, want[i].arg) << i;
+    EXPECT_EQ(r.cpu, 0u);
+    EXPECT_GE(r.ticks, last) << "in time order";
+    last = r.ticks;
+  }
+  // Read from where it left off: nothing more. Another CPU's ring is empty;
+  // a CPU that does not exist is refused.
+  ASSERT_EQ(control(abi::kHypControlRead, 2, t.first + t.count), 0);
+  EXPECT_EQ(read_back<ipc::ControlTrace>().count, 0u);
+  ASSERT_EQ(control(abi::kHypControlRead, 2, uint64_t{1} << 48), 0);
+  EXPECT_EQ(read_back<ipc::ControlTrace>().count, 0u);
+  EXPECT_EQ(control(abi::kHypControlRead, 2, uint64_t{2} << 48), err(Status::kOutOfRange));
+  EXPECT_EQ(control(abi::kHypTraceSet, 2), err(Status::kInvalidArgument));
+  // Started again: emptied.
+  ASSERT_EQ(control(abi::kHypTraceSet, 1), 0);
+  ASSERT_EQ(control(abi::kHypTraceSet, 0), 0);
+  ASSERT_EQ(control(abi::kHypControlRead, 2, 0), 0);
+  EXPECT_EQ(read_back<ipc::ControlTrace>().count, 1u) << "only the HVC that stopped it";
+}
+
 TEST_F(ControlTest, AStoppedServersDevicesReadAsZeroAndAStartRebuildsIt) {
   grant_control();
   const uint16_t id = partitions_[0].id;

@@ -14,6 +14,7 @@ def qemu_test(
         crash_report = "",
         extra_args = [],
         control = False,
+        host_data = [],
         **kwargs):
     """Boots `image` in a fresh QEMU and checks the console against `steps`.
 
@@ -36,6 +37,7 @@ def qemu_test(
       extra_args: more harness flags.
       control: give QEMU the control channel's virtconsole; "host:" steps
         then find hypctl in $HYPCTL and its socket in $HYP_CONTROL_SOCKET.
+      host_data: files the "host:" steps use.
       **kwargs: passed to the test rule (size, tags, ...).
     """
     args = [
@@ -58,6 +60,7 @@ def qemu_test(
     if control:
         args += ["--control_channel", "--hypctl=$(rootpath //tools:hypctl)"]
         data.append("//tools:hypctl")
+    data += host_data
     # Test arguments are split like a shell command line: quote each step.
     quoted_steps = ["'%s'" % s.replace("'", "'\\''") for s in steps]
     tags = kwargs.pop("tags", [])

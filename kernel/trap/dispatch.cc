@@ -457,6 +457,7 @@ TrapAction smccc_call(Vcpu& v) {
     case abi::kHypServerStop:
     case abi::kHypServerStart:
     case abi::kHypControlRead:
+    case abi::kHypTraceSet:
       // Which servers its right covers is the run loop's to check.
       if (!v.partition->control) {
         set_result(v, -static_cast<int64_t>(Status::kDenied));

@@ -251,7 +251,7 @@ TEST_F(DispatchTest, VendorHypervisorQueriesAnswerWithOurUidCallCountAndRevision
   EXPECT_EQ(vcpu_.ctx.x[3], 0x182c'0d4bu);
   EXPECT_NE(vcpu_.ctx.x[0], 0xb66f'b428u) << "KVM's first word";
   hvc(abi::kVendorHypCallCount);
-  EXPECT_EQ(vcpu_.ctx.x[0], 11u);
+  EXPECT_EQ(vcpu_.ctx.x[0], 12u);
   hvc(abi::kVendorHypRevision);
   EXPECT_EQ(vcpu_.ctx.x[0], 1u);
   EXPECT_EQ(vcpu_.ctx.x[1], 0u);

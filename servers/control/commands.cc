@@ -362,10 +362,99 @@ class Command {
     return done();
   }
 
+  // trace start | stop | dump. A dump is the Chrome trace-event format
+  // (JSON object form: the events in "traceEvents"), which Perfetto's UI and
+  // chrome://tracing open: partitions are processes, vCPUs threads.
+  Outcome trace(const char* what) {
+    if (same(what, "start") || same(what, "stop")) {
+      const bool on = same(what, "start");
+      const Status st = backend_.set_trace(on);
+      if (st != Status::kOk) return fail("tracing could not be turned %s: %s", on ? "on" : "off", status_name(st));
+      if (json_) {
+        begin_json();
+        out_.print(",\"tracing\":%s", on ? "true" : "false");
+      } else {
+        out_.print("tracing %s\n", on ? "on: every CPU's ring emptied" : "off");
+      }
+      return done();
+    }
+    if (!same(what, "dump")) return fail("usage: trace start|stop|dump");
+    ipc::ControlSystem sys;
+    if (!load(sys)) return Outcome{};
+    if (!json_) return trace_summary(sys);
+    begin_json();
+    put(out_, ",\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
+    bool first = true;
+    for (uint32_t i = 0; i < sys.count; ++i) {
+      const ipc::ControlPartition& p = sys.partitions[i];
+      const Clean name(p.name, sizeof(p.name));
+      out_.print("%s{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%u,\"args\":{\"name\":", first ? "" : ",", p.id);
+      json_string(out_, name.text);
+      put(out_, "}}");
+      first = false;
+      const uint32_t vcpus = p.vcpu_count < ipc::kControlMaxVcpus ? p.vcpu_count : ipc::kControlMaxVcpus;
+      for (uint32_t v = 0; v < vcpus; ++v) {
+        out_.print(",{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%u,\"tid\":%u,\"args\":{\"name\":\"vCPU %u\"}}",
+                   p.id, v, v);
+      }
+    }
+    for (uint32_t cpu = 0; cpu < sys.cpus && cpu < 256; ++cpu) {
+      uint64_t from = 0;
+      for (;;) {
+        ipc::ControlTrace t;
+        if (backend_.read_trace(cpu, from, t) != Status::kOk) break;
+        const uint32_t count = t.count < ipc::kTraceChunk ? t.count : static_cast<uint32_t>(ipc::kTraceChunk);
+        for (uint32_t k = 0; k < count; ++k) trace_event(t.records[k], t.frequency, first);
+        if (count == 0 || t.first + count <= from) break;
+        from = t.first + count;
+      }
+    }
+    put(out_, "]");
+    return done();
+  }
+
+  Outcome trace_summary(const ipc::ControlSystem& sys) {
+    for (uint32_t cpu = 0; cpu < sys.cpus && cpu < 256; ++cpu) {
+      ipc::ControlTrace t;
+      if (backend_.read_trace(cpu, 0, t) != Status::kOk) break;
+      out_.print("cpu %u: %lu records (tracing %s); hypctl trace dump exports them\n", cpu, t.next - t.first,
+                 t.on != 0 ? "on" : "off");
+    }
+    return done();
+  }
+
+  void trace_event(const ipc::TraceRecord& r, uint64_t frequency, bool& first) {
+    if (frequency == 0) return;
+    // Microseconds with three decimals, from counter ticks without overflow.
+    const uint64_t ns = r.ticks / frequency * 1'000'000'000 + r.ticks % frequency * 1'000'000'000 / frequency;
+    const char* what = "?";
+    char name[24];
+    switch (static_cast<ipc::TraceEvent>(r.event)) {
+      case ipc::TraceEvent::kExit: {
+        const char* reason = r.arg < ipc::kExitReasonCount ? exit_reason_name(r.arg) : nullptr;
+        if (reason != nullptr) {
+          format(name, sizeof(name), "exit %s", reason);
+        } else {
+          format(name, sizeof(name), "exit ec%02x", r.arg & 0xff);
+        }
+        what = name;
+        break;
+      }
+      case ipc::TraceEvent::kInject: what = "inject"; break;
+      case ipc::TraceEvent::kSwitch: what = "run"; break;
+      case ipc::TraceEvent::kRequest: what = "request"; break;
+      case ipc::TraceEvent::kAnswer: what = "answers"; break;
+    }
+    out_.print("%s{\"name\":\"%s\",\"ph\":\"i\",\"s\":\"t\",\"ts\":%lu.%03lu,\"pid\":%u,\"tid\":%u,"
+               "\"args\":{\"cpu\":%u,\"arg\":%u}}",
+               first ? "" : ",", what, ns / 1000, ns % 1000, r.partition, r.vcpu, r.cpu, r.arg);
+    first = false;
+  }
+
   Outcome help() {
     if (json_) {
       begin_json();
-      put(out_, ",\"commands\":[\"list\",\"stats\",\"restart\",\"stop\",\"start\",\"add\",\"help\"]");
+      put(out_, ",\"commands\":[\"list\",\"stats\",\"restart\",\"stop\",\"start\",\"add\",\"trace\",\"help\"]");
       return done();
     }
     out_.print(
@@ -380,6 +469,9 @@ class Command {
     out_.print(
         "  add NAME        start a server the manifest left stopped at boot\n"
         "  console NAME    send console input to guest NAME\n");
+    out_.print(
+        "  trace start|stop|dump\n"
+        "                  record exits, injections, switches, requests (dump: hypctl)\n");
     out_.print("  exit            back to the guest (Ctrl-] does the same)\n  help            this\n");
     return done();
   }
@@ -410,6 +502,7 @@ Outcome run_command(const char* line, size_t length, Backend& backend, Output& o
   if (same(cmd, "help") || same(cmd, "?")) return args(0) ? c.help() : c.fail("help takes nothing");
   if (same(cmd, "list") || same(cmd, "ls")) return args(0) ? c.list() : c.fail("list takes nothing");
   if (same(cmd, "stats")) return t.count <= 2 ? c.stats(arg) : c.fail("usage: stats [NAME]");
+  if (same(cmd, "trace")) return args(1) ? c.trace(arg) : c.fail("usage: trace start|stop|dump");
   struct {
     const char* name;
     Command::Op op;

@@ -23,6 +23,9 @@ class Backend {
   virtual Status restart(uint16_t id) = 0;
   virtual Status stop(uint16_t id) = 0;
   virtual Status start(uint16_t id) = 0;
+  virtual Status set_trace(bool on) = 0;
+  // CPU `cpu`'s trace records from index `first` on (ipc::ControlTrace).
+  virtual Status read_trace(uint32_t cpu, uint64_t first, ipc::ControlTrace& out) = 0;
 
  protected:
   ~Backend() = default;

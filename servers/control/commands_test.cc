@@ -151,5 +151,41 @@ TEST_F(CommandsTest, KernelStringsArePrintedSafelyWhateverTheyHold) {
   json("list");
 }
 
+TEST_F(CommandsTest, TraceDumpIsChromeTraceEventJsonWithEveryRecord) {
+  EXPECT_TRUE(run("trace start").ok);
+  EXPECT_EQ(out_.take(), "tracing on: every CPU's ring emptied\n");
+  EXPECT_TRUE(backend_.tracing);
+  backend_.trace.resize(2);
+  // CPU 0: 300 records (three chunks); CPU 1: one of each kind.
+  for (uint32_t i = 0; i < 300; ++i) backend_.trace[0].push_back({62'500ull * i, 1, 0, 5, 0, 0x24});
+  backend_.trace[1] = {{1, 1, 1, 5, 1, 0x3e}, {2, 2, 1, 5, 1, 27}, {3, 3, 1, 2, 0, 5},
+                       {4, 4, 1, 2, 0, 9},    {5, 5, 1, 2, 0, 1},  {6, 99, 1, 2, 0, 0}};
+  const std::string j = json("trace dump");
+  EXPECT_EQ(j.find(R"({"ok":true,"command":"trace","displayTimeUnit":"ns","traceEvents":[)"), 0u) << j;
+  EXPECT_NE(j.find(R"({"ph":"M","name":"process_name","pid":5,"args":{"name":"linux"}})"), std::string::npos);
+  EXPECT_NE(j.find(R"({"ph":"M","name":"thread_name","pid":5,"tid":1,"args":{"name":"vCPU 1"}})"), std::string::npos);
+  size_t exits = 0;
+  for (size_t at = 0; (at = j.find("\"name\":\"exit dabt\"", at)) != std::string::npos; ++at) ++exits;
+  EXPECT_EQ(exits, 300u) << "every record of every chunk";
+  // 62,500 ticks at 62.5 MHz: 1 ms apart.
+  EXPECT_NE(j.find(R"({"name":"exit dabt","ph":"i","s":"t","ts":299000.000,"pid":5,"tid":0,"args":{"cpu":0,"arg":36}})"),
+            std::string::npos);
+  for (const char* name : {"exit ec3e", "inject", "run", "request", "answers", "\"?\""}) {
+    EXPECT_NE(j.find(name), std::string::npos) << name;
+  }
+  EXPECT_TRUE(run("trace stop").ok);
+  EXPECT_FALSE(backend_.tracing);
+  out_.take();
+  EXPECT_TRUE(run("trace dump").ok) << "the monitor gets a summary";
+  EXPECT_EQ(out_.take(), "cpu 0: 300 records (tracing off); hypctl trace dump exports them\n"
+                         "cpu 1: 6 records (tracing off); hypctl trace dump exports them\n");
+  EXPECT_FALSE(run("trace").ok);
+  EXPECT_FALSE(run("trace sideways").ok);
+  EXPECT_EQ(out_.take(), "error: usage: trace start|stop|dump\nerror: usage: trace start|stop|dump\n");
+  backend_.refuse = Status::kDenied;
+  EXPECT_EQ(json("trace start", false),
+            R"({"ok":false,"command":"trace","error":"tracing could not be turned on: denied"})" "\n");
+}
+
 }  // namespace
 }  // namespace hyp::control

@@ -33,5 +33,11 @@ Status KernelBackend::read_exits(uint16_t id, uint32_t vcpu, ipc::ControlExits& 
 Status KernelBackend::restart(uint16_t id) { return status_of(rt::hvc(abi::kHypServerRestart, id).x0); }
 Status KernelBackend::stop(uint16_t id) { return status_of(rt::hvc(abi::kHypServerStop, id).x0); }
 Status KernelBackend::start(uint16_t id) { return status_of(rt::hvc(abi::kHypServerStart, id).x0); }
+Status KernelBackend::set_trace(bool on) { return status_of(rt::hvc(abi::kHypTraceSet, on ? 1 : 0).x0); }
+
+Status KernelBackend::read_trace(uint32_t cpu, uint64_t first, ipc::ControlTrace& out) {
+  if (first >> 48 != 0) return Status::kOutOfRange;
+  return read(ipc::ControlRead::kTrace, uint64_t{cpu} << 48 | first, &out, sizeof(out));
+}
 
 }  // namespace hyp::control

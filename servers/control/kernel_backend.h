@@ -13,6 +13,8 @@ class KernelBackend final : public Backend {
   Status restart(uint16_t id) override;
   Status stop(uint16_t id) override;
   Status start(uint16_t id) override;
+  Status set_trace(bool on) override;
+  Status read_trace(uint32_t cpu, uint64_t first, ipc::ControlTrace& out) override;
 };
 
 }  // namespace hyp::control

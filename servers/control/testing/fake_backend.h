@@ -67,15 +67,37 @@ class FakeBackend final : public Backend {
   Status restart(uint16_t id) override { return act("restart", id, ipc::Life::kRestarting); }
   Status stop(uint16_t id) override { return act("stop", id, ipc::Life::kStopping); }
   Status start(uint16_t id) override { return act("start", id, ipc::Life::kStarting); }
+  Status set_trace(bool on) override {
+    calls.push_back(on ? "trace on" : "trace off");
+    tracing = on;
+    return refuse;
+  }
+  Status read_trace(uint32_t cpu, uint64_t first, ipc::ControlTrace& out) override {
+    if (cpu >= sys.cpus) return Status::kOutOfRange;
+    out = ipc::ControlTrace{};
+    out.cpu = cpu;
+    out.frequency = 62'500'000;
+    out.on = tracing ? 1 : 0;
+    const std::vector<ipc::TraceRecord>& records = cpu < trace.size() ? trace[cpu] : no_records_;
+    out.next = records.size();
+    out.first = first < records.size() ? first : records.size();
+    for (uint64_t i = out.first; i < records.size() && out.count < ipc::kTraceChunk; ++i) {
+      out.records[out.count++] = records[i];
+    }
+    return Status::kOk;
+  }
 
   ipc::ControlSystem sys;
   ipc::ControlExits exits;
   std::vector<std::string> calls;  // "restart 2", ...
   Status refuse = Status::kOk;     // what the next action answers
   bool fail_reads = false;
+  bool tracing = false;
+  std::vector<std::vector<ipc::TraceRecord>> trace;  // by CPU
   int reads = 0;
 
  private:
+  const std::vector<ipc::TraceRecord> no_records_;
   Status act(const char* what, uint16_t id, ipc::Life now) {
     calls.push_back(std::string(what) + " " + std::to_string(id));
     if (refuse != Status::kOk) return refuse;
