@@ -62,6 +62,9 @@ struct Server {
   std::atomic<bool> stopped{false};
   bool never_started = false;
   bool console_owner = false;
+  // The trace is recording: a copy of its flag where the switch and
+  // request paths have the server at hand.
+  std::atomic<bool> tracing{false};
   Pa dma_pool;  // its DMA pool's physical address, if its image asks for one
   uint32_t restarts = 0;
   // For control partitions' reads: failures since boot, the last one's
@@ -453,7 +456,7 @@ void resume_from_ffa_wait(Server& s) {
 
 [[gnu::always_inline]] inline VcpuContext* enter_server(Server& s, size_t cpu) {
   Cpu& c = g_cpus[cpu];
-  if (trace::on()) [[unlikely]] {
+  if (s.tracing.load(std::memory_order_relaxed)) [[unlikely]] {
     traced(cpu, ipc::TraceEvent::kSwitch, s.vcpu(), c.guest != nullptr ? c.guest->partition->id : 0);
   }
   s.preempted.store(false, std::memory_order_relaxed);
@@ -632,7 +635,9 @@ VcpuContext* leave_stopped(Vcpu& g) {
   Vcpu* g = c.guest;
   // Saved before release(): another CPU may claim the server and load it.
   if (g != nullptr) {
-    if (trace::on()) [[unlikely]] traced(cpu, ipc::TraceEvent::kSwitch, *g, s.partition->id);
+    if (s.tracing.load(std::memory_order_relaxed)) [[unlikely]] {
+      traced(cpu, ipc::TraceEvent::kSwitch, *g, s.partition->id);
+    }
     arch::vcpu_switch(sv.ctx, g->ctx);
   } else {
     arch::vcpu_save(sv.ctx, Scope::kServer);
@@ -1019,7 +1024,7 @@ VcpuContext* forward(Vcpu& g) {
     st = s->channel.push(r, posted_write ? nullptr : &g.pending);
     busy = st == Status::kOk && s->channel.outstanding() >= Channel::kEntries / 2;
     answered = s->channel.take_completed_by_push();
-    if (trace::on()) [[unlikely]] {
+    if (s->tracing.load(std::memory_order_relaxed)) [[unlikely]] {
       traced(g.cpu, ipc::TraceEvent::kRequest, s->vcpu(), static_cast<uint32_t>(s->channel.last_seq()));
     }
   }
@@ -1312,6 +1317,18 @@ Status control_read(Vcpu& caller) {
 static_assert(ipc::kExitReasonCount == kExitReasons && ipc::kExitReasonIrq == kExitIrq &&
               ipc::kExitReasonSError == kExitSError);
 
+// Recording on or off, with the flag's copies in every vCPU and server.
+void set_tracing(bool on) {
+  if (!on) trace::set(false);
+  for (size_t i = 0; i < g_partition_count; ++i) {
+    for (size_t v = 0; v < g_partitions[i].vcpu_count; ++v) {
+      g_partitions[i].vcpus[v].tracing.store(on, std::memory_order_relaxed);
+    }
+  }
+  for (size_t i = 0; i < g_server_count; ++i) g_servers[i].tracing.store(on, std::memory_order_relaxed);
+  if (on) trace::set(true);
+}
+
 // HYP_SERVER_STOP, HYP_SERVER_START, HYP_CONTROL_READ, and a server's
 // HYP_SERVER_RESTART (which returns once the restart is under way: a
 // server never waits on another). The caller has the control right; the
@@ -1325,7 +1342,7 @@ void control_call(Vcpu& caller) {
     if (caller.ctx.x[1] > 1) {
       st = Status::kInvalidArgument;
     } else {
-      trace::set(caller.ctx.x[1] == 1);
+      set_tracing(caller.ctx.x[1] == 1);
       console::print("hyp: %s turns tracing %s\n", caller.partition->name.data(), caller.ctx.x[1] == 1 ? "on" : "off");
     }
   } else if (Server* s = controlled_server(caller, caller.ctx.x[1], st); s != nullptr) {
@@ -1812,7 +1829,9 @@ VcpuContext* server_waited(Server& s, size_t cpu);
     const uint64_t per_us = arch::counter_frequency() / 1'000'000;
     if (per_us != 0) console::print("hyp: server %s back after %lu us\n", s.partition->name.data(), away_ticks / per_us);
   }
-  if (completed != 0 && trace::on()) [[unlikely]] traced(cpu, ipc::TraceEvent::kAnswer, s.vcpu(), completed);
+  if (completed != 0 && s.tracing.load(std::memory_order_relaxed)) [[unlikely]] {
+    traced(cpu, ipc::TraceEvent::kAnswer, s.vcpu(), completed);
+  }
   const uint32_t here = donor_waits && g->pending.done.load(std::memory_order_relaxed) ? 1 : 0;
   if (completed > here) wake_answered(s, cpu);
   if (corrupt != nullptr) return server_failed(s, cpu, corrupt);
@@ -2187,7 +2206,9 @@ constexpr bool takes_fast_path(ExitKind kind, uint64_t esr, const VcpuContext& c
 
 [[gnu::always_inline]] inline VcpuContext* direct_message(Vcpu& v) {
   v.exits[static_cast<size_t>(Ec::kHvc64)].bump();
-  if (trace::on()) [[unlikely]] traced(v.cpu, ipc::TraceEvent::kExit, v, static_cast<uint32_t>(Ec::kHvc64));
+  if (v.tracing.load(std::memory_order_relaxed)) [[unlikely]] {
+    traced(v.cpu, ipc::TraceEvent::kExit, v, static_cast<uint32_t>(Ec::kHvc64));
+  }
   const TrapAction action = ffa_direct_message(v, static_cast<uint32_t>(v.ctx.x[0]));
   if (v.partition->kind == PartitionKind::kServer) {
     if (action != TrapAction::kDirectResponse) [[unlikely]] return server_exit(v, action);
@@ -2202,7 +2223,7 @@ constexpr bool takes_fast_path(ExitKind kind, uint64_t esr, const VcpuContext& c
 // resumes at once with nothing pending) costs a few instructions after
 // handle_trap().
 [[gnu::always_inline]] inline VcpuContext* exit_to_next(Vcpu& v, ExitKind kind, const TrapInfo& trap) {
-  if (trace::on()) [[unlikely]] {
+  if (v.tracing.load(std::memory_order_relaxed)) [[unlikely]] {
     const uint32_t reason = kind == ExitKind::kSync ? static_cast<uint32_t>(trap.esr >> 26 & 0x3f)
                                                     : static_cast<uint32_t>(kExitIrq) + static_cast<uint32_t>(kind) - 1;
     traced(v.cpu, ipc::TraceEvent::kExit, v, reason);

@@ -31,7 +31,8 @@ void set(bool on) {
     // Emptied by moving each ring's start to where it is: a CPU writing
     // meanwhile only adds to the new trace.
     g_on.store(false, std::memory_order_seq_cst);
-    for (CpuRing& ring : g_rings) ring.start.store(ring.next.load(std::memory_order_acquire), std::memory_order_relaxed);
+    for (CpuRing& ring : g_rings)
+      ring.start.store(ring.next.load(std::memory_order_acquire), std::memory_order_relaxed);
   }
   g_on.store(on, std::memory_order_seq_cst);
 }

@@ -180,6 +180,9 @@ struct Vcpu {
   // Its exits to EL2 by reason (kExitIrq ...), since boot: written by the
   // CPU it runs on, read by //tests/bench:linux_boot's report.
   std::array<ExitCounter, kExitReasons> exits{};
+  // The trace is recording (kernel/trace.h): a copy of its flag here, where
+  // the exit path has the vCPU at hand, so that off it costs the least.
+  std::atomic<bool> tracing{false};
   // FF-A direct requests it sends and receives.
   DirectMessaging direct;
 

@@ -270,7 +270,8 @@ class Command {
       put(out_, first ? "{\"name\":" : ",{\"name\":");
       json_string(out_, name);
       out_.print(",\"id\":%u,\"kind\":\"%s\"", p.id, p.server != 0 ? "server" : "guest");
-      if (p.server != 0) out_.print(",\"served\":%lu,\"restarts\":%u,\"failures\":%u", p.served, p.restarts, p.failures);
+      if (p.server != 0)
+        out_.print(",\"served\":%lu,\"restarts\":%u,\"failures\":%u", p.served, p.restarts, p.failures);
       put(out_, ",\"vcpus\":[");
     } else if (p.server != 0) {
       out_.print("%s: %lu requests served, %u restarts, %u failures\n", name, p.served, p.restarts, p.failures);

@@ -168,8 +168,9 @@ TEST_F(CommandsTest, TraceDumpIsChromeTraceEventJsonWithEveryRecord) {
   for (size_t at = 0; (at = j.find("\"name\":\"exit dabt\"", at)) != std::string::npos; ++at) ++exits;
   EXPECT_EQ(exits, 300u) << "every record of every chunk";
   // 62,500 ticks at 62.5 MHz: 1 ms apart.
-  EXPECT_NE(j.find(R"({"name":"exit dabt","ph":"i","s":"t","ts":299000.000,"pid":5,"tid":0,"args":{"cpu":0,"arg":36}})"),
-            std::string::npos);
+  EXPECT_NE(
+      j.find(R"({"name":"exit dabt","ph":"i","s":"t","ts":299000.000,"pid":5,"tid":0,"args":{"cpu":0,"arg":36}})"),
+      std::string::npos);
   for (const char* name : {"exit ec3e", "inject", "run", "request", "answers", "\"?\""}) {
     EXPECT_NE(j.find(name), std::string::npos) << name;
   }

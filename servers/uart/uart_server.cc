@@ -30,19 +30,17 @@ class PhysicalUart final : public Wire {
   // only as its FIFO goes from empty to one byte, so a clear racing with a
   // byte that just arrived would leave that byte without an interrupt
   // (with the monitor open nothing else runs this server: input stopped).
-  // Returns whether input is waiting after the timeout's clear, which the
-  // caller then reads rather than wait for an interrupt.
+  // A byte that arrives after the timeout's clear raises the receive
+  // interrupt (the FIFO goes from empty to one byte), which stays up.
   template <typename Room>
-  bool listen(Room room) {
-    if (regs_ == nullptr || (listening_ && !took_)) return false;
+  void listen(Room room) {
+    if (regs_ == nullptr || (listening_ && !took_)) return;
     constexpr uint32_t kRx = Pl011::kIntRx | Pl011::kIntRxTimeout;
-    const bool cleared = took_;
     if (took_) regs_[Pl011::kIcr / 4] = Pl011::kIntRxTimeout;
     took_ = false;
     const bool on = room();
     if (on != listening_) regs_[Pl011::kImsc / 4] = on ? kRx : 0;
     listening_ = on;
-    return cleared && on && (regs_[Pl011::kFr / 4] & Pl011::kFrRxfe) == 0;
   }
 
   void put(char c) override {
@@ -88,14 +86,8 @@ class UartServer final : public Server {
   // Input moved; then each guest's PL011 interrupt line, where the guest's
   // device has one, told to the kernel when it changed.
   void poll() override {
-    // Each round takes at least one byte; the bound keeps a run short
-    // under a flood (the bytes left wait in the FIFO, and the next run,
-    // which the kernel gives this server for a guest's access or the
-    // interrupt, takes them).
-    for (int round = 0; round < 64; ++round) {
-      mux_.poll();
-      if (!uart_.listen([this] { return mux_.wants_input(); })) break;
-    }
+    mux_.poll();
+    uart_.listen([this] { return mux_.wants_input(); });
     for (uint32_t i = 0; i < lines_; ++i) {
       Line& l = line_[i];
       const bool level = l.uart->interrupt();

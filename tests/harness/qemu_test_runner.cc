@@ -43,7 +43,8 @@ ABSL_FLAG(std::string, crash_report, "",
           "text of a console line that reports a server crash: stream steps allow one doubled character per report");
 ABSL_FLAG(int, tail_lines, 25, "console lines shown on failure");
 ABSL_FLAG(bool, control_channel, false,
-          "give QEMU the control channel's virtconsole (docs/control.md), its socket in a new directory under /tmp; host steps "
+          "give QEMU the control channel's virtconsole (docs/control.md), its socket in a new directory under /tmp; "
+          "host steps "
           "find it in $HYP_CONTROL_SOCKET");
 ABSL_FLAG(std::string, hypctl, "", "hypctl, for host steps ($HYPCTL)");
 ABSL_FLAG(std::string, report, "",
@@ -150,9 +151,9 @@ int run(const std::vector<Step>& steps) {
     }
     socket_dir = dir;
     const std::string socket = socket_dir + "/control.sock";
-    for (const std::string& a : {std::string("-chardev"), "socket,id=hypctl,path=" + socket + ",server=on,wait=off", std::string("-device"),
-                                 std::string(kControlQemuBus), std::string("-device"),
-                                 std::string(kControlQemuConsole)}) {
+    for (const std::string& a :
+         {std::string("-chardev"), "socket,id=hypctl,path=" + socket + ",server=on,wait=off", std::string("-device"),
+          std::string(kControlQemuBus), std::string("-device"), std::string(kControlQemuConsole)}) {
       options.extra.push_back(a);
     }
     setenv("HYP_CONTROL_SOCKET", socket.c_str(), 1);
