@@ -256,6 +256,7 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
   run_set_interrupt_controller(g_boot_info.gic_dist.base);
   run_print_bench_report(bootargs_has(g_boot_info.bootargs.data(), "hyp.bench"));
   run_trap_every_wfi(bootargs_has(g_boot_info.bootargs.data(), "hyp.trapwfi"));
+  run_trace_from_boot(bootargs_has(g_boot_info.bootargs.data(), "hyp.trace"));
   for (size_t i = 0; i < g_package.count; ++i) {
     for (size_t j = 0; j < g_package.partitions[i].device_irq_count; ++j) {
       const uint32_t irq = g_package.partitions[i].device_irqs[j];

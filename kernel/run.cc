@@ -2163,6 +2163,10 @@ void run_print_bench_report(bool on) { g_bench_report = on; }
 
 void run_trap_every_wfi(bool on) { g_trap_every_wfi = on; }
 
+void run_trace_from_boot(bool on) {
+  if (on) set_tracing(true);
+}
+
 void run_start(size_t self) {
   for (size_t i = 0; i < g_partition_count; ++i) {
     if (g_partitions[i].kind == PartitionKind::kGuest) start_vcpu0(g_partitions[i], self);

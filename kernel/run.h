@@ -52,6 +52,9 @@ void run_print_bench_report(bool on);
 // idle time is the kernel's own and counted (hyp.trapwfi;
 // //tests/bench:virtio_blk).
 void run_trap_every_wfi(bool on);
+// Record the trace from boot on (the command line word hyp.trace;
+// //tests/bench:exits_traced). After run_init().
+void run_trace_from_boot(bool on);
 
 // The CPU placed for guest vCPU `v` (after run_init).
 size_t home_of(const Vcpu& v);
