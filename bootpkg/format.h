@@ -125,7 +125,7 @@ inline constexpr uint32_t kSpiLimit = abi::irq::kIntidLimit;
 inline constexpr uint64_t kDefaultRamIpa = 0x4000'0000;
 
 inline constexpr size_t kMaxLoads = 4;
-inline constexpr size_t kMaxRoutes = 4;          // per guest
+inline constexpr size_t kMaxRoutes = 8;          // per guest
 // Boot grants: per guest, and the servers one names (an FF-A transaction's
 // receivers). A server learns of its grants in its info page, which holds
 // ipc::kMaxServerGrants.

@@ -182,6 +182,24 @@ RNG_SERVER = {
 
 RNG_QEMU = "-device virtio-rng-device,bus=virtio-mmio-bus.8"
 
+# The RTC server (servers/rtc/rtc_server.cc): QEMU's PL031, whose SPI (2)
+# it takes, and a PL031 for the guest at the same address.
+RTC_SERVER = {
+    "name": "rtc",
+    "kind": "server",
+    "image": "//servers/rtc:rtc_server",
+    "memory_mib": 4,
+    "device_memory": [(0x9010000, 0x1000)],
+    "device_irqs": [34],
+}
+
+PL031 = [{
+    "name": "rtc",
+    "server": "rtc",
+    "model": "pl031",
+    "base": 0x9010000,
+}]
+
 # The control server (servers/control/control_server.cc): the fourth page
 # of virtio-mmio transports, where qemu_test(control = True) puts QEMU's
 # virtconsole (transport 24) behind the test's control socket. It may act

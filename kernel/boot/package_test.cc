@@ -285,6 +285,34 @@ TEST_F(ServerPackageTest, ControlRightsNameServersAndAServerMayStartStopped) {
   EXPECT_FALSE(tools::build_package(manifest_).ok());
 }
 
+TEST_F(ServerPackageTest, APl031IsRoutedAndDescribedWhereQemuHasItsRtc) {
+  manifest_.vms[0].devices.push_back({"rtc", "uart", "pl031", 0x0901'0000, 1});
+  std::string blob = build();
+  DtbError error;
+  auto pkg = parse_package(blob.data(), blob.size(), error);
+  ASSERT_TRUE(pkg.ok()) << error.what;
+  const PackagedPartition& guest = pkg->partitions[0];
+  ASSERT_EQ(guest.route_count, 2u);
+  EXPECT_EQ(guest.routes[1].ipa, Ipa(0x0901'0000));
+  EXPECT_EQ(guest.routes[1].size, 0x1000u);
+  EXPECT_EQ(guest.routes[1].irq, 34u) << "QEMU virt's RTC: SPI 2";
+  const std::string dtb(reinterpret_cast<const char*>(guest.loads[1].data), guest.loads[1].size);
+  const int node = fdt_path_offset(dtb.data(), "/pl031@9010000");
+  ASSERT_GE(node, 0);
+  EXPECT_EQ(fdt_node_check_compatible(dtb.data(), node, "arm,pl031"), 0);
+  EXPECT_EQ(fdt_node_check_compatible(dtb.data(), node, "arm,primecell"), 0);
+  int len = 0;
+  const auto* irq = static_cast<const fdt32_t*>(fdt_getprop(dtb.data(), node, "interrupts", &len));
+  ASSERT_EQ(len, 12);
+  EXPECT_EQ(fdt32_ld(&irq[1]), 2u);
+  const auto* clocks = static_cast<const fdt32_t*>(fdt_getprop(dtb.data(), node, "clocks", &len));
+  ASSERT_EQ(len, 4);
+  EXPECT_GE(fdt_node_offset_by_phandle(dtb.data(), fdt32_ld(&clocks[0])), 0) << "the bus clock is there";
+  // A second PL011 would take SPI 2 too.
+  manifest_.vms[0].devices.push_back({"serial2", "uart", "pl011", 0x0902'0000, 2});
+  EXPECT_FALSE(tools::build_package(manifest_).ok());
+}
+
 TEST_F(ServerPackageTest, AVirtioMmioDeviceIsRoutedAndDescribed) {
   manifest_.vms[0].devices.push_back({"rng", "uart", "virtio-mmio", 0x0a00'1000, 1});
   manifest_.vms[0].devices.push_back({"blk", "uart", "virtio-mmio", 0x0a00'0000, 2});

@@ -29,7 +29,8 @@
 //                 sources' lines is read as continued by NAME's next line.
 //                 For a guest's line awaited while other sources print.
 //   seen:N:TEXT   TEXT has appeared at least N times up to the previous match
-//   send:TEXT     write TEXT to the console (\n, \r, \t, \\ and \xNN escapes)
+//   send:TEXT     write TEXT to the console (\n, \r, \t, \\ and \xNN escapes;
+//                 @HOST_EPOCH@ becomes the host's time in seconds as it is sent)
 //   host:COMMAND  run COMMAND with /bin/sh on the host (the console is read
 //                 meanwhile); it must exit with status 0
 // Text that must never appear (fail_on) ends the test at once.

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "tests/harness/console_script.h"
@@ -122,6 +124,14 @@ void save_transcript(const std::string& transcript) {
   std::ofstream(absl::StrCat(dir, "/console.log"), std::ios::binary) << transcript;
 }
 
+// A send step's text with @HOST_EPOCH@ replaced by the host's time now, in
+// seconds since 1970 (for tests of a guest's clock).
+std::string with_host_time(const std::string& text) {
+  constexpr absl::string_view kMark = "@HOST_EPOCH@";
+  if (absl::string_view(text).find(kMark) == absl::string_view::npos) return text;
+  return absl::StrReplaceAll(text, {{kMark, absl::StrCat(static_cast<int64_t>(std::time(nullptr)))}});
+}
+
 // A host step's command, run by /bin/sh in its own process group; its
 // output goes to the test's log.
 pid_t start_host_command(const std::string& command) {
@@ -210,7 +220,8 @@ int run(const std::vector<Step>& steps) {
         break;
       }
       if (step->kind != Step::Kind::kSend) break;
-      if (write(q.to_console, step->text.data(), step->text.size()) != static_cast<ssize_t>(step->text.size())) {
+      const std::string text = with_host_time(step->text);
+      if (write(q.to_console, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
         reason = absl::StrCat("could not write to the console: ", std::strerror(errno));
         break;
       }

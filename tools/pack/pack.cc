@@ -374,7 +374,7 @@ absl::StatusOr<GuestLayout> place_kernel(const std::string& kernel, uint64_t ram
 uint64_t device_window(const std::string& model, int vcpus) {
   // A virtio-mmio transport's registers take 0x200 bytes; its route is the
   // page (Stage 2 isolates pages), which the transport answers in part.
-  if (model == "pl011" || model == "virtio-mmio") return 0x1000;
+  if (model == "pl011" || model == "pl031" || model == "virtio-mmio") return 0x1000;
   // A GICv3 distributor (64 KiB) and one redistributor (RD_base and
   // SGI_base, 128 KiB) per vCPU right after it.
   if (model == "gicv3") return kGicRedistOffset + kGicRedistSize * static_cast<uint64_t>(vcpus);
@@ -390,6 +390,8 @@ uint32_t device_irq(const VmSpec& vm, const DeviceSpec& dev) {
   if (dev.model == "virtio-mmio") {
     return package::kFirstSpi + 16 + static_cast<uint32_t>((dev.base - kVirtioMmioBase) / kVirtioMmioSize);
   }
+  // A PL031 takes SPI 2, where QEMU's virt wires its RTC.
+  if (dev.model == "pl031") return package::kFirstSpi + 2;
   uint32_t uart_spi = 1;
   for (const DeviceSpec& d : vm.devices) {
     if (&d == &dev) return dev.model == "pl011" ? package::kFirstSpi + uart_spi : 0;
@@ -457,7 +459,9 @@ absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& 
   }
   w.end();
 
-  if (!stdout_path.empty()) {
+  bool amba = !stdout_path.empty();  // a PrimeCell needs its bus clock
+  for (const DeviceSpec& dev : vm.devices) amba = amba || dev.model == "pl031";
+  if (amba) {
     w.begin("apb-pclk");
     w.string("compatible", "fixed-clock");
     w.u32("#clock-cells", 0);
@@ -491,6 +495,16 @@ absl::StatusOr<std::string> make_guest_dtb(const VmSpec& vm, const GuestLayout& 
     w.cells("interrupts", {0, device_irq(vm, dev) - package::kFirstSpi, 4});
     w.cells("clocks", {kClockPhandle, kClockPhandle});
     w.strings("clock-names", {"uartclk", "apb_pclk"});
+    w.end();
+  }
+  for (const DeviceSpec& dev : vm.devices) {
+    if (dev.model != "pl031") continue;
+    w.begin(absl::StrCat("pl031@", absl::Hex(dev.base)).c_str());
+    w.strings("compatible", {"arm,pl031", "arm,primecell"});
+    w.cells("reg", split64(dev.base, device_window(dev.model, vm.vcpus)));
+    w.cells("interrupts", {0, device_irq(vm, dev) - package::kFirstSpi, 4});
+    w.cells("clocks", {kClockPhandle});
+    w.string("clock-names", "apb_pclk");
     w.end();
   }
   for (const DeviceSpec& dev : vm.devices) {
@@ -725,6 +739,18 @@ absl::StatusOr<std::string> build_package(const Manifest& manifest) {
     }
     if (vm.devices.size() > package::kMaxRoutes) {
       return absl::InvalidArgumentError(absl::StrCat(where, "more than ", package::kMaxRoutes, " devices"));
+    }
+    // Each device's SPI is its own (a PL031 takes QEMU's, SPI 2, which a
+    // second PL011 would too).
+    for (const DeviceSpec& dev : vm.devices) {
+      const uint32_t irq = device_irq(vm, dev);
+      for (const DeviceSpec& o : vm.devices) {
+        if (&o == &dev) break;
+        if (irq != 0 && device_irq(vm, o) == irq) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, "devices '", o.name, "' and '", dev.name, "' would share SPI ", irq - 32));
+        }
+      }
     }
     for (const DeviceSpec& dev : vm.devices) {
       if (dev.model == "virtio-mmio" && (dev.base < kVirtioMmioBase || dev.base >= kVirtioMmioEnd)) {

@@ -2,7 +2,8 @@
 
 # Arguments to tools/qemu/run.sh: the launcher, the hypervisor, the UART
 # server that gives the guest its console, the GIC server that gives it its
-# GICv3, the control server behind hypctl (docs/control.md), and the
+# GICv3, the RTC server that gives it a PL031, the control server behind
+# hypctl (docs/control.md), and the
 # guest's defaults (flags
 # given after `bazel run //:qemu_guest --` come later and win).
 QEMU_GUEST_ARGS = [
@@ -10,6 +11,7 @@ QEMU_GUEST_ARGS = [
     "--hyp=$(rootpath //kernel)",
     "--uart_server=$(rootpath //servers/uart:uart_server)",
     "--gic_server=$(rootpath //servers/gic:gic_server)",
+    "--rtc_server=$(rootpath //servers/rtc:rtc_server)",
     "--control_server=$(rootpath //servers/control:control_server)",
     "--smp=1",
     "--mem=256M",
@@ -18,6 +20,7 @@ QEMU_GUEST_ARGS = [
 QEMU_GUEST_DATA = [
     "//kernel",
     "//servers/control:control_server",
+    "//servers/rtc:rtc_server",
     "//servers/gic:gic_server",
     "//servers/uart:uart_server",
     "//tools/qemu:launch",

@@ -75,6 +75,17 @@ Manifest guest_manifest(const GuestOptions& o) {
     if (guest.grants.empty()) guest.grants.push_back({"ram", {}, 0, 0});
     guest.grants[0].servers.push_back(v.name);
   }
+  if (!o.rtc_server.empty()) {
+    VmSpec rtc;
+    rtc.name = "rtc";
+    rtc.server = true;
+    rtc.memory = kRtcServerMemory;
+    rtc.kernel = o.rtc_server;
+    rtc.device_memory = {{kVirtPl031Base, 0x1000}};
+    rtc.device_irqs = {kVirtPl031Irq};
+    m.vms.push_back(rtc);
+    guest.devices.push_back({"rtc", rtc.name, "pl031", kVirtPl031Base, 0});
+  }
   if (!o.control_server.empty()) {
     VmSpec ctl;
     ctl.name = "control";

@@ -36,6 +36,11 @@ inline constexpr uint64_t kBlkDmaPool = 256ull << 10;
 inline constexpr uint64_t kRngDmaPool = 64ull << 10;
 // QEMU's device for the entropy server.
 inline constexpr char kVirtioRngQemuDevice[] = "virtio-rng-device,bus=virtio-mmio-bus.8";
+// The RTC server owns QEMU virt's PL031 and serves the guest one at the
+// same address, with its SPI (2).
+inline constexpr uint64_t kVirtPl031Base = 0x0901'0000;
+inline constexpr uint32_t kVirtPl031Irq = 34;
+inline constexpr uint64_t kRtcServerMemory = 4ull << 20;
 // The control server (docs/control.md) owns the fourth page (a
 // virtio-console on transport 24, whose Unix socket hypctl talks to).
 inline constexpr uint64_t kControlPage = 0x0a00'3000;
@@ -63,6 +68,8 @@ struct GuestOptions {
   std::string blk_server;
   std::string rng_server;
   bool read_only_disk = false;
+  // The RTC server's image: the guest gets a PL031 from it. Empty: none.
+  std::string rtc_server;
   // The control server's image: the host's control channel (every server
   // under its control right). Empty: none.
   std::string control_server;

@@ -72,6 +72,8 @@ ABSL_FLAG(std::string, blk_server, "",
           "the block server's image, which gives the guest the disk of --disk (a virtio-blk device)");
 ABSL_FLAG(std::string, rng_server, "",
           "the entropy server's image, which gives the guest a virtio-rng device fed by the host's (none if empty)");
+ABSL_FLAG(std::string, rtc_server, "",
+          "the RTC server's image, which gives the guest a PL031 real-time clock at QEMU's address (none if empty)");
 ABSL_FLAG(std::string, control_server, "",
           "the control server's image: a virtio-console whose Unix socket (--control_socket) hypctl talks to "
           "(none if empty; docs/control.md)");
@@ -298,6 +300,7 @@ int main(int argc, char** argv) {
     vm.rng_server = absl::GetFlag(FLAGS_rng_server);
     vm.stopped_servers = absl::GetFlag(FLAGS_stopped_servers);
     vm.control_server = absl::GetFlag(FLAGS_control_server);
+    vm.rtc_server = absl::GetFlag(FLAGS_rtc_server);
     if (const std::string disk = hyp::tools::disk_flag(); !disk.empty()) {
       auto spec = hyp::tools::parse_disk(disk);
       if (!spec.ok()) {
