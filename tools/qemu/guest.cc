@@ -14,6 +14,33 @@
 
 namespace hyp::tools {
 
+namespace {
+
+// A server of `image` owning the machine's registers at [base, base +
+// size) and the SPIs `irqs`.
+VmSpec server(const char* name, const std::string& image, uint64_t memory, uint64_t base, uint64_t size,
+              std::vector<uint32_t> irqs) {
+  VmSpec s;
+  s.name = name;
+  s.server = true;
+  s.memory = memory;
+  s.kernel = image;
+  if (size != 0) s.device_memory = {{base, size}};
+  s.device_irqs = std::move(irqs);
+  return s;
+}
+
+// The SPIs of a page of QEMU virt's virtio-mmio transports (16 + n for
+// transport n; eight to a page).
+std::vector<uint32_t> virtio_page_irqs(uint64_t page) {
+  std::vector<uint32_t> irqs;
+  const uint32_t first = 48 + static_cast<uint32_t>((page - kVirtioBlkPage) / 0x200);
+  for (uint32_t i = 0; i < 8; ++i) irqs.push_back(first + i);
+  return irqs;
+}
+
+}  // namespace
+
 Manifest guest_manifest(const GuestOptions& o) {
   Manifest m;
   VmSpec guest;
@@ -24,13 +51,7 @@ Manifest guest_manifest(const GuestOptions& o) {
   guest.initrd = o.initrd;
   guest.bootargs = o.bootargs;
   if (!o.uart_server.empty()) {
-    VmSpec uart;
-    uart.name = "uart";
-    uart.server = true;
-    uart.memory = kUartServerMemory;
-    uart.kernel = o.uart_server;
-    uart.device_memory = {{kVirtPl011Base, kVirtPl011Size}};
-    uart.device_irqs = {kVirtPl011Irq};
+    VmSpec uart = server("uart", o.uart_server, kUartServerMemory, kVirtPl011Base, kVirtPl011Size, {kVirtPl011Irq});
     // The guest's output as it writes it, as on QEMU's own UART.
     uart.bootargs = "console-raw=1";
     // The server comes first: it is partition 1, and owns the console
@@ -39,11 +60,7 @@ Manifest guest_manifest(const GuestOptions& o) {
     guest.devices.push_back({"serial", uart.name, "pl011", kVirtPl011Base, 0});
   }
   if (!o.gic_server.empty()) {
-    VmSpec gic;
-    gic.name = "gic";
-    gic.server = true;
-    gic.memory = kGicServerMemory;
-    gic.kernel = o.gic_server;
+    VmSpec gic = server("gic", o.gic_server, kGicServerMemory, 0, 0, {});
     m.vms.push_back(gic);
     guest.devices.push_back({"gic", gic.name, "gicv3", kVirtGicBase, 0});
   }
@@ -58,15 +75,7 @@ Manifest guest_manifest(const GuestOptions& o) {
                            {o.rng_server, "rng", "rng", kVirtioRngPage, kRngDmaPool}};
   for (const Virtio& v : virtio) {
     if (v.image.empty()) continue;
-    VmSpec s;
-    s.name = v.name;
-    s.server = true;
-    s.memory = kVirtioServerMemory;
-    s.kernel = v.image;
-    s.device_memory = {{v.page, 0x1000}};
-    // The page's eight transports' SPIs (16 + n for transport n).
-    const uint32_t first = 48 + static_cast<uint32_t>((v.page - kVirtioBlkPage) / 0x200);
-    for (uint32_t i = 0; i < 8; ++i) s.device_irqs.push_back(first + i);
+    VmSpec s = server(v.name, v.image, kVirtioServerMemory, v.page, 0x1000, virtio_page_irqs(v.page));
     s.dma_pool = v.pool;
     if (v.page == kVirtioBlkPage && o.read_only_disk) s.bootargs = "read-only=1";
     m.vms.push_back(s);
@@ -76,24 +85,13 @@ Manifest guest_manifest(const GuestOptions& o) {
     guest.grants[0].servers.push_back(v.name);
   }
   if (!o.rtc_server.empty()) {
-    VmSpec rtc;
-    rtc.name = "rtc";
-    rtc.server = true;
-    rtc.memory = kRtcServerMemory;
-    rtc.kernel = o.rtc_server;
-    rtc.device_memory = {{kVirtPl031Base, 0x1000}};
-    rtc.device_irqs = {kVirtPl031Irq};
+    VmSpec rtc = server("rtc", o.rtc_server, kRtcServerMemory, kVirtPl031Base, 0x1000, {kVirtPl031Irq});
     m.vms.push_back(rtc);
     guest.devices.push_back({"rtc", rtc.name, "pl031", kVirtPl031Base, 0});
   }
   if (!o.control_server.empty()) {
-    VmSpec ctl;
-    ctl.name = "control";
-    ctl.server = true;
-    ctl.memory = kControlServerMemory;
-    ctl.kernel = o.control_server;
-    ctl.device_memory = {{kControlPage, 0x1000}};
-    for (uint32_t i = 0; i < 8; ++i) ctl.device_irqs.push_back(48 + 24 + i);
+    VmSpec ctl = server("control", o.control_server, kControlServerMemory, kControlPage, 0x1000,
+                        virtio_page_irqs(kControlPage));
     ctl.dma_pool = kControlDmaPool;
     ctl.control = true;  // every server
     m.vms.push_back(ctl);
