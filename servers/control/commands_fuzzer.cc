@@ -1,15 +1,18 @@
 // Fuzzes the control commands: the input's first bytes are the system the
 // kernel reports (any bytes at all), the rest a command line. Every answer
 // in JSON must be one valid JSON object on one line, saying ok or not as
-// the command did; the backend is only asked to act for a line that names
-// an action and a server the system holds.
+// the command did; the backend is asked to act at most once a line. The
+// bytes are also fed to the control channel's line reader, which must
+// answer each line it completes with one JSON line.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "servers/control/commands.h"
+#include "servers/control/line_reader.h"
 #include "servers/control/testing/fake_backend.h"
 #include "servers/control/testing/json_check.h"
 
@@ -39,5 +42,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (backend.calls.size() > calls + 1) std::abort();
   }
+  // The same bytes as the control channel's stream: every line it completes
+  // gets exactly one JSON answer line.
+  LineReader reader;
+  testing::StringOutput out;
+  reader.feed(reinterpret_cast<const uint8_t*>(line), length, backend, out);
+  const std::string text = out.take();
+  size_t lines = 0;
+  for (size_t i = 0; i < length; ++i) lines += line[i] == '\n' ? 1 : 0;
+  size_t answered = 0;
+  for (size_t from = 0; from < text.size();) {
+    const size_t end = text.find('\n', from);
+    if (end == std::string::npos) std::abort();  // an answer without its line end
+    if (!testing::JsonCheck::valid(std::string_view(text).substr(from, end - from))) std::abort();
+    ++answered;
+    from = end + 1;
+  }
+  if (answered != lines) std::abort();
   return 0;
 }
