@@ -1,4 +1,5 @@
 #include "servers/control/commands.h"
+#include "servers/control/line_reader.h"
 
 #include <gtest/gtest.h>
 
@@ -186,6 +187,23 @@ TEST_F(CommandsTest, TraceDumpIsChromeTraceEventJsonWithEveryRecord) {
   backend_.refuse = Status::kDenied;
   EXPECT_EQ(json("trace start", false),
             R"({"ok":false,"command":"trace","error":"tracing could not be turned on: denied"})" "\n");
+}
+
+TEST_F(CommandsTest, TheChannelsLineReaderAnswersEachLineOnceAndDropsAKilledOne) {
+  LineReader reader;
+  auto feed = [&](const std::string& bytes) {
+    reader.feed(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), backend_, out_);
+    return out_.take();
+  };
+  EXPECT_EQ(feed("resta"), "") << "nothing until the line ends";
+  // Another client: Ctrl-U drops the unfinished line, CR LF ends its own.
+  EXPECT_EQ(feed("\x15restart blk\r\n"), R"({"ok":true,"command":"restart","server":"blk","state":"restarting"})" "\n");
+  EXPECT_EQ(feed("help\nli"), R"({"ok":true,"command":"help","commands":["list","stats","restart","stop","start","add","trace","help"]})" "\n");
+  EXPECT_EQ(feed("st x\n").substr(0, 42), R"({"ok":false,"command":"list","error":"list)");
+  const std::string overlong = feed(std::string(500, 'r') + "\n");
+  EXPECT_EQ(overlong, R"({"ok":false,"command":"","error":"line too long"})" "\n");
+  EXPECT_EQ(feed("\n"), R"({"ok":false,"command":"","error":"empty line"})" "\n");
+  EXPECT_EQ(backend_.calls, std::vector<std::string>{"restart 2"}) << "nothing but the one whole command ran";
 }
 
 }  // namespace
