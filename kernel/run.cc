@@ -1349,7 +1349,10 @@ void control_call(Vcpu& caller) {
     const char* what = fid == abi::kHypServerStop ? "a stop" : fid == abi::kHypServerStart ? "a start" : "a restart";
     console::print("hyp: %s asks for %s of server %s (id %u)\n", caller.partition->name.data(), what,
                    s->partition->name.data(), s->partition->id);
-    st = fid == abi::kHypServerStop    ? plan(*s, Server::Planned::kStop, caller.cpu)
+    // A server stopping itself would take away the only way back that
+    // control partition has (its own channel): refused.
+    st = fid == abi::kHypServerStop && s->partition == caller.partition ? Status::kInvalidArgument
+         : fid == abi::kHypServerStop                                    ? plan(*s, Server::Planned::kStop, caller.cpu)
          : fid == abi::kHypServerStart ? start(*s, caller.cpu)
                                        : plan(*s, Server::Planned::kRestart, caller.cpu);
     if (st != Status::kOk) {

@@ -1585,6 +1585,14 @@ TEST_F(ControlTest, AServerWithTheRightRestartsItselfWithoutWaiting) {
   ASSERT_EQ(server_wait(), &vcpu(0).ctx);
   EXPECT_EQ(vcpu(0).ctx.x[5], 0x100u);
   EXPECT_NE(console_.find("restarted (planned, restart 1)"), std::string::npos) << console_;
+  // It may not stop itself.
+  ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa)), &server_vcpu().ctx);
+  server_vcpu().ctx.x[0] = abi::kHypServerStop;
+  server_vcpu().ctx.x[1] = partitions_[0].id;
+  ASSERT_EQ(on_exit(server_vcpu(), ExitKind::kSync, hvc_trap()), &server_vcpu().ctx);
+  EXPECT_EQ(server_vcpu().ctx.x[0], static_cast<uint64_t>(err(Status::kInvalidArgument)));
+  EXPECT_EQ(serve(), 1) << "the read only: no quiesce was queued";
+  ASSERT_EQ(server_wait(), &vcpu(0).ctx);
   // A server without the right is refused, and goes on.
   partitions_[0].control = false;
   ASSERT_EQ(on_exit(vcpu(0), ExitKind::kSync, read_trap(kDeviceIpa)), &server_vcpu().ctx);
