@@ -1352,8 +1352,8 @@ void control_call(Vcpu& caller) {
     // A server stopping itself would take away the only way back that
     // control partition has (its own channel): refused.
     st = fid == abi::kHypServerStop && s->partition == caller.partition ? Status::kInvalidArgument
-         : fid == abi::kHypServerStop                                    ? plan(*s, Server::Planned::kStop, caller.cpu)
-         : fid == abi::kHypServerStart ? start(*s, caller.cpu)
+         : fid == abi::kHypServerStop                                   ? plan(*s, Server::Planned::kStop, caller.cpu)
+         : fid == abi::kHypServerStart                                  ? start(*s, caller.cpu)
                                        : plan(*s, Server::Planned::kRestart, caller.cpu);
     if (st != Status::kOk) {
       console::print("hyp: %s of server %s (id %u) refused: %s\n", what, s->partition->name.data(),
