@@ -106,6 +106,11 @@ struct Server {
   Vcpu& vcpu() { return partition->vcpus[0]; }
 };
 
+// No planned restart or stop of `s` is under way, waited for or not.
+bool lifecycle_idle(const Server& s) HYP_REQUIRES(s.channel.lock) {
+  return s.restart_caller == nullptr && s.restarted_caller == nullptr && s.planned == Server::Planned::kNone;
+}
+
 namespace {
 
 // What one physical CPU is running. Only the CPU itself reads or writes it.
@@ -985,8 +990,16 @@ VcpuContext* call_server(Vcpu& g, Server& s) {
 // An access to a server that is not running: a stopped one's devices read
 // as zero and ignore writes (docs/control.md); reads and writes to a
 // server given up on abort (docs/servers.md).
+//
+// A start on another CPU clears `failed` before `stopped` (both release):
+// an access that saw `failed` set and then sees `stopped` clear raced with
+// it, finds `failed` clear too, and is retried (the guest's PC has not
+// moved: it makes the access again, and this time it is queued).
 VcpuContext* not_served(Vcpu& g, const Server* s) {
   const MmioAccess& a = g.forwarded;
+  if (s != nullptr && !s->stopped.load(std::memory_order_acquire) && !s->failed.load(std::memory_order_acquire)) {
+    return continue_guest(g);
+  }
   if (s == nullptr || !s->stopped.load(std::memory_order_acquire)) {
     abort_access(g);
   } else if (a.write) {
@@ -1087,7 +1100,7 @@ VcpuContext* restart_call(Vcpu& g) {
   g.waits_on = s;
   {
     SpinLockGuard guard(s->channel.lock);
-    if (s->restart_caller == nullptr && s->restarted_caller == nullptr && s->planned == Server::Planned::kNone) {
+    if (lifecycle_idle(*s)) {
       st = s->channel.push(r, &s->quiesce);
       refused = st == Status::kBusy       ? "its request ring is full"
                 : st == Status::kNotFound ? "it was given up on"
@@ -1144,7 +1157,7 @@ Status plan(Server& s, Server::Planned what, size_t self) {
   uint32_t answered = 0;
   {
     SpinLockGuard guard(s.channel.lock);
-    if (s.restart_caller == nullptr && s.restarted_caller == nullptr && s.planned == Server::Planned::kNone) {
+    if (lifecycle_idle(s)) {
       st = s.channel.push(r, &s.quiesce);
       if (st == Status::kOk) {
         s.planned = what;
@@ -1195,10 +1208,12 @@ Status start(Server& s, size_t self) {
   s.idle_waits = false;
   s.never_started = false;
   s.up.store(false, std::memory_order_relaxed);
-  s.stopped.store(false, std::memory_order_relaxed);
   console::print("hyp: server %s (id %u) started\n", p.name.data(), p.id);
   // It has never run now (`up` clear): the first CPU to look takes it.
+  // `failed` first: an access that finds `stopped` clear finds `failed`
+  // clear too (not_served()).
   s.failed.store(false, std::memory_order_release);
+  s.stopped.store(false, std::memory_order_release);
   release(s);
   arch::send_event();
   return Status::kOk;
@@ -1210,9 +1225,7 @@ ipc::Life life_of(Server& s) {
   {
     SpinLockGuard guard(s.channel.lock);
     if (s.planned == Server::Planned::kStop) return ipc::Life::kStopping;
-    if (s.planned == Server::Planned::kRestart || s.restart_caller != nullptr || s.restarted_caller != nullptr) {
-      return ipc::Life::kRestarting;
-    }
+    if (!lifecycle_idle(s)) return ipc::Life::kRestarting;
   }
   return s.up.load(std::memory_order_acquire) ? ipc::Life::kRunning : ipc::Life::kStarting;
 }
