@@ -22,21 +22,20 @@ constexpr uint32_t kMaxGuests = ipc::kMaxServerDevices;
 // The machine's PL031, as the time the guests' clocks are kept against. It
 // runs from reset (QEMU's counts the host's time from its start). Its one
 // match serves every guest: the earliest match asked for.
-class MachineRtc final : public Clock {
+class MachineRtc {
  public:
   void attach(uint64_t base) {
     regs_ = reinterpret_cast<volatile uint32_t*>(base);
     for (bool& a : armed_) a = false;
     if (regs_ != nullptr) regs_[Pl031::kImsc / 4] = 0;
   }
-  uint32_t now() override { return regs_ != nullptr ? regs_[Pl031::kDr / 4] : 0; }
-  void arm(bool armed, uint32_t at) override {
-    armed_[current_] = armed;
-    at_[current_] = at;
+  uint32_t now() { return regs_ != nullptr ? regs_[Pl031::kDr / 4] : 0; }
+  // Guest `guest`'s clock wants its match at `at` (or none).
+  void arm(uint32_t guest, bool armed, uint32_t at) {
+    armed_[guest] = armed;
+    at_[guest] = at;
     program();
   }
-  // Which guest's clock arm() calls are for, until the next select().
-  void select(uint32_t guest) { current_ = guest; }
   // Whether the match interrupt came (and clears it).
   bool take_match() {
     if (regs_ == nullptr || (regs_[Pl031::kRis / 4] & 1) == 0) return false;
@@ -64,9 +63,24 @@ class MachineRtc final : public Clock {
   }
 
   volatile uint32_t* regs_ = nullptr;
-  uint32_t current_ = 0;
   bool armed_[kMaxGuests] = {};
   uint32_t at_[kMaxGuests] = {};
+};
+
+// One guest's view of the machine's PL031: its time, and its share of the
+// one match.
+class GuestClock final : public Clock {
+ public:
+  void attach(MachineRtc& machine, uint32_t guest) {
+    machine_ = &machine;
+    guest_ = guest;
+  }
+  uint32_t now() override { return machine_->now(); }
+  void arm(bool armed, uint32_t at) override { machine_->arm(guest_, armed, at); }
+
+ private:
+  MachineRtc* machine_ = nullptr;
+  uint32_t guest_ = 0;
 };
 
 struct RtcState {
@@ -82,8 +96,8 @@ class RtcServer final : public Server {
     guests_ = info.device_count < kMaxGuests ? info.device_count : kMaxGuests;
     machine_.attach(info.device_memory_count != 0 ? info.device_memory_base[0] : 0);
     for (uint32_t i = 0; i < guests_; ++i) {
-      machine_.select(i);
-      state_->clocks[i].attach(&machine_);
+      clocks_[i].attach(machine_, i);
+      state_->clocks[i].attach(&clocks_[i]);
       irq_[i] = info.device_irq[i];
       told_[i] = false;
     }
@@ -92,19 +106,14 @@ class RtcServer final : public Server {
   }
 
   MmioDevice* device(uint32_t index) override {
-    if (index >= guests_) return nullptr;
-    machine_.select(index);  // a write may move this guest's match
-    return &state_->clocks[index];
+    return index < guests_ ? &state_->clocks[index] : nullptr;
   }
 
   // A match came: each guest's clock looks whether it was its own. Then
   // each guest's interrupt line, told to the kernel when it changed.
   void poll() override {
     if (machine_.take_match()) {
-      for (uint32_t i = 0; i < guests_; ++i) {
-        machine_.select(i);
-        state_->clocks[i].matched();
-      }
+      for (uint32_t i = 0; i < guests_; ++i) state_->clocks[i].matched();
     }
     for (uint32_t i = 0; i < guests_; ++i) {
       const bool level = state_->clocks[i].interrupt();
@@ -119,6 +128,7 @@ class RtcServer final : public Server {
 
  private:
   MachineRtc machine_;
+  GuestClock clocks_[kMaxGuests];
   RtcState* state_ = nullptr;
   uint32_t guests_ = 0;
   uint32_t irq_[kMaxGuests] = {};
