@@ -187,6 +187,12 @@ void grant_devices_or_power_off(Partition& p, const PackagedPartition& image) {
 // needed.
 [[noreturn]] void start_partitions() {
   const MemRange& range = g_boot_info.package;
+  // Whoever loaded the package (QEMU's -initrd, or a loader under firmware)
+  // knew only the image's file, not its BSS and tables.
+  if (range.base.value() < reinterpret_cast<uint64_t>(__image_end) &&
+      reinterpret_cast<uint64_t>(__image_start) < range.end()) {
+    power_off("the boot package overlaps the hypervisor's image");
+  }
   constexpr mm::Attrs kReadOnly{.type = mm::MemType::kNormal, .read = true, .write = false, .exec = false};
   if (map_identity(range.base.value(), range.end(), kReadOnly) != Status::kOk) {
     power_off("cannot map the boot package");

@@ -15,6 +15,7 @@ def qemu_test(
         extra_args = [],
         control = False,
         host_data = [],
+        firmware = ["qemu"],
         **kwargs):
     """Boots `image` in a fresh QEMU and checks the console against `steps`.
 
@@ -38,6 +39,10 @@ def qemu_test(
       control: give QEMU the control channel's virtconsole; "host:" steps
         then find hypctl in $HYPCTL and its socket in $HYP_CONTROL_SOCKET.
       host_data: files the "host:" steps use.
+      firmware: what starts the hypervisor, one test for each: "qemu"
+        (QEMU's -kernel) is test `name`; "tfa" (Trusted Firmware-A, the
+        hypervisor as BL33; docs/boot.md) is test `name` with "_tfa" before
+        its "_test".
       **kwargs: passed to the test rule (size, tags, ...).
     """
     args = [
@@ -64,17 +69,26 @@ def qemu_test(
     # Test arguments are split like a shell command line: quote each step.
     quoted_steps = ["'%s'" % s.replace("'", "'\\''") for s in steps]
     tags = kwargs.pop("tags", [])
-    native.sh_test(
-        name = name,
-        srcs = ["//tests/harness:run_test.sh"],
-        args = args + extra_args + ["--"] + quoted_steps,
-        data = data,
-        # QEMU runs several threads of its own; on two cores these tests
-        # must not run beside each other.
-        tags = tags + ["exclusive", "qemu"],
-        size = kwargs.pop("size", "small"),
-        **kwargs
-    )
+    size = kwargs.pop("size", "small")
+    for fw in firmware:
+        if fw not in ["qemu", "tfa"]:
+            fail("firmware must be \"qemu\" or \"tfa\", not %r" % fw)
+        fw_args = []
+        fw_data = []
+        if fw == "tfa":
+            fw_args = ["--firmware=tfa", "--tfa_flash=$(rootpath //third_party/tfa:flash)"]
+            fw_data = ["//third_party/tfa:flash"]
+        native.sh_test(
+            name = name if fw == "qemu" else (name[:-5] if name.endswith("_test") else name) + "_tfa_test",
+            srcs = ["//tests/harness:run_test.sh"],
+            args = args + fw_args + extra_args + ["--"] + quoted_steps,
+            data = data + fw_data,
+            # QEMU runs several threads of its own; on two cores these tests
+            # must not run beside each other.
+            tags = tags + ["exclusive", "qemu"] + (["tfa"] if fw == "tfa" else []),
+            size = size,
+            **kwargs
+        )
 
 def _pad4(n):
     return ("000" + str(n))[-4:]

@@ -17,6 +17,7 @@ host_packages=(
   libc6-dev-arm64-cross
   python3 xz-utils
   spin
+  gcc-aarch64-linux-gnu dpkg-dev
 )
 # Packages named after a compiler version, chosen once clang is installed
 # (bookworm: clang 14 and GCC 12; trixie: clang 19 and GCC 14):
@@ -150,5 +151,78 @@ if [[ ! -f "${stamp}" ]]; then
   check_image "${images[0]}"
   echo "${kernel_pkg} ${kernel_version}" >"${stamp}"
 fi
+# Trusted Firmware-A, which //third_party/tfa builds into QEMU's flash for
+# --firmware=tfa (docs/boot.md): Debian's source package, kept in
+# .cache/src. Source packages need a deb-src entry; where the system has
+# none, one is added beside each entry for this release's own suites.
+src_package=arm-trusted-firmware
+
+has_source() {
+  apt-get source --print-uris -qq "${src_package}" >/dev/null 2>&1
+}
+
+# Prints deb-src twins of the system's "deb" entries for ${codename} and
+# ${codename}-updates, in the format each came in.
+deb_src_lines() {
+  local f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -f "${f}" ]] || continue
+    awk -v release="${codename}" '
+      $1 == "deb" {
+        suite = $3; if ($2 ~ /^\[/) { for (i = 2; i <= NF && $i !~ /\]$/; i++); suite = $(i + 2) }
+        if (suite == release || suite == release "-updates") { sub(/^deb/, "deb-src"); print }
+      }' "${f}"
+  done
+}
+deb_src_stanzas() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f "${f}" ]] || continue
+    awk -v release="${codename}" '
+      BEGIN { RS = ""; FS = "\n" }
+      {
+        deb = 0; ours = 0; enabled = 1; out = ""
+        for (i = 1; i <= NF; i++) {
+          line = $i
+          if (line ~ /^#/) continue
+          if (line ~ /^Types:/) { n = split(line, t, /[ \t]+/); for (j = 2; j <= n; j++) if (t[j] == "deb") deb = 1; line = "Types: deb-src" }
+          if (line ~ /^Suites:/) { n = split(line, t, /[ \t]+/); for (j = 2; j <= n; j++) if (t[j] == release || t[j] == release "-updates") ours = 1 }
+          if (line ~ /^Enabled:[ \t]*no/) enabled = 0
+          out = out line "\n"
+        }
+        if (deb && ours && enabled) printf "%s\n", out
+      }' "${f}"
+  done
+}
+
+src_dir="${cache}/src"
+if ! compgen -G "${src_dir}/${src_package}_*.dsc" >/dev/null; then
+  [[ -n "${codename}" ]] || die "cannot tell this system's release, to fetch ${src_package}'s sources"
+  if ! has_source; then
+    apt_update
+  fi
+  if ! has_source; then
+    lines="$(deb_src_lines)"
+    stanzas="$(deb_src_stanzas)"
+    [[ -n "${lines}${stanzas}" ]] || die "no apt entry for ${codename} to add a deb-src twin of, to fetch ${src_package}'s sources"
+    echo "setup: adding deb-src entries for ${codename} (source packages) to /etc/apt/sources.list.d/hyp-deb-src.*" >&2
+    if [[ -n "${lines}" ]]; then
+      printf '%s\n' "${lines}" | sudo_if_needed tee /etc/apt/sources.list.d/hyp-deb-src.list >/dev/null
+    fi
+    if [[ -n "${stanzas}" ]]; then
+      printf '%s\n' "${stanzas}" | sudo_if_needed tee /etc/apt/sources.list.d/hyp-deb-src.sources >/dev/null
+    fi
+    updated=0
+    apt_update
+    has_source || die "apt finds no source package ${src_package} even with deb-src entries"
+  fi
+  rm -rf "${src_dir}"
+  mkdir -p "${src_dir}"
+  echo "setup: downloading the source package ${src_package}" >&2
+  (cd "${src_dir}" && apt-get source --download-only -qq "${src_package}" 2>&1 | grep -v "unsandboxed as root" >&2 || true)
+  compgen -G "${src_dir}/${src_package}_*.dsc" >/dev/null || die "apt-get source ${src_package} gave no .dsc"
+fi
+tfa="$(cd "${src_dir}" && echo "${src_package}"_*.dsc)"
+
 guest="$(cd "${cache}/arm64/boot" 2>/dev/null && echo vmlinuz-* || true)"
-echo "setup: ready (clang ${clang_major}, arm64 libstdc++ ${gcc_major}, guest ${guest:-none})" >&2
+echo "setup: ready (clang ${clang_major}, arm64 libstdc++ ${gcc_major}, guest ${guest:-none}, firmware ${tfa%.dsc})" >&2

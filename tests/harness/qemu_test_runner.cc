@@ -34,6 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "tests/harness/console_script.h"
 #include "tools/qemu/guest.h"
+#include "tools/qemu/firmware.h"
 #include "tools/qemu/qemu_command.h"
 #include "tools/qemu/qemu_flags.h"
 
@@ -172,6 +173,14 @@ int run(const std::vector<Step>& steps) {
   if (absl::Status s = add_disk(options, tmp != nullptr ? tmp : ""); !s.ok()) {
     std::fprintf(stderr, "FAIL: %s\n", std::string(s.message()).c_str());
     return 2;
+  }
+  if (options.firmware == Firmware::kTfa) {
+    // The machine's device tree, with the package's place, goes in the
+    // test's own temporary directory (tools/qemu/firmware.h).
+    if (absl::Status s = prepare_firmware_boot(options, tmp != nullptr ? tmp : "/tmp"); !s.ok()) {
+      std::fprintf(stderr, "FAIL: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
   }
   const std::string exit_mode = absl::GetFlag(FLAGS_exit);
   if (exit_mode != "kill" && exit_mode != "zero" && exit_mode != "any") {

@@ -3,8 +3,8 @@
 # Arguments to tools/qemu/run.sh: the launcher, the hypervisor, the UART
 # server that gives the guest its console, the GIC server that gives it its
 # GICv3, the RTC server that gives it a PL031, the control server behind
-# hypctl (docs/control.md), and the
-# guest's defaults (flags
+# hypctl (docs/control.md), Trusted Firmware-A's flash image for
+# --firmware=tfa (docs/boot.md), and the guest's defaults (flags
 # given after `bazel run //:qemu_guest --` come later and win).
 QEMU_GUEST_ARGS = [
     "$(rootpath //tools/qemu:launch)",
@@ -13,6 +13,7 @@ QEMU_GUEST_ARGS = [
     "--gic_server=$(rootpath //servers/gic:gic_server)",
     "--rtc_server=$(rootpath //servers/rtc:rtc_server)",
     "--control_server=$(rootpath //servers/control:control_server)",
+    "--tfa_flash=$(rootpath //third_party/tfa:flash)",
     "--smp=1",
     "--mem=256M",
 ]
@@ -23,6 +24,7 @@ QEMU_GUEST_DATA = [
     "//servers/rtc:rtc_server",
     "//servers/gic:gic_server",
     "//servers/uart:uart_server",
+    "//third_party/tfa:flash",
     "//tools/qemu:launch",
 ]
 

@@ -4,6 +4,7 @@
 //                              [--smp=N] [--mem=SIZE] [--no-console]
 //                              [--disk=FILE[,size=SIZE][,format=raw|qcow2][,readonly]]
 //                              [--gdb] [--icount] [--print-cmd] [--bare]
+//                              [--firmware=qemu|tfa]
 //
 // With --kernel, FILE runs as the sole guest: it is packed here, with a
 // device tree made for it, into the boot package, and --smp/--mem/--append/
@@ -19,6 +20,10 @@
 // (created if missing, relative to where bazel was run; tools/qemu/disk.h). The machine gets the guest's CPUs and its memory plus room
 // for the hypervisor and the server. Without --kernel, --package names a
 // ready package, or the hypervisor starts with nothing to run.
+//
+// --firmware=tfa starts the hypervisor the way Arm hardware does: Trusted
+// Firmware-A's BL1, BL2 and BL31 from QEMU's flash (--tfa_flash), the
+// hypervisor as BL33 at NS-EL2, PSCI served by BL31 (docs/boot.md).
 //
 // --bare boots the same guest on QEMU alone, at EL1 without the hypervisor,
 // handing QEMU (-dtb) the device tree the hypervisor would give it, so that
@@ -55,6 +60,7 @@
 #include "tools/hypctl/socket.h"
 #include "tools/pack/pack.h"
 #include "tools/qemu/disk.h"
+#include "tools/qemu/firmware.h"
 #include "tools/qemu/guest.h"
 #include "tools/qemu/qemu_command.h"
 #include "tools/qemu/qemu_flags.h"
@@ -375,6 +381,23 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!options.initrd.empty()) options.initrd = absolute(user_path(options.initrd));
+  if (options.firmware == hyp::tools::Firmware::kTfa) {
+    // QEMU's flash holds TF-A; the device tree tells the hypervisor where
+    // the package is (tools/qemu/firmware.h). It goes with the package.
+    if (!package_dir) {
+      auto dir = hyp::tools::PrivateDir::create("hyp-guest-");
+      if (!dir.ok()) {
+        std::fprintf(stderr, "launch: %s\n", std::string(dir.status().message()).c_str());
+        return 2;
+      }
+      package_dir = *std::move(dir);
+    }
+    if (!options.flash.empty()) options.flash = absolute(user_path(options.flash));
+    if (absl::Status s = hyp::tools::prepare_firmware_boot(options, package_dir->path()); !s.ok()) {
+      std::fprintf(stderr, "launch: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
   // The machine's devices for the virtio servers (on bare QEMU, for the
   // guest itself, at the same addresses).
   if (!absl::GetFlag(FLAGS_kernel).empty() && !absl::GetFlag(FLAGS_rng_server).empty()) {

@@ -21,6 +21,16 @@ bool valid_memory_size(const std::string& size) {
   return absl::SimpleAtoi(digits, &value) && value > 0;
 }
 
+// QEMU's generic loader putting `file` at `address` as it is.
+std::string loader(const std::string& file, uint64_t address) {
+  std::string escaped;  // a comma in a QEMU option value is written twice
+  for (char c : file) {
+    escaped.push_back(c);
+    if (c == ',') escaped.push_back(',');
+  }
+  return absl::StrCat("loader,file=", escaped, ",addr=0x", absl::Hex(address), ",force-raw=on");
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> qemu_command(const QemuOptions& o) {
@@ -33,10 +43,23 @@ absl::StatusOr<std::vector<std::string>> qemu_command(const QemuOptions& o) {
   if (!valid_memory_size(o.memory)) {
     return absl::InvalidArgumentError(absl::StrCat("--mem must be a size such as 512M or 2G, not '", o.memory, "'"));
   }
+  const bool tfa = o.firmware == Firmware::kTfa;
+  if (tfa) {
+    if (!o.virtualization) return absl::InvalidArgumentError("--firmware=tfa starts the hypervisor, not a bare guest");
+    if (o.flash.empty()) return absl::InvalidArgumentError("--firmware=tfa needs the flash image (--tfa_flash)");
+    if ((!o.initrd.empty() || !o.append.empty()) && o.dtb.empty()) {
+      return absl::InvalidArgumentError(
+          "with --firmware=tfa the package and the command line reach the hypervisor through a device tree "
+          "(prepare_firmware_boot)");
+    }
+  }
+  const char* machine = tfa                ? "virt,secure=on,virtualization=on,gic-version=3"
+                        : o.virtualization ? "virt,virtualization=on,gic-version=3"
+                                           : "virt,gic-version=3";
   std::vector<std::string> argv = {
       o.qemu,
       "-M",
-      o.virtualization ? "virt,virtualization=on,gic-version=3" : "virt,gic-version=3",
+      machine,
       "-cpu",
       "max",
       "-smp",
@@ -50,19 +73,24 @@ absl::StatusOr<std::vector<std::string>> qemu_command(const QemuOptions& o) {
       // default: the device servers drive version 2 only.
       "-global",
       "virtio-mmio.force-legacy=false",
-      "-kernel",
-      o.kernel,
   };
+  if (tfa) {
+    // BL1 runs from flash; BL31 enters BL33 where QEMU's loader put it.
+    argv.insert(argv.end(), {"-bios", o.flash, "-device", loader(o.kernel, kBl33Address)});
+    if (!o.initrd.empty()) argv.insert(argv.end(), {"-device", loader(o.initrd, kFirmwarePackageAddress)});
+  } else {
+    argv.insert(argv.end(), {"-kernel", o.kernel});
+  }
   if (o.interactive) {
     argv.push_back("-nographic");
   } else {
     for (const char* arg : {"-display", "none", "-serial", "stdio", "-monitor", "none"}) argv.push_back(arg);
   }
-  if (!o.append.empty()) {
+  if (!o.append.empty() && !tfa) {
     argv.push_back("-append");
     argv.push_back(o.append);
   }
-  if (!o.initrd.empty()) {
+  if (!o.initrd.empty() && !tfa) {
     argv.push_back("-initrd");
     argv.push_back(o.initrd);
   }

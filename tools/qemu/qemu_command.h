@@ -3,12 +3,33 @@
 // integration-test harness, so both boot the same machine.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace hyp::tools {
+
+// Where QEMU's virt machine starts RAM, and where, with firmware, it puts
+// the device tree (TF-A's BL2 and BL31 pass it on to BL33 in x0).
+inline constexpr uint64_t kVirtRamBase = 0x4000'0000;
+// BL33's entry point: TF-A is built with PRELOADED_BL33_BASE at this address
+// (third_party/tfa/build.sh), which is where -kernel would put an Image whose
+// header asks for 2 MiB alignment.
+inline constexpr uint64_t kBl33Address = 0x4020'0000;
+// The boot package: RAM + 128 MiB, where QEMU's -initrd would put it too,
+// leaving the hypervisor's image room below.
+inline constexpr uint64_t kFirmwarePackageAddress = 0x4800'0000;
+
+// What starts the hypervisor (docs/boot.md).
+enum class Firmware {
+  // QEMU's own boot: -kernel at EL2, -initrd, -append; QEMU serves PSCI.
+  kQemu,
+  // Trusted Firmware-A in QEMU's flash: BL1, BL2, BL31 at EL3 (serving
+  // PSCI), the hypervisor as BL33 at NS-EL2 (tools/qemu/firmware.h).
+  kTfa,
+};
 
 struct QemuOptions {
   std::string qemu = "qemu-system-aarch64";
@@ -27,6 +48,12 @@ struct QemuOptions {
   // otherwise the serial port alone on stdio, for programs.
   bool interactive = true;
   std::vector<std::string> extra;  // appended verbatim
+  Firmware firmware = Firmware::kQemu;
+  // With kTfa: the flash image (//third_party/tfa:flash) for -bios. The
+  // hypervisor (`kernel`) and the package (`initrd`) go in through QEMU's
+  // loader; `append` and the package's place reach the hypervisor only
+  // through `dtb`, which prepare_firmware_boot() makes.
+  std::string flash;
 };
 
 // The argument vector (argv[0] is the QEMU binary), or an error naming the

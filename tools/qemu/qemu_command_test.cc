@@ -84,5 +84,44 @@ TEST(ShellLine, QuotesOnlyWhatNeedsIt) {
   EXPECT_EQ(shell_line({"qemu", "-append", "a b", "it's"}), "qemu -append 'a b' 'it'\\''s'");
 }
 
+TEST(QemuCommand, TfaBootsFromFlashWithTheHypervisorAndPackageLoadedIntoRam) {
+  QemuOptions o;
+  o.kernel = "/x/kernel.bin";
+  o.initrd = "/dir,with,commas/guest.pkg";
+  o.append = "hyp.trace";
+  o.dtb = "/d/boot.dtb";
+  o.firmware = Firmware::kTfa;
+  o.flash = "/t/flash.bin";
+  auto argv = qemu_command(o);
+  ASSERT_TRUE(argv.ok()) << argv.status();
+  EXPECT_TRUE(has_pair(*argv, "-M", "virt,secure=on,virtualization=on,gic-version=3"));
+  EXPECT_TRUE(has_pair(*argv, "-bios", "/t/flash.bin"));
+  EXPECT_TRUE(has_pair(*argv, "-device", "loader,file=/x/kernel.bin,addr=0x40200000,force-raw=on"));
+  EXPECT_TRUE(has_pair(*argv, "-device", "loader,file=/dir,,with,,commas/guest.pkg,addr=0x48000000,force-raw=on"));
+  EXPECT_TRUE(has_pair(*argv, "-dtb", "/d/boot.dtb"));
+  // QEMU refuses these without -kernel; the device tree carries them.
+  for (const char* absent : {"-kernel", "-initrd", "-append"}) {
+    EXPECT_EQ(std::find(argv->begin(), argv->end(), absent), argv->end()) << absent;
+  }
+}
+
+TEST(QemuCommand, TfaRefusesWhatItCannotBoot) {
+  QemuOptions o;
+  o.kernel = "k";
+  o.firmware = Firmware::kTfa;
+  EXPECT_FALSE(qemu_command(o).ok());  // no flash
+  o.flash = "f";
+  EXPECT_TRUE(qemu_command(o).ok());  // the hypervisor alone needs no device tree of ours
+  o.initrd = "p";
+  EXPECT_FALSE(qemu_command(o).ok());  // a package nothing tells the hypervisor about
+  o.initrd.clear();
+  o.append = "a";
+  EXPECT_FALSE(qemu_command(o).ok());  // a command line likewise
+  o.dtb = "d";
+  EXPECT_TRUE(qemu_command(o).ok());
+  o.virtualization = false;
+  EXPECT_FALSE(qemu_command(o).ok());  // --bare has no hypervisor to start
+}
+
 }  // namespace
 }  // namespace hyp::tools

@@ -6,6 +6,25 @@
 #include "absl/flags/flag.h"
 #include "tools/qemu/disk.h"
 
+namespace hyp::tools {
+
+bool AbslParseFlag(absl::string_view text, Firmware* firmware, std::string* error) {
+  if (text == "qemu") {
+    *firmware = Firmware::kQemu;
+    return true;
+  }
+  if (text == "tfa") {
+    *firmware = Firmware::kTfa;
+    return true;
+  }
+  *error = "must be qemu (QEMU's own boot) or tfa (Trusted Firmware-A, the hypervisor as BL33)";
+  return false;
+}
+
+std::string AbslUnparseFlag(Firmware firmware) { return firmware == Firmware::kTfa ? "tfa" : "qemu"; }
+
+}  // namespace hyp::tools
+
 ABSL_FLAG(std::string, hyp, "", "hypervisor image (flat arm64 Image)");
 ABSL_FLAG(std::string, hyp_append, "", "hypervisor command line");
 ABSL_FLAG(std::string, package, "", "boot package (what the hypervisor runs)");
@@ -17,6 +36,10 @@ ABSL_FLAG(std::string, qemu, "qemu-system-aarch64", "QEMU binary");
 ABSL_FLAG(std::string, disk, "",
           "the guest's disk: FILE[,size=64M][,format=raw|qcow2][,readonly], created if missing, served by QEMU as "
           "a virtio-blk device on transport 0 (the block server's)");
+ABSL_FLAG(hyp::tools::Firmware, firmware, hyp::tools::Firmware::kQemu,
+          "what starts the hypervisor: qemu (QEMU's -kernel, at EL2, QEMU serving PSCI) or tfa (Trusted Firmware-A "
+          "in QEMU's flash, the hypervisor as BL33 at NS-EL2, BL31 serving PSCI; docs/boot.md)");
+ABSL_FLAG(std::string, tfa_flash, "", "with --firmware=tfa: the flash image, BL1 and the FIP (//third_party/tfa)");
 ABSL_FLAG(std::string, qemu_extra, "",
           "more QEMU arguments, separated by spaces (e.g. \"-device virtio-rng-device,bus=virtio-mmio-bus.8\")");
 
@@ -32,6 +55,8 @@ QemuOptions options_from_flags() {
   options.memory = absl::GetFlag(FLAGS_mem);
   options.gdb = absl::GetFlag(FLAGS_gdb);
   options.icount = absl::GetFlag(FLAGS_icount);
+  options.firmware = absl::GetFlag(FLAGS_firmware);
+  options.flash = absl::GetFlag(FLAGS_tfa_flash);
   const std::string extra = absl::GetFlag(FLAGS_qemu_extra);
   for (size_t at = 0; at < extra.size();) {
     const size_t end = std::min(extra.find(' ', at), extra.size());

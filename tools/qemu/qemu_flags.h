@@ -7,14 +7,21 @@
 //   --gdb --icount --qemu=BINARY
 //   --qemu_extra="ARG ARG..."  more QEMU arguments (devices for servers)
 //   --disk=FILE[,...]    the guest's disk (tools/qemu/disk.h)
+//   --firmware=qemu|tfa  what starts the hypervisor (docs/boot.md), and
+//   --tfa_flash=FILE     with tfa, Trusted Firmware-A's flash image
 #pragma once
 
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "tools/qemu/qemu_command.h"
 
 namespace hyp::tools {
+
+// --firmware's spelling: "qemu" or "tfa".
+bool AbslParseFlag(absl::string_view text, Firmware* firmware, std::string* error);
+std::string AbslUnparseFlag(Firmware firmware);
 
 // QemuOptions filled from the shared flags (interactive left at its default).
 QemuOptions options_from_flags();
