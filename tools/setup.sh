@@ -17,7 +17,7 @@ host_packages=(
   libc6-dev-arm64-cross
   python3 xz-utils
   spin
-  gcc-aarch64-linux-gnu dpkg-dev
+  gcc-aarch64-linux-gnu dpkg-dev libssl-dev
 )
 # Packages named after a compiler version, chosen once clang is installed
 # (bookworm: clang 14 and GCC 12; trixie: clang 19 and GCC 14):
