@@ -52,25 +52,36 @@ if [[ -d "${patches}/${upstream}" ]]; then
   done
 fi
 
-# Features QEMU's -cpu max has (7.2 has HCX and FGT; 10.0 adds more) that a
-# lower EL uses only if EL3 lets it: with 2, BL31 enables each one the CPU
-# reports at run time, and otherwise leaves it off. Without HCX, Linux's (and
-# the hypervisor's) first write to HCRX_EL2 traps to EL3, which hangs the
-# boot. A version that does not know an option ignores it.
+# Features QEMU's -cpu max has (7.2 has HCX and FGT; 10.0 adds more, SME
+# among them) that a lower EL uses only if EL3 lets it: with 2, BL31 enables
+# each one the CPU reports at run time, and otherwise leaves it off. Without
+# HCX, the hypervisor's first write to HCRX_EL2 traps to EL3, which hangs
+# the boot; without SME, its switch of TPIDR2_EL0 does. A version that does
+# not know an option ignores it.
 features=(
-  ENABLE_FEAT_HCX=2 ENABLE_FEAT_FGT=2 ENABLE_FEAT_ECV=2 ENABLE_FEAT_TCR2=2 ENABLE_FEAT_SCTLR2=2
-  ENABLE_FEAT_S1PIE=2 ENABLE_FEAT_S2PIE=2 ENABLE_FEAT_S1POE=2 ENABLE_FEAT_S2POE=2
+  ENABLE_FEAT_HCX=2 ENABLE_FEAT_FGT=2 ENABLE_FEAT_FGT2=2 ENABLE_FEAT_ECV=2 ENABLE_FEAT_TCR2=2
+  ENABLE_FEAT_SCTLR2=2 ENABLE_FEAT_S1PIE=2 ENABLE_FEAT_S2PIE=2 ENABLE_FEAT_S1POE=2 ENABLE_FEAT_S2POE=2
   ENABLE_FEAT_CSV2_2=2 ENABLE_FEAT_THE=2 ENABLE_FEAT_GCS=2
 )
+src="${work}/src"
+if grep -qs "define FEAT_STATE_CHECK\b" "${src}/include/common/feat_detect.h"; then
+  # 2.9 and later: SME (and SME2) also by run-time detection.
+  features+=(ENABLE_SME_FOR_NS=2 ENABLE_SME2_FOR_NS=2)
+else
+  # 2.8: a yes or no, and yes checks the CPU at run time (falling back to
+  # SVE alone).
+  features+=(ENABLE_SME_FOR_NS=1)
+fi
 
 # GCC 12 warns about fixed MMIO addresses without the page-size parameter,
 # and binutils 2.39+ about BL images' RWX segments; both are errors under
-# TF-A's -Werror. They go in the environment: CFLAGS on the make line would
-# replace TF-A's own.
-export CFLAGS="--param=min-pagesize=0"
-export TF_LDFLAGS="--no-warn-rwx-segments"
+# TF-A's -Werror. Releases that know this add the flags themselves (2.12
+# does; 2.8 does not). They go in the environment: CFLAGS on the make line
+# would replace TF-A's own.
+if ! grep -qs min-pagesize "${src}/Makefile"; then export CFLAGS="--param=min-pagesize=0"; fi
+if ! grep -qs no-warn-rwx-segments "${src}/Makefile"; then export TF_LDFLAGS="--no-warn-rwx-segments"; fi
 jobs="$(nproc 2>/dev/null || echo 2)"
-make -C "${work}/src" -j"${jobs}" \
+make -C "${src}" -j"${jobs}" \
   CROSS_COMPILE=aarch64-linux-gnu- \
   PLAT=qemu \
   QEMU_USE_GIC_DRIVER=QEMU_GICV3 \
@@ -79,7 +90,7 @@ make -C "${work}/src" -j"${jobs}" \
   "${features[@]}" \
   all fip >>"${log}" 2>&1 || fail "make failed for ${version}"
 
-build="${work}/src/build/qemu/release"
+build="${src}/build/qemu/release"
 for f in bl1.bin fip.bin bl1/bl1.elf bl2/bl2.elf bl31/bl31.elf; do
   [[ -f "${build}/${f}" ]] || fail "the build made no ${f}"
 done
