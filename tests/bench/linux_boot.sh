@@ -8,12 +8,15 @@
 #   hyp:  N ms of virtual time to the shell (wall W s)
 #   hyp: partition NAME: N exits: REASON N ...   (each partition)
 #   ratio: X          (hyp / bare)
+# and with --tfa, the hypervisor once more under Trusted Firmware-A
+# (docs/boot.md):
+#   tfa:  N ms of virtual time to the shell (wall W s), firmware and all
 # The virtual time is the system counter the initramfs's rcS prints just
 # before it hands over to the shell (guests/linux/uptime_counter.c): the
 # same counter, from QEMU's start, in both runs. The bare run is the
 # launcher's --bare: QEMU given the device tree the hypervisor gives Linux.
 #
-#   bazel run //tests/bench:linux_boot [-- --smp=N]
+#   bazel run //tests/bench:linux_boot [-- --smp=N] [--tfa]
 set -euo pipefail
 launch="$1"
 hyp="$2"
@@ -21,11 +24,14 @@ uart="$3"
 gic="$4"
 kernel="$5"
 initrd="$6"
-shift 6
+flash="$7"
+shift 7
 smp=4
+tfa=0
 for a in "$@"; do
   case "$a" in
     --smp=*) smp="${a#--smp=}" ;;
+    --tfa) tfa=1 ;;
     *) echo "linux_boot: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -70,17 +76,29 @@ run bare --bare
 bare_ms=$(virtual_ms bare)
 echo "bare: $bare_ms ms of virtual time to the shell (wall $(cat "$tmp/bare.wall") s)"
 
-run hyp --hyp_append=hyp.bench
 # The guest's counter starts when the hypervisor built it: its offset is
 # added, for the time since QEMU's start.
-offset_ms=$(tr -d '\r' <"$tmp/hyp.log" | sed -n 's/^hyp: partition guest: virtual counter offset \([0-9]*\) ms.*/\1/p' | head -n 1)
-if [[ -z "$offset_ms" ]]; then
-  echo "linux_boot: the hypervisor printed no counter offset at power-off; its console ends:" >&2
-  tail -n 30 "$tmp/hyp.log" >&2
-  exit 1
-fi
-hyp_ms=$(( $(virtual_ms hyp) + offset_ms ))
+hyp_run_ms() {
+  local offset_ms
+  offset_ms=$(tr -d '\r' <"$tmp/$1.log" | sed -n 's/^hyp: partition guest: virtual counter offset \([0-9]*\) ms.*/\1/p' | head -n 1)
+  if [[ -z "$offset_ms" ]]; then
+    echo "linux_boot: the hypervisor printed no counter offset at power-off; its console ends:" >&2
+    tail -n 30 "$tmp/$1.log" >&2
+    exit 1
+  fi
+  echo $(( $(virtual_ms "$1") + offset_ms ))
+}
+
+run hyp --hyp_append=hyp.bench
+hyp_ms=$(hyp_run_ms hyp)
 echo "hyp: $hyp_ms ms of virtual time to the shell (wall $(cat "$tmp/hyp.wall") s)"
 # Exits from boot to power-off (the shell's start and the power-off add a few).
 tr -d '\r' <"$tmp/hyp.log" | grep -E '^hyp: partition [a-z0-9_-]+: [0-9]+ exits:' || true
 awk -v h="$hyp_ms" -v b="$bare_ms" 'BEGIN { printf "ratio: %.3f\n", h / b }'
+
+if ((tfa)); then
+  run tfa --hyp_append=hyp.bench --firmware=tfa --tfa_flash="$flash"
+  tfa_ms=$(hyp_run_ms tfa)
+  echo "tfa: $tfa_ms ms of virtual time to the shell (wall $(cat "$tmp/tfa.wall") s), firmware and all"
+  tr -d '\r' <"$tmp/tfa.log" | grep -E '^hyp: partition [a-z0-9_-]+: [0-9]+ exits:' | sed 's/^/tfa: /' || true
+fi

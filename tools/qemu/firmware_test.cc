@@ -117,16 +117,20 @@ class PrepareFirmwareBoot : public testing::Test {
     package_ = dir_ + "/guest.pkg";
     std::ofstream(hyp_) << std::string(4096, 'h');
     std::ofstream(package_) << std::string(100000, 'p');
+    // QEMU loads the flash image but runs nothing when it dumps the tree:
+    // any file does (the firmware itself runs in the _tfa QEMU tests).
+    flash_ = dir_ + "/flash.bin";
+    std::ofstream(flash_) << std::string(4096, '\0');
     options_.kernel = hyp_;
     options_.initrd = package_;
     options_.firmware = Firmware::kTfa;
-    options_.flash = "third_party/tfa/flash.bin";
+    options_.flash = flash_;
     options_.smp = 8;
     options_.memory = "512M";
     options_.append = "hyp.trace";
   }
 
-  std::string dir_, hyp_, package_;
+  std::string dir_, hyp_, package_, flash_;
   QemuOptions options_;
 };
 
@@ -162,6 +166,16 @@ TEST_F(PrepareFirmwareBoot, RefusesAPackageThatDoesNotFitInRam) {
   const auto s = prepare_firmware_boot(options_, dir_);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("does not fit in RAM"), std::string::npos) << s;
+  EXPECT_TRUE(options_.dtb.empty());
+}
+
+TEST_F(PrepareFirmwareBoot, APackageMayEndWhereRamEnds) {
+  options_.memory = "129M";  // 1 MiB of RAM from the package's address on
+  std::ofstream(package_, std::ios::trunc) << std::string(1 << 20, 'p');
+  EXPECT_TRUE(prepare_firmware_boot(options_, dir_).ok());
+  options_.dtb.clear();
+  std::ofstream(package_, std::ios::app) << 'p';
+  EXPECT_FALSE(prepare_firmware_boot(options_, dir_).ok());
   EXPECT_TRUE(options_.dtb.empty());
 }
 
