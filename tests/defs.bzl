@@ -1,5 +1,7 @@
 """qemu_test: an integration test that boots the hypervisor in QEMU."""
 
+load("//tools/qemu:defs.bzl", "QEMU_LINUX_ARGS", "QEMU_LINUX_DATA")
+
 def qemu_test(
         name,
         steps,
@@ -255,3 +257,34 @@ VIRTIO_BLK = [{
     "model": "virtio-mmio",
     "base": 0xa000000,
 }]
+
+# A shell line for a Linux guest with the RTC server's PL031: after 5 s of
+# the guest's own time, it prints "clock-2-ok" if the guest's clock is within
+# 2 s of the PL031's, which counts the host's seconds. A counter frequency
+# the firmware got wrong makes the guest's time run fast or slow.
+GUEST_CLOCK_CHECK = ("sleep 5; d=$$(( $$(date +%s) - $$(cat /sys/class/rtc/rtc0/since_epoch) )); " +
+                     "[ $$d -ge -2 ] && [ $$d -le 2 ] && echo clock-$$((1+1))-ok")
+
+def qemu_linux_piped_test(name, lines, expected, launcher_args = [], tags = []):
+    """Pipes `lines` into //:qemu_linux's command line, as a user would.
+
+    The launcher holds the input until rcS is done; QEMU must exit 0 by
+    itself (the last line powers off), every text in `expected` must appear
+    in order, and nothing may be left in TMPDIR (tools/qemu/qemu_guest_test.sh).
+
+    Args:
+      name: test name.
+      lines: shell lines typed in; none may hold a single quote.
+      expected: console texts, in order; none may hold a single quote.
+      launcher_args: more launcher flags (after //:qemu_linux's own, so they win).
+      tags: more test tags.
+    """
+    native.sh_test(
+        name = name,
+        size = "medium",
+        srcs = ["//tools/qemu:qemu_guest_test.sh"],
+        args = ["--timeout=240", "'--input=%s\\n'" % "\\n".join(lines)] +
+               ["'%s'" % e for e in expected] + ["--"] + QEMU_LINUX_ARGS + launcher_args,
+        data = QEMU_LINUX_DATA,
+        tags = tags + ["exclusive", "qemu"],
+    )
