@@ -60,16 +60,23 @@ run() {
   wait "$pid" || true
 }
 
-# The counter value rcS printed, in ms.
-virtual_ms() {
-  local ms
-  ms=$(tr -d '\r' <"$tmp/$1.log" | sed -n 's/.*rcS: counter: \([0-9]*\) ms.*/\1/p' | head -n 1)
-  if [[ -z "$ms" ]]; then
-    echo "linux_boot: the $1 run never reached the shell; its console:" >&2
+# console_number RUN SED_PATTERN WHAT: the first number the sed pattern
+# captures from RUN's console; if there is none, says that RUN WHAT, shows
+# the console's end and exits.
+console_number() {
+  local n
+  n=$(tr -d '\r' <"$tmp/$1.log" | sed -n "s/$2/\\1/p" | head -n 1)
+  if [[ -z "$n" ]]; then
+    echo "linux_boot: the $1 run $3; its console ends:" >&2
     tail -n 30 "$tmp/$1.log" >&2
     exit 1
   fi
-  echo "$ms"
+  echo "$n"
+}
+
+# The counter value rcS printed, in ms.
+virtual_ms() {
+  console_number "$1" '.*rcS: counter: \([0-9]*\) ms.*' "never reached the shell"
 }
 
 run bare --bare
@@ -80,12 +87,8 @@ echo "bare: $bare_ms ms of virtual time to the shell (wall $(cat "$tmp/bare.wall
 # added, for the time since QEMU's start.
 hyp_run_ms() {
   local offset_ms
-  offset_ms=$(tr -d '\r' <"$tmp/$1.log" | sed -n 's/^hyp: partition guest: virtual counter offset \([0-9]*\) ms.*/\1/p' | head -n 1)
-  if [[ -z "$offset_ms" ]]; then
-    echo "linux_boot: the hypervisor printed no counter offset at power-off; its console ends:" >&2
-    tail -n 30 "$tmp/$1.log" >&2
-    exit 1
-  fi
+  offset_ms=$(console_number "$1" '^hyp: partition guest: virtual counter offset \([0-9]*\) ms.*' \
+    "printed no counter offset at power-off")
   echo $(( $(virtual_ms "$1") + offset_ms ))
 }
 

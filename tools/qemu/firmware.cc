@@ -27,22 +27,6 @@ absl::Status fdt_error(const char* what, int err) {
   return absl::InvalidArgumentError(absl::StrCat("device tree: ", what, ": ", fdt_strerror(err)));
 }
 
-// The machine's RAM in bytes, from QEMU's "-m" value ("1G", "512M", or MiB).
-uint64_t ram_bytes(const std::string& memory) {
-  if (memory.empty()) return 0;
-  uint64_t shift = 20;
-  std::string digits = memory;
-  const char unit = digits.back();
-  if (unit == 'G' || unit == 'g') shift = 30;
-  if (unit == 'G' || unit == 'g' || unit == 'M' || unit == 'm') digits.pop_back();
-  uint64_t value = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return 0;
-    value = value * 10 + static_cast<uint64_t>(c - '0');
-  }
-  return value << shift;
-}
-
 absl::StatusOr<uint64_t> file_size(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
@@ -153,7 +137,7 @@ absl::Status prepare_firmware_boot(QemuOptions& options, const std::string& dir)
     auto size = file_size(options.initrd);
     if (!size.ok()) return size.status();
     package_size = *size;
-    const uint64_t ram_end = kVirtRamBase + ram_bytes(options.memory);
+    const uint64_t ram_end = kVirtRamBase + memory_bytes(options.memory);
     if (package_size == 0 || kFirmwarePackageAddress + package_size > ram_end) {
       return absl::InvalidArgumentError(absl::StrCat("the boot package ", options.initrd, " (", package_size,
                                                      " bytes) does not fit in RAM (--mem=", options.memory, ") at 0x",

@@ -53,8 +53,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bootpkg/format.h"
 #include "tools/hypctl/socket.h"
@@ -226,18 +224,6 @@ int run_and_wait(std::vector<char*>& args, const std::string& hold_until) {
   return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
 }
 
-// "512M", "2G" or a number of MiB, in bytes; 0 if malformed.
-uint64_t parse_size(std::string text) {
-  uint64_t shift = 20;
-  if (!text.empty()) {
-    const char unit = static_cast<char>(absl::ascii_toupper(static_cast<unsigned char>(text.back())));
-    if (unit == 'G') shift = 30;
-    if (unit == 'G' || unit == 'M') text.pop_back();
-  }
-  uint64_t value = 0;
-  return absl::SimpleAtoi(text, &value) ? value << shift : 0;
-}
-
 // Paths on the command line are the user's, relative to where they ran
 // `bazel run`, not to the runfiles tree we start in; a target's own
 // defaults (//:qemu_linux's kernel and initramfs) are runfiles, found here
@@ -294,7 +280,7 @@ int main(int argc, char** argv) {
   if (const std::string guest = absl::GetFlag(FLAGS_kernel); !guest.empty()) {
     hyp::tools::GuestOptions vm;
     vm.vcpus = options.smp;
-    vm.memory = parse_size(options.memory);
+    vm.memory = hyp::tools::memory_bytes(options.memory);
     vm.kernel = user_path(guest);
     vm.initrd = user_path(absl::GetFlag(FLAGS_initrd));
     vm.bootargs = absl::GetFlag(FLAGS_append);

@@ -12,15 +12,6 @@ namespace {
 // The kernel supports up to this many CPUs (kernel/boot/boot_info.h).
 constexpr int kMaxCpus = 8;
 
-bool valid_memory_size(const std::string& size) {
-  if (size.empty()) return false;
-  std::string digits = size;
-  const char unit = static_cast<char>(absl::ascii_toupper(static_cast<unsigned char>(size.back())));
-  if (unit == 'M' || unit == 'G') digits.pop_back();
-  int value = 0;
-  return absl::SimpleAtoi(digits, &value) && value > 0;
-}
-
 // QEMU's generic loader putting `file` at `address` as it is.
 std::string loader(const std::string& file, uint64_t address) {
   std::string escaped;  // a comma in a QEMU option value is written twice
@@ -33,6 +24,17 @@ std::string loader(const std::string& file, uint64_t address) {
 
 }  // namespace
 
+uint64_t memory_bytes(const std::string& size) {
+  if (size.empty()) return 0;
+  std::string digits = size;
+  const char unit = static_cast<char>(absl::ascii_toupper(static_cast<unsigned char>(size.back())));
+  const int shift = unit == 'G' ? 30 : 20;
+  if (unit == 'M' || unit == 'G') digits.pop_back();
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(digits, &value) || value >= (uint64_t{1} << (63 - shift))) return 0;
+  return value << shift;
+}
+
 absl::StatusOr<std::vector<std::string>> qemu_command(const QemuOptions& o) {
   if (o.kernel.empty()) {
     return absl::InvalidArgumentError(o.virtualization ? "no hypervisor image given" : "no kernel given");
@@ -40,7 +42,7 @@ absl::StatusOr<std::vector<std::string>> qemu_command(const QemuOptions& o) {
   if (o.smp < 1 || o.smp > kMaxCpus) {
     return absl::InvalidArgumentError(absl::StrCat("--smp must be 1..", kMaxCpus, ", not ", o.smp));
   }
-  if (!valid_memory_size(o.memory)) {
+  if (memory_bytes(o.memory) == 0) {
     return absl::InvalidArgumentError(absl::StrCat("--mem must be a size such as 512M or 2G, not '", o.memory, "'"));
   }
   const bool tfa = o.firmware == Firmware::kTfa;

@@ -56,6 +56,10 @@ struct QemuOptions {
   std::string flash;
 };
 
+// A memory size as QEMU's -m and the launcher's --mem spell it ("512M",
+// "2G", or a number of MiB), in bytes; 0 if malformed, zero, or too large.
+uint64_t memory_bytes(const std::string& size);
+
 // The argument vector (argv[0] is the QEMU binary), or an error naming the
 // option that is out of range.
 absl::StatusOr<std::vector<std::string>> qemu_command(const QemuOptions& options);

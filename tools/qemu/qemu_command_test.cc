@@ -80,6 +80,15 @@ TEST(QemuCommand, RejectsOutOfRangeOptions) {
   }
 }
 
+TEST(MemoryBytes, ReadsQemusSpelling) {
+  EXPECT_EQ(memory_bytes("512M"), 512ull << 20);
+  EXPECT_EQ(memory_bytes("2g"), 2ull << 30);
+  EXPECT_EQ(memory_bytes("300"), 300ull << 20);
+  for (const char* bad : {"", "G", "-1G", "1.5G", "lots", "0M", "8589934592G"}) {
+    EXPECT_EQ(memory_bytes(bad), 0u) << bad;
+  }
+}
+
 TEST(ShellLine, QuotesOnlyWhatNeedsIt) {
   EXPECT_EQ(shell_line({"qemu", "-append", "a b", "it's"}), "qemu -append 'a b' 'it'\\''s'");
 }
